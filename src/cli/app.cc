@@ -1,0 +1,111 @@
+#include "cli/app.h"
+
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "common/build_info.h"
+#include "common/error.h"
+#include "common/interrupts.h"
+#include "common/logging.h"
+#include "io/uvh5/hdf5_handle.h"
+
+namespace contimg::cli {
+namespace {
+
+std::vector<config::Override> global_overrides(const GlobalOptions& o) {
+  std::vector<config::Override> out;
+  for (const auto& kv : o.sets) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw ConfigError("--set expects key=value, got \"" + kv + "\"");
+    }
+    out.push_back({kv.substr(0, eq), kv.substr(eq + 1), "--set"});
+  }
+  if (!o.log_level.empty()) out.push_back({"logging.level", o.log_level, "--log-level"});
+  if (!o.log_format.empty()) out.push_back({"logging.format", o.log_format, "--log-format"});
+  if (!o.progress.empty()) out.push_back({"logging.progress", o.progress, "--progress"});
+  return out;
+}
+
+int exit_code_for(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const ConfigError& x) {
+    spdlog::error("configuration: {}", x.what());
+    return static_cast<int>(ExitCode::kUsage);
+  } catch (const InputError& x) {
+    spdlog::error("input: {}", x.what());
+    return static_cast<int>(ExitCode::kInputError);
+  } catch (const IoError& x) {
+    spdlog::error("i/o: {}", x.what());
+    return static_cast<int>(ExitCode::kIoError);
+  } catch (const std::filesystem::filesystem_error& x) {
+    spdlog::error("i/o: {}", x.what());
+    return static_cast<int>(ExitCode::kIoError);
+  } catch (const Cancelled& x) {
+    spdlog::warn("{}", x.what());
+    return static_cast<int>(ExitCode::kInterrupted);
+  } catch (const std::exception& x) {
+    spdlog::error("{}", x.what());
+    return static_cast<int>(ExitCode::kFailure);
+  }
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  InterruptGuard interrupts;  // before any thread starts
+  // Until the configuration is read, log plainly at info level.
+  logging::setup({});
+
+  CommandContext ctx;
+  ctx.set_interrupts(&interrupts);
+  CLI::App app{"contimg: the DSA-110 continuum imaging pipeline", "contimg"};
+  app.set_version_flag("--version", std::string("contimg ") + build::kVersion);
+  app.require_subcommand(1);
+  app.fallthrough();
+  auto& o = ctx.options;
+  app.add_option("--config", o.config_file, "TOML configuration file (default: $CONTIMG_CONFIG)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--set", o.sets, "Override a configuration key: --set section.key=value")
+      ->type_name("KEY=VALUE");
+  app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, off");
+  app.add_option("--log-format", o.log_format, "text or json log lines");
+  app.add_option("--progress", o.progress, "auto, bar, log or quiet");
+  app.add_flag("--json", o.json, "Machine-readable JSON on stdout");
+
+  register_info_command(app, ctx);
+  register_peek_command(app, ctx);
+  register_dump_command(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : static_cast<int>(ExitCode::kUsage);
+  }
+
+  try {
+    config::LoadOptions load;
+    if (!o.config_file.empty()) load.file = o.config_file;
+    load.environment = config::from_process_environment();
+    load.overrides = global_overrides(o);
+    load.overrides.insert(load.overrides.end(), ctx.command_overrides.begin(),
+                          ctx.command_overrides.end());
+    auto cfg = std::make_shared<const config::Config>(config::Config::load(load));
+    logging::setup({cfg->get_string("logging.level"),
+                     logging::parse_format(cfg->get_string("logging.format")),
+                     cfg->get_string("logging.file")});
+    uvh5::initialize_hdf5(cfg->get_string("hdf5.plugin_dir"));
+    ctx.set_config(std::move(cfg));
+    if (!ctx.action) return static_cast<int>(ExitCode::kUsage);
+    const int code = ctx.action();
+    std::cout.flush();
+    return code;
+  } catch (...) {
+    return exit_code_for(std::current_exception());
+  }
+}
+
+}  // namespace contimg::cli

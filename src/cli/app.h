@@ -1,0 +1,57 @@
+#pragma once
+// The `contimg` program: global options, configuration, logging, exit codes,
+// and the registry of subcommands (one file per command in src/cli/).
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "config/config.h"
+
+namespace contimg {
+class InterruptGuard;
+}
+
+namespace contimg::cli {
+
+struct GlobalOptions {
+  std::string config_file;
+  std::vector<std::string> sets;  // key=value
+  std::string log_level;
+  std::string log_format;
+  std::string progress;
+  bool json = false;
+};
+
+// What a subcommand needs at run time. The configuration is built after the
+// command line is parsed (file -> environment -> flags), before the action runs.
+class CommandContext {
+ public:
+  GlobalOptions options;
+  std::vector<config::Override> command_overrides;  // flags a subcommand maps to keys
+  std::function<int()> action;
+
+  const config::Config& config() const { return *config_; }
+  std::shared_ptr<const config::Config> shared_config() const { return config_; }
+  const InterruptGuard& interrupts() const { return *interrupts_; }
+  bool json() const { return options.json; }
+
+  void set_config(std::shared_ptr<const config::Config> c) { config_ = std::move(c); }
+  void set_interrupts(const InterruptGuard* g) { interrupts_ = g; }
+
+ private:
+  std::shared_ptr<const config::Config> config_;
+  const InterruptGuard* interrupts_ = nullptr;
+};
+
+// Subcommand registration; each is defined in its own *_command.cc.
+void register_info_command(CLI::App& app, CommandContext& ctx);
+void register_peek_command(CLI::App& app, CommandContext& ctx);
+void register_dump_command(CLI::App& app, CommandContext& ctx);
+
+// Entry point used by main(): returns the process exit code (docs/cli.md).
+int run(int argc, char** argv);
+
+}  // namespace contimg::cli

@@ -1,0 +1,71 @@
+#pragma once
+// SIGINT/SIGTERM/SIGHUP handling without async-signal-unsafe work in a handler:
+// the signals are blocked in every thread and one watcher thread sigwait()s.
+// The first signal sets a flag that long work polls (throw_if_interrupted) so
+// that stack unwinding removes temporary files; a second signal removes every
+// registered temporary path and exits at once with 130.
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace contimg {
+
+class InterruptGuard {
+ public:
+  // Must be constructed in main before any other thread starts, so that all
+  // threads inherit the blocked signal mask.
+  InterruptGuard();
+  ~InterruptGuard();
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+  bool interrupted() const { return signal_.load() != 0; }
+  int signal_number() const { return signal_.load(); }
+  void throw_if_interrupted() const;  // throws contimg::Cancelled
+
+  // Registration is const: it changes only the cleanup list, not the state.
+  void register_path(const std::filesystem::path& p) const;
+  void unregister_path(const std::filesystem::path& p) const;
+
+  // For tests: behave as if `sig` had arrived.
+  void simulate(int sig);
+
+ private:
+  void watch();
+  void remove_registered() noexcept;
+
+  std::atomic<int> signal_{0};
+  mutable std::mutex mutex_;
+  mutable std::set<std::filesystem::path> paths_;
+  std::thread watcher_;
+  int wake_fd_[2] = {-1, -1};
+};
+
+// A uniquely named directory, removed with its contents on destruction (every
+// exit path, including exceptions). Named ".contimg-tmp-<pid>-<n>" so that
+// sweep_stale_temp_dirs can remove what a killed process left behind.
+class ScopedTempDir {
+ public:
+  ScopedTempDir(const std::filesystem::path& parent, const std::string& label,
+                const InterruptGuard* guard = nullptr);
+  ~ScopedTempDir();
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  // Keeps the directory (e.g. after it was renamed into place).
+  void release() { released_ = true; }
+
+ private:
+  std::filesystem::path path_;
+  const InterruptGuard* guard_;
+  bool released_ = false;
+};
+
+// Removes ".contimg-tmp-<pid>-*" entries under `parent` whose process is gone
+// (left by kill -9 or a power cut). Returns the number removed.
+int sweep_stale_temp_dirs(const std::filesystem::path& parent);
+
+}  // namespace contimg

@@ -1,0 +1,290 @@
+#include "config/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include "common/build_info.h"
+#include "common/error.h"
+
+extern char** environ;
+
+namespace contimg::config {
+namespace fs = std::filesystem;
+namespace {
+
+const KeyDef* find_key(const std::string& key) {
+  const auto& keys = schema();
+  auto it = std::find_if(keys.begin(), keys.end(), [&](const KeyDef& d) { return d.key == key; });
+  return it == keys.end() ? nullptr : &*it;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::optional<bool> parse_bool(const std::string& v) {
+  const std::string l = lower(v);
+  if (l == "true" || l == "1" || l == "yes" || l == "on") return true;
+  if (l == "false" || l == "0" || l == "no" || l == "off") return false;
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> parse_int(const std::string& v) {
+  std::int64_t out = 0;
+  const char* end = v.data() + v.size();
+  auto [p, ec] = std::from_chars(v.data(), end, out);
+  if (ec != std::errc() || p != end || v.empty()) return std::nullopt;
+  return out;
+}
+
+std::optional<double> parse_double(const std::string& v) {
+  try {
+    std::size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used != v.size() || !std::isfinite(d)) return std::nullopt;
+    return d;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+const char* type_name(Type t) {
+  switch (t) {
+    case Type::kString: return "string";
+    case Type::kInt: return "integer";
+    case Type::kDouble: return "number";
+    case Type::kBool: return "boolean";
+    case Type::kPath: return "path";
+  }
+  return "?";
+}
+
+// Validates `raw` against the key's type and returns its canonical text.
+std::string canonical(const KeyDef& def, const std::string& raw, const std::string& where) {
+  auto bad = [&]() {
+    return ConfigError(fmt::format("{}: {} must be a {}, got \"{}\"", where, def.key,
+                                   type_name(def.type), raw));
+  };
+  switch (def.type) {
+    case Type::kBool: {
+      auto b = parse_bool(raw);
+      if (!b) throw bad();
+      return *b ? "true" : "false";
+    }
+    case Type::kInt: {
+      auto i = parse_int(raw);
+      if (!i) throw bad();
+      return std::to_string(*i);
+    }
+    case Type::kDouble: {
+      auto d = parse_double(raw);
+      if (!d) throw bad();
+      return raw;
+    }
+    case Type::kString:
+    case Type::kPath:
+      return raw;
+  }
+  return raw;
+}
+
+std::string toml_value_text(const toml::node& node) {
+  if (auto s = node.value<std::string>(); s && node.is_string()) return *s;
+  if (node.is_boolean()) return *node.value<bool>() ? "true" : "false";
+  if (node.is_integer()) return std::to_string(*node.value<std::int64_t>());
+  if (node.is_floating_point()) return fmt::format("{}", *node.value<double>());
+  return {};
+}
+
+void flatten(const toml::table& table, const std::string& prefix,
+             std::vector<std::tuple<std::string, std::string, std::string>>& out,
+             const std::string& file) {
+  for (const auto& [k, node] : table) {
+    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const auto* sub = node.as_table()) {
+      flatten(*sub, key, out, file);
+      continue;
+    }
+    const auto& src = node.source();
+    const std::string where = fmt::format("{}:{}", file, src.begin.line);
+    if (node.is_array() || node.is_date_time() || node.is_date() || node.is_time()) {
+      throw ConfigError(fmt::format("{}: {} has an unsupported value type", where, key));
+    }
+    out.emplace_back(key, toml_value_text(node), where);
+  }
+}
+
+}  // namespace
+
+const std::vector<KeyDef>& schema() {
+  static const std::vector<KeyDef> keys = {
+      // Storage tiers (SPEC §8): raw input on HDD, products on SSD, scratch, tmpfs.
+      {"paths.input_dir", Type::kPath, "/data/incoming",
+       "Raw input tier (HDD): where the correlator writes *_sbNN.hdf5 files."},
+      {"paths.stage_dir", Type::kPath, "/stage/dsa110-contimg",
+       "Product tier (SSD): Measurement Sets, calibration tables, images."},
+      {"paths.scratch_dir", Type::kPath, "/stage/dsa110-contimg/scratch",
+       "Scratch tier: per-stage temporary working directories, removed on every exit path."},
+      {"paths.tmpfs_dir", Type::kPath, "/dev/shm",
+       "RAM-backed tier used to stage writes when it has room (empty disables tmpfs staging)."},
+      {"paths.state_db", Type::kPath, "",
+       "State database file; empty means <paths.stage_dir>/state/contimg.sqlite3."},
+      // HDF5 chunk-cache profiles (SPEC §4, seed 'HDF5 I/O Optimization').
+      {"hdf5.cache_metadata_bytes", Type::kInt, "1048576",
+       "Chunk cache of the 'metadata' profile (header peeks)."},
+      {"hdf5.cache_standard_bytes", Type::kInt, "16777216",
+       "Chunk cache of the 'standard' profile (sequential block reads)."},
+      {"hdf5.cache_random_bytes", Type::kInt, "67108864",
+       "Chunk cache of the 'random' profile (strided or random access)."},
+      {"hdf5.cache_slots", Type::kInt, "12421",
+       "Hash slots of every chunk cache (a prime ~100x the chunks a cache holds)."},
+      {"hdf5.plugin_dir", Type::kPath, build::kHdf5PluginDir,
+       "Directory of the HDF5 filter plugins (LZF, bitshuffle), prepended to HDF5's search path "
+       "at start-up."},
+      // Logging and progress.
+      {"logging.level", Type::kString, "info", "trace, debug, info, warn, error or off."},
+      {"logging.format", Type::kString, "text",
+       "text (human) or json (one JSON object per line)."},
+      {"logging.file", Type::kPath, "", "Also append log lines to this file when set."},
+      {"logging.progress", Type::kString, "auto",
+       "auto (bar on a terminal, log lines otherwise), bar, log or quiet."},
+      {"logging.progress_interval_s", Type::kDouble, "10",
+       "Seconds between progress log lines when not drawing a bar."},
+  };
+  return keys;
+}
+
+std::string env_name(const std::string& key) {
+  std::string out = "CONTIMG_";
+  for (char c : key) out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+const char* to_string(Source s) {
+  switch (s) {
+    case Source::kDefault: return "default";
+    case Source::kFile: return "file";
+    case Source::kEnvironment: return "environment";
+    case Source::kFlag: return "flag";
+  }
+  return "?";
+}
+
+std::map<std::string, std::string> from_process_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv(*e);
+    if (kv.rfind("CONTIMG_", 0) != 0) continue;
+    const auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+void Config::set(const std::string& key, const std::string& raw, Source source,
+                 const std::string& origin) {
+  const KeyDef* def = find_key(key);
+  if (!def) {
+    throw ConfigError(fmt::format("{}: unknown configuration key \"{}\" (see docs/configuration.md)",
+                                  origin, key));
+  }
+  entries_[key] = Entry{canonical(*def, raw, origin), source, origin};
+}
+
+Config Config::defaults() {
+  Config c;
+  for (const auto& def : schema()) c.set(def.key, def.default_value, Source::kDefault, "built-in");
+  return c;
+}
+
+Config Config::load(const LoadOptions& options) {
+  Config c = defaults();
+  std::optional<fs::path> file = options.file;
+  if (!file) {
+    if (auto it = options.environment.find("CONTIMG_CONFIG"); it != options.environment.end() &&
+                                                              !it->second.empty()) {
+      file = it->second;
+    }
+  }
+  if (file) {
+    if (!fs::exists(*file)) throw ConfigError("configuration file not found: " + file->string());
+    toml::table table;
+    try {
+      table = toml::parse_file(file->string());
+    } catch (const toml::parse_error& e) {
+      throw ConfigError(fmt::format("{}:{}: {}", file->string(), e.source().begin.line,
+                                    std::string(e.description())));
+    }
+    std::vector<std::tuple<std::string, std::string, std::string>> flat;
+    flatten(table, "", flat, file->string());
+    for (const auto& [key, value, where] : flat) c.set(key, value, Source::kFile, where);
+    c.file_ = file;
+  }
+  for (const auto& def : schema()) {
+    if (auto it = options.environment.find(env_name(def.key)); it != options.environment.end()) {
+      c.set(def.key, it->second, Source::kEnvironment, it->first);
+    }
+  }
+  for (const auto& [name, value] : options.environment) {
+    if (name == "CONTIMG_CONFIG") continue;
+    const bool known = std::any_of(schema().begin(), schema().end(),
+                                   [&](const KeyDef& d) { return env_name(d.key) == name; });
+    if (!known && name.rfind("CONTIMG_", 0) == 0) {
+      throw ConfigError(fmt::format("environment variable {} names no configuration key "
+                                    "(see docs/configuration.md)", name));
+    }
+  }
+  for (const auto& o : options.overrides) c.set(o.key, o.value, Source::kFlag, o.flag);
+  return c;
+}
+
+Config Config::with_override(const Override& o) const {
+  Config c = *this;
+  c.set(o.key, o.value, Source::kFlag, o.flag);
+  return c;
+}
+
+const Entry& Config::entry(const std::string& key) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) throw ConfigError("unknown configuration key \"" + key + "\"");
+  return it->second;
+}
+
+std::string Config::get_string(const std::string& key) const { return entry(key).value; }
+
+std::int64_t Config::get_int(const std::string& key) const {
+  return *parse_int(entry(key).value);
+}
+
+double Config::get_double(const std::string& key) const { return *parse_double(entry(key).value); }
+
+bool Config::get_bool(const std::string& key) const { return *parse_bool(entry(key).value); }
+
+fs::path Config::get_path(const std::string& key) const { return entry(key).value; }
+
+nlohmann::json Config::to_json() const {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [key, e] : entries_) {
+    nlohmann::json value;
+    switch (find_key(key)->type) {
+      case Type::kInt: value = get_int(key); break;
+      case Type::kDouble: value = get_double(key); break;
+      case Type::kBool: value = get_bool(key); break;
+      default: value = e.value;
+    }
+    out[key] = {{"value", value}, {"source", to_string(e.source)}, {"origin", e.origin}};
+  }
+  return out;
+}
+
+}  // namespace contimg::config

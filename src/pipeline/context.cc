@@ -1,0 +1,94 @@
+#include "pipeline/context.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/interrupts.h"
+
+namespace contimg::pipeline {
+
+nlohmann::json to_json(const Value& v) {
+  return std::visit([](const auto& x) { return nlohmann::json(x); }, v);
+}
+
+Context::Context(std::shared_ptr<const config::Config> config, std::string group_id,
+                 std::map<std::string, Value> inputs, const InterruptGuard* interrupts)
+    : config_(std::move(config)),
+      group_id_(std::move(group_id)),
+      inputs_(std::move(inputs)),
+      interrupts_(interrupts) {
+  if (!config_) throw std::invalid_argument("Context needs a configuration");
+}
+
+const Value& Context::lookup(const std::string& key) const {
+  if (auto it = outputs_.find(key); it != outputs_.end()) return it->second;
+  if (auto it = inputs_.find(key); it != inputs_.end()) return it->second;
+  throw std::out_of_range("context has no value \"" + key + "\" (group " + group_id_ + ")");
+}
+
+bool Context::has(const std::string& key) const {
+  return outputs_.count(key) || inputs_.count(key);
+}
+
+template <typename T>
+static const T& typed(const Value& v, const std::string& key) {
+  if (const T* p = std::get_if<T>(&v)) return *p;
+  throw std::out_of_range("context value \"" + key + "\" has another type");
+}
+
+std::string Context::get_string(const std::string& key) const {
+  return typed<std::string>(lookup(key), key);
+}
+std::int64_t Context::get_int(const std::string& key) const {
+  return typed<std::int64_t>(lookup(key), key);
+}
+double Context::get_double(const std::string& key) const {
+  const Value& v = lookup(key);
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+  return typed<double>(v, key);
+}
+bool Context::get_bool(const std::string& key) const { return typed<bool>(lookup(key), key); }
+std::vector<std::string> Context::get_strings(const std::string& key) const {
+  return typed<std::vector<std::string>>(lookup(key), key);
+}
+
+Context Context::with_output(const std::string& key, Value value) const {
+  Context c = *this;
+  c.outputs_[key] = std::move(value);
+  return c;
+}
+
+Context Context::with_outputs(const std::map<std::string, Value>& values) const {
+  Context c = *this;
+  for (const auto& [k, v] : values) c.outputs_[k] = v;
+  return c;
+}
+
+Context Context::with_io(std::uint64_t bytes_read, std::uint64_t bytes_written) const {
+  Context c = *this;
+  c.io_.bytes_read += bytes_read;
+  c.io_.bytes_written += bytes_written;
+  return c;
+}
+
+Context Context::with_scratch_dir(std::filesystem::path dir) const {
+  Context c = *this;
+  c.scratch_dir_ = std::move(dir);
+  return c;
+}
+
+void Context::throw_if_interrupted() const {
+  if (interrupts_) interrupts_->throw_if_interrupted();
+}
+
+nlohmann::json Context::to_json() const {
+  nlohmann::json in = nlohmann::json::object(), out = nlohmann::json::object();
+  for (const auto& [k, v] : inputs_) in[k] = pipeline::to_json(v);
+  for (const auto& [k, v] : outputs_) out[k] = pipeline::to_json(v);
+  return {{"group_id", group_id_},
+          {"inputs", in},
+          {"outputs", out},
+          {"bytes_read", io_.bytes_read},
+          {"bytes_written", io_.bytes_written}};
+}
+
+}  // namespace contimg::pipeline
