@@ -68,6 +68,7 @@ void register_peek_command(CLI::App& app, CommandContext& ctx) {
             auto j = uvh5::to_json(h, false);
             j["peek_ms"] = ms;
             j["cache_profile"] = uvh5::to_string(file.profile());
+            j["cache_bytes"] = file.applied_cache().bytes;
             out.push_back(j);
           } else {
             print_summary(h, ms);

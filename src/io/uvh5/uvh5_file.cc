@@ -317,6 +317,15 @@ Uvh5File::Uvh5File(const fs::path& path, CacheProfile profile, const CacheProfil
                 to_string(profile_), cache_.bytes, cache_.slots);
 }
 
+CacheSettings Uvh5File::applied_cache() const {
+  H5Id fapl(H5Fget_access_plist(file_.get()));
+  int mdc = 0;
+  std::size_t slots = 0, bytes = 0;
+  double w0 = 0;
+  H5Pget_cache(fapl.get(), &mdc, &slots, &bytes, &w0);
+  return {bytes, slots, w0};
+}
+
 Uvh5Header Uvh5File::peek() const {
   const Reader r(file_.get(), path_);
   Uvh5Header h;

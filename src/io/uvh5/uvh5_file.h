@@ -34,6 +34,8 @@ class Uvh5File {
   const std::filesystem::path& path() const { return path_; }
   CacheProfile profile() const { return profile_; }
   const CacheSettings& cache() const { return cache_; }
+  // The chunk cache HDF5 actually holds for this open file (read back from HDF5).
+  CacheSettings applied_cache() const;
 
   // Scalars, per-channel arrays, time range, data layouts: no visibilities.
   Uvh5Header peek() const;
