@@ -54,6 +54,13 @@ int exit_code_for(std::exception_ptr e) {
 
 }  // namespace
 
+std::unique_ptr<Progress> CommandContext::progress(std::string label, std::uint64_t total,
+                                                   std::string unit) const {
+  return std::make_unique<Progress>(std::move(label), total, std::move(unit),
+                                    Progress::parse_mode(config_->get_string("logging.progress")),
+                                    config_->get_double("logging.progress_interval_s"));
+}
+
 int run(int argc, char** argv) {
   InterruptGuard interrupts;  // before any thread starts
   // Until the configuration is read, log plainly at info level.
@@ -78,6 +85,9 @@ int run(int argc, char** argv) {
   register_info_command(app, ctx);
   register_peek_command(app, ctx);
   register_dump_command(app, ctx);
+  register_index_command(app, ctx);
+  register_groups_command(app, ctx);
+  register_simulate_command(app, ctx);
 
   try {
     app.parse(argc, argv);
@@ -97,6 +107,7 @@ int run(int argc, char** argv) {
     logging::setup({cfg->get_string("logging.level"),
                      logging::parse_format(cfg->get_string("logging.format")),
                      cfg->get_string("logging.file")});
+    Progress::parse_mode(cfg->get_string("logging.progress"));  // validate early
     uvh5::initialize_hdf5(cfg->get_string("hdf5.plugin_dir"));
     ctx.set_config(std::move(cfg));
     if (!ctx.action) return static_cast<int>(ExitCode::kUsage);

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/progress.h"
 #include "config/config.h"
 
 namespace contimg {
@@ -37,6 +38,9 @@ class CommandContext {
   std::shared_ptr<const config::Config> shared_config() const { return config_; }
   const InterruptGuard& interrupts() const { return *interrupts_; }
   bool json() const { return options.json; }
+  // A progress display configured by logging.progress / progress_interval_s.
+  std::unique_ptr<Progress> progress(std::string label, std::uint64_t total,
+                                     std::string unit) const;
 
   void set_config(std::shared_ptr<const config::Config> c) { config_ = std::move(c); }
   void set_interrupts(const InterruptGuard* g) { interrupts_ = g; }
@@ -50,6 +54,9 @@ class CommandContext {
 void register_info_command(CLI::App& app, CommandContext& ctx);
 void register_peek_command(CLI::App& app, CommandContext& ctx);
 void register_dump_command(CLI::App& app, CommandContext& ctx);
+void register_index_command(CLI::App& app, CommandContext& ctx);
+void register_groups_command(CLI::App& app, CommandContext& ctx);
+void register_simulate_command(CLI::App& app, CommandContext& ctx);
 
 // Entry point used by main(): returns the process exit code (docs/cli.md).
 int run(int argc, char** argv);

@@ -12,6 +12,7 @@
 #include "astro/time.h"
 #include "cli/app.h"
 #include "common/error.h"
+#include "common/interrupts.h"
 #include "io/uvh5/uvh5_file.h"
 
 namespace contimg::cli {
@@ -56,7 +57,13 @@ void register_peek_command(CLI::App& app, CommandContext& ctx) {
       const auto profiles = uvh5::CacheProfiles::from_config(ctx.config());
       nlohmann::json out = nlohmann::json::array();
       int failures = 0;
+      // Only worth a display for directory-sized lists.
+      auto progress = opts->files.size() >= 100
+                          ? ctx.progress("peek", opts->files.size(), "files")
+                          : nullptr;
       for (const auto& f : opts->files) {
+        ctx.interrupts().throw_if_interrupted();
+        if (progress) progress->advance();
         try {
           const auto t0 = std::chrono::steady_clock::now();
           const uvh5::Uvh5File file(f, uvh5::CacheProfile::kMetadata, profiles);

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/error.h"
+
 namespace contimg {
 
 Progress::Progress(std::string label, std::uint64_t total, std::string unit, Mode mode,
@@ -22,6 +24,14 @@ Progress::Progress(std::string label, std::uint64_t total, std::string unit, Mod
 }
 
 Progress::~Progress() { finish(); }
+
+Progress::Mode Progress::parse_mode(const std::string& name) {
+  if (name == "auto") return Mode::kAuto;
+  if (name == "bar") return Mode::kBar;
+  if (name == "log") return Mode::kLog;
+  if (name == "quiet") return Mode::kQuiet;
+  throw ConfigError("logging.progress must be auto, bar, log or quiet; got \"" + name + "\"");
+}
 
 void Progress::advance(std::uint64_t n) {
   done_.fetch_add(n);

@@ -15,6 +15,8 @@ class Progress {
 
   Progress(std::string label, std::uint64_t total, std::string unit = "",
            Mode mode = Mode::kAuto, double log_interval_s = 10.0);
+
+  static Mode parse_mode(const std::string& name);  // auto, bar, log, quiet; throws ConfigError
   ~Progress();
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;

@@ -137,8 +137,18 @@ const std::vector<KeyDef>& schema() {
        "Scratch tier: per-stage temporary working directories, removed on every exit path."},
       {"paths.tmpfs_dir", Type::kPath, "/dev/shm",
        "RAM-backed tier used to stage writes when it has room (empty disables tmpfs staging)."},
+      {"paths.data_dir", Type::kPath, build::kDataDir,
+       "Run-time data: station table, IERS tables, calibrator list (the repository's data/)."},
       {"paths.state_db", Type::kPath, "",
        "State database file; empty means <paths.stage_dir>/state/contimg.sqlite3."},
+      // Grouping subband files into observations (SPEC §3).
+      {"grouping.tolerance_s", Type::kDouble, "60",
+       "A group takes the files whose filename timestamps lie within this many seconds of its "
+       "first file."},
+      {"grouping.expected_subbands", Type::kInt, "16",
+       "Subband codes 00..N-1 a complete group has."},
+      {"grouping.min_subbands", Type::kInt, "12",
+       "Fewest subbands an incomplete group may have to be converted with --allow-incomplete."},
       // HDF5 chunk-cache profiles (SPEC §4, seed 'HDF5 I/O Optimization').
       {"hdf5.cache_metadata_bytes", Type::kInt, "1048576",
        "Chunk cache of the 'metadata' profile (header peeks)."},

@@ -46,8 +46,8 @@ def main():
     # --help, --version, usage errors
     r = run(exe, "--help")
     check("--help exits 0 and lists the commands", r.returncode == 0 and all(
-        c in r.stdout for c in ("info", "peek", "dump")), r.stdout)
-    for sub in ("info", "peek", "dump"):
+        c in r.stdout for c in ("info", "peek", "dump", "index", "groups")), r.stdout)
+    for sub in ("info", "peek", "dump", "index", "groups"):
         r = run(exe, sub, "--help")
         check(f"{sub} --help exits 0", r.returncode == 0 and "Usage" in r.stdout, r.stderr)
     r = run(exe, "--version")
@@ -131,6 +131,43 @@ def main():
     check("dump --rows 5:2 is a usage error (2)", run(exe, "dump", str(mwa), "--rows", "5:2").returncode == 2)
     check("dump --profile bogus is a usage error (2)",
           run(exe, "dump", str(mwa), "--profile", "bogus").returncode == 2)
+
+    # index and groups over copies of a sample named as one DSA-110 observation
+    incoming = work / "incoming"
+    incoming.mkdir()
+    for sb in range(16):
+        shutil.copyfile(samples[-1], incoming / f"2025-01-01T06:00:0{sb % 4}_sb{sb:02d}.hdf5")
+    (incoming / "2025-01-01T06:05:09_sb00.hdf5").write_text("not hdf5\n")
+    db = work / "state.sqlite3"
+    r = run(exe, "--json", "index", str(incoming), "--db", str(db))
+    idx = json.loads(r.stdout) if r.stdout else {}
+    check("index: exit 3 when a file is invalid, the others indexed and grouped",
+          r.returncode == 3 and idx.get("scanned") == 17 and idx.get("indexed") == 16
+          and idx.get("invalid") == 1 and idx.get("groups") == 1 and idx.get("groups_complete") == 1, r.stdout[:400])
+    r = run(exe, "--json", "index", str(incoming), "--db", str(db))
+    idx = json.loads(r.stdout) if r.stdout else {}
+    check("index rerun: every file unchanged, the invalid one still reported (exit 3)",
+          r.returncode == 3 and idx.get("unchanged") == 17 and idx.get("indexed") == 0
+          and idx.get("invalid_total") == 1, r.stdout[:400])
+    (incoming / "2025-01-01T06:05:09_sb00.hdf5").unlink()
+    (incoming / "2025-01-01T06:05:09_sb00.hdf5").symlink_to(incoming / "2025-01-01T06:00:00_sb00.hdf5")
+    r = run(exe, "index", str(incoming), "--db", str(db))
+    check("index: exit 0 once every file is valid, one-line summary",
+          r.returncode == 0 and len(r.stdout.strip().splitlines()) == 1 and "2 groups" in r.stdout, r.stdout + r.stderr)
+    r = run(exe, "--json", "groups", "2025-01-01", "2025-01-01", "--db", str(db))
+    grp = json.loads(r.stdout) if r.returncode == 0 else {}
+    gs = grp.get("groups", [])
+    check("groups --json: ids, completeness and missing subbands",
+          [g.get("group_id") for g in gs] == ["2025-01-01T06:00:00", "2025-01-01T06:05:09"]
+          and gs[0].get("complete") is True and gs[1].get("missing") == list(range(1, 16))
+          and gs[1].get("state") == "pending", r.stdout[:400])
+    r = run(exe, "groups", "2025-01-01T06:05", "2025-01-01T06:06", "--db", str(db))
+    check("groups lists the range only", r.returncode == 0 and "06:05:09" in r.stdout
+          and "06:00:00 " not in r.stdout, r.stdout)
+    check("groups with END before START is a usage error (2)",
+          run(exe, "groups", "2025-01-02", "2025-01-01", "--db", str(db)).returncode == 2)
+    check("groups without a state database is a usage error (2)",
+          run(exe, "groups", "2025-01-01", "2025-01-02", "--db", str(work / "none.sqlite3")).returncode == 2)
 
     # logging
     r = run(exe, "--log-level", "debug", "--log-format", "json", "peek", str(samples[0]))

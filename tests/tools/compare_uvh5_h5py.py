@@ -16,6 +16,9 @@ Per file:
           chunk boundaries, empty, random with a fixed seed, the whole file when small),
           --times ranges (np.unique semantics) and --ascending, each under every --profile.
           visdata is compared as np.float32(h5py value); the spw axis of 4-D files is squeezed.
+No sample has descending frequencies, so every multi-channel FILE is also checked as a copy in
+--workdir with its channel axis reversed (freq_array, channel_width, flex_spw_id_array, Data/*),
+where --ascending really reorders. The stderr of failed contimg runs is kept in --workdir too.
 
 One line per check, one per file, then "N passed, M failed". Exit status 1 when anything
 failed or no check ran. A mismatch names file, field, index, h5py value and ours.
@@ -25,6 +28,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import traceback
@@ -33,6 +37,7 @@ import h5py
 import numpy as np
 
 PROFILES = ("metadata", "standard", "streaming", "random")
+DATA = ("visdata", "flags", "nsamples")
 SEED = 20240611           # random row ranges are reproducible
 FULL_FILE_LIMIT = 200000  # compare the whole file too when Nblts*Nfreqs*Npols is at most this
 MAX_SHOWN = 10            # mismatches printed per check
@@ -99,6 +104,28 @@ def short(v, n=120):
     return s if len(s) <= n else s[:n] + "..."
 
 
+def same(a, b):
+    """Exact equality of JSON values that also tells bool from int and int from float."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def diff(where, exp, got):
+    """Problems between an expected JSON-like value and ours, located to the innermost path."""
+    if isinstance(exp, dict) and isinstance(got, dict):
+        return ([f"{where}: key {k!r} missing from ours" for k in exp if k not in got] +
+                [f"{where}: unexpected key {k!r}" for k in got if k not in exp] +
+                [p for k in exp if k in got for p in diff(f"{where}.{k}", exp[k], got[k])])
+    if isinstance(exp, list) and isinstance(got, list) and len(exp) == len(got):
+        return [p for i, (e, g) in enumerate(zip(exp, got)) for p in diff(f"{where}[{i}]", e, g)]
+    return [] if same(exp, got) else [f"{where}: expected {short(exp)}, ours {short(got)}"]
+
+
+def str_diff(e, g):
+    i = next((k for k, (x, y) in enumerate(zip(e, g)) if x != y), min(len(e), len(g)))
+    return (f"strings differ at char {i} (lengths {len(e)}, {len(g)}): h5py ...{e[i:i + 40]!r}, "
+            f"ours ...{g[i:i + 40]!r}")
+
+
 def h5_value(ds):
     """(kind, numpy array of the dataset's shape) from h5py, or (None, None) when Empty."""
     if ds.shape is None:
@@ -114,8 +141,9 @@ def h5_value(ds):
     return kinds[ds.dtype.kind], arr
 
 
-def compare(where, kind, exp, ours, flatten_ok=False):
-    """Problems comparing an h5py value (kind, numpy array) with our JSON value."""
+def compare(where, kind, exp, ours, flatten_ok=False, rows=None):
+    """Problems comparing an h5py value (kind, numpy array) with our JSON value.
+    rows: file row numbers of the first axis, for locating data mismatches."""
     if kind is None:  # Empty dataset: no value
         return [] if ours in (None, "", []) else [f"{where}: h5py Empty, ours {short(ours)}"]
     if exp.ndim == 0:
@@ -135,8 +163,11 @@ def compare(where, kind, exp, ours, flatten_ok=False):
             return [f"{where}: h5py {exp.size} values, ours {got.size}"]
         got_flat = got.ravel().tolist()
     exp_flat = exp.ravel().tolist()
-    loc = (lambda i: f"[{','.join(map(str, np.unravel_index(i, exp.shape)))}]") if exp.ndim else (
-        lambda i: "")
+    def loc(i):
+        idx = [int(k) for k in np.unravel_index(i, exp.shape)] if exp.ndim else []
+        if rows is not None:
+            return f" row {rows[idx[0]]} [chan,pol{',re/im' if len(idx) > 3 else ''}] {idx[1:]}"
+        return f"[{','.join(map(str, idx))}]" if idx else ""
     bad = [i for i, v in enumerate(got_flat)
            if not isinstance(v, JSON_TYPES[kind]) or (kind == "int" and isinstance(v, bool))]
     if bad:
@@ -154,7 +185,9 @@ def compare(where, kind, exp, ours, flatten_ok=False):
     else:
         e, g = np.array(exp_flat), np.array(got_flat)
         idx = [] if np.array_equal(e, g) else np.nonzero(e != g)[0]
-    return [f"{where}{loc(i)}: h5py {short(exp_flat[i])}, ours {short(got_flat[i])}" for i in idx]
+    return [f"{where}{loc(i)}: " + (str_diff(exp_flat[i], got_flat[i]) if kind == "str" else
+                                   f"h5py {short(exp_flat[i])}, ours {short(got_flat[i])}")
+            for i in idx]
 
 
 def check_extra_keywords(label, grp, ours):
@@ -256,7 +289,7 @@ def expected_pointing_dec(h5):
     """Rule of uvh5_header.h, from h5py values: extra_keywords/phase_center_dec, else the one
     catalogue entry's latitude (site latitude for a zenith drift), else legacy drift: latitude."""
     hdr = h5["Header"]
-    lat = math.radians(float(hdr["latitude"][()]))
+    lat = math.radians(float(hdr["latitude"][()]))  # x * (pi / 180), as the C++: exact
     if "extra_keywords" in hdr and "phase_center_dec" in hdr["extra_keywords"]:
         return float(hdr["extra_keywords/phase_center_dec"][()])
     text = lambda ds, k: h5_value(ds[k])[1].item() if k in ds else ""  # noqa: E731
@@ -285,33 +318,37 @@ def check_derived(path, h5, ours, peek):
         "visdata_type": vis_type(h5["Data/visdata"].dtype),
         "data_layout": {n: {"shape": list(ds.shape), "chunks": list(ds.chunks or []),
                             "filters": h5_filters(ds), "storage_bytes": ds.id.get_storage_size()}
-                        for n, ds in ((n, h5["Data"][n]) for n in ("visdata", "flags", "nsamples"))},
+                        for n, ds in ((n, h5["Data"][n]) for n in DATA)},
     }
     if peek:
         expected["cache_profile"] = "metadata"
-    results = [(k, [f"{k}: expected {short(v)}, ours {short(ours.get(k, '<missing>'))}"]
-                if ours.get(k, "<missing>") != v else []) for k, v in expected.items()]
+    results = [(k, diff(k, v, ours[k]) if k in ours else [f"{k}: missing from ours"])
+               for k, v in expected.items()]
     if peek:
         ms = ours.get("peek_ms")
-        results.append(("peek_ms", [] if isinstance(ms, float) and ms >= 0 else [f"peek_ms {ms!r}"]))
+        results.append(("peek_ms", [] if isinstance(ms, float) and ms >= 0 else [f"bad {ms!r}"]))
     return results
 
 
-def run_contimg(args, workdir, label):
+def run_contimg(args, label):
     proc = subprocess.run([args.contimg] + label, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", " ".join(label))[-150:]
-        with open(os.path.join(workdir, stem + ".stderr"), "w") as fh:
+        with open(os.path.join(args.workdir, stem + ".stderr"), "w") as fh:
             fh.write(proc.stderr)
-        return None, [f"contimg {' '.join(label)}: exit {proc.returncode}: {proc.stderr.strip()[-500:]}"]
-    return json.loads(proc.stdout), []
+        return None, [f"contimg {' '.join(label)}: exit {proc.returncode}: "
+                      f"{proc.stderr.strip()[-500:]}"]
+    try:
+        return json.loads(proc.stdout), []
+    except json.JSONDecodeError as e:  # a failure, reported as such
+        return None, [f"contimg {' '.join(label)}: output is not JSON ({e}): {proc.stdout[:200]!r}"]
 
 
 def h5_block(h5, rows, order):
     """[(name, kind, expected array (rows, Nfreqs, Npols[, 2]))] read by h5py for `rows`."""
     out = []
     lo, hi = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 0)
-    for name in ("visdata", "flags", "nsamples"):
+    for name in DATA:
         arr = h5["Data"][name][lo:hi][np.asarray(rows, dtype=np.int64) - lo]
         if arr.ndim == 4:  # legacy (Nblts, Nspws=1, Nfreqs, Npols): squeeze the spw axis
             assert arr.shape[1] == 1, f"Data/{name}: spw axis of length {arr.shape[1]}"
@@ -320,7 +357,7 @@ def h5_block(h5, rows, order):
             arr = arr[:, order]
         if name == "visdata":
             re_, im = (arr["r"], arr["i"]) if arr.dtype.names else (arr.real, arr.imag)
-            out.append((name, "float", np.stack([re_.astype(np.float32), im.astype(np.float32)], -1)))
+            out.append((name, "float", np.stack([re_, im], -1).astype(np.float32)))
         elif name == "flags":
             out.append((name, "bool", arr != 0))
         else:
@@ -328,23 +365,20 @@ def h5_block(h5, rows, order):
     return out
 
 
-def check_dump(args, workdir, path, h5, ref_header, selector, rows, order, profile):
+def check_dump(args, path, h5, ref_header, selector, rows, order, profile):
     label = ["dump", path] + selector + (["--ascending"] if order is not None else []) + [
         "--profile", profile]
-    d, problems = run_contimg(args, workdir, label)
+    d, problems = run_contimg(args, label)
     if d is None:
         return problems
-    for key, want in (("cache_profile", profile),
-                      ("channel_order", "ascending" if order is not None else "as-stored"),
-                      ("rows", [int(r) for r in rows])):
-        if d.get(key) != want:
-            problems.append(f"{key}: expected {short(want)}, ours {short(d.get(key))}")
-    if d.get("header") != ref_header:
-        keys = sorted(k for k in set(ref_header) | set(d.get("header", {}))
-                      if ref_header.get(k) != d.get("header", {}).get(k))
-        problems.append(f"header differs from the standard-profile dump in {keys}")
+    problems += diff("cache_profile", profile, d.get("cache_profile"))
+    problems += diff("channel_order", "ascending" if order is not None else "as-stored",
+                     d.get("channel_order"))
+    problems += diff("rows", [int(r) for r in rows], d.get("rows"))
+    # Every profile and selection must give the header of the reference (standard) dump.
+    problems += diff("header (vs the reference dump)", ref_header, d.get("header"))
     for name, kind, exp in h5_block(h5, rows, order):
-        problems += compare(f"{os.path.basename(path)} {name}", kind, exp, d.get(name))
+        problems += compare(f"{os.path.basename(path)} {name}", kind, exp, d.get(name), rows=rows)
     return problems
 
 
@@ -355,10 +389,10 @@ def check_file(args, rep, path, peek):
         n, nf, npol = (int(hdr[k][()]) for k in ("Nblts", "Nfreqs", "Npols"))
         print(f"== {base}: Nblts={n} Nfreqs={nf} Npols={npol} layout "
               f"{'uvh5-1.x' if 'phase_center_catalog' in hdr else 'legacy'}")
-        ref, problems = run_contimg(args, args.workdir, ["dump", path, "--rows", f"0:{min(n, 4)}"])
+        ref, problems = run_contimg(args, ["dump", path, "--rows", f"0:{min(n, 4)}"])
         rep.record(f"{base}: dump runs", problems)
         if ref is None:
-            return
+            return []
         skips = []
         for name, problems in check_header(base, h5, ref["header"], True, skips):
             rep.record(name, problems)
@@ -373,44 +407,63 @@ def check_file(args, rep, path, peek):
                 base + " peek", h5, peek, False, []) for p in ps])
             for name, problems in check_derived(path, h5, peek, True):
                 rep.record(f"{base}: peek {name}", problems)
-            same = [k for k in peek if k not in ("peek_ms", "cache_profile", "arrays_loaded")
-                    and peek[k] != ref["header"].get(k)]
-            rep.record(f"{base}: peek agrees with dump header",
-                       [f"peek differs from dump in {same}"] if same else [])
+            rep.record(f"{base}: peek agrees with dump header", [
+                p for k in peek if k not in ("peek_ms", "cache_profile", "arrays_loaded")
+                for p in diff(f"peek {k} (vs dump)", ref["header"].get(k), peek[k])])
 
-        # Selections: (label, contimg selector, rows in file order, channel order or None).
-        ranges = [(0, min(n, 4)), (max(0, n // 2 - 2), min(n, n // 2 + 2)), (max(0, n - 4), n),
-                  (min(3, n), min(3, n))]
-        for name in ("visdata", "flags", "nsamples"):
-            c = (h5["Data"][name].chunks or (n,))[0]
-            if c < n:  # straddle the first chunk boundary
-                ranges.append((max(0, c - 2), min(n, c + 2)))
-        if n * nf * npol <= FULL_FILE_LIMIT:
-            ranges.append((0, n))
-        rng = np.random.default_rng(SEED)
-        for _ in range(4):
-            a = int(rng.integers(0, n))
-            ranges.append((a, min(n, a + int(rng.integers(1, 65)))))
-        sels = [(["--rows", f"{a}:{b}"], list(range(a, b)), None) for a, b in dict.fromkeys(ranges)]
-        times = hdr["time_array"][()]
-        uniq = np.unique(times)
-        tidx = np.searchsorted(uniq, times)
-        nt = len(uniq)
-        tranges = [(0, 1), (nt // 2, min(nt, nt // 2 + 2)), (nt - 1, nt)]
-        if n * nf * npol <= FULL_FILE_LIMIT:
-            tranges.append((0, nt))
-        for a, b in dict.fromkeys(tranges):
-            sels.append((["--times", f"{a}:{b}"], np.nonzero((tidx >= a) & (tidx < b))[0].tolist(),
-                         None))
-        order = np.argsort(np.ravel(hdr["freq_array"][()]), kind="stable")
-        sels += [(sels[0][0], sels[0][1], order),
-                 (["--times", "0:1"], np.nonzero(tidx == 0)[0].tolist(), order)]
-        for selector, rows, chan_order in sels:
+        for selector, rows, chan_order in selections(h5):
+            text = " ".join(selector) + (" --ascending" if chan_order is not None else "")
             for profile in PROFILES:
-                text = " ".join(selector) + (" --ascending" if chan_order is not None else "")
                 rep.run(f"{base}: data {text} --profile {profile} ({len(rows)} rows)", check_dump,
-                        args, args.workdir, path, h5, ref["header"], selector, rows, chan_order,
-                        profile)
+                        args, path, h5, ref["header"], selector, rows, chan_order, profile)
+    return []
+
+
+def selections(h5):
+    """[(contimg selector, rows in file order, channel order for --ascending or None)]."""
+    hdr = h5["Header"]
+    n, nf, npol = (int(hdr[k][()]) for k in ("Nblts", "Nfreqs", "Npols"))
+    small = n * nf * npol <= FULL_FILE_LIMIT
+    ranges = [(0, min(n, 4)), (max(0, n // 2 - 2), min(n, n // 2 + 2)), (max(0, n - 4), n),
+              (min(3, n), min(3, n))]  # first, middle, last, empty
+    for name in DATA:
+        c = (h5["Data"][name].chunks or (n,))[0]
+        if c < n:  # across the first chunk boundary
+            ranges.append((max(0, c - 2), min(n, c + 2)))
+    rng = np.random.default_rng(SEED)
+    for _ in range(4):
+        a = int(rng.integers(0, n))
+        ranges.append((a, min(n, a + int(rng.integers(1, 65)))))
+    ranges += [(0, n)] if small else []
+    sels = [(["--rows", f"{a}:{b}"], list(range(a, b)), None) for a, b in dict.fromkeys(ranges)]
+    times = hdr["time_array"][()]
+    uniq = np.unique(times)
+    tidx, nt = np.searchsorted(uniq, times), len(uniq)
+    tranges = [(0, 1), (nt // 2, min(nt, nt // 2 + 2)), (nt - 1, nt)] + ([(0, nt)] if small else [])
+    for a, b in dict.fromkeys(tranges):
+        rows = np.nonzero((tidx >= a) & (tidx < b))[0].tolist()
+        sels.append((["--times", f"{a}:{b}"], rows, None))
+    order = np.argsort(np.ravel(hdr["freq_array"][()]), kind="stable")
+    return sels + [(sels[0][0], sels[0][1], order), (sels[-1][0], sels[-1][1], order)]
+
+
+def descending_copy(path, workdir):
+    """A copy of `path` with the channel axis reversed, so that --ascending has work to do (no
+    sample is descending). None for a single-channel file."""
+    with h5py.File(path, "r") as h5:
+        if int(h5["Header/Nfreqs"][()]) < 2:
+            return None
+    out = os.path.join(workdir, "descending." + os.path.basename(path))
+    shutil.copyfile(path, out)
+    with h5py.File(out, "r+") as h5:
+        for name in ("freq_array", "channel_width", "flex_spw_id_array"):
+            ds = h5["Header"].get(name)
+            if ds is not None and ds.ndim:
+                ds[...] = ds[()][..., ::-1]
+        for name in DATA:  # (Nblts, [1,] Nfreqs, Npols)
+            ds = h5["Data"][name]
+            ds[...] = ds[()][..., ::-1, :]
+    return out
 
 
 def main():
@@ -422,22 +475,31 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     rep = Report()
 
-    peeks, problems = run_contimg(args, args.workdir, ["peek", "--json"] + args.files)
+    files = list(args.files)
+    for f in args.files:
+        try:
+            copy = descending_copy(f, args.workdir)
+        except Exception:  # noqa: BLE001 -- reported as a failure
+            rep.record(f"{os.path.basename(f)}: descending-frequency copy",
+                       traceback.format_exc().rstrip().splitlines())
+            continue
+        files += [copy] if copy else []
+    peeks, problems = run_contimg(args, ["peek", "--json"] + files)
     if peeks is not None:
         with open(os.path.join(args.workdir, "peek.json"), "w") as fh:
             json.dump(peeks, fh, indent=1)
-        if not (isinstance(peeks, list) and len(peeks) == len(args.files)):
-            problems.append(f"expected a list of {len(args.files)} entries, got {short(peeks)}")
+        if not (isinstance(peeks, list) and len(peeks) == len(files)):
+            problems.append(f"expected a list of {len(files)} entries, got {short(peeks)}")
         else:
             problems += [f"entry {i}: path {p.get('path')!r}, expected {f!r}"
-                         for i, (p, f) in enumerate(zip(peeks, args.files)) if p.get("path") != f]
-    rep.record(f"peek --json of {len(args.files)} files", problems)
+                         for i, (p, f) in enumerate(zip(peeks, files)) if p.get("path") != f]
+    rep.record(f"peek --json of {len(files)} files", problems)
     peek_ok = not problems
 
-    for i, path in enumerate(args.files):
+    for i, path in enumerate(files):
         before = (rep.passed, rep.failed)
-        rep.run(f"{os.path.basename(path)}: whole-file comparison completes", lambda: check_file(
-            args, rep, path, peeks[i] if peek_ok else None) or [])
+        rep.run(f"{os.path.basename(path)}: whole-file comparison completes", check_file,
+                args, rep, path, peeks[i] if peek_ok else None)
         print(f"== {os.path.basename(path)}: {rep.passed - before[0]} passed, "
               f"{rep.failed - before[1]} failed")
 

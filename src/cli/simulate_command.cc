@@ -1,0 +1,120 @@
+// `contimg simulate OUT_DIR`: writes one simulated group of subband files in
+// the SPEC §2 layout plus its truth file (SPEC §10).
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+
+#include "astro/site_data.h"
+#include "cli/app.h"
+#include "common/error.h"
+#include "common/interrupts.h"
+#include "simulation/simulator.h"
+
+namespace contimg::cli {
+namespace {
+
+struct SimulateOptions {
+  std::string out_dir;
+  std::string size = "full";
+  std::string compression = "none";
+  std::string sky_file;
+  simulation::SimulationSpec spec;
+};
+
+// Presets: "tiny" for tests (seconds), "small" for quick looks, "full" = SPEC §2.
+void apply_size(simulation::SimulationSpec& s, const std::string& size, const CLI::App& cmd) {
+  auto unset = [&](const char* opt) { return cmd.count(opt) == 0; };
+  if (size == "full") return;
+  if (size == "tiny") {
+    if (unset("--nants")) s.nants = 6;
+    if (unset("--ntimes")) s.ntimes = 4;
+    if (unset("--nchan")) s.nchan = 4;
+    if (unset("--nsubbands")) s.nsubbands = 16;
+    return;
+  }
+  if (size == "small") {
+    if (unset("--nants")) s.nants = 24;
+    if (unset("--ntimes")) s.ntimes = 24;
+    if (unset("--nchan")) s.nchan = 12;
+    return;
+  }
+  throw ConfigError("--size must be tiny, small or full, got \"" + size + "\"");
+}
+
+}  // namespace
+
+void register_simulate_command(CLI::App& app, CommandContext& ctx) {
+  auto o = std::make_shared<SimulateOptions>();
+  auto& s = o->spec;
+  auto* cmd = app.add_subcommand("simulate",
+                                 "Write a simulated observation (16 UVH5 subband files + truth)");
+  cmd->add_option("out_dir", o->out_dir, "Output directory")->required();
+  cmd->add_option("--size", o->size, "Preset: tiny (tests), small, full (SPEC size)")->capture_default_str();
+  cmd->add_option("--start", s.start_utc, "UTC start = sb00 file name (group id)")->capture_default_str();
+  cmd->add_option("--dec", s.pointing_dec_deg, "Pointing declination, deg")->capture_default_str();
+  cmd->add_option("--nants", s.nants, "Active antennas (2..117)")->capture_default_str();
+  cmd->add_option("--ntimes", s.ntimes, "Integrations")->capture_default_str();
+  cmd->add_option("--nsubbands", s.nsubbands, "Subbands in the band (16 = SPEC)")->capture_default_str();
+  cmd->add_option("--nchan", s.nchan, "Channels per subband (48 = SPEC)")->capture_default_str();
+  cmd->add_option("--subbands", s.subbands, "Write only these subbands (e.g. to make incomplete groups)");
+  cmd->add_option("--jitter", s.jitter_s, "Max filename-timestamp jitter of sb01..15, s")->capture_default_str();
+  cmd->add_option("--noise", s.noise_jy, "Thermal noise rms per real/imag, Jy")->capture_default_str();
+  cmd->add_option("--gain-amp", s.gain_amp_rms, "Gain amplitude scatter (fraction)")->capture_default_str();
+  cmd->add_option("--gain-phase", s.gain_phase_rms_deg, "Gain phase scatter, deg")->capture_default_str();
+  cmd->add_option("--bandpass-ripple", s.bandpass_ripple, "Bandpass ripple (fraction)")->capture_default_str();
+  cmd->add_option("--delay-rms", s.delay_rms_ns, "Residual delay scatter, ns")->capture_default_str();
+  cmd->add_flag("!--no-gains", s.apply_gains, "Unit gains and flat bandpasses");
+  cmd->add_option("--dead", s.dead_stations, "Station numbers (1..117) with no signal");
+  cmd->add_option("--rfi-bursts", s.rfi_bursts, "Number of RFI bursts")->capture_default_str();
+  cmd->add_option("--rfi-amplitude", s.rfi_amplitude_jy, "RFI burst amplitude, Jy")->capture_default_str();
+  cmd->add_flag("--calibrator", s.calibrator_at_transit, "A calibrator transiting mid-group on the pointing Dec");
+  cmd->add_option("--cal-flux", s.calibrator_flux_jy, "Calibrator flux, Jy")->capture_default_str();
+  cmd->add_option("--random-sources", s.random_sources, "Random point sources in the beam")->capture_default_str();
+  cmd->add_option("--sky", o->sky_file, "Sky model JSON {\"sources\": [{ra_deg, dec_deg, flux_jy, ...}]}")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--compression", o->compression, "none, gzip, lzf, bitshuffle")->capture_default_str();
+  cmd->add_option("--chunk-rows", s.chunk_rows, "Rows per HDF5 chunk (0 = ~3 MB chunks when compressed)");
+  cmd->add_option("--seed", s.seed, "Random seed")->capture_default_str();
+  cmd->add_option("--threads", s.threads, "Worker threads (0 = all cores)")->capture_default_str();
+  cmd->callback([&ctx, o, cmd] {
+    apply_size(o->spec, o->size, *cmd);
+    ctx.action = [&ctx, o] {
+      auto& spec = o->spec;
+      spec.compression = uvh5::parse_compression(o->compression);
+      if (!o->sky_file.empty()) {
+        std::ifstream in(o->sky_file);
+        try {
+          spec.sky = sky::sky_model_from_json(nlohmann::json::parse(in));
+        } catch (const nlohmann::json::exception& e) {
+          throw InputError(o->sky_file + ": " + e.what());
+        }
+      }
+      spec.validate();
+      const auto site = astro::load_site_data(ctx.config().get_path("paths.data_dir"));
+      const simulation::Simulator sim(site.observatory, site.stations);
+      const std::size_t nsb = spec.subbands.empty() ? static_cast<std::size_t>(spec.nsubbands)
+                                                    : spec.subbands.size();
+      auto progress = ctx.progress("simulate", nsb * static_cast<std::size_t>(spec.ntimes), "blocks");
+      const auto res = sim.run(spec, o->out_dir, progress.get(), &ctx.interrupts());
+      progress->finish();
+      nlohmann::json j = {{"group_id", res.group_id},
+                          {"files", nlohmann::json::array()},
+                          {"truth", res.truth.string()},
+                          {"bytes_written", res.bytes_written}};
+      for (const auto& f : res.files) j["files"].push_back(f.string());
+      if (ctx.json()) {
+        std::cout << j.dump(2) << "\n";
+      } else {
+        std::cout << fmt::format("simulated group {}: {} files, {:.1f} MB, truth {}\n", res.group_id,
+                                 res.files.size(), res.bytes_written / 1e6, res.truth.string());
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace contimg::cli

@@ -1,0 +1,16 @@
+#pragma once
+// The grouping keys of the configuration, validated once.
+#include "config/config.h"
+
+namespace contimg::grouping {
+
+struct GroupingSettings {
+  double tolerance_s = 60.0;   // grouping.tolerance_s
+  int expected_subbands = 16;  // grouping.expected_subbands
+  int min_subbands = 12;       // grouping.min_subbands (--allow-incomplete)
+
+  // Throws ConfigError naming the key of a value out of range.
+  static GroupingSettings from_config(const config::Config& config);
+};
+
+}  // namespace contimg::grouping

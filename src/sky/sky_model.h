@@ -1,0 +1,36 @@
+#pragma once
+// Sky models: point and elliptical Gaussian sources with power-law spectra.
+// Stored as JSON (the simulator's truth file holds one).
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace contimg::sky {
+
+struct Source {
+  std::string name;
+  double ra_rad = 0;   // ICRS
+  double dec_rad = 0;
+  double flux_jy = 0;  // Stokes I at ref_freq_hz
+  double ref_freq_hz = 1.4e9;
+  double spectral_index = 0;  // S ~ nu^alpha
+  // Gaussian shape (FWHM); zero for a point source.
+  double major_fwhm_rad = 0;
+  double minor_fwhm_rad = 0;
+  double pa_rad = 0;  // east of north
+
+  double flux_at(double freq_hz) const;
+  bool is_point() const { return major_fwhm_rad <= 0; }
+};
+
+struct SkyModel {
+  std::vector<Source> sources;
+};
+
+nlohmann::json to_json(const Source& s);
+Source source_from_json(const nlohmann::json& j);  // throws InputError on bad fields
+nlohmann::json to_json(const SkyModel& m);
+SkyModel sky_model_from_json(const nlohmann::json& j);
+
+}  // namespace contimg::sky
