@@ -55,6 +55,7 @@ struct Options {
   int nspw = 16, ntimes = 24, nbl = 4656, nchan = 48, nant = 117;
   std::size_t tile_kib = 1024;
   long block_rows = -1;  // -1: nbl
+  std::string tiled_io = "default";
   bool ssm_only = false, sync = false, cp = false, read = false, cold = false, keep = false;
   std::string json;
 };
@@ -198,6 +199,7 @@ int main(int argc, char** argv) {
     else if (a == "--tile-kib") o.tile_kib = std::stoul(next());
     else if (a == "--block-rows") o.block_rows = std::stol(next());
     else if (a == "--ssm-only") o.ssm_only = true;
+    else if (a == "--tiled-io") o.tiled_io = next();
     else if (a == "--sync") o.sync = true;
     else if (a == "--cp") o.cp = true;
     else if (a == "--read") o.read = true;
@@ -220,6 +222,11 @@ int main(int argc, char** argv) {
   storage.block_rows = o.block_rows < 0 ? static_cast<std::size_t>(o.nbl) : static_cast<std::size_t>(o.block_rows);
   storage.incremental_for_constant_columns = !o.ssm_only;
   storage.sync_on_finish = o.sync;
+  using TiledIo = StorageOptions::TiledIo;
+  storage.tiled_io = o.tiled_io == "cache"    ? TiledIo::kCache
+                     : o.tiled_io == "buffer" ? TiledIo::kBuffer
+                     : o.tiled_io == "mmap"   ? TiledIo::kMmap
+                                              : TiledIo::kDefault;
 
   contimg::reset_peak_memory();
   const std::uint64_t rss_before = contimg::sample_memory().rss_bytes;

@@ -88,6 +88,7 @@ int run(int argc, char** argv) {
   register_index_command(app, ctx);
   register_groups_command(app, ctx);
   register_simulate_command(app, ctx);
+  register_convert_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -161,6 +161,21 @@ const std::vector<KeyDef>& schema() {
       {"hdf5.plugin_dir", Type::kPath, build::kHdf5PluginDir,
        "Directory of the HDF5 filter plugins (LZF, bitshuffle), prepended to HDF5's search path "
        "at start-up."},
+      // Conversion (SPEC §4, §8).
+      {"conversion.parallel_io", Type::kBool, "true",
+       "Read subbands with several threads, ahead of the MS writer."},
+      {"conversion.io_batch_size", Type::kInt, "4", "Subband reads in flight at once."},
+      {"conversion.max_workers", Type::kInt, "0", "Reader threads; 0 = all cores."},
+      {"conversion.merge_spws", Type::kBool, "false",
+       "Write one 768-channel spectral window instead of 16."},
+      {"conversion.stage_to_tmpfs", Type::kBool, "true",
+       "Stage the MS in paths.tmpfs_dir when it has room for twice the MS."},
+      {"conversion.stage_dir", Type::kPath, "",
+       "Staging directory; empty = tmpfs when it has room, else beside the output."},
+      {"conversion.calibrator_radius_deg", Type::kDouble, "1.0",
+       "A calibrator within this distance of a field centre can rename that field."},
+      {"conversion.calibrator_min_flux_jy", Type::kDouble, "1.0",
+       "Only calibrators at least this bright at 20 cm rename fields."},
       // Logging and progress.
       {"logging.level", Type::kString, "info", "trace, debug, info, warn, error or off."},
       {"logging.format", Type::kString, "text",

@@ -31,8 +31,11 @@ constexpr double kC = 299792458.0;
 constexpr double kDeg = M_PI / 180.0;
 constexpr double kTopFreqHz = 1498643188.4765625;
 constexpr double kChannelWidthHz = 244140.625;
-// V = S exp(kPhaseSign * 2 pi i (u l + v m + w (n - 1))): the MS/CASA convention.
-constexpr double kPhaseSign = -1.0;
+// UVH5/pyuvdata convention: V_12 = <E_1 E_2*> with uvw = x_2 - x_1, so a
+// source at offset (l, m, n - 1) contributes S exp(+2 pi i (u l + v m + w (n - 1))).
+// MS DATA = visdata and UVW = ant2 - ant1 (SPEC §4) then image correctly in
+// WSClean and CASA (tests/tools/wsclean_position_check.py checks it).
+constexpr double kPhaseSign = +1.0;
 
 // The Earth-fixed equatorial frame turned to the site's meridian: x toward
 // (HA = 0, Dec = 0), y east, z to the pole.

@@ -546,64 +546,90 @@ std::vector<std::uint64_t> Uvh5File::read_times(const Uvh5Header& header, std::s
   return rows;
 }
 
-void Uvh5File::read_selection(const Uvh5Header& h,
-                              const std::vector<std::pair<std::uint64_t, std::uint64_t>>& runs,
-                              std::uint64_t nrows, const VisBlockView& out,
-                              ChannelOrder order) const {
+const Uvh5File::OpenDataset& Uvh5File::open_data(DataSet which) const {
+  auto& d = data_[static_cast<std::size_t>(which)];
+  if (d.dataset) return d;
+  static constexpr const char* kNames[] = {"Data/visdata", "Data/flags", "Data/nsamples"};
+  const char* name = kNames[static_cast<std::size_t>(which)];
+  const Reader r(file_.get(), path_);
+  H5Id ds = r.open(name);
+  H5Id ft(H5Dget_type(ds.get()));
+  const auto cls = H5Tget_class(ft.get());
+  switch (which) {
+    case DataSet::kVis:
+      vis_member_type(ft.get(), path_);
+      d.mem_type = complex_float_type();
+      break;
+    case DataSet::kFlags:
+      if ((cls != H5T_ENUM && cls != H5T_INTEGER && cls != H5T_BITFIELD) || H5Tget_size(ft.get()) != 1) {
+        fail(path_, name, "wrong type: expected booleans (1-byte enum or integer)");
+      }
+      // Same-size native copy: the stored 0/1 bytes arrive unconverted.
+      d.mem_type = cls == H5T_ENUM ? H5Id(H5Tget_native_type(ft.get(), H5T_DIR_ASCEND))
+                                   : H5Id(H5Tcopy(H5T_NATIVE_UINT8));
+      break;
+    case DataSet::kNsamples:
+      if (cls != H5T_FLOAT && cls != H5T_INTEGER) fail(path_, name, "wrong type: expected numbers");
+      d.mem_type = H5Id(H5Tcopy(H5T_NATIVE_FLOAT));
+      break;
+  }
+  d.dataset = std::move(ds);
+  return d;
+}
+
+void Uvh5File::read_runs(const Uvh5Header& header, const RowRuns& runs, const VisBlockView& out,
+                         ChannelOrder order) const {
+  std::uint64_t n = 0;
+  for (const auto& [start, count] : runs) {
+    if (start + count > static_cast<std::uint64_t>(header.nblts)) {
+      throw std::out_of_range(fmt::format("{}: rows [{}, {}) beyond Nblts={}", path_.string(),
+                                          start, start + count, header.nblts));
+    }
+    n += count;
+  }
+  read_selection(header, runs, n, out, order);
+}
+
+void Uvh5File::read_selection(const Uvh5Header& h, const RowRuns& runs, std::uint64_t nrows,
+                              const VisBlockView& out, ChannelOrder order) const {
   const std::uint64_t nf = static_cast<std::uint64_t>(h.nfreqs);
   const std::uint64_t np = static_cast<std::uint64_t>(h.npols);
   const std::uint64_t nelem = nrows * nf * np;
   const bool reverse = order == ChannelOrder::kAscending && h.freq_descending();
-  const Reader r(file_.get(), path_);
 
-  auto read_one = [&](const char* name, const DatasetLayout& layout, void* buffer,
-                      std::size_t buffer_elems, auto mem_type_for) {
+  auto read_one = [&](DataSet which, const char* name, const DatasetLayout& layout, void* buffer,
+                      std::size_t buffer_elems, std::size_t elem_bytes) {
     if (buffer_elems == 0) return;
     if (buffer_elems < nelem) {
       throw std::invalid_argument(fmt::format("{}: {}: buffer holds {} elements, {} needed",
                                               path_.string(), name, buffer_elems, nelem));
     }
     if (nrows == 0) return;
-    H5Id ds = r.open(name);
-    H5Id file_type(H5Dget_type(ds.get()));
-    H5Id mem_type = mem_type_for(file_type.get());
-    H5Id space(H5Dget_space(ds.get()));
+    const OpenDataset& d = open_data(which);
+    H5Id space(H5Dget_space(d.dataset.get()));
     const std::size_t rank = layout.shape.size();
     std::vector<hsize_t> start(rank, 0), count(layout.shape.begin(), layout.shape.end());
-    bool first = true;
+    auto* dst = static_cast<char*>(buffer);
+    // One read per run, with a memory space shaped like the file selection:
+    // HDF5 then copies whole chunk rows instead of scattering element by element.
     for (const auto& [row, n] : runs) {
       start[0] = row;
       count[0] = n;
-      H5Sselect_hyperslab(space.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(),
-                          nullptr, count.data(), nullptr);
-      first = false;
-    }
-    const hsize_t mem_n = nelem;
-    H5Id mem_space(H5Screate_simple(1, &mem_n, nullptr));
-    if (H5Dread(ds.get(), mem_type.get(), mem_space.get(), space.get(), H5P_DEFAULT, buffer) < 0) {
-      fail(path_, name, "read failed (truncated file, corrupt chunk or missing filter plugin)");
+      H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+      H5Id mem_space(H5Screate_simple(static_cast<int>(rank), count.data(), nullptr));
+      if (H5Dread(d.dataset.get(), d.mem_type.get(), mem_space.get(), space.get(), H5P_DEFAULT,
+                  dst) < 0) {
+        fail(path_, name, "read failed (truncated file, corrupt chunk or missing filter plugin)");
+      }
+      dst += n * nf * np * elem_bytes;
     }
   };
 
-  read_one("Data/visdata", h.visdata, out.vis.data(), out.vis.size(), [&](hid_t ft) {
-    vis_member_type(ft, path_);
-    return complex_float_type();
-  });
-  read_one("Data/flags", h.flags, out.flags.data(), out.flags.size(), [&](hid_t ft) {
-    const auto cls = H5Tget_class(ft);
-    if ((cls != H5T_ENUM && cls != H5T_INTEGER && cls != H5T_BITFIELD) || H5Tget_size(ft) != 1) {
-      fail(path_, "Data/flags", "wrong type: expected booleans (1-byte enum or integer)");
-    }
-    // Same-size native copy: the stored 0/1 bytes arrive unconverted.
-    return cls == H5T_ENUM ? H5Id(H5Tget_native_type(ft, H5T_DIR_ASCEND))
-                           : H5Id(H5Tcopy(H5T_NATIVE_UINT8));
-  });
-  read_one("Data/nsamples", h.nsamples, out.nsamples.data(), out.nsamples.size(), [&](hid_t ft) {
-    if (H5Tget_class(ft) != H5T_FLOAT && H5Tget_class(ft) != H5T_INTEGER) {
-      fail(path_, "Data/nsamples", "wrong type: expected numbers");
-    }
-    return H5Id(H5Tcopy(H5T_NATIVE_FLOAT));
-  });
+  read_one(DataSet::kVis, "Data/visdata", h.visdata, out.vis.data(), out.vis.size(),
+           sizeof(std::complex<float>));
+  read_one(DataSet::kFlags, "Data/flags", h.flags, out.flags.data(), out.flags.size(), 1);
+  read_one(DataSet::kNsamples, "Data/nsamples", h.nsamples, out.nsamples.data(),
+           out.nsamples.size(), sizeof(float));
 
   if (reverse) {
     if (!out.vis.empty()) reverse_channels(out.vis.data(), nrows, nf, np);

@@ -24,6 +24,9 @@ struct VisBlockView {
   std::span<float> nsamples;
 };
 
+// Not for concurrent use: give each thread its own Uvh5File (HDF5 serialises
+// calls anyway). The Data datasets stay open between reads so that the chunk
+// cache of the chosen profile survives from one read to the next.
 class Uvh5File {
  public:
   // Opens `path` read-only with the chunk cache of `profile`. Throws
@@ -53,18 +56,33 @@ class Uvh5File {
                                         const VisBlockView& out,
                                         ChannelOrder order = ChannelOrder::kAsStored) const;
 
+  // Runs of rows [start, start + count), read into consecutive output rows:
+  // for callers that precompute a selection once and reuse it per file.
+  using RowRuns = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+  void read_runs(const Uvh5Header& header, const RowRuns& runs, const VisBlockView& out,
+                 ChannelOrder order = ChannelOrder::kAsStored) const;
+
   // Rows per chunk along the row axis of visdata (Nblts when contiguous):
   // streaming readers use multiples of it so every chunk is decompressed once.
   std::uint64_t chunk_rows(const Uvh5Header& header) const;
 
  private:
-  void read_selection(const Uvh5Header& header, const std::vector<std::pair<std::uint64_t, std::uint64_t>>& runs,
-                      std::uint64_t nrows, const VisBlockView& out, ChannelOrder order) const;
+  void read_selection(const Uvh5Header& header, const RowRuns& runs, std::uint64_t nrows,
+                      const VisBlockView& out, ChannelOrder order) const;
+
+  enum class DataSet { kVis = 0, kFlags = 1, kNsamples = 2 };
+  struct OpenDataset {
+    H5Id dataset;
+    H5Id mem_type;
+  };
+  // Opens (once) and type-checks a Data dataset; InputError on a wrong type.
+  const OpenDataset& open_data(DataSet which) const;
 
   std::filesystem::path path_;
   CacheProfile profile_;
   CacheSettings cache_;
   H5Id file_;
+  mutable OpenDataset data_[3];
 };
 
 // Sorted unique times (JD) of a full header, and each row's index into them.

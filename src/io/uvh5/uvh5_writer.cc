@@ -190,7 +190,9 @@ Uvh5Writer::Uvh5Writer(const fs::path& path, const Uvh5Header& h, const WriteOpt
       switch (options.compression) {
         case Compression::kGzip: H5Pset_deflate(dcpl.get(), static_cast<unsigned>(options.gzip_level)); break;
         case Compression::kLzf:
-          if (H5Pset_filter(dcpl.get(), kLzfFilter, H5Z_FLAG_MANDATORY, 0, nullptr) < 0) {
+          // Optional, as h5py adds it: LZF refuses chunks it cannot shrink
+          // (noise-like visibilities), which are then stored as they are.
+          if (H5Pset_filter(dcpl.get(), kLzfFilter, H5Z_FLAG_OPTIONAL, 0, nullptr) < 0) {
             fail(path_, std::string("Data/") + name + " with LZF (filter plugin missing?)");
           }
           break;

@@ -1,0 +1,318 @@
+// `contimg convert INPUT_DIR OUTPUT_DIR START END`: every group of a time range
+// to one MS each (SPEC §4, §8), with its state in the database; and
+// `contimg convert-files OUTPUT_DIR FILE...`: one group given as files.
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "astro/site_data.h"
+#include "catalog/vla_calibrators.h"
+#include "cli/app.h"
+#include "common/error.h"
+#include "common/interrupts.h"
+#include "conversion/group_converter.h"
+#include "grouping/grouping.h"
+#include "grouping/indexer.h"
+#include "grouping/settings.h"
+#include "grouping/subband_name.h"
+#include "grouping/utc_time.h"
+#include "state/state_db.h"
+
+namespace contimg::cli {
+namespace fs = std::filesystem;
+namespace {
+
+struct ConvertOptions {
+  std::string input_dir, output_dir, start, end;
+  std::vector<std::string> files;
+  bool dry_run = false, skip_existing = false, allow_incomplete = false;
+  std::string db;
+};
+
+conversion::ConversionOptions conversion_options(const config::Config& cfg, bool allow_incomplete,
+                                                 int argc_hint, const std::vector<std::string>& argv) {
+  conversion::ConversionOptions o;
+  const auto g = grouping::GroupingSettings::from_config(cfg);
+  o.expected_subbands = g.expected_subbands;
+  o.min_subbands = allow_incomplete ? g.min_subbands : g.expected_subbands;
+  o.allow_incomplete = allow_incomplete;
+  o.parallel_io = cfg.get_bool("conversion.parallel_io");
+  o.io_batch_size = static_cast<int>(cfg.get_int("conversion.io_batch_size"));
+  o.max_workers = static_cast<int>(cfg.get_int("conversion.max_workers"));
+  if (o.io_batch_size < 1 || o.max_workers < 0) {
+    throw ConfigError("conversion.io_batch_size must be >= 1 and conversion.max_workers >= 0");
+  }
+  o.merge_spws = cfg.get_bool("conversion.merge_spws");
+  o.stage_dir = cfg.get_path("conversion.stage_dir");
+  if (cfg.get_bool("conversion.stage_to_tmpfs")) o.tmpfs_dir = cfg.get_path("paths.tmpfs_dir");
+  o.calibrator_radius_deg = cfg.get_double("conversion.calibrator_radius_deg");
+  o.cache_profiles = uvh5::CacheProfiles::from_config(cfg);
+  (void)argc_hint;
+  o.command_line = argv;
+  return o;
+}
+
+std::vector<conversion::CalibratorRef> calibrator_refs(const config::Config& cfg) {
+  std::vector<conversion::CalibratorRef> out;
+  const double min_flux = cfg.get_double("conversion.calibrator_min_flux_jy");
+  for (const auto& c : catalog::load_vla_calibrators(cfg.get_path("paths.data_dir") / "catalogs" / "vlacalibrators.txt")) {
+    if (c.flux_20cm_jy && *c.flux_20cm_jy >= min_flux) {
+      // The familiar name (3C286) when the list gives one, else the J2000 name.
+      const bool named = c.alt_name.rfind("3C", 0) == 0 || c.alt_name.rfind("4C", 0) == 0;
+      out.push_back({named ? c.alt_name : c.name, c.ra_rad, c.dec_rad, *c.flux_20cm_jy});
+    }
+  }
+  return out;
+}
+
+struct Outcome {
+  std::string group_id;
+  std::string status;  // converted, skipped, failed, planned
+  std::string reason;
+  std::string ms_path;
+  nlohmann::json metrics;
+};
+
+nlohmann::json summary_json(const std::vector<Outcome>& outcomes, double seconds) {
+  nlohmann::json j = {{"converted", nlohmann::json::array()},
+                      {"skipped", nlohmann::json::array()},
+                      {"failed", nlohmann::json::array()},
+                      {"planned", nlohmann::json::array()}};
+  for (const auto& o : outcomes) {
+    nlohmann::json e = {{"group_id", o.group_id}};
+    if (!o.reason.empty()) e["reason"] = o.reason;
+    if (!o.ms_path.empty()) e["ms"] = o.ms_path;
+    if (!o.metrics.is_null()) e["metrics"] = o.metrics;
+    j[o.status].push_back(e);
+  }
+  j["counts"] = {{"converted", j["converted"].size()},
+                 {"skipped", j["skipped"].size()},
+                 {"failed", j["failed"].size()},
+                 {"planned", j["planned"].size()}};
+  j["seconds"] = seconds;
+  return j;
+}
+
+nlohmann::json metrics_json(const conversion::ConversionResult& r) {
+  return {{"rows", r.rows},
+          {"bytes_read", r.bytes_read},
+          {"bytes_written", r.bytes_written},
+          {"seconds", r.seconds_total},
+          {"seconds_read_wait", r.seconds_read_wait},
+          {"seconds_write", r.seconds_write},
+          {"seconds_verify", r.seconds_verify},
+          {"seconds_publish", r.seconds_publish},
+          {"mb_per_s", r.seconds_total > 0 ? (r.bytes_read / 1e6) / r.seconds_total : 0.0},
+          {"staged_in_tmpfs", r.staged_in_tmpfs},
+          {"missing_subbands", r.missing_subbands},
+          {"calibrator_field", r.calibrator_field}};
+}
+
+int report(const CommandContext& ctx, const std::vector<Outcome>& outcomes, double seconds) {
+  const auto j = summary_json(outcomes, seconds);
+  if (ctx.json()) {
+    std::cout << j.dump(2) << "\n";
+  } else {
+    for (const auto& o : outcomes) {
+      std::cout << fmt::format("{:<9} {}{}{}\n", o.status, o.group_id,
+                               o.ms_path.empty() ? "" : "  -> " + o.ms_path,
+                               o.reason.empty() ? "" : "  (" + o.reason + ")");
+    }
+    std::cout << fmt::format("convert: {} converted, {} skipped, {} failed{} in {:.1f} s\n",
+                             j["counts"]["converted"].get<int>(), j["counts"]["skipped"].get<int>(),
+                             j["counts"]["failed"].get<int>(),
+                             j["counts"]["planned"].get<int>() ? fmt::format(", {} planned (dry run)", j["counts"]["planned"].get<int>()) : "",
+                             seconds);
+  }
+  return j["counts"]["failed"].get<int>() > 0 ? static_cast<int>(ExitCode::kFailure) : 0;
+}
+
+void add_conversion_flags(CLI::App* cmd, ConvertOptions& o, CommandContext& ctx) {
+  cmd->add_flag("--dry-run", o.dry_run, "List what would be converted and why, convert nothing");
+  cmd->add_flag("--skip-existing", o.skip_existing, "Skip groups whose MS already exists");
+  cmd->add_flag("--allow-incomplete", o.allow_incomplete,
+                "Convert groups with >= grouping.min_subbands subbands; missing ones become flagged SPWs");
+  auto set = [&ctx](const char* key, const char* flag) {
+    return [&ctx, key, flag](const std::string& v) { ctx.command_overrides.push_back({key, v, flag}); };
+  };
+  cmd->add_flag_callback("--parallel-io", [&ctx] { ctx.command_overrides.push_back({"conversion.parallel_io", "true", "--parallel-io"}); },
+                         "Read subbands in parallel (default)");
+  cmd->add_flag_callback("--no-parallel-io", [&ctx] { ctx.command_overrides.push_back({"conversion.parallel_io", "false", "--no-parallel-io"}); },
+                         "Read subbands one at a time");
+  cmd->add_flag_callback("--merge-spws", [&ctx] { ctx.command_overrides.push_back({"conversion.merge_spws", "true", "--merge-spws"}); },
+                         "One 768-channel SPW instead of 16");
+  cmd->add_option_function<std::string>("--io-batch-size", set("conversion.io_batch_size", "--io-batch-size"),
+                                        "Subband reads in flight at once");
+  cmd->add_option_function<std::string>("--max-workers", set("conversion.max_workers", "--max-workers"),
+                                        "Reader threads (0 = all cores)");
+  cmd->add_option_function<std::string>("--stage-dir", set("conversion.stage_dir", "--stage-dir"),
+                                        "Staging directory (default: tmpfs when it has room, else beside the output)");
+  cmd->add_option("--db", o.db, "State database (= paths.state_db)");
+}
+
+}  // namespace
+
+void register_convert_command(CLI::App& app, CommandContext& ctx) {
+  auto o = std::make_shared<ConvertOptions>();
+  auto* cmd = app.add_subcommand("convert", "Convert every group of a UTC time range to one Measurement Set each");
+  cmd->add_option("input_dir", o->input_dir, "Directory of *_sbNN.hdf5 files")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("output_dir", o->output_dir, "Directory for <group_id>.ms")->required();
+  cmd->add_option("start", o->start, "First group time (UTC, YYYY-MM-DD[THH:MM:SS])")->required();
+  cmd->add_option("end", o->end, "Last group time (UTC; a date alone = end of that day)")->required();
+  add_conversion_flags(cmd, *o, ctx);
+  cmd->callback([&ctx, o] {
+    if (!o->db.empty()) ctx.command_overrides.push_back({"paths.state_db", o->db, "--db"});
+    ctx.action = [&ctx, o] {
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto& cfg = ctx.config();
+      std::string why;
+      const auto first = grouping::parse_utc(o->start, false, &why);
+      const auto last = grouping::parse_utc(o->end, true, &why);
+      if (!first || !last) throw ConfigError("convert: START/END: " + why);
+      if (*last < *first) throw ConfigError("convert: END is before START");
+      const auto gs = grouping::GroupingSettings::from_config(cfg);
+
+      // Index first: the one grouping rule decides what a group is.
+      state::StateDb db(state::StateDb::resolve_path(cfg));
+      grouping::IndexOptions io;
+      io.tolerance_s = gs.tolerance_s;
+      io.expected_subbands = gs.expected_subbands;
+      io.profiles = uvh5::CacheProfiles::from_config(cfg);
+      io.check_interrupt = [&ctx] { ctx.interrupts().throw_if_interrupted(); };
+      const auto files = grouping::scan_directory(fs::absolute(o->input_dir), false);
+      const auto idx = grouping::index_files(db, files, io);
+      spdlog::info("indexed {}: {} files ({} new or changed, {} invalid)", o->input_dir, idx.scanned,
+                   idx.indexed, idx.invalid_total);
+
+      const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
+      conversion::GroupConverter converter(site, calibrator_refs(cfg),
+                                           conversion_options(cfg, o->allow_incomplete, 0, {}));
+      const fs::path out_dir = fs::absolute(o->output_dir);
+      std::vector<Outcome> outcomes;
+      const auto groups = db.groups_in_range(*first, *last);
+      for (const auto& g : groups) {
+        ctx.interrupts().throw_if_interrupted();
+        Outcome oc{g.group_id, "", "", "", nullptr};
+        const fs::path ms = out_dir / (g.group_id + ".ms");
+        std::vector<conversion::SubbandFile> sb;
+        for (const auto& f : db.files_of_group(g.group_id)) {
+          if (!f.superseded && f.state == state::FileState::kIndexed && f.subband) {
+            sb.push_back({*f.subband, f.path});
+          }
+        }
+        const bool too_few = !g.complete && (!o->allow_incomplete || g.n_subbands < gs.min_subbands);
+        if (o->skip_existing && fs::exists(ms)) {
+          oc.status = "skipped";
+          oc.reason = "MS exists";
+        } else if (too_few) {
+          oc.status = "skipped";
+          std::vector<int> missing;
+          for (int k = 0; k < gs.expected_subbands; ++k) {
+            if (!(g.subband_mask >> k & 1u)) missing.push_back(k);
+          }
+          oc.reason = fmt::format("incomplete: {}/{} subbands, missing {}{}", g.n_subbands,
+                                  gs.expected_subbands, grouping::format_subbands(missing),
+                                  o->allow_incomplete ? fmt::format(" (minimum {})", gs.min_subbands)
+                                                      : " (use --allow-incomplete)");
+        } else if (o->dry_run) {
+          oc.status = "planned";
+          oc.reason = fmt::format("{} subbands", sb.size());
+          oc.ms_path = ms.string();
+        }
+        if (!oc.status.empty()) {
+          if (oc.status == "skipped" && !o->dry_run) db.set_group_state(g.group_id, state::GroupState::kSkipped, oc.reason);
+          outcomes.push_back(oc);
+          continue;
+        }
+        db.set_group_state(g.group_id, state::GroupState::kConverting);
+        try {
+          auto progress = ctx.progress(fmt::format("convert {}", g.group_id), 24, "integrations");
+          const auto r = converter.convert(g.group_id, sb, out_dir, &ctx.interrupts(), progress.get());
+          progress->finish();
+          db.set_group_state(g.group_id, state::GroupState::kConverted, {}, r.ms_path.string());
+          oc.status = "converted";
+          oc.ms_path = r.ms_path.string();
+          oc.metrics = metrics_json(r);
+        } catch (const Cancelled& e) {
+          db.set_group_state(g.group_id, state::GroupState::kFailed, "interrupted");
+          throw;
+        } catch (const std::exception& e) {
+          // The failed group is recorded; the others go on.
+          db.set_group_state(g.group_id, state::GroupState::kFailed, e.what());
+          spdlog::error("group {} failed: {}", g.group_id, e.what());
+          oc.status = "failed";
+          oc.reason = e.what();
+        }
+        outcomes.push_back(oc);
+      }
+      return report(ctx, outcomes,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    };
+  });
+
+  auto f = std::make_shared<ConvertOptions>();
+  auto* one = app.add_subcommand("convert-files", "Convert the subband files of one group to one Measurement Set");
+  one->add_option("output_dir", f->output_dir, "Directory for <group_id>.ms")->required();
+  one->add_option("files", f->files, "The group's *_sbNN.hdf5 files")->required()->check(CLI::ExistingFile);
+  add_conversion_flags(one, *f, ctx);
+  one->callback([&ctx, f] {
+    ctx.action = [&ctx, f] {
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto& cfg = ctx.config();
+      const auto gs = grouping::GroupingSettings::from_config(cfg);
+      std::vector<grouping::GroupInput> inputs;
+      for (const auto& p : f->files) {
+        const auto parsed = grouping::parse_subband_name(fs::path(p).filename().string());
+        if (!parsed) throw InputError(p + ": " + parsed.error);
+        const auto& name = parsed.name;
+        std::error_code ec;
+        const auto mtime = fs::last_write_time(p, ec).time_since_epoch();
+        inputs.push_back({fs::absolute(p).string(), *name,
+                          std::chrono::duration_cast<std::chrono::nanoseconds>(mtime).count()});
+      }
+      const auto groups = grouping::group_files(inputs, gs.tolerance_s, gs.expected_subbands);
+      if (groups.size() != 1) {
+        throw InputError(fmt::format("the {} files form {} groups by the grouping rule, not one",
+                                     inputs.size(), groups.size()));
+      }
+      const auto& g = groups.front();
+      for (const auto& d : g.duplicates) {
+        spdlog::warn("duplicate sb{:02d}: using {}, ignoring {}", d.subband, inputs[d.kept].path,
+                     inputs[d.dropped].path);
+      }
+      std::vector<conversion::SubbandFile> sb;
+      for (auto i : g.members) sb.push_back({inputs[i].name.subband, inputs[i].path});
+      const fs::path out_dir = fs::absolute(f->output_dir);
+      Outcome oc{g.id, "", "", "", nullptr};
+      if (f->skip_existing && fs::exists(out_dir / (g.id + ".ms"))) {
+        oc.status = "skipped";
+        oc.reason = "MS exists";
+      } else if (f->dry_run) {
+        oc.status = "planned";
+        oc.reason = fmt::format("{} subbands", sb.size());
+      } else {
+        const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
+        const conversion::GroupConverter converter(site, calibrator_refs(cfg),
+                                                   conversion_options(cfg, f->allow_incomplete, 0, {}));
+        auto progress = ctx.progress(fmt::format("convert {}", g.id), 24, "integrations");
+        try {
+          const auto r = converter.convert(g.id, sb, out_dir, &ctx.interrupts(), progress.get());
+          oc.status = "converted";
+          oc.ms_path = r.ms_path.string();
+          oc.metrics = metrics_json(r);
+        } catch (const InputError& e) {
+          oc.status = "failed";
+          oc.reason = e.what();
+          spdlog::error("{}", e.what());
+        }
+      }
+      const int code = report(ctx, {oc}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      return oc.status == "failed" ? static_cast<int>(ExitCode::kInputError) : code;
+    };
+  });
+}
+
+}  // namespace contimg::cli

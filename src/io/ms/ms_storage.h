@@ -1,0 +1,66 @@
+#pragma once
+// Storage-manager layout of the main table (docs/ms-layout.md has the
+// reasoning and the measurements). The choice is a pure function of the
+// shapes so it is tested without a table:
+//
+// - DATA, FLAG and WEIGHT_SPECTRUM: TiledColumnStMan (TiledShapeStMan when the
+//   SPWs differ in channel count), one hypercolumn each, tile
+//   [ncorr, nchan, rows]: a tile always holds whole cells (all channels and
+//   correlations of a row), because calibration and imaging both read whole
+//   rows. `rows` divides the rows of one (time, data description) block when
+//   that is known, so a block — what the converter writes at once and what a
+//   per-SPW reader (calibration) reads at once — is exactly a whole number of
+//   tiles: no tile is shared between two SPWs or two integrations.
+// - UVW: TiledColumnStMan [3, rows], rows chosen the same way.
+// - Columns constant over a block (TIME, TIME_CENTROID, INTERVAL, EXPOSURE,
+//   FIELD_ID, SCAN_NUMBER, DATA_DESC_ID, ARRAY_ID, OBSERVATION_ID,
+//   PROCESSOR_ID, STATE_ID, FEED1, FEED2): IncrementalStMan (optional).
+// - Everything else (ANTENNA1/2, FLAG_ROW, WEIGHT, SIGMA, FLAG_CATEGORY):
+//   StandardStMan.
+#include <cstddef>
+#include <cstdint>
+
+namespace contimg::ms {
+
+struct StorageOptions {
+  // Target tile size in bytes for the tiled columns (DP3's default: 1 MiB).
+  std::size_t tile_target_bytes = 1 << 20;
+  // Rows of one (time, data description) block, i.e. baselines per
+  // integration (4656 for DSA-110). 0: unknown, tiles are not aligned.
+  std::size_t block_rows = 0;
+  // IncrementalStMan for the block-constant columns (else StandardStMan).
+  bool incremental_for_constant_columns = true;
+  // Bucket size of the StandardStMan (casacore's default is small; DP3 32 KiB).
+  std::size_t standard_bucket_bytes = 32768;
+  // fsync the table files in finish() (for staging followed by a rename).
+  bool sync_on_finish = false;
+  // How the tiled storage managers do their file I/O while this writer has
+  // the table open (casacore TSMOption; not stored in the table).
+  enum class TiledIo { kDefault, kCache, kBuffer, kMmap };
+  TiledIo tiled_io = TiledIo::kDefault;
+};
+
+struct TileShape {
+  std::size_t ncorr = 0;  // always the full correlation axis
+  std::size_t nchan = 0;  // channels per tile (all, unless one cell exceeds the target)
+  std::size_t rows = 0;   // rows per tile
+  std::size_t bytes(std::size_t element_bits) const {
+    return (ncorr * nchan * rows * element_bits + 7) / 8;
+  }
+};
+
+// Rows per tile for rows of `row_bits` bits (element bits × cell size):
+// - block_rows known: the largest divisor of block_rows whose tile fits
+//   target_bytes — unless that divisor makes tiles smaller than a quarter of
+//   min(target, one block) (a prime block size, say), in which case, and
+//   when block_rows is 0, round(target / row size), at least 1.
+// The result is never 0.
+std::size_t choose_tile_rows(std::size_t row_bits, std::size_t target_bytes,
+                             std::size_t block_rows);
+
+// Tile of a [ncorr, nchan] cell column with `element_bits` per value
+// (64 complex<float>, 32 float, 1 bool).
+TileShape choose_cell_tile(std::size_t ncorr, std::size_t nchan, std::size_t element_bits,
+                           const StorageOptions& options);
+
+}  // namespace contimg::ms

@@ -1,0 +1,100 @@
+#include "io/ms/ms_weights.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <vector>
+
+namespace contimg::ms {
+namespace {
+
+// NaN sorts after every number, so the ordering is strict and weak.
+bool less_nan_last(float a, float b) {
+  if (std::isnan(a)) return false;
+  if (std::isnan(b)) return true;
+  return a < b;
+}
+
+}  // namespace
+
+float sigma_from_weight(float weight) {
+  return weight > 0 ? 1.0f / std::sqrt(weight) : kSigmaForZeroWeight;
+}
+
+float median(std::span<const float> values, std::span<float> scratch) {
+  const std::size_t n = values.size();
+  if (n == 0) return 0.0f;
+  assert(scratch.size() >= n);
+  std::copy(values.begin(), values.end(), scratch.begin());
+  const auto first = scratch.begin();
+  const auto mid = first + static_cast<std::ptrdiff_t>(n / 2);
+  std::nth_element(first, mid, first + static_cast<std::ptrdiff_t>(n), less_nan_last);
+  const float upper = *mid;
+  if (n % 2 == 1) return upper;
+  // The lower middle value is the largest of the elements before mid.
+  const float lower = *std::max_element(first, mid, less_nan_last);
+  return static_cast<float>((static_cast<double>(lower) + upper) / 2.0);
+}
+
+void compute_weight_sigma(std::span<const float> weight_spectrum, std::size_t nrows,
+                          std::size_t nchan, std::size_t ncorr, std::span<float> weight_out,
+                          std::span<float> sigma_out) {
+  assert(weight_spectrum.size() == nrows * nchan * ncorr);
+  assert(weight_out.size() >= nrows * ncorr && sigma_out.size() >= nrows * ncorr);
+  // One channel axis gathered into a contiguous buffer per (row, corr).
+  float column_stack[256];
+  std::vector<float> column_heap;
+  float* column = column_stack;
+  float* scratch = nullptr;
+  std::vector<float> scratch_heap;
+  float scratch_stack[256];
+  if (nchan <= 256) {
+    scratch = scratch_stack;
+  } else {
+    column_heap.resize(nchan);
+    scratch_heap.resize(nchan);
+    column = column_heap.data();
+    scratch = scratch_heap.data();
+  }
+  for (std::size_t r = 0; r < nrows; ++r) {
+    const float* row = weight_spectrum.data() + r * nchan * ncorr;
+    for (std::size_t p = 0; p < ncorr; ++p) {
+      if (nchan == 0) {
+        weight_out[r * ncorr + p] = 0.0f;
+        sigma_out[r * ncorr + p] = kSigmaForZeroWeight;
+        continue;
+      }
+      // Fast path: nsamples are usually identical across the band.
+      const float first = row[p];
+      bool uniform = !std::isnan(first);
+      for (std::size_t c = 1; c < nchan && uniform; ++c) uniform = row[c * ncorr + p] == first;
+      float w = first;
+      if (!uniform) {
+        for (std::size_t c = 0; c < nchan; ++c) column[c] = row[c * ncorr + p];
+        w = median(std::span<const float>(column, nchan), std::span<float>(scratch, nchan));
+      }
+      weight_out[r * ncorr + p] = w;
+      sigma_out[r * ncorr + p] = sigma_from_weight(w);
+    }
+  }
+}
+
+void compute_flag_row(std::span<const std::uint8_t> flags, std::size_t nrows,
+                      std::size_t cell_size, std::span<bool> flags_out,
+                      std::span<bool> flag_row_out) {
+  assert(flags.size() == nrows * cell_size && flags_out.size() >= flags.size());
+  assert(flag_row_out.size() >= nrows);
+  for (std::size_t r = 0; r < nrows; ++r) {
+    const std::uint8_t* in = flags.data() + r * cell_size;
+    bool* out = flags_out.data() + r * cell_size;
+    bool all = cell_size > 0;
+    for (std::size_t i = 0; i < cell_size; ++i) {
+      const bool f = in[i] != 0;
+      out[i] = f;
+      all = all && f;
+    }
+    flag_row_out[r] = all;
+  }
+}
+
+}  // namespace contimg::ms

@@ -1,0 +1,539 @@
+#include "io/ms/ms_writer.h"
+
+#include "io/ms/casacore_cxx20.h"  // first: before any casacore header
+
+#include <casacore/casa/Arrays/Array.h>
+#include <casacore/casa/Arrays/Slicer.h>
+#include <casacore/casa/Arrays/Vector.h>
+#include <casacore/casa/Exceptions/Error.h>
+#include <casacore/ms/MeasurementSets/MeasurementSet.h>
+#include <casacore/tables/DataMan/IncrementalStMan.h>
+#include <casacore/tables/DataMan/StandardStMan.h>
+#include <casacore/tables/DataMan/TiledColumnStMan.h>
+#include <casacore/tables/DataMan/TiledShapeStMan.h>
+#include <casacore/tables/Tables/ArrayColumn.h>
+#include <casacore/tables/Tables/ScalarColumn.h>
+#include <casacore/tables/Tables/SetupNewTab.h>
+#include <casacore/tables/Tables/TableDesc.h>
+#include <casacore/tables/Tables/TableRecord.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <system_error>
+#include <type_traits>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "io/ms/ms_subtables.h"
+#include "io/ms/ms_weights.h"
+
+namespace contimg::ms {
+namespace cc = casacore;
+namespace fs = std::filesystem;
+
+static_assert(std::is_same_v<cc::Complex, std::complex<float>>);
+static_assert(std::is_same_v<cc::Int, std::int32_t>);
+static_assert(sizeof(cc::Bool) == 1);
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Columns whose value is the same for every row of a block.
+constexpr const char* kConstantColumns[] = {
+    "TIME",           "TIME_CENTROID", "INTERVAL", "EXPOSURE", "FIELD_ID",
+    "SCAN_NUMBER",    "DATA_DESC_ID",  "ARRAY_ID", "OBSERVATION_ID", "PROCESSOR_ID",
+    "STATE_ID",       "FEED1",         "FEED2"};
+
+// A casacore array over caller memory (no copy). casacore wants a mutable
+// pointer for SHARE; put* only reads it.
+template <typename T>
+cc::Array<T> share(const T* data, const cc::IPosition& shape) {
+  return cc::Array<T>(shape, const_cast<T*>(data), cc::SHARE);
+}
+
+}  // namespace
+
+struct MsWriter::Impl {
+  struct Columns {
+    explicit Columns(const cc::Table& t)
+        : data(t, "DATA"),
+          flag(t, "FLAG"),
+          weight_spectrum(t, "WEIGHT_SPECTRUM"),
+          weight(t, "WEIGHT"),
+          sigma(t, "SIGMA"),
+          uvw(t, "UVW"),
+          time(t, "TIME"),
+          time_centroid(t, "TIME_CENTROID"),
+          interval(t, "INTERVAL"),
+          exposure(t, "EXPOSURE"),
+          antenna1(t, "ANTENNA1"),
+          antenna2(t, "ANTENNA2"),
+          field_id(t, "FIELD_ID"),
+          scan_number(t, "SCAN_NUMBER"),
+          data_desc_id(t, "DATA_DESC_ID"),
+          array_id(t, "ARRAY_ID"),
+          observation_id(t, "OBSERVATION_ID"),
+          processor_id(t, "PROCESSOR_ID"),
+          state_id(t, "STATE_ID"),
+          feed1(t, "FEED1"),
+          feed2(t, "FEED2"),
+          flag_row(t, "FLAG_ROW") {}
+    cc::ArrayColumn<cc::Complex> data;
+    cc::ArrayColumn<cc::Bool> flag;
+    cc::ArrayColumn<cc::Float> weight_spectrum, weight, sigma;
+    cc::ArrayColumn<cc::Double> uvw;
+    cc::ScalarColumn<cc::Double> time, time_centroid, interval, exposure;
+    cc::ScalarColumn<cc::Int> antenna1, antenna2, field_id, scan_number, data_desc_id, array_id,
+        observation_id, processor_id, state_id, feed1, feed2;
+    cc::ScalarColumn<cc::Bool> flag_row;
+  };
+
+  fs::path path;
+  StorageOptions storage;
+  std::vector<std::size_t> nchan;  // per data description
+  std::size_t ncorr = 0;
+  std::size_t nant = 0;
+  std::size_t nfield = 0;
+  double integration_time_s = 0;
+  ObservationInfo observation;
+  std::uint64_t expected_rows = 0;
+
+  std::unique_ptr<cc::MeasurementSet> ms;
+  std::unique_ptr<Columns> cols;
+  std::uint64_t next_row = 0;
+  double first_start = std::numeric_limits<double>::infinity();
+  double last_end = -std::numeric_limits<double>::infinity();
+  TileShape data_tile, flag_tile, weight_spectrum_tile, uvw_tile, weight_tile;
+  WriterStats stats;
+
+  // Scratch buffers, grown to the largest block.
+  std::vector<double> doubles;
+  std::vector<cc::Int> ints;
+  std::unique_ptr<bool[]> flags;
+  std::size_t flags_capacity = 0;
+  std::unique_ptr<bool[]> row_flags;
+  std::size_t row_flags_capacity = 0;
+  std::vector<float> weights, sigmas;
+
+  [[noreturn]] void io_fail(const std::string& what, const std::exception& e) const {
+    throw IoError(fmt::format("{}: {}: {}", path.string(), what, e.what()));
+  }
+  void create(const MsLayout& layout, bool overwrite);
+  void check(const RowBlock& b, std::uint64_t block_no) const;
+  void write(const RowBlock& b);
+  void close() noexcept;
+
+  cc::Vector<cc::Double> per_row(std::span<const double> v, std::size_t n) {
+    if (v.size() == n) return share(v.data(), cc::IPosition(1, n));
+    doubles.assign(n, v[0]);
+    return share(doubles.data(), cc::IPosition(1, n));
+  }
+  cc::Vector<cc::Int> per_row(std::span<const std::int32_t> v, std::size_t n) {
+    if (v.size() == n) return share(v.data(), cc::IPosition(1, n));
+    ints.assign(n, v[0]);
+    return share(ints.data(), cc::IPosition(1, n));
+  }
+  cc::Vector<cc::Int> constant(cc::Int value, std::size_t n) {
+    ints.assign(n, value);
+    return share(ints.data(), cc::IPosition(1, n));
+  }
+  cc::Vector<cc::Double> constant(double value, std::size_t n) {
+    doubles.assign(n, value);
+    return share(doubles.data(), cc::IPosition(1, n));
+  }
+};
+
+void MsWriter::Impl::create(const MsLayout& layout, bool overwrite) {
+  validate(layout);
+  for (const auto& w : layout.spectral_windows) nchan.push_back(w.chan_freq_hz.size());
+  ncorr = layout.corr_types.size();
+  nant = layout.antennas.size();
+  nfield = layout.fields.size();
+  integration_time_s = layout.integration_time_s;
+  observation = layout.observation;
+  expected_rows = layout.expected_rows;
+
+  std::error_code ec;
+  if (fs::exists(path, ec) || fs::is_symlink(path, ec)) {
+    if (!overwrite) throw IoError(fmt::format("{}: cannot create Measurement Set: path already exists", path.string()));
+    if (!cc::Table::isReadable(path.string())) {
+      throw IoError(fmt::format("{}: will not overwrite: it exists and is not a casacore table", path.string()));
+    }
+    fs::remove_all(path, ec);
+    if (ec) throw IoError(fmt::format("{}: cannot remove the existing table: {}", path.string(), ec.message()));
+  }
+  const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent, ec)) {
+    throw IoError(fmt::format("{}: cannot create Measurement Set: directory {} does not exist",
+                              path.string(), parent.string()));
+  }
+
+  const std::size_t max_nchan = *std::max_element(nchan.begin(), nchan.end());
+  const bool fixed = std::all_of(nchan.begin(), nchan.end(), [&](std::size_t c) { return c == max_nchan; });
+  data_tile = choose_cell_tile(ncorr, max_nchan, 64, storage);
+  weight_spectrum_tile = choose_cell_tile(ncorr, max_nchan, 32, storage);
+  flag_tile = choose_cell_tile(ncorr, max_nchan, 1, storage);
+  uvw_tile = TileShape{3, 1, choose_tile_rows(3 * 64, storage.tile_target_bytes, storage.block_rows)};
+  weight_tile = TileShape{ncorr, 1, choose_tile_rows(ncorr * 32, storage.tile_target_bytes, storage.block_rows)};
+  const auto tile3 = [](const TileShape& t) {
+    return cc::IPosition(3, static_cast<::ssize_t>(t.ncorr), static_cast<::ssize_t>(t.nchan),
+                         static_cast<::ssize_t>(t.rows));
+  };
+
+  bool created = false;
+  try {
+    cc::TableDesc td = cc::MS::requiredTableDesc();
+    const cc::IPosition cell(2, static_cast<::ssize_t>(ncorr), static_cast<::ssize_t>(max_nchan));
+    if (fixed) {
+      cc::MS::addColumnToDesc(td, cc::MS::DATA, cell, cc::ColumnDesc::FixedShape);
+      cc::MS::addColumnToDesc(td, cc::MS::WEIGHT_SPECTRUM, cell, cc::ColumnDesc::FixedShape);
+      td.rwColumnDesc(cc::MS::columnName(cc::MS::FLAG)).setShape(cell);
+    } else {
+      cc::MS::addColumnToDesc(td, cc::MS::DATA, 2);
+      cc::MS::addColumnToDesc(td, cc::MS::WEIGHT_SPECTRUM, 2);
+    }
+    // As CASA's fillers (and DP3's test MSs) label it; the data are not flux-calibrated yet,
+    // but every tool reads this column as Jy.
+    td.rwColumnDesc(cc::MS::columnName(cc::MS::DATA)).rwKeywordSet().define("UNIT", "Jy");
+    const cc::IPosition corr_shape(1, static_cast<::ssize_t>(ncorr));
+    td.rwColumnDesc(cc::MS::columnName(cc::MS::WEIGHT)).setShape(corr_shape);
+    td.rwColumnDesc(cc::MS::columnName(cc::MS::SIGMA)).setShape(corr_shape);
+
+    cc::SetupNewTable setup(path.string(), td, cc::Table::NewNoReplace);
+    cc::StandardStMan ssm("SSMVar", static_cast<cc::Int>(storage.standard_bucket_bytes));
+    setup.bindAll(ssm);
+    cc::IncrementalStMan ism("ISMData");
+    if (storage.incremental_for_constant_columns) {
+      for (const char* c : kConstantColumns) setup.bindColumn(c, ism);
+    }
+    // FLAG_CATEGORY is required but never filled: in a StandardStMan every new
+    // row costs an indirect-array entry (13 % of the write time, measured).
+    setup.bindColumn("FLAG_CATEGORY", ism);
+    const auto tile2 = [](std::size_t first, std::size_t rows) {
+      return cc::IPosition(2, static_cast<::ssize_t>(first), static_cast<::ssize_t>(rows));
+    };
+    cc::TiledColumnStMan tsm_uvw("TiledUVW", tile2(3, uvw_tile.rows));
+    setup.bindColumn("UVW", tsm_uvw);
+    // WEIGHT and SIGMA: a StandardStMan puts fixed-shape arrays row by row
+    // (~0.45 us a row, measured); tiles take a block in one copy.
+    cc::TiledColumnStMan tsm_weight("TiledWeight", tile2(ncorr, weight_tile.rows));
+    cc::TiledColumnStMan tsm_sigma("TiledSigma", tile2(ncorr, weight_tile.rows));
+    setup.bindColumn("WEIGHT", tsm_weight);
+    setup.bindColumn("SIGMA", tsm_sigma);
+    if (fixed) {
+      cc::TiledColumnStMan tsm_data("TiledData", tile3(data_tile));
+      cc::TiledColumnStMan tsm_flag("TiledFlag", tile3(flag_tile));
+      cc::TiledColumnStMan tsm_ws("TiledWeightSpectrum", tile3(weight_spectrum_tile));
+      setup.bindColumn("DATA", tsm_data);
+      setup.bindColumn("FLAG", tsm_flag);
+      setup.bindColumn("WEIGHT_SPECTRUM", tsm_ws);
+    } else {
+      cc::TiledShapeStMan tsm_data("TiledData", tile3(data_tile));
+      cc::TiledShapeStMan tsm_flag("TiledFlag", tile3(flag_tile));
+      cc::TiledShapeStMan tsm_ws("TiledWeightSpectrum", tile3(weight_spectrum_tile));
+      setup.bindColumn("DATA", tsm_data);
+      setup.bindColumn("FLAG", tsm_flag);
+      setup.bindColumn("WEIGHT_SPECTRUM", tsm_ws);
+    }
+
+    cc::TSMOption::Option tsm = cc::TSMOption::Default;
+    switch (storage.tiled_io) {
+      case StorageOptions::TiledIo::kDefault: tsm = cc::TSMOption::Default; break;
+      case StorageOptions::TiledIo::kCache: tsm = cc::TSMOption::Cache; break;
+      case StorageOptions::TiledIo::kBuffer: tsm = cc::TSMOption::Buffer; break;
+      case StorageOptions::TiledIo::kMmap: tsm = cc::TSMOption::MMap; break;
+    }
+    const cc::Table table(setup, cc::TableLock(cc::TableLock::PermanentLocking), 0, false,
+                          cc::Table::LocalEndian, cc::TSMOption(tsm, 0, 0));
+    ms = std::make_unique<cc::MeasurementSet>(table);
+    created = true;
+    ms->createDefaultSubtables(cc::Table::New);
+    detail::create_source_table(*ms, layout.direction_frame);
+    detail::fill_subtables(*ms, layout);
+    cols = std::make_unique<Columns>(*ms);
+  } catch (const cc::AipsError& e) {
+    close();
+    if (created) fs::remove_all(path, ec);
+    io_fail("cannot create Measurement Set", e);
+  }
+  spdlog::debug(
+      "{}: created MS: {} antennas, {} SPWs, {} corr, {} fields, tiles DATA [{},{},{}] "
+      "FLAG [{},{},{}] WEIGHT_SPECTRUM [{},{},{}] UVW [3,{}] WEIGHT/SIGMA [{},{}], {}, {} rows "
+      "expected",
+      path.string(), nant, nchan.size(), ncorr, nfield, data_tile.ncorr, data_tile.nchan,
+      data_tile.rows, flag_tile.ncorr, flag_tile.nchan, flag_tile.rows,
+      weight_spectrum_tile.ncorr, weight_spectrum_tile.nchan, weight_spectrum_tile.rows,
+      uvw_tile.rows, weight_tile.ncorr, weight_tile.rows,
+      fixed ? "TiledColumnStMan" : "TiledShapeStMan", expected_rows);
+}
+
+void MsWriter::Impl::check(const RowBlock& b, std::uint64_t block_no) const {
+  const auto fail = [&](const std::string& what) {
+    throw InputError(fmt::format("{}: block {} (data_desc_id {}, {} rows): {}", path.string(),
+                                 block_no, b.data_desc_id, b.nrows, what));
+  };
+  if (!ms) fail("the writer is closed (finish() was called or creation failed)");
+  if (b.data_desc_id < 0 || static_cast<std::size_t>(b.data_desc_id) >= nchan.size()) {
+    fail(fmt::format("data_desc_id out of range [0, {})", nchan.size()));
+  }
+  const std::size_t n = b.nrows;
+  const std::size_t cell = nchan[static_cast<std::size_t>(b.data_desc_id)] * ncorr;
+  const auto one_or_n = [&](std::size_t size, const char* name, bool may_be_empty) {
+    if (size == n || size == 1 || (may_be_empty && size == 0)) return;
+    fail(fmt::format("{} has {} values, expected {}1 or {}", name, size,
+                     may_be_empty ? "0, " : "", n));
+  };
+  const auto exactly = [&](std::size_t size, std::size_t expected, const char* name) {
+    if (size != expected) fail(fmt::format("{} has {} values, expected {}", name, size, expected));
+  };
+  one_or_n(b.time_mjd_s.size(), "time", false);
+  one_or_n(b.time_centroid_mjd_s.size(), "time_centroid", true);
+  one_or_n(b.field_id.size(), "field_id", false);
+  one_or_n(b.scan_number.size(), "scan_number", true);
+  exactly(b.antenna1.size(), n, "antenna1");
+  exactly(b.antenna2.size(), n, "antenna2");
+  exactly(b.uvw_m.size(), 3 * n, "uvw");
+  exactly(b.data.size(), n * cell, "data");
+  exactly(b.flags.size(), n * cell, "flags");
+  exactly(b.weight_spectrum.size(), n * cell, "weight_spectrum");
+  for (double t : b.time_mjd_s) {
+    if (!std::isfinite(t)) fail("time is not finite");
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto a1 = b.antenna1[i], a2 = b.antenna2[i];
+    if (a1 < 0 || a2 < 0 || static_cast<std::size_t>(a1) >= nant ||
+        static_cast<std::size_t>(a2) >= nant) {
+      fail(fmt::format("row {}: antenna pair ({}, {}) out of range [0, {})", i, a1, a2, nant));
+    }
+  }
+  for (auto f : b.field_id) {
+    if (f < 0 || static_cast<std::size_t>(f) >= nfield) {
+      fail(fmt::format("field_id {} out of range [0, {})", f, nfield));
+    }
+  }
+  if (!(b.interval_s >= 0) || !(b.exposure_s >= 0)) fail("negative interval or exposure");
+}
+
+namespace {
+
+template <typename T>
+bool all_equal(std::span<const T> v) {
+  return std::all_of(v.begin(), v.end(), [&](const T& x) { return x == v.front(); });
+}
+
+}  // namespace
+
+void MsWriter::Impl::write(const RowBlock& b) {
+  const std::size_t n = b.nrows;
+  const std::size_t nch = nchan[static_cast<std::size_t>(b.data_desc_id)];
+  const std::size_t cell = nch * ncorr;
+  const auto r0 = static_cast<cc::rownr_t>(next_row);
+  const double interval = b.interval_s > 0 ? b.interval_s : integration_time_s;
+  const double exposure = b.exposure_s > 0 ? b.exposure_s : interval;
+  const auto centroid = b.time_centroid_mjd_s.empty() ? b.time_mjd_s : b.time_centroid_mjd_s;
+
+  // Derived values first: nothing is written if this throws.
+  if (flags_capacity < n * cell) {
+    flags.reset(new bool[n * cell]);
+    flags_capacity = n * cell;
+  }
+  if (row_flags_capacity < n) {
+    row_flags.reset(new bool[n]);
+    row_flags_capacity = n;
+  }
+  compute_flag_row(b.flags, n, cell, std::span<bool>(flags.get(), n * cell),
+                   std::span<bool>(row_flags.get(), n));
+  weights.resize(n * ncorr);
+  sigmas.resize(n * ncorr);
+  compute_weight_sigma(b.weight_spectrum, n, nch, ncorr, weights, sigmas);
+
+  Columns& c = *cols;
+  // The block-constant columns. An IncrementalStMan gives new rows the value
+  // of the last row, so when every one of them is constant over the block it
+  // is enough to add one row, put them there, and add the other n - 1 rows:
+  // 13 cell puts instead of 13 n (measured: ~0.1 s per column per 450k rows).
+  const bool constant_block = storage.incremental_for_constant_columns &&
+                              all_equal(b.time_mjd_s) && all_equal(centroid) &&
+                              all_equal(b.field_id) && all_equal(b.scan_number);
+  const cc::Int scan0 = b.scan_number.empty() ? b.field_id[0] + 1 : b.scan_number[0];
+  if (constant_block) {
+    ms->addRow(1);
+    c.time.put(r0, b.time_mjd_s[0]);
+    c.time_centroid.put(r0, centroid[0]);
+    c.interval.put(r0, interval);
+    c.exposure.put(r0, exposure);
+    c.field_id.put(r0, b.field_id[0]);
+    c.scan_number.put(r0, scan0);
+    c.data_desc_id.put(r0, b.data_desc_id);
+    c.array_id.put(r0, 0);
+    c.observation_id.put(r0, 0);
+    c.processor_id.put(r0, 0);
+    c.feed1.put(r0, 0);
+    c.feed2.put(r0, 0);
+    c.state_id.put(r0, -1);
+    if (n > 1) ms->addRow(n - 1);
+  } else {
+    ms->addRow(n);
+  }
+
+  const auto len = static_cast<::ssize_t>(n);
+  const cc::Slicer rows(cc::IPosition(1, static_cast<::ssize_t>(r0)), cc::IPosition(1, len));
+  const cc::IPosition cube(3, static_cast<::ssize_t>(ncorr), static_cast<::ssize_t>(nch), len);
+  const cc::IPosition per_corr(2, static_cast<::ssize_t>(ncorr), len);
+  const cc::IPosition per_row_shape(1, len);
+  if (!constant_block) {
+    c.time.putColumnRange(rows, per_row(b.time_mjd_s, n));
+    c.time_centroid.putColumnRange(rows, per_row(centroid, n));
+    c.interval.putColumnRange(rows, constant(interval, n));
+    c.exposure.putColumnRange(rows, constant(exposure, n));
+    c.field_id.putColumnRange(rows, per_row(b.field_id, n));
+    if (b.scan_number.empty() && b.field_id.size() == n) {
+      ints.resize(n);
+      for (std::size_t i = 0; i < n; ++i) ints[i] = b.field_id[i] + 1;
+      c.scan_number.putColumnRange(rows, share(ints.data(), per_row_shape));
+    } else if (b.scan_number.empty()) {
+      c.scan_number.putColumnRange(rows, constant(scan0, n));
+    } else {
+      c.scan_number.putColumnRange(rows, per_row(b.scan_number, n));
+    }
+    c.data_desc_id.putColumnRange(rows, constant(b.data_desc_id, n));
+    const auto zeros = constant(cc::Int{0}, n);
+    c.array_id.putColumnRange(rows, zeros);
+    c.observation_id.putColumnRange(rows, zeros);
+    c.processor_id.putColumnRange(rows, zeros);
+    c.feed1.putColumnRange(rows, zeros);
+    c.feed2.putColumnRange(rows, zeros);
+    c.state_id.putColumnRange(rows, constant(cc::Int{-1}, n));
+  }
+
+  c.data.putColumnRange(rows, share(b.data.data(), cube));
+  c.flag.putColumnRange(rows, share(flags.get(), cube));
+  c.weight_spectrum.putColumnRange(rows, share(b.weight_spectrum.data(), cube));
+  c.weight.putColumnRange(rows, share(weights.data(), per_corr));
+  c.sigma.putColumnRange(rows, share(sigmas.data(), per_corr));
+  c.uvw.putColumnRange(rows, share(b.uvw_m.data(), cc::IPosition(2, 3, len)));
+  c.flag_row.putColumnRange(rows, share(row_flags.get(), per_row_shape));
+  c.antenna1.putColumnRange(rows, share(b.antenna1.data(), per_row_shape));
+  c.antenna2.putColumnRange(rows, share(b.antenna2.data(), per_row_shape));
+
+  next_row += n;
+  const auto [tmin, tmax] = std::minmax_element(b.time_mjd_s.begin(), b.time_mjd_s.end());
+  first_start = std::min(first_start, *tmin - interval / 2);
+  last_end = std::max(last_end, *tmax + interval / 2);
+  stats.rows += n;
+  stats.blocks += 1;
+  stats.payload_bytes += n * cell * (sizeof(cc::Complex) + 1 + sizeof(float)) + n * 3 * sizeof(double);
+}
+
+void MsWriter::Impl::close() noexcept {
+  try {
+    cols.reset();
+    ms.reset();
+  } catch (const std::exception& e) {
+    spdlog::error("{}: closing the Measurement Set failed: {}", path.string(), e.what());
+  } catch (...) {
+    spdlog::error("{}: closing the Measurement Set failed", path.string());
+  }
+}
+
+MsWriter::MsWriter(const fs::path& path, const MsLayout& layout, const StorageOptions& storage,
+                   bool overwrite)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  impl_->storage = storage;
+  impl_->create(layout, overwrite);
+}
+
+MsWriter::~MsWriter() {
+  if (impl_ && impl_->ms) {
+    spdlog::warn("{}: Measurement Set closed without finish(): it is incomplete ({} rows written)",
+                 impl_->path.string(), impl_->next_row);
+    impl_->close();
+  }
+}
+
+MsWriter::MsWriter(MsWriter&&) noexcept = default;
+MsWriter& MsWriter::operator=(MsWriter&& other) noexcept {
+  if (this != &other) {
+    if (impl_ && impl_->ms) impl_->close();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+void MsWriter::append(const RowBlock& block) {
+  Impl& m = *impl_;
+  m.check(block, m.stats.blocks);
+  if (block.nrows == 0) return;
+  const auto t0 = Clock::now();
+  try {
+    m.write(block);
+  } catch (const cc::AipsError& e) {
+    m.io_fail(fmt::format("writing block {} (rows {}..{})", m.stats.blocks, m.next_row,
+                          m.next_row + block.nrows),
+              e);
+  }
+  m.stats.seconds_in_append += seconds_since(t0);
+}
+
+void MsWriter::flush() {
+  Impl& m = *impl_;
+  if (!m.ms) return;
+  try {
+    m.ms->flush();
+  } catch (const cc::AipsError& e) {
+    m.io_fail("flush", e);
+  }
+}
+
+void MsWriter::finish() {
+  Impl& m = *impl_;
+  if (!m.ms) return;
+  const auto t0 = Clock::now();
+  if (m.expected_rows > 0 && m.expected_rows != m.next_row) {
+    const std::uint64_t written = m.next_row;
+    m.close();
+    throw InputError(fmt::format("{}: {} rows were written, the layout expected {}; the MS is "
+                                 "incomplete",
+                                 m.path.string(), written, m.expected_rows));
+  }
+  try {
+    double start = m.observation.start_mjd_s, end = m.observation.end_mjd_s;
+    if (start == 0 && end == 0 && m.next_row > 0) {
+      start = m.first_start;
+      end = m.last_end;
+    }
+    detail::set_time_range(*m.ms, start, end);
+    m.ms->flush(m.storage.sync_on_finish);
+    m.cols.reset();
+    m.ms.reset();
+  } catch (const cc::AipsError& e) {
+    m.close();
+    m.io_fail("finishing the Measurement Set", e);
+  }
+  m.stats.seconds_in_finish = seconds_since(t0);
+  spdlog::debug("{}: MS finished: {} rows in {} blocks, {:.1f} MB, {:.2f} s appending, {:.2f} s "
+                "finishing",
+                m.path.string(), m.stats.rows, m.stats.blocks, m.stats.payload_bytes / 1e6,
+                m.stats.seconds_in_append, m.stats.seconds_in_finish);
+}
+
+std::uint64_t MsWriter::rows_written() const { return impl_->next_row; }
+const WriterStats& MsWriter::stats() const { return impl_->stats; }
+const fs::path& MsWriter::path() const { return impl_->path; }
+TileShape MsWriter::data_tile() const { return impl_->data_tile; }
+TileShape MsWriter::flag_tile() const { return impl_->flag_tile; }
+TileShape MsWriter::weight_spectrum_tile() const { return impl_->weight_spectrum_tile; }
+TileShape MsWriter::uvw_tile() const { return impl_->uvw_tile; }
+
+}  // namespace contimg::ms

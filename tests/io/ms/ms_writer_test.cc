@@ -1,0 +1,616 @@
+#include "io/ms/ms_writer.h"
+
+#include "io/ms/casacore_cxx20.h"  // before any casacore header
+
+#include <casacore/casa/Arrays/ArrayMath.h>
+#include <casacore/casa/Arrays/Matrix.h>
+#include <casacore/casa/Arrays/Vector.h>
+#include <casacore/casa/Containers/Record.h>
+#include <casacore/tables/Tables/ArrayColumn.h>
+#include <casacore/tables/Tables/ScalarColumn.h>
+#include <casacore/tables/Tables/Table.h>
+#include <casacore/tables/Tables/TableRecord.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "common/error.h"
+#include "io/ms/ms_layout.h"
+#include "io/ms/ms_storage.h"
+#include "io/ms/ms_weights.h"
+#include "io/ms/tiny_ms.h"
+#include "support/tiny_uvh5.h"
+
+namespace contimg::ms {
+namespace {
+
+namespace cc = casacore;
+namespace fs = std::filesystem;
+using contimg::test::TempDir;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using test::TinySpec;
+
+template <typename E, typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected exception not thrown";
+  return {};
+}
+
+cc::Table open_sub(const fs::path& ms, const std::string& name) {
+  return cc::Table((ms / name).string(), cc::Table::Old);
+}
+
+std::string frame_of(const cc::Table& t, const std::string& column) {
+  return t.tableDesc().columnDesc(column).keywordSet().asRecord("MEASINFO").asString("Ref");
+}
+
+// ---------------------------------------------------------------- weights
+
+TEST(MsWeights, SigmaIsInverseSqrtAndMinusOneForNoWeight) {
+  EXPECT_FLOAT_EQ(sigma_from_weight(4.0f), 0.5f);
+  EXPECT_FLOAT_EQ(sigma_from_weight(1.0f), 1.0f);
+  EXPECT_EQ(sigma_from_weight(0.0f), kSigmaForZeroWeight);
+  EXPECT_EQ(sigma_from_weight(-2.0f), kSigmaForZeroWeight);
+  EXPECT_EQ(sigma_from_weight(NAN), kSigmaForZeroWeight);
+  EXPECT_EQ(kSigmaForZeroWeight, -1.0f);
+}
+
+TEST(MsWeights, MedianFollowsNumpy) {
+  std::vector<float> scratch(8);
+  const std::vector<float> odd = {5, 1, 3};
+  const std::vector<float> even = {4, 1, 3, 2};
+  const std::vector<float> one = {7};
+  EXPECT_FLOAT_EQ(median(odd, scratch), 3.0f);
+  EXPECT_FLOAT_EQ(median(even, scratch), 2.5f);
+  EXPECT_FLOAT_EQ(median(one, scratch), 7.0f);
+  EXPECT_FLOAT_EQ(median(std::span<const float>(), scratch), 0.0f);
+  const std::vector<float> with_nan = {NAN, 1, 2};  // NaN sorts last
+  EXPECT_FLOAT_EQ(median(with_nan, scratch), 2.0f);
+}
+
+TEST(MsWeights, WeightIsPerCorrelationMedianOverChannels) {
+  // 2 rows x 3 channels x 2 correlations, [row][chan][corr].
+  const std::vector<float> ws = {1, 10, 3, 10, 2, 10,   // row 0: corr0 {1,3,2}, corr1 uniform
+                                 0, 0, 0, 0, 0, 0};     // row 1: no weight
+  std::vector<float> w(4), s(4);
+  compute_weight_sigma(ws, 2, 3, 2, w, s);
+  EXPECT_THAT(w, ::testing::ElementsAre(2.0f, 10.0f, 0.0f, 0.0f));
+  EXPECT_FLOAT_EQ(s[0], 1.0f / std::sqrt(2.0f));
+  EXPECT_FLOAT_EQ(s[1], 1.0f / std::sqrt(10.0f));
+  EXPECT_EQ(s[2], kSigmaForZeroWeight);
+  EXPECT_EQ(s[3], kSigmaForZeroWeight);
+}
+
+TEST(MsWeights, FlagRowNeedsEverySampleFlagged) {
+  const std::vector<std::uint8_t> f = {1, 1, 1, 1, /**/ 1, 0, 1, 1, /**/ 0, 0, 0, 0};
+  bool out[12];
+  bool rows[3];
+  compute_flag_row(f, 3, 4, out, rows);
+  EXPECT_TRUE(rows[0]);
+  EXPECT_FALSE(rows[1]);
+  EXPECT_FALSE(rows[2]);
+  EXPECT_TRUE(out[4]);
+  EXPECT_FALSE(out[5]);
+}
+
+// ---------------------------------------------------------------- tiles
+
+TEST(MsStorage, DsaTilesAlignToTheBaselineBlock) {
+  const StorageOptions o{.block_rows = 4656};
+  const TileShape data = choose_cell_tile(2, 48, 64, o);
+  EXPECT_EQ(data.ncorr, 2u);
+  EXPECT_EQ(data.nchan, 48u);
+  EXPECT_EQ(data.rows, 1164u);  // 4656 / 4, 894 KB
+  EXPECT_EQ(4656 % data.rows, 0u);
+  EXPECT_LE(data.bytes(64), o.tile_target_bytes);
+  EXPECT_EQ(choose_cell_tile(2, 48, 32, o).rows, 2328u);  // WEIGHT_SPECTRUM
+  EXPECT_EQ(choose_cell_tile(2, 48, 1, o).rows, 4656u);   // FLAG: one block per tile
+  EXPECT_EQ(choose_tile_rows(3 * 64, o.tile_target_bytes, 4656), 4656u);  // UVW
+  // Merged 768-channel SPW: 12 KiB rows.
+  EXPECT_EQ(choose_cell_tile(2, 768, 64, o).rows, 48u);
+}
+
+TEST(MsStorage, UnknownOrPrimeBlocksFallBackToTheTarget) {
+  EXPECT_EQ(choose_tile_rows(2 * 48 * 64, 1 << 20, 0), 1365u);     // DP3's 1 MiB rule
+  EXPECT_EQ(choose_tile_rows(2 * 48 * 64, 1 << 20, 4657), 1365u);  // 4657 is prime
+  EXPECT_EQ(choose_tile_rows(2 * 48 * 64, 1 << 20, 15), 15u);      // block smaller than a tile
+  EXPECT_EQ(choose_tile_rows(1 << 30, 1 << 20, 0), 1u);
+  const TileShape huge = choose_cell_tile(4, 65536, 64, StorageOptions{});
+  EXPECT_EQ(huge.rows, 1u);
+  EXPECT_EQ(huge.nchan, 32768u);  // 1 MiB / (4 corr x 8 B)
+}
+
+// ---------------------------------------------------------------- layout
+
+TEST(MsLayoutValidate, RejectsBadLayoutsWithReasons) {
+  const TinySpec s;
+  EXPECT_NO_THROW(validate(test::tiny_layout(s)));
+  {
+    auto l = test::tiny_layout(s);
+    std::reverse(l.spectral_windows[0].chan_freq_hz.begin(), l.spectral_windows[0].chan_freq_hz.end());
+    EXPECT_THAT(error_of<InputError>([&] { validate(l); }), HasSubstr("not strictly ascending"));
+  }
+  {
+    auto l = test::tiny_layout(s);
+    std::swap(l.spectral_windows[0], l.spectral_windows[1]);
+    EXPECT_THAT(error_of<InputError>([&] { validate(l); }), HasSubstr("not in ascending frequency"));
+  }
+  {
+    auto l = test::tiny_layout(s);
+    l.spectral_windows[1].chan_width_hz[2] = -1.0;
+    EXPECT_THAT(error_of<InputError>([&] { validate(l); }), HasSubstr("width -1 Hz is not positive"));
+  }
+  {
+    auto l = test::tiny_layout(s);
+    l.corr_types = {kCorrXX, 1};
+    EXPECT_THAT(error_of<InputError>([&] { validate(l); }), HasSubstr("correlation type 1"));
+  }
+  {
+    auto l = test::tiny_layout(s);
+    l.fields.clear();
+    EXPECT_THAT(error_of<InputError>([&] { validate(l); }), HasSubstr("no fields"));
+  }
+  {
+    auto l = test::tiny_layout(s);
+    l.integration_time_s = 0;
+    EXPECT_THAT(error_of<InputError>([&] { validate(l); }), HasSubstr("integration time"));
+  }
+  EXPECT_EQ(corr_product(kCorrXY), (std::array<std::int32_t, 2>{0, 1}));
+  EXPECT_EQ(corr_product(kCorrYY), (std::array<std::int32_t, 2>{1, 1}));
+}
+
+// ---------------------------------------------------------------- writing
+
+class MsWriterTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  TinySpec spec_;
+  fs::path ms_ = dir_ / "tiny.ms";
+};
+
+TEST_F(MsWriterTest, MainTableHoldsEveryValueWritten) {
+  test::write_tiny_ms(ms_.string(), spec_, StorageOptions{.block_rows = 15});
+  const cc::Table t(ms_.string(), cc::Table::Old);
+  ASSERT_EQ(t.nrow(), static_cast<cc::rownr_t>(spec_.rows()));
+  const cc::ArrayColumn<cc::Complex> data(t, "DATA");
+  const cc::ArrayColumn<cc::Bool> flag(t, "FLAG");
+  const cc::ArrayColumn<cc::Float> ws(t, "WEIGHT_SPECTRUM"), weight(t, "WEIGHT"), sigma(t, "SIGMA");
+  const cc::ArrayColumn<cc::Double> uvw(t, "UVW");
+  const cc::ScalarColumn<cc::Double> time(t, "TIME"), centroid(t, "TIME_CENTROID"),
+      interval(t, "INTERVAL"), exposure(t, "EXPOSURE");
+  const cc::ScalarColumn<cc::Int> a1(t, "ANTENNA1"), a2(t, "ANTENNA2"), field(t, "FIELD_ID"),
+      scan(t, "SCAN_NUMBER"), ddid(t, "DATA_DESC_ID"), array(t, "ARRAY_ID"),
+      obs(t, "OBSERVATION_ID"), proc(t, "PROCESSOR_ID"), state(t, "STATE_ID"), feed1(t, "FEED1"),
+      feed2(t, "FEED2");
+  const cc::ScalarColumn<cc::Bool> flag_row(t, "FLAG_ROW");
+  const int nbl = spec_.nbl();
+  int autos = 0, all_flagged = 0, zero_weight = 0;
+  for (cc::rownr_t r = 0; r < t.nrow(); ++r) {
+    const int b = static_cast<int>(r) % nbl;
+    const int spw = (static_cast<int>(r) / nbl) % spec_.nspw;
+    const int ti = static_cast<int>(r) / (nbl * spec_.nspw);
+    SCOPED_TRACE(testing::Message() << "row " << r << " t " << ti << " spw " << spw << " bl " << b);
+    const auto [e1, e2] = test::tiny_baseline(spec_, b);
+    ASSERT_EQ(a1(r), e1);
+    ASSERT_EQ(a2(r), e2);
+    autos += e1 == e2;
+    ASSERT_DOUBLE_EQ(time(r), test::tiny_time(ti));
+    ASSERT_DOUBLE_EQ(centroid(r), test::tiny_time(ti));
+    ASSERT_DOUBLE_EQ(interval(r), test::kTinyInterval);
+    ASSERT_DOUBLE_EQ(exposure(r), test::kTinyInterval);
+    ASSERT_EQ(field(r), ti);
+    ASSERT_EQ(scan(r), ti + 1);
+    ASSERT_EQ(ddid(r), spw);
+    ASSERT_EQ(array(r), 0);
+    ASSERT_EQ(obs(r), 0);
+    ASSERT_EQ(proc(r), 0);
+    ASSERT_EQ(state(r), -1);
+    ASSERT_EQ(feed1(r), 0);
+    ASSERT_EQ(feed2(r), 0);
+    const cc::Vector<cc::Double> u = uvw(r);
+    const auto eu = test::tiny_uvw(spec_, b);
+    for (int k = 0; k < 3; ++k) ASSERT_DOUBLE_EQ(u[k], eu[k]);
+
+    const cc::Matrix<cc::Complex> d = data(r);
+    const cc::Matrix<cc::Bool> f = flag(r);
+    const cc::Matrix<cc::Float> w = ws(r);
+    ASSERT_EQ(d.shape(), cc::IPosition(2, 2, spec_.nchan));  // [corr, chan]
+    ASSERT_EQ(f.shape(), d.shape());
+    ASSERT_EQ(w.shape(), d.shape());
+    bool every = true;
+    for (int c = 0; c < spec_.nchan; ++c) {
+      for (int p = 0; p < 2; ++p) {
+        ASSERT_EQ(d(p, c), test::tiny_vis(spec_, ti, spw, b, c, p)) << "c " << c << " p " << p;
+        ASSERT_EQ(f(p, c), test::tiny_flag(ti, spw, b, c, p)) << "c " << c << " p " << p;
+        ASSERT_EQ(w(p, c), test::tiny_weight(spw, b, c, p)) << "c " << c << " p " << p;
+        every = every && f(p, c);
+      }
+    }
+    ASSERT_EQ(flag_row(r), every);
+    all_flagged += every;
+
+    const cc::Vector<cc::Float> wt = weight(r), sg = sigma(r);
+    ASSERT_EQ(wt.size(), 2u);
+    ASSERT_EQ(sg.size(), 2u);
+    for (int p = 0; p < 2; ++p) {
+      std::vector<float> chans;
+      for (int c = 0; c < spec_.nchan; ++c) chans.push_back(test::tiny_weight(spw, b, c, p));
+      std::sort(chans.begin(), chans.end());
+      const float med = (chans[1] + chans[2]) / 2;  // 4 channels
+      ASSERT_FLOAT_EQ(wt[p], med);
+      if (med > 0) {
+        ASSERT_FLOAT_EQ(sg[p], 1.0f / std::sqrt(med));
+      } else {
+        ASSERT_EQ(sg[p], -1.0f);
+        ++zero_weight;
+      }
+    }
+  }
+  EXPECT_EQ(autos, spec_.nant * spec_.ntimes * spec_.nspw);
+  EXPECT_EQ(all_flagged, spec_.nspw);     // t = 1, b = 2 in each SPW
+  EXPECT_EQ(zero_weight, 2 * spec_.ntimes);  // SPW 1, b = 3, both correlations
+
+  // Storage layout as documented.
+  const cc::Record dm = t.dataManagerInfo();
+  std::map<std::string, std::string> type_of;
+  for (cc::uInt i = 0; i < dm.nfields(); ++i) {
+    const cc::Record& sub = dm.subRecord(i);
+    const cc::Vector<cc::String> cols = sub.asArrayString("COLUMNS");
+    for (const auto& c : cols) type_of[c] = sub.asString("TYPE");
+  }
+  EXPECT_EQ(type_of["DATA"], "TiledColumnStMan");
+  EXPECT_EQ(type_of["FLAG"], "TiledColumnStMan");
+  EXPECT_EQ(type_of["WEIGHT_SPECTRUM"], "TiledColumnStMan");
+  EXPECT_EQ(type_of["UVW"], "TiledColumnStMan");
+  EXPECT_EQ(type_of["TIME"], "IncrementalStMan");
+  EXPECT_EQ(type_of["ANTENNA1"], "StandardStMan");
+  EXPECT_EQ(type_of["WEIGHT"], "TiledColumnStMan");
+  EXPECT_EQ(type_of["SIGMA"], "TiledColumnStMan");
+  EXPECT_EQ(type_of["FLAG_ROW"], "StandardStMan");
+  EXPECT_EQ(type_of["FLAG_CATEGORY"], "IncrementalStMan");
+  EXPECT_FALSE(t.tableDesc().isColumn("MODEL_DATA"));
+  EXPECT_FALSE(t.tableDesc().isColumn("CORRECTED_DATA"));
+  EXPECT_EQ(t.keywordSet().asFloat("MS_VERSION"), 2.0f);
+}
+
+TEST_F(MsWriterTest, SubtablesDescribeTheLayout) {
+  test::write_tiny_ms(ms_.string(), spec_);
+  const MsLayout layout = test::tiny_layout(spec_);
+
+  const cc::Table ant = open_sub(ms_, "ANTENNA");
+  ASSERT_EQ(ant.nrow(), 5u);
+  const cc::ArrayColumn<cc::Double> pos(ant, "POSITION"), off(ant, "OFFSET");
+  for (cc::rownr_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(cc::ScalarColumn<cc::String>(ant, "NAME")(i), layout.antennas[i].name);
+    EXPECT_EQ(cc::ScalarColumn<cc::String>(ant, "STATION")(i), layout.antennas[i].station);
+    EXPECT_EQ(cc::ScalarColumn<cc::String>(ant, "MOUNT")(i), "ALT-AZ");
+    EXPECT_EQ(cc::ScalarColumn<cc::String>(ant, "TYPE")(i), "GROUND-BASED");
+    EXPECT_DOUBLE_EQ(cc::ScalarColumn<cc::Double>(ant, "DISH_DIAMETER")(i), 4.65);
+    EXPECT_FALSE(cc::ScalarColumn<cc::Bool>(ant, "FLAG_ROW")(i));
+    const cc::Vector<cc::Double> p = pos(i);
+    for (int k = 0; k < 3; ++k) EXPECT_DOUBLE_EQ(p[k], layout.antennas[i].itrf_m[k]);
+    EXPECT_EQ(cc::sum(cc::abs(off(i))), 0.0);
+  }
+  EXPECT_EQ(frame_of(ant, "POSITION"), "ITRF");
+
+  const cc::Table feed = open_sub(ms_, "FEED");
+  ASSERT_EQ(feed.nrow(), 5u);
+  const double start = test::kTinyT0, end = test::kTinyT0 + 3 * test::kTinyInterval;
+  for (cc::rownr_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(feed, "ANTENNA_ID")(i), static_cast<cc::Int>(i));
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(feed, "SPECTRAL_WINDOW_ID")(i), -1);
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(feed, "NUM_RECEPTORS")(i), 2);
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(feed, "FEED_ID")(i), 0);
+    const cc::Vector<cc::String> types = cc::ArrayColumn<cc::String>(feed, "POLARIZATION_TYPE")(i);
+    EXPECT_EQ(types.size(), 2u);
+    EXPECT_EQ(types[0], "X");
+    EXPECT_EQ(types[1], "Y");
+    const cc::Vector<cc::Double> ang = cc::ArrayColumn<cc::Double>(feed, "RECEPTOR_ANGLE")(i);
+    EXPECT_DOUBLE_EQ(ang[0], 0.0);
+    EXPECT_DOUBLE_EQ(ang[1], M_PI / 2);
+    EXPECT_EQ(cc::ArrayColumn<cc::Double>(feed, "BEAM_OFFSET")(i).shape(), cc::IPosition(2, 2, 2));
+    EXPECT_EQ(cc::ArrayColumn<cc::Complex>(feed, "POL_RESPONSE")(i).shape(), cc::IPosition(2, 2, 2));
+    EXPECT_NEAR(cc::ScalarColumn<cc::Double>(feed, "TIME")(i), (start + end) / 2, 1e-6);
+    EXPECT_NEAR(cc::ScalarColumn<cc::Double>(feed, "INTERVAL")(i), end - start, 1e-6);
+  }
+
+  const cc::Table field = open_sub(ms_, "FIELD");
+  ASSERT_EQ(field.nrow(), 3u);
+  for (cc::rownr_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(cc::ScalarColumn<cc::String>(field, "NAME")(i), "meridian_icrs_t" + std::to_string(i));
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(field, "NUM_POLY")(i), 0);
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(field, "SOURCE_ID")(i), static_cast<cc::Int>(i));
+    EXPECT_DOUBLE_EQ(cc::ScalarColumn<cc::Double>(field, "TIME")(i), test::tiny_time(static_cast<int>(i)));
+    for (const char* col : {"PHASE_DIR", "DELAY_DIR", "REFERENCE_DIR"}) {
+      const cc::Matrix<cc::Double> d = cc::ArrayColumn<cc::Double>(field, col)(i);
+      ASSERT_EQ(d.shape(), cc::IPosition(2, 2, 1)) << col;
+      EXPECT_DOUBLE_EQ(d(0, 0), test::tiny_ra(static_cast<int>(i))) << col;
+      EXPECT_DOUBLE_EQ(d(1, 0), test::kTinyDec) << col;
+    }
+  }
+  EXPECT_EQ(frame_of(field, "PHASE_DIR"), "ICRS");
+  EXPECT_EQ(frame_of(field, "DELAY_DIR"), "ICRS");
+  EXPECT_EQ(frame_of(field, "REFERENCE_DIR"), "ICRS");
+
+  const cc::Table source = open_sub(ms_, "SOURCE");
+  ASSERT_EQ(source.nrow(), 3u);
+  EXPECT_EQ(cc::ScalarColumn<cc::String>(source, "NAME")(2), "meridian_icrs_t2");
+  EXPECT_EQ(cc::ScalarColumn<cc::Int>(source, "SOURCE_ID")(2), 2);
+  EXPECT_DOUBLE_EQ(cc::ArrayColumn<cc::Double>(source, "DIRECTION")(2)(cc::IPosition(1, 1)), test::kTinyDec);
+  EXPECT_EQ(frame_of(source, "DIRECTION"), "ICRS");
+
+  const cc::Table spw = open_sub(ms_, "SPECTRAL_WINDOW");
+  ASSERT_EQ(spw.nrow(), 2u);
+  for (cc::rownr_t s = 0; s < 2; ++s) {
+    const cc::Vector<cc::Double> f = cc::ArrayColumn<cc::Double>(spw, "CHAN_FREQ")(s);
+    ASSERT_EQ(f.size(), 4u);
+    for (int c = 0; c < 4; ++c) EXPECT_DOUBLE_EQ(f[c], test::tiny_freq(spec_, static_cast<int>(s), c));
+    for (const char* col : {"CHAN_WIDTH", "EFFECTIVE_BW", "RESOLUTION"}) {
+      const cc::Vector<cc::Double> w = cc::ArrayColumn<cc::Double>(spw, col)(s);
+      EXPECT_DOUBLE_EQ(w[0], test::kTinyChanWidth) << col;
+    }
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(spw, "NUM_CHAN")(s), 4);
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(spw, "MEAS_FREQ_REF")(s), 5);
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(spw, "NET_SIDEBAND")(s), 1);
+    EXPECT_DOUBLE_EQ(cc::ScalarColumn<cc::Double>(spw, "TOTAL_BANDWIDTH")(s), 4 * test::kTinyChanWidth);
+    EXPECT_DOUBLE_EQ(cc::ScalarColumn<cc::Double>(spw, "REF_FREQUENCY")(s), f[0]);
+    EXPECT_EQ(cc::ScalarColumn<cc::String>(spw, "NAME")(s), layout.spectral_windows[s].name);
+  }
+
+  const cc::Table pol = open_sub(ms_, "POLARIZATION");
+  ASSERT_EQ(pol.nrow(), 1u);
+  const cc::Vector<cc::Int> ct = cc::ArrayColumn<cc::Int>(pol, "CORR_TYPE")(0);
+  EXPECT_EQ(ct.size(), 2u);
+  EXPECT_EQ(ct[0], 9);
+  EXPECT_EQ(ct[1], 12);
+  const cc::Matrix<cc::Int> cp = cc::ArrayColumn<cc::Int>(pol, "CORR_PRODUCT")(0);
+  ASSERT_EQ(cp.shape(), cc::IPosition(2, 2, 2));
+  EXPECT_EQ(cp(0, 0), 0);  // XX: receptors (0, 0)
+  EXPECT_EQ(cp(1, 0), 0);
+  EXPECT_EQ(cp(0, 1), 1);  // YY: receptors (1, 1)
+  EXPECT_EQ(cp(1, 1), 1);
+  EXPECT_EQ(cc::ScalarColumn<cc::Int>(pol, "NUM_CORR")(0), 2);
+
+  const cc::Table dd = open_sub(ms_, "DATA_DESCRIPTION");
+  ASSERT_EQ(dd.nrow(), 2u);
+  for (cc::rownr_t s = 0; s < 2; ++s) {
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(dd, "SPECTRAL_WINDOW_ID")(s), static_cast<cc::Int>(s));
+    EXPECT_EQ(cc::ScalarColumn<cc::Int>(dd, "POLARIZATION_ID")(s), 0);
+  }
+
+  const cc::Table obs = open_sub(ms_, "OBSERVATION");
+  ASSERT_EQ(obs.nrow(), 1u);
+  EXPECT_EQ(cc::ScalarColumn<cc::String>(obs, "TELESCOPE_NAME")(0), "DSA_110");
+  EXPECT_EQ(cc::ScalarColumn<cc::String>(obs, "OBSERVER")(0), "contimg tests");
+  EXPECT_EQ(cc::ScalarColumn<cc::String>(obs, "PROJECT")(0), "tiny");
+  const cc::Vector<cc::Double> range = cc::ArrayColumn<cc::Double>(obs, "TIME_RANGE")(0);
+  EXPECT_NEAR(range[0], start, 1e-6);  // derived from the rows
+  EXPECT_NEAR(range[1], end, 1e-6);
+
+  const cc::Table hist = open_sub(ms_, "HISTORY");
+  ASSERT_EQ(hist.nrow(), 1u);
+  EXPECT_EQ(cc::ScalarColumn<cc::String>(hist, "MESSAGE")(0), "written by the tiny MS fixture");
+  EXPECT_EQ(cc::ScalarColumn<cc::String>(hist, "APPLICATION")(0), "contimg");
+  EXPECT_EQ(cc::ScalarColumn<cc::String>(hist, "PRIORITY")(0), "INFO");
+  const cc::Vector<cc::String> cli = cc::ArrayColumn<cc::String>(hist, "CLI_COMMAND")(0);
+  ASSERT_EQ(cli.size(), 3u);
+  EXPECT_EQ(cli[1], "--out");
+
+  const cc::Table proc = open_sub(ms_, "PROCESSOR");
+  ASSERT_EQ(proc.nrow(), 1u);
+  EXPECT_EQ(cc::ScalarColumn<cc::String>(proc, "TYPE")(0), "CORRELATOR");
+  EXPECT_EQ(open_sub(ms_, "POINTING").nrow(), 0u);
+  EXPECT_EQ(open_sub(ms_, "STATE").nrow(), 0u);
+  EXPECT_EQ(open_sub(ms_, "FLAG_CMD").nrow(), 0u);
+}
+
+TEST_F(MsWriterTest, J2000LabelAndGivenTimeRange) {
+  MsLayout l = test::tiny_layout(spec_);
+  l.direction_frame = DirectionFrame::kJ2000;
+  l.observation.start_mjd_s = 100.0;
+  l.observation.end_mjd_s = 200.0;
+  l.expected_rows = static_cast<std::uint64_t>(spec_.rows());
+  {
+    MsWriter w(ms_, l);
+    for (int t = 0; t < spec_.ntimes; ++t) {
+      for (int s = 0; s < spec_.nspw; ++s) w.append(test::tiny_block(spec_, t, s).view(s));
+    }
+    EXPECT_EQ(w.rows_written(), static_cast<std::uint64_t>(spec_.rows()));
+    w.finish();
+    EXPECT_EQ(w.stats().blocks, static_cast<std::uint64_t>(spec_.ntimes * spec_.nspw));
+  }
+  EXPECT_EQ(frame_of(open_sub(ms_, "FIELD"), "PHASE_DIR"), "J2000");
+  const cc::Vector<cc::Double> range =
+      cc::ArrayColumn<cc::Double>(open_sub(ms_, "OBSERVATION"), "TIME_RANGE")(0);
+  EXPECT_EQ(range[0], 100.0);
+  EXPECT_EQ(range[1], 200.0);
+  EXPECT_EQ(cc::Table(ms_.string()).nrow(), static_cast<cc::rownr_t>(spec_.rows()));
+}
+
+TEST_F(MsWriterTest, SpectralWindowsOfDifferentWidthsUseTiledShapes) {
+  MsLayout l = test::tiny_layout(spec_);
+  l.spectral_windows[1].chan_freq_hz.push_back(l.spectral_windows[1].chan_freq_hz.back() + 1e5);
+  l.spectral_windows[1].chan_width_hz.push_back(1e5);
+  {
+    MsWriter w(ms_, l);
+    auto b0 = test::tiny_block(spec_, 0, 0);
+    w.append(b0.view(0));
+    TinySpec wide = spec_;
+    wide.nchan = 5;
+    auto b1 = test::tiny_block(wide, 0, 1);
+    w.append(b1.view(1));
+    w.finish();
+  }
+  const cc::Table t(ms_.string());
+  const cc::ArrayColumn<cc::Complex> data(t, "DATA");
+  EXPECT_EQ(data.shape(0), cc::IPosition(2, 2, 4));
+  EXPECT_EQ(data.shape(15), cc::IPosition(2, 2, 5));
+  TinySpec wide = spec_;
+  wide.nchan = 5;
+  EXPECT_EQ(cc::Matrix<cc::Complex>(data(16))(1, 4), test::tiny_vis(wide, 0, 1, 1, 4, 1));
+  EXPECT_EQ(cc::ArrayColumn<cc::Bool>(t, "FLAG").shape(15), cc::IPosition(2, 2, 5));
+}
+
+TEST_F(MsWriterTest, BadBlocksAreRejectedBeforeAnythingIsWritten) {
+  MsWriter w(ms_, test::tiny_layout(spec_));
+  auto k = test::tiny_block(spec_, 0, 0);
+  RowBlock b = k.view(0);
+  b.data = b.data.subspan(1);
+  EXPECT_THAT(error_of<InputError>([&] { w.append(b); }),
+              AllOf(HasSubstr(ms_.string()), HasSubstr("block 0"), HasSubstr("data has 119 values, expected 120")));
+  b = k.view(2);
+  EXPECT_THAT(error_of<InputError>([&] { w.append(b); }), HasSubstr("data_desc_id out of range [0, 2)"));
+  k.ant2[3] = 5;
+  EXPECT_THAT(error_of<InputError>([&] { w.append(k.view(0)); }),
+              HasSubstr("row 3: antenna pair (0, 5) out of range [0, 5)"));
+  k = test::tiny_block(spec_, 0, 0);
+  k.field = 3;
+  EXPECT_THAT(error_of<InputError>([&] { w.append(k.view(0)); }), HasSubstr("field_id 3 out of range"));
+  EXPECT_EQ(w.rows_written(), 0u);
+  k.field = 0;
+  w.append(k.view(0));
+  EXPECT_EQ(w.rows_written(), 15u);
+  w.finish();
+  EXPECT_THAT(error_of<InputError>([&] { w.append(k.view(0)); }), HasSubstr("closed"));
+  EXPECT_EQ(cc::Table(ms_.string()).nrow(), 15u);
+}
+
+TEST_F(MsWriterTest, ExpectedRowCountIsEnforced) {
+  MsLayout l = test::tiny_layout(spec_);
+  l.expected_rows = 30;
+  MsWriter w(ms_, l);
+  w.append(test::tiny_block(spec_, 0, 0).view(0));
+  EXPECT_THAT(error_of<InputError>([&] { w.finish(); }),
+              AllOf(HasSubstr(ms_.string()), HasSubstr("15 rows were written, the layout expected 30")));
+}
+
+TEST_F(MsWriterTest, RowsWithTheirOwnTimesFieldsAndScans) {
+  // One block whose rows differ in TIME, FIELD_ID and SCAN_NUMBER (the slow
+  // path, row by row), then a constant block, under both storage choices.
+  for (const bool incremental : {true, false}) {
+    SCOPED_TRACE(incremental ? "IncrementalStMan" : "StandardStMan");
+    const fs::path path = dir_ / (incremental ? "ism.ms" : "ssm.ms");
+    {
+      MsWriter w(path, test::tiny_layout(spec_), StorageOptions{.incremental_for_constant_columns = incremental});
+      auto k = test::tiny_block(spec_, 0, 0);
+      std::vector<double> times(15), centroids(15);
+      std::vector<std::int32_t> fields(15), scans(15);
+      for (int i = 0; i < 15; ++i) {
+        times[i] = test::tiny_time(i % 3);
+        centroids[i] = times[i] + 0.5;
+        fields[i] = i % 3;
+        scans[i] = 7 + i % 2;
+      }
+      RowBlock b = k.view(1);
+      b.time_mjd_s = times;
+      b.time_centroid_mjd_s = centroids;
+      b.field_id = fields;
+      b.scan_number = scans;
+      b.interval_s = 6.0;
+      b.exposure_s = 5.0;
+      w.append(b);
+      w.append(k.view(0));
+      w.finish();
+    }
+    const cc::Table t(path.string());
+    ASSERT_EQ(t.nrow(), 30u);
+    const cc::ScalarColumn<cc::Double> time(t, "TIME"), centroid(t, "TIME_CENTROID"),
+        interval(t, "INTERVAL"), exposure(t, "EXPOSURE");
+    const cc::ScalarColumn<cc::Int> field(t, "FIELD_ID"), scan(t, "SCAN_NUMBER"), ddid(t, "DATA_DESC_ID"),
+        state(t, "STATE_ID");
+    for (cc::rownr_t r = 0; r < 15; ++r) {
+      EXPECT_DOUBLE_EQ(time(r), test::tiny_time(static_cast<int>(r % 3)));
+      EXPECT_DOUBLE_EQ(centroid(r), time(r) + 0.5);
+      EXPECT_EQ(field(r), static_cast<cc::Int>(r % 3));
+      EXPECT_EQ(scan(r), static_cast<cc::Int>(7 + r % 2));
+      EXPECT_EQ(ddid(r), 1);
+      EXPECT_EQ(state(r), -1);
+      EXPECT_DOUBLE_EQ(interval(r), 6.0);
+      EXPECT_DOUBLE_EQ(exposure(r), 5.0);
+    }
+    for (cc::rownr_t r = 15; r < 30; ++r) {
+      EXPECT_DOUBLE_EQ(time(r), test::tiny_time(0));
+      EXPECT_DOUBLE_EQ(centroid(r), test::tiny_time(0));
+      EXPECT_EQ(field(r), 0);
+      EXPECT_EQ(scan(r), 1);
+      EXPECT_EQ(ddid(r), 0);
+      EXPECT_DOUBLE_EQ(interval(r), test::kTinyInterval);
+      EXPECT_DOUBLE_EQ(exposure(r), test::kTinyInterval);
+    }
+    // TIME_RANGE spans both blocks: first TIME - 3 s ... last TIME + INTERVAL / 2.
+    const cc::Vector<cc::Double> range = cc::ArrayColumn<cc::Double>(cc::Table((path / "OBSERVATION").string()), "TIME_RANGE")(0);
+    EXPECT_NEAR(range[0], test::tiny_time(0) - 3.0, 1e-6);
+    EXPECT_NEAR(range[1], test::tiny_time(2) + 3.0, 1e-6);
+  }
+}
+
+TEST_F(MsWriterTest, UnwritablePathsAreIoErrorsNamingThePath) {
+  const fs::path missing = dir_ / "no_such_dir" / "x.ms";
+  EXPECT_THAT(error_of<IoError>([&] { MsWriter w(missing, test::tiny_layout(spec_)); }),
+              AllOf(HasSubstr(missing.string()), HasSubstr("does not exist")));
+
+  const fs::path file = dir_ / "plain_file";
+  std::ofstream(file) << "x";
+  const fs::path under_file = file / "x.ms";
+  EXPECT_THAT(error_of<IoError>([&] { MsWriter w(under_file, test::tiny_layout(spec_)); }),
+              HasSubstr(under_file.string()));
+
+  // A directory nobody (root included) can create tables in.
+  const fs::path in_proc = "/proc/contimg_ms_writer_test.ms";
+  EXPECT_THAT(error_of<IoError>([&] { MsWriter w(in_proc, test::tiny_layout(spec_)); }),
+              AllOf(HasSubstr(in_proc.string()), HasSubstr("cannot create Measurement Set")));
+
+  if (geteuid() != 0) {  // root ignores permission bits
+    const fs::path ro = dir_ / "read_only";
+    fs::create_directory(ro);
+    ::chmod(ro.c_str(), 0555);
+    const fs::path target = ro / "x.ms";
+    EXPECT_THAT(error_of<IoError>([&] { MsWriter w(target, test::tiny_layout(spec_)); }),
+                AllOf(HasSubstr(target.string()), HasSubstr("cannot create Measurement Set")));
+    EXPECT_FALSE(fs::exists(target));
+    ::chmod(ro.c_str(), 0755);
+  }
+}
+
+TEST_F(MsWriterTest, ExistingPathNeedsOverwrite) {
+  test::write_tiny_ms(ms_.string(), spec_);
+  EXPECT_THAT(error_of<IoError>([&] { test::write_tiny_ms(ms_.string(), spec_); }),
+              AllOf(HasSubstr(ms_.string()), HasSubstr("already exists")));
+  TinySpec one = spec_;
+  one.ntimes = 1;
+  test::write_tiny_ms(ms_.string(), one, {}, /*overwrite=*/true);
+  EXPECT_EQ(cc::Table(ms_.string()).nrow(), 30u);
+  const fs::path not_table = dir_ / "not_a_table";
+  fs::create_directory(not_table);
+  EXPECT_THAT(error_of<IoError>([&] { test::write_tiny_ms(not_table.string(), one, {}, true); }),
+              HasSubstr("not a casacore table"));
+}
+
+TEST_F(MsWriterTest, DestructorClosesAnUnfinishedMsWithoutThrowing) {
+  {
+    MsWriter w(ms_, test::tiny_layout(spec_));
+    w.append(test::tiny_block(spec_, 0, 0).view(0));
+    w.flush();
+  }
+  const cc::Table t(ms_.string());
+  EXPECT_EQ(t.nrow(), 15u);
+  // Moved-from writers are inert.
+  MsWriter a(dir_ / "b.ms", test::tiny_layout(spec_));
+  MsWriter b = std::move(a);
+  b.finish();
+}
+
+}  // namespace
+}  // namespace contimg::ms
