@@ -20,7 +20,7 @@ done
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git time bc
   # libraries linked by contimg
   libhdf5-dev hdf5-tools casacore-dev casacore-tools liberfa-dev libcfitsio-dev
   wcslib-dev libfftw3-dev aoflagger-dev libsqlite3-dev libpq-dev libpqxx-dev

@@ -39,8 +39,8 @@ struct VlaCalibrator {
   char position_code = ' ';  // A (< 2 mas), B (2-10 mas), C (10-150 mas), T (> 150 mas)
   std::optional<double> flux_20cm_jy;  // the L-band line's flux
   std::string codes_20cm;              // the L-band line's A,B,C,D codes; "" without one
-  std::map<std::string, double>
-      band_flux_jy;            // by band letter ("L", "C", "X", ...), known fluxes only
+  // Known fluxes by band letter ("L", "C", "X", ...): X covers 3.7cm, 4cm and 3.6cm.
+  std::map<std::string, double> band_flux_jy;
   std::vector<VlaBand> bands;  // in file order
   std::size_t line = 0;        // 1-based line of the J2000 header in the file
 

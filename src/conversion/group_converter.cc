@@ -260,6 +260,9 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
       res.staged_in_tmpfs = true;
     }
   }
+  // What a killed conversion left behind (kill -9, power cut) goes first.
+  sweep_stale_temp_dirs(stage_parent);
+  sweep_stale_temp_dirs(output_dir);
   ScopedTempDir stage(stage_parent, "convert", interrupts);
   res.staged_in = stage.path();
   const fs::path staged_ms = stage.path() / (group_id + ".ms");

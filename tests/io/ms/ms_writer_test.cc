@@ -549,9 +549,11 @@ TEST_F(MsWriterTest, RowsWithTheirOwnTimesFieldsAndScans) {
       EXPECT_DOUBLE_EQ(interval(r), test::kTinyInterval);
       EXPECT_DOUBLE_EQ(exposure(r), test::kTinyInterval);
     }
-    // TIME_RANGE spans both blocks: first TIME - 3 s ... last TIME + INTERVAL / 2.
-    const cc::Vector<cc::Double> range = cc::ArrayColumn<cc::Double>(cc::Table((path / "OBSERVATION").string()), "TIME_RANGE")(0);
-    EXPECT_NEAR(range[0], test::tiny_time(0) - 3.0, 1e-6);
+    // TIME_RANGE spans all rows, each TIME +- its INTERVAL / 2: the second block (t0, 12.88 s)
+    // starts first, the first block's t2 rows (6 s) end last.
+    const cc::Vector<cc::Double> range =
+        cc::ArrayColumn<cc::Double>(cc::Table((path / "OBSERVATION").string()), "TIME_RANGE")(0);
+    EXPECT_NEAR(range[0], test::kTinyT0, 1e-6);
     EXPECT_NEAR(range[1], test::tiny_time(2) + 3.0, 1e-6);
   }
 }
