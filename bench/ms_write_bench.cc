@@ -25,6 +25,7 @@
 #include <casacore/tables/Tables/ArrayColumn.h>
 #include <casacore/tables/Tables/Table.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +60,13 @@ struct Options {
   bool ssm_only = false, sync = false, cp = false, read = false, cold = false, keep = false;
   std::string json;
 };
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -158,6 +166,9 @@ Block make_block(const Options& o, int spw) {
   return b;
 }
 
+// Bytes per visibility sample read: DATA (8) + WEIGHT_SPECTRUM (4) + FLAG (1 bit).
+constexpr double kCellBytes = 8.0 + 4.0 + 1.0 / 8.0;
+
 struct ReadResult {
   double seconds = 0;
   double mb_requested = 0;
@@ -230,6 +241,7 @@ int main(int argc, char** argv) {
 
   contimg::reset_peak_memory();
   const std::uint64_t rss_before = contimg::sample_memory().rss_bytes;
+  const double cpu0 = cpu_seconds();
   const auto t0 = Clock::now();
   double append_s = 0, finish_s = 0, create_s = 0;
   std::uint64_t payload = 0;
@@ -263,6 +275,7 @@ int main(int argc, char** argv) {
     payload = w.stats().payload_bytes;
   }
   const double write_s = since(t0);
+  const double write_cpu_s = cpu_seconds() - cpu0;
   const auto mem = contimg::sample_memory();
   const std::uint64_t ms_bytes = tree_bytes(ms);
   const std::uint64_t rows = static_cast<std::uint64_t>(o.nspw) * o.ntimes * o.nbl;
@@ -271,6 +284,7 @@ int main(int argc, char** argv) {
               "ism=%d sync=%d\n",
               static_cast<unsigned long long>(rows), o.nspw, o.ntimes, o.nbl, o.nchan, o.tile_kib,
               storage.block_rows, data_tile.rows, !o.ssm_only, o.sync);
+  std::printf("write_cpu_s=%.3f ", write_cpu_s);
   std::printf("write_s=%.3f create_s=%.3f append_s=%.3f finish_s=%.3f ms_MB=%.1f payload_MB=%.1f "
               "ms_MB/s=%.1f peak_rss_MB=%.1f rss_before_MB=%.1f\n",
               write_s, create_s, append_s, finish_s, ms_bytes / 1e6, payload / 1e6, ms_bytes / 1e6 / write_s,
@@ -313,14 +327,14 @@ int main(int argc, char** argv) {
       cc::ArrayColumn<cc::Complex> d(t, "DATA");
       cc::ArrayColumn<cc::Bool> f(t, "FLAG");
       cc::ArrayColumn<cc::Float> w(t, "WEIGHT_SPECTRUM");
-      double bytes = 0;
+      double elements = 0;
       for (cc::rownr_t r = 0; r < t.nrow(); r += static_cast<cc::rownr_t>(o.nbl)) {
         const cc::Slicer rows(cc::IPosition(1, static_cast<ssize_t>(r)), cc::IPosition(1, o.nbl), len);
-        bytes += static_cast<double>(d.getColumnRange(rows).nelements()) * 9.0;
+        elements += static_cast<double>(d.getColumnRange(rows).nelements());
         f.getColumnRange(rows);
         w.getColumnRange(rows);
       }
-      return bytes + static_cast<double>(t.nrow()) * o.nchan * 2 * 4;
+      return elements * kCellBytes;
     });
     const int the_spw = o.nspw / 2;
     spw = measure_read(o, [&] {
@@ -328,15 +342,15 @@ int main(int argc, char** argv) {
       cc::ArrayColumn<cc::Complex> d(t, "DATA");
       cc::ArrayColumn<cc::Bool> f(t, "FLAG");
       cc::ArrayColumn<cc::Float> w(t, "WEIGHT_SPECTRUM");
-      double bytes = 0;
+      double elements = 0;
       for (int ti = 0; ti < o.ntimes; ++ti) {
         const auto r = static_cast<ssize_t>((static_cast<long>(ti) * o.nspw + the_spw) * o.nbl);
         const cc::Slicer rows(cc::IPosition(1, r), cc::IPosition(1, o.nbl), len);
-        bytes += static_cast<double>(d.getColumnRange(rows).nelements()) * 13.0;
+        elements += static_cast<double>(d.getColumnRange(rows).nelements());
         f.getColumnRange(rows);
         w.getColumnRange(rows);
       }
-      return bytes;
+      return elements * kCellBytes;
     });
     baseline = measure_read(o, [&] {
       cc::Table t(ms.string());
@@ -362,7 +376,7 @@ int main(int argc, char** argv) {
     j << "{\"rows\":" << rows << ",\"nspw\":" << o.nspw << ",\"ntimes\":" << o.ntimes << ",\"nbl\":" << o.nbl
       << ",\"nchan\":" << o.nchan << ",\"tile_kib\":" << o.tile_kib << ",\"block_rows\":" << storage.block_rows
       << ",\"data_tile_rows\":" << data_tile.rows << ",\"ism\":" << (!o.ssm_only) << ",\"sync\":" << o.sync
-      << ",\"write_s\":" << write_s << ",\"append_s\":" << append_s << ",\"finish_s\":" << finish_s
+      << ",\"write_s\":" << write_s << ",\"write_cpu_s\":" << write_cpu_s << ",\"append_s\":" << append_s << ",\"finish_s\":" << finish_s
       << ",\"ms_bytes\":" << ms_bytes << ",\"payload_bytes\":" << payload
       << ",\"peak_rss_bytes\":" << mem.peak_rss_bytes << ",\"cp_s\":" << cp_s << ",\"dd_fsync_s\":" << dd_s
       << ",\"read_all_s\":" << all.seconds << ",\"read_all_requested_MB\":" << all.mb_requested

@@ -1,6 +1,7 @@
 // `contimg convert INPUT_DIR OUTPUT_DIR START END`: every group of a time range
 // to one MS each (SPEC §4, §8), with its state in the database; and
 // `contimg convert-files OUTPUT_DIR FILE...`: one group given as files.
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -13,12 +14,14 @@
 #include "cli/app.h"
 #include "common/error.h"
 #include "common/interrupts.h"
+#include "conversion/conversion_stage.h"
 #include "conversion/group_converter.h"
 #include "grouping/grouping.h"
 #include "grouping/indexer.h"
 #include "grouping/settings.h"
 #include "grouping/subband_name.h"
 #include "grouping/utc_time.h"
+#include "pipeline/runner.h"
 #include "state/state_db.h"
 
 namespace contimg::cli {
@@ -204,9 +207,23 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
           }
         }
         const bool too_few = !g.complete && (!o->allow_incomplete || g.n_subbands < gs.min_subbands);
+        // A missing subband whose file exists but is unreadable fails the group
+        // with that file's error (it is bad input, not an incomplete group).
+        std::string invalid;
+        if (too_few) {
+          const auto tol = static_cast<std::int64_t>(std::ceil(gs.tolerance_s));
+          for (const auto& f : db.files_in_range(g.first_file_epoch - tol, g.first_file_epoch + tol)) {
+            if (f.state == state::FileState::kInvalid && f.subband && !(g.subband_mask >> *f.subband & 1u)) {
+              invalid += (invalid.empty() ? "" : "; ") + f.error;
+            }
+          }
+        }
         if (o->skip_existing && fs::exists(ms)) {
           oc.status = "skipped";
           oc.reason = "MS exists";
+        } else if (!invalid.empty()) {
+          oc.status = "failed";
+          oc.reason = "invalid input: " + invalid;
         } else if (too_few) {
           oc.status = "skipped";
           std::vector<int> missing;
@@ -223,28 +240,53 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
           oc.ms_path = ms.string();
         }
         if (!oc.status.empty()) {
-          if (oc.status == "skipped" && !o->dry_run) db.set_group_state(g.group_id, state::GroupState::kSkipped, oc.reason);
+          if (!o->dry_run && oc.status == "skipped") {
+            // An existing MS is the product: the group counts as converted.
+            if (oc.reason == "MS exists") {
+              if (g.state != state::GroupState::kConverted) {
+                db.set_group_state(g.group_id, state::GroupState::kConverted, {}, ms.string());
+              }
+            } else {
+              db.set_group_state(g.group_id, state::GroupState::kSkipped, oc.reason);
+            }
+          }
+          if (!o->dry_run && oc.status == "failed") db.set_group_state(g.group_id, state::GroupState::kFailed, oc.reason);
           outcomes.push_back(oc);
           continue;
         }
         db.set_group_state(g.group_id, state::GroupState::kConverting);
-        try {
-          auto progress = ctx.progress(fmt::format("convert {}", g.group_id), 24, "integrations");
-          const auto r = converter.convert(g.group_id, sb, out_dir, &ctx.interrupts(), progress.get());
-          progress->finish();
-          db.set_group_state(g.group_id, state::GroupState::kConverted, {}, r.ms_path.string());
+        auto progress = ctx.progress(fmt::format("convert {}", g.group_id), 24, "integrations");
+        std::vector<std::string> encoded;
+        for (const auto& f : sb) encoded.push_back(conversion::ConversionStage::encode(f));
+        std::vector<std::unique_ptr<pipeline::Stage>> stages;
+        stages.push_back(std::make_unique<conversion::ConversionStage>(converter, false, progress.get()));
+        const pipeline::Context start(ctx.shared_config(), g.group_id,
+                                      {{"subband_files", encoded}, {"output_dir", out_dir.string()}},
+                                      &ctx.interrupts());
+        const auto run = pipeline::StageRunner(&ctx.interrupts()).run(stages, start);
+        progress->finish();
+        const auto& st = run.stages.front();
+        if (run.ok) {
+          const auto& out = *run.final_context;
           oc.status = "converted";
-          oc.ms_path = r.ms_path.string();
-          oc.metrics = metrics_json(r);
-        } catch (const Cancelled& e) {
+          oc.ms_path = out.get_string("ms_path");
+          oc.metrics = {{"rows", out.get_int("rows")},
+                        {"bytes_read", st.bytes_read},
+                        {"bytes_written", st.bytes_written},
+                        {"seconds", st.seconds},
+                        {"mb_per_s", st.mb_per_s()},
+                        {"peak_rss_bytes", st.peak_rss},
+                        {"staged_in_tmpfs", out.get_bool("staged_in_tmpfs")},
+                        {"calibrator_field", out.get_string("calibrator_field")}};
+          db.set_group_state(g.group_id, state::GroupState::kConverted, {}, oc.ms_path);
+        } else if (st.outcome == pipeline::Outcome::kCancelled) {
           db.set_group_state(g.group_id, state::GroupState::kFailed, "interrupted");
-          throw;
-        } catch (const std::exception& e) {
+          throw Cancelled(st.error);
+        } else {
           // The failed group is recorded; the others go on.
-          db.set_group_state(g.group_id, state::GroupState::kFailed, e.what());
-          spdlog::error("group {} failed: {}", g.group_id, e.what());
+          db.set_group_state(g.group_id, state::GroupState::kFailed, st.error);
           oc.status = "failed";
-          oc.reason = e.what();
+          oc.reason = st.error;
         }
         outcomes.push_back(oc);
       }

@@ -59,6 +59,7 @@ class Context {
 
   // Throws contimg::Cancelled after SIGINT/SIGTERM; long loops call it.
   void throw_if_interrupted() const;
+  const InterruptGuard* interrupts() const { return interrupts_; }
 
   nlohmann::json to_json() const;
 

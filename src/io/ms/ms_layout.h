@@ -96,7 +96,9 @@ struct MsLayout {
   FeedInfo feed;
   double integration_time_s = 0;  // INTERVAL = EXPOSURE unless a block overrides it
   std::string processor_sub_type = "DSA-110";  // PROCESSOR.SUB_TYPE (TYPE is CORRELATOR)
-  std::uint64_t expected_rows = 0;  // 0: unknown; else the table is pre-sized
+  // Rows the caller will append (e.g. 16 × 111744); finish() fails when a
+  // different number was written. 0: not checked.
+  std::uint64_t expected_rows = 0;
 };
 
 // Throws InputError naming the first problem: no antennas / SPWs / fields,

@@ -337,7 +337,7 @@ void MsWriter::Impl::write(const RowBlock& b) {
   const std::size_t n = b.nrows;
   const std::size_t nch = nchan[static_cast<std::size_t>(b.data_desc_id)];
   const std::size_t cell = nch * ncorr;
-  const auto r0 = static_cast<cc::rownr_t>(next_row);
+  const cc::rownr_t r0 = ms->nrow();  // == next_row: a failed block closes the writer
   const double interval = b.interval_s > 0 ? b.interval_s : integration_time_s;
   const double exposure = b.exposure_s > 0 ? b.exposure_s : interval;
   const auto centroid = b.time_centroid_mjd_s.empty() ? b.time_mjd_s : b.time_centroid_mjd_s;
@@ -479,9 +479,11 @@ void MsWriter::append(const RowBlock& block) {
   try {
     m.write(block);
   } catch (const cc::AipsError& e) {
-    m.io_fail(fmt::format("writing block {} (rows {}..{})", m.stats.blocks, m.next_row,
-                          m.next_row + block.nrows),
-              e);
+    // The block may be half written: close, so that nothing is appended after it.
+    const std::string what = fmt::format("writing block {} (rows {}..{}); the writer is closed",
+                                         m.stats.blocks, m.next_row, m.next_row + block.nrows);
+    m.close();
+    m.io_fail(what, e);
   }
   m.stats.seconds_in_append += seconds_since(t0);
 }

@@ -64,16 +64,18 @@ class MsWriter {
   MsWriter(MsWriter&&) noexcept;
   MsWriter& operator=(MsWriter&&) noexcept;
 
-  // Appends block.nrows rows after the last written row. Throws InputError
-  // (path, block number, what is wrong) when a buffer has the wrong size or
-  // an id is out of range — nothing is written then — and IoError when
-  // casacore fails to write.
+  // Appends block.nrows rows after the last written row (the table grows by
+  // the whole block at once). Throws InputError (path, block number, what is
+  // wrong) when a buffer has the wrong size or an id is out of range —
+  // nothing is written then and the writer stays usable — and IoError when
+  // casacore fails to write; the writer is closed then.
   void append(const RowBlock& block);
 
-  // Flushes everything, completes OBSERVATION.TIME_RANGE when the layout left
-  // it 0, and closes the MS. Throws InputError if the table was pre-sized
-  // (layout.expected_rows) and fewer rows were written, IoError on write
-  // failure. Further append() calls are errors.
+  // Flushes everything, completes OBSERVATION.TIME_RANGE (and the FEED and
+  // SOURCE validity intervals) when the layout left it 0, and closes the MS.
+  // Throws InputError when layout.expected_rows is set and a different number
+  // of rows was written, IoError on write failure. Calling it again does
+  // nothing; append() after it is an error.
   void finish();
 
   // Flushes the table to disk without closing it (e.g. every N integrations).
