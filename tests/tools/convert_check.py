@@ -169,11 +169,6 @@ class Contimg:
         return os.path.join(self.tmpfs, "contimg-staging")
 
 
-def read_truth(sim):
-    with open(sim["truth"]) as f:
-        return json.load(f)
-
-
 def subband_of(path):
     m = re.search(r"_sb(\d\d)\.hdf5$", path)
     return int(m.group(1)) if m else None
@@ -1178,10 +1173,15 @@ def section_f(ci, work):
                 problems.append("%s does not open: %s" % (ms, exc))
         try:
             states = groups_state(ci, db, span[0], span[1])
-            bad = {g: states.get(g, {}).get("state") for g in gids
-                   if states.get(g, {}).get("state") != "converted"}
-            if bad:
-                problems.append("state DB: %s" % bad)
+            for g in gids:
+                st = states.get(g, {})
+                ms = os.path.join(out, g + ".ms")
+                # Skipped because its MS exists, a group stays converted with its MS recorded
+                # (SPEC §9: nothing already produced is lost).
+                if st.get("state") != "converted" or \
+                        os.path.abspath(st.get("ms_path") or "") != os.path.abspath(ms):
+                    problems.append("state DB: %s is %r with ms_path %r" % (
+                        g, st.get("state"), st.get("ms_path")))
         except Exception as exc:
             problems.append(str(exc))
         return problems, "exit %d, converted %s, skipped %d" % (p.returncode, conv, len(skipped))

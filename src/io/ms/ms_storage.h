@@ -32,7 +32,9 @@ struct StorageOptions {
   bool incremental_for_constant_columns = true;
   // Bucket size of the StandardStMan (casacore's default is small; DP3 32 KiB).
   std::size_t standard_bucket_bytes = 32768;
-  // fsync the table files in finish() (for staging followed by a rename).
+  // fsync every file of the MS in finish(), after closing it (for staging
+  // followed by a rename; casacore's own flush(true) leaves the storage
+  // managers' files unsynced).
   bool sync_on_finish = false;
   // How the tiled storage managers do their file I/O while this writer has
   // the table open (casacore TSMOption; not stored in the table).

@@ -17,7 +17,12 @@
 #include <casacore/tables/Tables/TableDesc.h>
 #include <casacore/tables/Tables/TableRecord.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -43,6 +48,22 @@ static_assert(sizeof(cc::Bool) == 1);
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// fsync every file and directory of the table (casacore's flush(true) does
+// not reach the storage managers' files). Throws IoError.
+void sync_tree(const fs::path& root) {
+  const auto sync_one = [](const fs::path& p) {
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      const int err = errno;
+      if (fd >= 0) ::close(fd);
+      throw IoError(fmt::format("{}: fsync failed: {}", p.string(), std::strerror(err)));
+    }
+    ::close(fd);
+  };
+  for (const auto& e : fs::recursive_directory_iterator(root)) sync_one(e.path());
+  sync_one(root);
+}
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -516,13 +537,14 @@ void MsWriter::finish() {
       end = m.last_end;
     }
     detail::set_time_range(*m.ms, start, end);
-    m.ms->flush(m.storage.sync_on_finish);
+    m.ms->flush();
     m.cols.reset();
     m.ms.reset();
   } catch (const cc::AipsError& e) {
     m.close();
     m.io_fail("finishing the Measurement Set", e);
   }
+  if (m.storage.sync_on_finish) sync_tree(m.path);
   m.stats.seconds_in_finish = seconds_since(t0);
   spdlog::debug("{}: MS finished: {} rows in {} blocks, {:.1f} MB, {:.2f} s appending, {:.2f} s "
                 "finishing",
