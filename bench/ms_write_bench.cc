@@ -291,7 +291,7 @@ int main(int argc, char** argv) {
               write_s, create_s, append_s, finish_s, ms_bytes / 1e6, payload / 1e6, ms_bytes / 1e6 / write_s,
               mem.peak_rss_bytes / 1e6, rss_before / 1e6);
 
-  double cp_s = -1, dd_s = -1;
+  double cp_s = -1, cp_fsync_s = -1;
   if (o.cp) {
     const fs::path src = o.dir / "cp_src.bin", dst = o.dir / "cp_dst.bin";
     {
@@ -313,12 +313,12 @@ int main(int argc, char** argv) {
       ::sync();
       const double copy_s = run({"cp", src.string(), dst.string()});
       const double sync_s = run({"sync", dst.string()});  // fsync of the copy
-      dd_s = copy_s < 0 || sync_s < 0 ? -1 : copy_s + sync_s;
+      cp_fsync_s = copy_s < 0 || sync_s < 0 ? -1 : copy_s + sync_s;
     }
     fs::remove(src);
     fs::remove(dst);
     std::printf("cp_s=%.3f cp_MB/s=%.1f write/cp=%.2f", cp_s, ms_bytes / 1e6 / cp_s, write_s / cp_s);
-    if (o.sync) std::printf(" cp_fsync_s=%.3f write/cp_fsync=%.2f", dd_s, write_s / dd_s);
+    if (o.sync) std::printf(" cp_fsync_s=%.3f write/cp_fsync=%.2f", cp_fsync_s, write_s / cp_fsync_s);
     std::printf("\n");
   }
 
@@ -381,7 +381,7 @@ int main(int argc, char** argv) {
       << ",\"data_tile_rows\":" << data_tile.rows << ",\"ism\":" << (!o.ssm_only) << ",\"sync\":" << o.sync
       << ",\"write_s\":" << write_s << ",\"write_cpu_s\":" << write_cpu_s << ",\"append_s\":" << append_s << ",\"finish_s\":" << finish_s
       << ",\"ms_bytes\":" << ms_bytes << ",\"payload_bytes\":" << payload
-      << ",\"peak_rss_bytes\":" << mem.peak_rss_bytes << ",\"cp_s\":" << cp_s << ",\"cp_fsync_s\":" << dd_s
+      << ",\"peak_rss_bytes\":" << mem.peak_rss_bytes << ",\"cp_s\":" << cp_s << ",\"cp_fsync_s\":" << cp_fsync_s
       << ",\"read_all_s\":" << all.seconds << ",\"read_all_requested_MB\":" << all.mb_requested
       << ",\"read_spw_s\":" << spw.seconds << ",\"read_spw_requested_MB\":" << spw.mb_requested
       << ",\"read_baseline_s\":" << baseline.seconds << ",\"read_baseline_requested_MB\":" << baseline.mb_requested

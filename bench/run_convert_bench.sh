@@ -58,10 +58,10 @@ convert_case() {  # NAME EXTRA_FLAGS...
   rm -rf "$work/out_$name"
   printf '  %-26s convert %6.2f s  cp %6.2f s  ratio %5.2f  %7.1f MB/s  peak RSS %6.0f MiB\n' \
     "$name" "$conv_s" "$cp_s" "$(echo "$conv_s / $cp_s" | bc -l)" \
-    "$(echo "$in_bytes / 1e6 / $conv_s" | bc -l)" "$(echo "$rss_kib / 1024" | bc -l)"
-  results+=("{\"case\":\"$name\",\"convert_s\":$conv_s,\"cp_s\":$cp_s,\"ratio\":$(echo "$conv_s / $cp_s" | bc -l),\"input_bytes\":$in_bytes,\"ms_bytes\":$ms_bytes,\"mb_per_s\":$(echo "$in_bytes / 1e6 / $conv_s" | bc -l),\"peak_rss_kib\":$rss_kib}")
+    "$(echo "$in_bytes / 1000000 / $conv_s" | bc -l)" "$(echo "$rss_kib / 1024" | bc -l)"
+  results+=("{\"case\":\"$name\",\"convert_s\":$conv_s,\"cp_s\":$cp_s,\"ratio\":$(echo "$conv_s / $cp_s" | bc -l),\"input_bytes\":$in_bytes,\"ms_bytes\":$ms_bytes,\"mb_per_s\":$(echo "$in_bytes / 1000000 / $conv_s" | bc -l),\"peak_rss_kib\":$rss_kib}")
 }
-echo "== full-size group: $(echo "$in_bytes / 1e6" | bc) MB in"
+echo "== full-size group: $(echo "$in_bytes / 1000000" | bc) MB in"
 convert_case tmpfs_parallel
 convert_case disk_parallel --stage-dir "$work/stage_disk"
 convert_case tmpfs_serial --no-parallel-io
@@ -77,8 +77,8 @@ if [ "$scaling" = 1 ]; then
     read -r s _ <<< "$(run_timed "scale_${na}_${nt}_${nc}" "$bin" --progress quiet convert-files "$d/out" "$d/in"/*.hdf5)"
     nbls=$(( na * (na + 1) / 2 ))
     vis=$(( 16 * nbls * nt * nc * 2 ))
-    printf '  nants %3d ntimes %2d nchan %2d: %6.2f s, %6.1f ns per visibility\n' "$na" "$nt" "$nc" "$s" "$(echo "$s * 1e9 / $vis" | bc -l)"
-    scale+=("{\"nants\":$na,\"ntimes\":$nt,\"nchan\":$nc,\"visibilities\":$vis,\"seconds\":$s,\"ns_per_vis\":$(echo "$s * 1e9 / $vis" | bc -l)}")
+    printf '  nants %3d ntimes %2d nchan %2d: %6.2f s, %6.1f ns per visibility\n' "$na" "$nt" "$nc" "$s" "$(echo "$s * 1000000000 / $vis" | bc -l)"
+    scale+=("{\"nants\":$na,\"ntimes\":$nt,\"nchan\":$nc,\"visibilities\":$vis,\"seconds\":$s,\"ns_per_vis\":$(echo "$s * 1000000000 / $vis" | bc -l)}")
     rm -rf "$d"
   done
 fi

@@ -68,6 +68,7 @@ int run(int argc, char** argv) {
 
   CommandContext ctx;
   ctx.set_interrupts(&interrupts);
+  ctx.argv.assign(argv, argv + argc);
   CLI::App app{"contimg: the DSA-110 continuum imaging pipeline", "contimg"};
   app.set_version_flag("--version", std::string("contimg ") + build::kVersion);
   app.require_subcommand(1);

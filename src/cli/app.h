@@ -33,6 +33,7 @@ class CommandContext {
   GlobalOptions options;
   std::vector<config::Override> command_overrides;  // flags a subcommand maps to keys
   std::function<int()> action;
+  std::vector<std::string> argv;  // the command line, for HISTORY and provenance
 
   const config::Config& config() const { return *config_; }
   std::shared_ptr<const config::Config> shared_config() const { return config_; }

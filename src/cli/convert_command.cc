@@ -36,7 +36,7 @@ struct ConvertOptions {
 };
 
 conversion::ConversionOptions conversion_options(const config::Config& cfg, bool allow_incomplete,
-                                                 int argc_hint, const std::vector<std::string>& argv) {
+                                                 const std::vector<std::string>& argv) {
   conversion::ConversionOptions o;
   const auto g = grouping::GroupingSettings::from_config(cfg);
   o.expected_subbands = g.expected_subbands;
@@ -53,7 +53,6 @@ conversion::ConversionOptions conversion_options(const config::Config& cfg, bool
   if (cfg.get_bool("conversion.stage_to_tmpfs")) o.tmpfs_dir = cfg.get_path("paths.tmpfs_dir");
   o.calibrator_radius_deg = cfg.get_double("conversion.calibrator_radius_deg");
   o.cache_profiles = uvh5::CacheProfiles::from_config(cfg);
-  (void)argc_hint;
   o.command_line = argv;
   return o;
 }
@@ -192,7 +191,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
 
       const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
       conversion::GroupConverter converter(site, calibrator_refs(cfg),
-                                           conversion_options(cfg, o->allow_incomplete, 0, {}));
+                                           conversion_options(cfg, o->allow_incomplete, ctx.argv));
       const fs::path out_dir = fs::absolute(o->output_dir);
       std::vector<Outcome> outcomes;
       const auto groups = db.groups_in_range(*first, *last);
@@ -338,7 +337,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
       } else {
         const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
         const conversion::GroupConverter converter(site, calibrator_refs(cfg),
-                                                   conversion_options(cfg, f->allow_incomplete, 0, {}));
+                                                   conversion_options(cfg, f->allow_incomplete, ctx.argv));
         auto progress = ctx.progress(fmt::format("convert {}", g.id), 24, "integrations");
         try {
           const auto r = converter.convert(g.id, sb, out_dir, &ctx.interrupts(), progress.get());
@@ -349,6 +348,12 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
           oc.status = "failed";
           oc.reason = e.what();
           spdlog::error("{}", e.what());
+        } catch (const IoError& e) {
+          oc.status = "failed";
+          oc.reason = e.what();
+          spdlog::error("{}", e.what());
+          report(ctx, {oc}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          return static_cast<int>(ExitCode::kIoError);
         }
       }
       const int code = report(ctx, {oc}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -30,6 +30,14 @@ sigset_t handled_signals() {
 
 constexpr const char* kTempPrefix = ".contimg-tmp-";
 
+// Temporary names end in "@<host>": on a filesystem shared by several
+// machines (SPEC §8 workers), a sweep only judges its own host's processes.
+std::string this_host() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+  return buf;
+}
+
 }  // namespace
 
 InterruptGuard::InterruptGuard() {
@@ -112,7 +120,7 @@ ScopedTempDir::ScopedTempDir(const fs::path& parent, const std::string& label,
   std::random_device rd;
   for (int attempt = 0; attempt < 100; ++attempt) {
     fs::path candidate =
-        parent / fmt::format("{}{}-{:08x}-{}", kTempPrefix, getpid(), rd(), label);
+        parent / fmt::format("{}{}-{:08x}-{}@{}", kTempPrefix, getpid(), rd(), label, this_host());
     if (fs::create_directory(candidate, ec)) {
       path_ = std::move(candidate);
       if (guard_) guard_->register_path(path_);
@@ -140,6 +148,9 @@ int sweep_stale_temp_dirs(const fs::path& parent) {
   for (const auto& entry : fs::directory_iterator(parent, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind(kTempPrefix, 0) != 0) continue;
+    if (const auto at = name.rfind('@'); at != std::string::npos && name.substr(at + 1) != this_host()) {
+      continue;  // another machine's: only it can tell whether its owner lives
+    }
     const std::string rest = name.substr(std::char_traits<char>::length(kTempPrefix));
     const auto dash = rest.find('-');
     if (dash == std::string::npos) continue;

@@ -44,8 +44,8 @@ class InterruptGuard {
 };
 
 // A uniquely named directory, removed with its contents on destruction (every
-// exit path, including exceptions). Named ".contimg-tmp-<pid>-<n>" so that
-// sweep_stale_temp_dirs can remove what a killed process left behind.
+// exit path, including exceptions). Named ".contimg-tmp-<pid>-<n>-<label>@<host>"
+// so that sweep_stale_temp_dirs can remove what a killed process left behind.
 class ScopedTempDir {
  public:
   ScopedTempDir(const std::filesystem::path& parent, const std::string& label,
@@ -64,8 +64,8 @@ class ScopedTempDir {
   bool released_ = false;
 };
 
-// Removes ".contimg-tmp-<pid>-*" entries under `parent` whose process is gone
-// (left by kill -9 or a power cut). Returns the number removed.
+// Removes ".contimg-tmp-<pid>-*" entries of this host under `parent` whose
+// process is gone (left by kill -9 or a power cut). Returns the number removed.
 int sweep_stale_temp_dirs(const std::filesystem::path& parent);
 
 }  // namespace contimg

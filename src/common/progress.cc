@@ -46,7 +46,7 @@ void Progress::finish() {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   if (mode_ == Mode::kBar) std::fputs("\r\033[K", stderr);
-  spdlog::info("{}: {}/{}{}{} done in {:.1f} s", label_, done_.load(), total_,
+  spdlog::info("{}: {}/{}{}{} done in {:.1f} s", label_, done_.load(), total_.load(),
                unit_.empty() ? "" : " ", unit_, secs);
 }
 
@@ -60,7 +60,8 @@ void Progress::report(bool final) {
   if (!final && since < min_gap) return;
   last_report_ = now;
   const std::uint64_t done = done_.load();
-  const double frac = total_ ? static_cast<double>(done) / static_cast<double>(total_) : 0.0;
+  const std::uint64_t total = total_.load();
+  const double frac = total ? static_cast<double>(done) / static_cast<double>(total) : 0.0;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double eta = frac > 0 ? elapsed * (1.0 - frac) / frac : 0.0;
   if (mode_ == Mode::kBar) {
@@ -68,12 +69,12 @@ void Progress::report(bool final) {
     const int filled = static_cast<int>(frac * kWidth);
     const std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '-');
     std::fputs(fmt::format("\r\033[K{} [{}] {}/{} {} {:.0f}% ETA {:.0f}s", label_, bar, done,
-                           total_, unit_, 100 * frac, eta)
+                           total, unit_, 100 * frac, eta)
                    .c_str(),
                stderr);
     std::fflush(stderr);
   } else {
-    spdlog::info("{}: {}/{} {} ({:.0f}%, ETA {:.0f} s)", label_, done, total_, unit_, 100 * frac,
+    spdlog::info("{}: {}/{} {} ({:.0f}%, ETA {:.0f} s)", label_, done, total, unit_, 100 * frac,
                  eta);
   }
 }

@@ -22,6 +22,7 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
 
   void advance(std::uint64_t n = 1);  // thread-safe
+  void set_total(std::uint64_t total) { total_ = total; }  // once known
   void finish();                      // draws the final state once
 
   std::uint64_t done() const { return done_.load(); }
@@ -31,7 +32,7 @@ class Progress {
   void report(bool final);
 
   std::string label_;
-  std::uint64_t total_;
+  std::atomic<std::uint64_t> total_;
   std::string unit_;
   Mode mode_;
   double log_interval_s_;

@@ -265,8 +265,16 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
   sweep_stale_temp_dirs(output_dir);
   ScopedTempDir stage(stage_parent, "convert", interrupts);
   res.staged_in = stage.path();
+  // A full disk must be a clear error before writing, not a failure inside
+  // casacore (whose table destructors cannot report it).
+  const std::uint64_t needed = est + est / 8;
+  if (const auto avail = free_bytes(stage.path()); avail < needed) {
+    throw IoError(fmt::format("not enough space to stage group {} in {}: ~{:.0f} MB needed, {:.0f} MB free",
+                              group_id, stage.path().string(), needed / 1e6, avail / 1e6));
+  }
   const fs::path staged_ms = stage.path() / (group_id + ".ms");
   log->info("staging in {} ({:.0f} MB estimated)", stage.path().string(), est / 1e6);
+  if (progress) progress->set_total(slots.size());
 
   // 4. Stream: readers fill slot buffers ahead of the writer.
   ms::StorageOptions storage = options_.storage;
@@ -431,6 +439,11 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
     publish_by_rename(staged_ms, res.ms_path, publish_area.path());
   } else {
     // Across filesystems (tmpfs): copy next to the output first, then rename.
+    if (const auto avail = free_bytes(output_dir); avail < res.bytes_written + res.bytes_written / 16) {
+      throw IoError(fmt::format("not enough space in {} for {} ({:.0f} MB needed, {:.0f} MB free)",
+                                output_dir.string(), res.ms_path.filename().string(),
+                                res.bytes_written / 1e6, avail / 1e6));
+    }
     const fs::path copy = publish_area.path() / (group_id + ".ms");
     std::error_code ec;
     fs::copy(staged_ms, copy, fs::copy_options::recursive, ec);

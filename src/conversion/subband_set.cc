@@ -38,9 +38,32 @@ SubbandSet::SubbandSet(const std::vector<SubbandFile>& files, int expected_subba
     slot = std::make_unique<uvh5::Uvh5File>(f.path, profile, profiles);
     headers_[static_cast<std::size_t>(f.subband)] = slot->peek();
   }
-  reference_subband_ = static_cast<int>(
-      std::find_if(files_.begin(), files_.end(), [](const auto& p) { return p != nullptr; }) -
-      files_.begin());
+  // The reference is a file that agrees with the majority, so that one bad
+  // file (even sb00) is the one blamed, not its neighbour.
+  {
+    std::map<std::string, int> votes;
+    std::vector<std::string> signature(static_cast<std::size_t>(expected_));
+    for (int k = 0; k < expected_; ++k) {
+      if (!present(k)) continue;
+      const auto& h = headers_[static_cast<std::size_t>(k)];
+      const double w = std::abs(h.channel_width_hz.at(0));
+      const double top = h.freq_descending() || h.nfreqs == 1 ? h.freq_max_hz() + k * h.nfreqs * w
+                                                              : h.freq_min_hz() - k * h.nfreqs * w;
+      signature[static_cast<std::size_t>(k)] =
+          fmt::format("{} {} {} {} {} {} {} {:.3f} {:.0f} {:.9f} {:.9f}", h.nblts, h.ntimes, h.nbls,
+                      h.nfreqs, h.npols, h.nants_telescope, fmt::join(h.polarization, ","), w, top,
+                      h.time_min_jd, h.time_max_jd);
+      ++votes[signature[static_cast<std::size_t>(k)]];
+    }
+    const auto best = std::max_element(votes.begin(), votes.end(),
+                                       [](const auto& a, const auto& b) { return a.second < b.second; });
+    for (int k = 0; k < expected_; ++k) {
+      if (present(k) && signature[static_cast<std::size_t>(k)] == best->first) {
+        reference_subband_ = k;
+        break;
+      }
+    }
+  }
   reference_ = files_[static_cast<std::size_t>(reference_subband_)]->read_header();
   const auto& ref = *reference_;
   descending_ = ref.freq_descending() || ref.nfreqs == 1;

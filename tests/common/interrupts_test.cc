@@ -52,11 +52,14 @@ TEST(SweepStaleTempDirs, RemovesOnlyThoseOfDeadProcesses) {
   const auto dead = root.path() / (".contimg-tmp-" + std::to_string(child) + "-0000-convert");
   const auto alive = root.path() / (".contimg-tmp-" + std::to_string(getpid()) + "-0000-convert");
   const auto other = root.path() / "2025-01-01T00:00:00.ms";
-  for (const auto& p : {dead, alive, other}) fs::create_directories(p / "inner");
+  // Another machine's directory on a shared filesystem is never judged here.
+  const auto remote = root.path() / (".contimg-tmp-" + std::to_string(child) + "-0000-convert@another-host.example");
+  for (const auto& p : {dead, alive, other, remote}) fs::create_directories(p / "inner");
   EXPECT_EQ(sweep_stale_temp_dirs(root.path()), 1);
   EXPECT_FALSE(fs::exists(dead));
   EXPECT_TRUE(fs::exists(alive));
   EXPECT_TRUE(fs::exists(other));
+  EXPECT_TRUE(fs::exists(remote));
 }
 
 // The real signal path: SIGTERM to this process reaches the watcher thread.

@@ -41,40 +41,31 @@ void compute_weight_sigma(std::span<const float> weight_spectrum, std::size_t nr
                           std::span<float> sigma_out) {
   assert(weight_spectrum.size() == nrows * nchan * ncorr);
   assert(weight_out.size() >= nrows * ncorr && sigma_out.size() >= nrows * ncorr);
-  // One channel axis gathered into a contiguous buffer per (row, corr).
-  float column_stack[256];
-  std::vector<float> column_heap;
-  float* column = column_stack;
-  float* scratch = nullptr;
-  std::vector<float> scratch_heap;
-  float scratch_stack[256];
-  if (nchan <= 256) {
-    scratch = scratch_stack;
-  } else {
-    column_heap.resize(nchan);
-    scratch_heap.resize(nchan);
-    column = column_heap.data();
-    scratch = scratch_heap.data();
-  }
+  const std::size_t cell = nchan * ncorr;
+  std::vector<float> column(nchan), scratch(nchan);
   for (std::size_t r = 0; r < nrows; ++r) {
-    const float* row = weight_spectrum.data() + r * nchan * ncorr;
+    const float* row = weight_spectrum.data() + r * cell;
+    float* w = weight_out.data() + r * ncorr;
+    float* s = sigma_out.data() + r * ncorr;
+    if (nchan == 0) {
+      for (std::size_t p = 0; p < ncorr; ++p) {
+        w[p] = 0.0f;
+        s[p] = kSigmaForZeroWeight;
+      }
+      continue;
+    }
+    // Fast path: nsamples are usually the same in every channel. One branch-
+    // free (vectorisable) pass: every channel equals the one before it.
+    bool uniform = true;
+    for (std::size_t i = ncorr; i < cell; ++i) uniform &= row[i] == row[i - ncorr];
     for (std::size_t p = 0; p < ncorr; ++p) {
-      if (nchan == 0) {
-        weight_out[r * ncorr + p] = 0.0f;
-        sigma_out[r * ncorr + p] = kSigmaForZeroWeight;
-        continue;
-      }
-      // Fast path: nsamples are usually identical across the band.
-      const float first = row[p];
-      bool uniform = !std::isnan(first);
-      for (std::size_t c = 1; c < nchan && uniform; ++c) uniform = row[c * ncorr + p] == first;
-      float w = first;
-      if (!uniform) {
+      float m = row[p];
+      if (!uniform || std::isnan(m)) {
         for (std::size_t c = 0; c < nchan; ++c) column[c] = row[c * ncorr + p];
-        w = median(std::span<const float>(column, nchan), std::span<float>(scratch, nchan));
+        m = median(column, scratch);
       }
-      weight_out[r * ncorr + p] = w;
-      sigma_out[r * ncorr + p] = sigma_from_weight(w);
+      w[p] = m;
+      s[p] = sigma_from_weight(m);
     }
   }
 }
@@ -87,13 +78,13 @@ void compute_flag_row(std::span<const std::uint8_t> flags, std::size_t nrows,
   for (std::size_t r = 0; r < nrows; ++r) {
     const std::uint8_t* in = flags.data() + r * cell_size;
     bool* out = flags_out.data() + r * cell_size;
-    bool all = cell_size > 0;
+    unsigned all = cell_size > 0 ? 1u : 0u;
     for (std::size_t i = 0; i < cell_size; ++i) {
-      const bool f = in[i] != 0;
-      out[i] = f;
-      all = all && f;
+      const unsigned f = in[i] != 0;
+      out[i] = f != 0;
+      all &= f;
     }
-    flag_row_out[r] = all;
+    flag_row_out[r] = all != 0;
   }
 }
 

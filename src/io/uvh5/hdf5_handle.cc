@@ -41,6 +41,14 @@ void initialize_hdf5(const std::string& plugin_dir) {
   });
 }
 
+void silence_hdf5_errors_in_this_thread() {
+  thread_local bool done = false;
+  if (!done) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    done = true;
+  }
+}
+
 std::string take_hdf5_error_stack() {
   std::vector<std::string> lines;
   auto walker = [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {

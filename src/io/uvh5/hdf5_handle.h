@@ -38,6 +38,10 @@ class H5Id {
 // bitshuffle datasets read without HDF5_PLUGIN_PATH. Safe to call repeatedly.
 void initialize_hdf5(const std::string& plugin_dir);
 
+// HDF5 keeps the "print errors" switch per thread in a thread-safe build:
+// every thread that calls HDF5 turns it off (cheap; idempotent).
+void silence_hdf5_errors_in_this_thread();
+
 // The innermost messages of the current HDF5 error stack, then clears it.
 std::string take_hdf5_error_stack();
 

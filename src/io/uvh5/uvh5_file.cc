@@ -289,6 +289,7 @@ void check_data_shape(const Uvh5Header& h, const std::string& name, const Datase
 
 Uvh5File::Uvh5File(const fs::path& path, CacheProfile profile, const CacheProfiles& profiles)
     : path_(path), profile_(profile), cache_(profiles.get(profile)) {
+  silence_hdf5_errors_in_this_thread();
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw InputError(path.string() + ": no such file");
   const std::uint64_t size = fs::file_size(path, ec);
@@ -592,6 +593,7 @@ void Uvh5File::read_runs(const Uvh5Header& header, const RowRuns& runs, const Vi
 
 void Uvh5File::read_selection(const Uvh5Header& h, const RowRuns& runs, std::uint64_t nrows,
                               const VisBlockView& out, ChannelOrder order) const {
+  silence_hdf5_errors_in_this_thread();
   const std::uint64_t nf = static_cast<std::uint64_t>(h.nfreqs);
   const std::uint64_t np = static_cast<std::uint64_t>(h.npols);
   const std::uint64_t nelem = nrows * nf * np;

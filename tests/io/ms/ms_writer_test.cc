@@ -93,6 +93,22 @@ TEST(MsWeights, WeightIsPerCorrelationMedianOverChannels) {
   EXPECT_EQ(s[3], kSigmaForZeroWeight);
 }
 
+TEST(MsWeights, UniformAndNanRows) {
+  // 3 rows x 2 channels x 2 correlations: uniform; NaN in every channel of
+  // corr 0; one NaN of two channels (NaN sorts last, and a median that takes
+  // it in is NaN: SIGMA then says "no weight").
+  const std::vector<float> ws = {3, 4, 3, 4, NAN, 1, NAN, 1, NAN, 1, 3, 1};
+  std::vector<float> w(6), s(6);
+  compute_weight_sigma(ws, 3, 2, 2, w, s);
+  EXPECT_FLOAT_EQ(w[0], 3.0f);
+  EXPECT_FLOAT_EQ(w[1], 4.0f);
+  EXPECT_TRUE(std::isnan(w[2]));
+  EXPECT_EQ(s[2], kSigmaForZeroWeight);
+  EXPECT_FLOAT_EQ(w[3], 1.0f);
+  EXPECT_TRUE(std::isnan(w[4]));  // {NaN, 3}: upper middle NaN
+  EXPECT_FLOAT_EQ(w[5], 1.0f);
+}
+
 TEST(MsWeights, FlagRowNeedsEverySampleFlagged) {
   const std::vector<std::uint8_t> f = {1, 1, 1, 1, /**/ 1, 0, 1, 1, /**/ 0, 0, 0, 0};
   bool out[12];
