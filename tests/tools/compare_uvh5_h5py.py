@@ -68,7 +68,7 @@ FULL_READ_ONLY = {"ant_1_array", "ant_2_array", "time_array", "integration_time"
 # Keys of our header JSON that are not Header datasets; check_derived covers each of them.
 DERIVED = {"path", "file_bytes", "layout", "arrays_loaded", "time_range_jd", "integration_time_s",
            "freq_range_hz", "freq_order", "pointing_dec_rad", "pointing_dec_deg", "visdata_type",
-           "data_layout", "peek_ms", "cache_profile"}
+           "data_layout", "peek_ms", "cache_profile", "cache_bytes"}
 FILTER_NAMES = {1: "gzip", 2: "shuffle", 3: "fletcher32", 4: "szip", 32000: "lzf",
                 32008: "bitshuffle"}
 JSON_TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (float, type(None))}
@@ -322,6 +322,7 @@ def check_derived(path, h5, ours, peek):
     }
     if peek:
         expected["cache_profile"] = "metadata"
+        expected["cache_bytes"] = 1 << 20  # the metadata profile's chunk cache, as HDF5 reports it
     results = [(k, diff(k, v, ours[k]) if k in ours else [f"{k}: missing from ours"])
                for k, v in expected.items()]
     if peek:
@@ -408,7 +409,7 @@ def check_file(args, rep, path, peek):
             for name, problems in check_derived(path, h5, peek, True):
                 rep.record(f"{base}: peek {name}", problems)
             rep.record(f"{base}: peek agrees with dump header", [
-                p for k in peek if k not in ("peek_ms", "cache_profile", "arrays_loaded")
+                p for k in peek if k not in ("peek_ms", "cache_profile", "cache_bytes", "arrays_loaded")
                 for p in diff(f"peek {k} (vs dump)", ref["header"].get(k), peek[k])])
 
         for selector, rows, chan_order in selections(h5):

@@ -11,12 +11,13 @@
 //   that is known, so a block — what the converter writes at once and what a
 //   per-SPW reader (calibration) reads at once — is exactly a whole number of
 //   tiles: no tile is shared between two SPWs or two integrations.
-// - UVW: TiledColumnStMan [3, rows], rows chosen the same way.
+// - UVW, WEIGHT, SIGMA: TiledColumnStMan [3 or ncorr, rows], rows chosen the
+//   same way (a StandardStMan puts fixed-shape arrays row by row: slow).
 // - Columns constant over a block (TIME, TIME_CENTROID, INTERVAL, EXPOSURE,
 //   FIELD_ID, SCAN_NUMBER, DATA_DESC_ID, ARRAY_ID, OBSERVATION_ID,
-//   PROCESSOR_ID, STATE_ID, FEED1, FEED2): IncrementalStMan (optional).
-// - Everything else (ANTENNA1/2, FLAG_ROW, WEIGHT, SIGMA, FLAG_CATEGORY):
-//   StandardStMan.
+//   PROCESSOR_ID, STATE_ID, FEED1, FEED2): IncrementalStMan (optional), and
+//   the never-filled FLAG_CATEGORY.
+// - ANTENNA1/2, FLAG_ROW: StandardStMan.
 #include <cstddef>
 #include <cstdint>
 
@@ -37,7 +38,8 @@ struct StorageOptions {
   // managers' files unsynced).
   bool sync_on_finish = false;
   // How the tiled storage managers do their file I/O while this writer has
-  // the table open (casacore TSMOption; not stored in the table).
+  // the table open (casacore TSMOption; not stored in the table). Default,
+  // Cache and Buffer measured alike; MMap 1.7x slower (docs/ms-layout.md).
   enum class TiledIo { kDefault, kCache, kBuffer, kMmap };
   TiledIo tiled_io = TiledIo::kDefault;
 };

@@ -22,9 +22,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <system_error>
 #include <type_traits>
@@ -211,7 +211,6 @@ void MsWriter::Impl::create(const MsLayout& layout, bool overwrite) {
                          static_cast<::ssize_t>(t.rows));
   };
 
-  bool created = false;
   try {
     cc::TableDesc td = cc::MS::requiredTableDesc();
     const cc::IPosition cell(2, static_cast<::ssize_t>(ncorr), static_cast<::ssize_t>(max_nchan));
@@ -275,16 +274,16 @@ void MsWriter::Impl::create(const MsLayout& layout, bool overwrite) {
       case StorageOptions::TiledIo::kMmap: tsm = cc::TSMOption::MMap; break;
     }
     const cc::Table table(setup, cc::TableLock(cc::TableLock::PermanentLocking), 0, false,
-                          cc::Table::LocalEndian, cc::TSMOption(tsm, 0, 0));
+                          cc::Table::LocalEndian, cc::TSMOption(tsm));
     ms = std::make_unique<cc::MeasurementSet>(table);
-    created = true;
     ms->createDefaultSubtables(cc::Table::New);
     detail::create_source_table(*ms, layout.direction_frame);
     detail::fill_subtables(*ms, layout);
     cols = std::make_unique<Columns>(*ms);
   } catch (const cc::AipsError& e) {
+    // The path did not exist before: whatever is there now is a partial MS.
     close();
-    if (created) fs::remove_all(path, ec);
+    fs::remove_all(path, ec);
     io_fail("cannot create Measurement Set", e);
   }
   spdlog::debug(

@@ -230,8 +230,27 @@ std::vector<std::array<double, 3>> triples(const std::vector<double>& flat) {
   return out;
 }
 
+// All polarizations of one channel, moved as one trivially copyable block.
+template <typename T, std::size_t N>
+struct ChannelBlock {
+  T v[N];
+};
+
+template <typename T, std::size_t N>
+void reverse_rows_fixed(T* data, std::uint64_t nrows, std::uint64_t nfreqs) {
+  auto* blocks = reinterpret_cast<ChannelBlock<T, N>*>(data);
+  for (std::uint64_t r = 0; r < nrows; ++r) std::reverse(blocks + r * nfreqs, blocks + (r + 1) * nfreqs);
+}
+
+// Channel order of every row reversed (descending files read as ascending).
 template <typename T>
 void reverse_channels(T* data, std::uint64_t nrows, std::uint64_t nfreqs, std::uint64_t npols) {
+  switch (npols) {  // the common layouts as whole blocks: several times faster
+    case 1: reverse_rows_fixed<T, 1>(data, nrows, nfreqs); return;
+    case 2: reverse_rows_fixed<T, 2>(data, nrows, nfreqs); return;
+    case 4: reverse_rows_fixed<T, 4>(data, nrows, nfreqs); return;
+    default: break;
+  }
   for (std::uint64_t r = 0; r < nrows; ++r) {
     T* row = data + r * nfreqs * npols;
     for (std::uint64_t lo = 0, hi = nfreqs - 1; lo < hi; ++lo, --hi) {
