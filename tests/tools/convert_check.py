@@ -1157,9 +1157,9 @@ def section_f(ci, work):
 
 # ----------------------------------------------------------------------------- section g
 
-def kill_during_write(ci, files, gid, out, stage_parent, sets):
-    """Starts a conversion, kills it with SIGKILL once its staged MS has data; returns
-    (pid, returncode, stale dirs, error)."""
+def kill_during_write(ci, files, gid, out, stage_parent, sets, sig=signal.SIGKILL):
+    """Starts a conversion, sends `sig` once its staged MS has data; returns
+    (pid, returncode, staging dirs matched, seconds until the signal)."""
     t_start = time.time()
     proc = ci.popen("convert-files", [out] + files, sets=sets)
     pattern = os.path.join(stage_parent, "%s%d-*-convert@*" % (TMP_PREFIX, proc.pid))
@@ -1170,7 +1170,7 @@ def kill_during_write(ci, files, gid, out, stage_parent, sets):
         if hits:
             time.sleep(0.05)  # rows are being written
             if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
+                os.kill(proc.pid, sig)
                 killed_at = time.time() - t_start
             break
         time.sleep(0.002)
@@ -1224,6 +1224,25 @@ def section_g(ci, work):
     out2 = os.path.join(d, "out-beside")
     C.check("g.kill9_staging_beside_output: the same with conversion.stage_to_tmpfs=false",
             scenario("beside", out2, out2, ("conversion.stage_to_tmpfs=false",)))
+
+    def sigterm():
+        out3 = os.path.join(d, "out-term")
+        pid, rc, stale, sent = kill_during_write(ci, files, gid, out3, out3,
+                                                 ("conversion.stage_to_tmpfs=false",),
+                                                 sig=signal.SIGTERM)
+        if not sent:
+            return ["the conversion finished before SIGTERM could be sent: make the group larger"]
+        problems = []
+        if rc != 130:
+            problems.append("exit %s after SIGTERM, expected 130" % rc)
+        if os.path.exists(os.path.join(out3, gid + ".ms")):
+            problems.append("an MS exists at the output path after SIGTERM")
+        left = [x for x in glob.glob(os.path.join(out3, TMP_PREFIX + "*"))]
+        if left:
+            problems.append("SIGTERM left temporary directories: %s" % left)
+        return problems, "SIGTERM %.2f s after start: exit %d, nothing left" % (sent, rc)
+    C.check("g.sigterm_cleans_up: SIGTERM while writing -> exit 130, no MS, staging removed "
+            "by the process itself (no sweep needed)", sigterm)
     shutil.rmtree(d, ignore_errors=True)  # ~130 MB
 
 
