@@ -12,6 +12,8 @@
 #include <casacore/tables/Tables/TableRecord.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "support/error_of.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +32,8 @@
 namespace contimg::ms {
 namespace {
 
+using contimg::test::error_of;
+
 namespace cc = casacore;
 namespace fs = std::filesystem;
 using contimg::test::TempDir;
@@ -37,16 +41,6 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using test::TinySpec;
 
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected exception not thrown";
-  return {};
-}
 
 cc::Table open_sub(const fs::path& ms, const std::string& name) {
   return cc::Table((ms / name).string(), cc::Table::Old);
