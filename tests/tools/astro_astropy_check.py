@@ -26,7 +26,6 @@ One line per check, then "N passed, M failed". Exit status 1 when anything faile
 check ran. The largest differences measured are printed with each check.
 """
 import argparse
-import csv
 import json
 import math
 import os
@@ -40,15 +39,14 @@ import numpy as np
 from astropy import units as u
 from astropy.coordinates import ICRS, EarthLocation, HADec, SkyCoord
 from astropy.time import Time
-from pyuvdata_reference import (calc_uvw, configure_astropy, frame_pos_angle, icrs_to_app,
-                                lst_pyuvdata, pm_rad)
+from pyuvdata_reference import (calc_uvw, configure_astropy, frame_pos_angle, icrs_to_app, itrf,
+                                lst_pyuvdata, pm_rad, read_stations)
 
 INTEGRATION_S = 12.884902
 NTIMES = 24
 START_DATES = ("2025-06-20T03:00:00", "2025-12-05T17:41:20.5")
 DECS_DEG = (54.6, 20.0, -10.0, 71.0, 89.8)  # 89.8: pyuvdata's over-the-pole offset branch
 SITE = dict(lat=37.2314, lon=-118.2817, height=1222.0)  # SPEC §2, WGS84
-DSA117_HEIGHT = 1182.6
 
 TOL_DIRECTION_ARCSEC = 0.01   # SPEC §4
 TOL_UVW_M = 1e-3              # SPEC §4
@@ -62,33 +60,6 @@ RESULTS = {"passed": 0, "failed": 0}
 def check(name, ok, detail):
     RESULTS["passed" if ok else "failed"] += 1
     print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
-
-
-def read_stations(path):
-    """Independent parse: rows after the 'Station Number' header, blank height -> 1182.6."""
-    stations = {}
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    header = next(i for i, r in enumerate(rows) if "Station Number" in [c.strip() for c in r])
-    cols = [c.strip() for c in rows[header]]
-    iname, ilat = cols.index("Station Number"), cols.index("Latitude")
-    ilon = cols.index("Longitude")
-    ih = next(i for i, c in enumerate(cols) if c.startswith("Elevation"))
-    for r in rows[header + 1:]:
-        if not any(c.strip() for c in r):
-            continue
-        name = r[iname].strip()
-        if name.startswith("200"):
-            continue
-        h = r[ih].strip() if ih < len(r) else ""
-        stations[int(name.split("-")[-1])] = (float(r[ilat]), float(r[ilon]),
-                                              float(h) if h else DSA117_HEIGHT)
-    return stations
-
-
-def itrf(lat, lon, h):
-    loc = EarthLocation.from_geodetic(lon * u.deg, lat * u.deg, h * u.m, ellipsoid="WGS84")
-    return np.array([loc.x.to_value(u.m), loc.y.to_value(u.m), loc.z.to_value(u.m)])
 
 
 # ---- the checks ------------------------------------------------------------------------------

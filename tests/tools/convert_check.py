@@ -51,7 +51,6 @@ One line per check, then "N passed, M failed" alone on the last line; exit statu
 check failed or none ran.
 """
 import argparse
-import csv
 import datetime as dt
 import glob
 import json
@@ -73,15 +72,14 @@ import erfa
 from astropy import units as u
 from astropy.coordinates import ICRS, EarthLocation, HADec, SkyCoord
 from astropy.time import Time
-from pyuvdata_reference import (calc_uvw as pyuvdata_uvw, configure_astropy, frame_pos_angle,
-                                icrs_to_app, lst_pyuvdata)
+from pyuvdata_reference import (DSA117_HEIGHT, calc_uvw as pyuvdata_uvw, configure_astropy, frame_pos_angle,
+                                icrs_to_app, itrf, lst_pyuvdata, read_stations)
 
 NSB = 16
 F0_HZ = 1498643188.4765625      # SPEC §2: sb00 channel 0
 DF_HZ = 244140.625
 INTEGRATION_S = 12.884902
 SITE = dict(lat=37.2314, lon=-118.2817, height=1222.0)
-DSA117_HEIGHT = 1182.6
 TOL_DIRECTION_ARCSEC = 0.01     # SPEC §4
 TOL_UVW_M = 1e-3                # SPEC §4
 TOL_ANTENNA_M = 0.05            # SPEC §4 verification
@@ -284,33 +282,6 @@ def compare_subband(m, rows, h, label, nchan, problems):
 
 
 # ----------------------------------------------------------------------------- astropy side
-
-def read_stations(path):
-    """Station number -> (lat, lon, height): rows after 'Station Number', blank height 1182.6."""
-    stations = {}
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    header = next(i for i, r in enumerate(rows) if "Station Number" in [c.strip() for c in r])
-    cols = [c.strip() for c in rows[header]]
-    iname, ilat = cols.index("Station Number"), cols.index("Latitude")
-    ilon = cols.index("Longitude")
-    ih = next(i for i, c in enumerate(cols) if c.startswith("Elevation"))
-    for r in rows[header + 1:]:
-        if not any(c.strip() for c in r):
-            continue
-        name = r[iname].strip()
-        if name.startswith("200"):
-            continue
-        h = r[ih].strip() if ih < len(r) else ""
-        stations[int(name.split("-")[-1])] = (float(r[ilat]), float(r[ilon]),
-                                              float(h) if h else DSA117_HEIGHT)
-    return stations
-
-
-def itrf(lat, lon, h):
-    loc = EarthLocation.from_geodetic(lon * u.deg, lat * u.deg, h * u.m, ellipsoid="WGS84")
-    return np.array([loc.x.to_value(u.m), loc.y.to_value(u.m), loc.z.to_value(u.m)])
-
 
 def site_location():
     return EarthLocation.from_geodetic(SITE["lon"] * u.deg, SITE["lat"] * u.deg,

@@ -2,13 +2,17 @@
 astropy + pyERFA, as the independent reference our C++ is checked against
 (SPEC §4: field directions and UVW in pyuvdata's convention). pyuvdata itself is
 not in Debian. Shared by astro_astropy_check.py and convert_check.py."""
+import csv
 import math
 import os
 
 import erfa
 import numpy as np
 from astropy import units as u
+from astropy.coordinates import EarthLocation
 from astropy.utils import iers
+
+DSA117_HEIGHT = 1182.6  # SPEC §2: the station table leaves DSA-117 blank
 
 
 def configure_astropy(data_dir):
@@ -111,3 +115,32 @@ def calc_uvw(app_ra, app_dec, frame_pa, lst, site_lon, rel_pos, ant1, ant2):
     rot = rotate_one_axis(frame_pa, 0) @ rotate_two_axis(gha, app_dec, 2, 1)
     rotated = {a: rot @ p for a, p in rel_pos.items()}
     return np.array([(rotated[a2] - rotated[a1])[[1, 2, 0]] for a1, a2 in zip(ant1, ant2)])
+
+
+# ---- the station table, parsed independently of our C++ ------------------------------------
+
+def read_stations(path):
+    """Independent parse of data/DSA110_Station_Coordinates.csv: rows after the 'Station Number' header, blank height -> 1182.6."""
+    stations = {}
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header = next(i for i, r in enumerate(rows) if "Station Number" in [c.strip() for c in r])
+    cols = [c.strip() for c in rows[header]]
+    iname, ilat = cols.index("Station Number"), cols.index("Latitude")
+    ilon = cols.index("Longitude")
+    ih = next(i for i, c in enumerate(cols) if c.startswith("Elevation"))
+    for r in rows[header + 1:]:
+        if not any(c.strip() for c in r):
+            continue
+        name = r[iname].strip()
+        if name.startswith("200"):
+            continue
+        h = r[ih].strip() if ih < len(r) else ""
+        stations[int(name.split("-")[-1])] = (float(r[ilat]), float(r[ilon]),
+                                              float(h) if h else DSA117_HEIGHT)
+    return stations
+
+
+def itrf(lat, lon, h):
+    loc = EarthLocation.from_geodetic(lon * u.deg, lat * u.deg, h * u.m, ellipsoid="WGS84")
+    return np.array([loc.x.to_value(u.m), loc.y.to_value(u.m), loc.z.to_value(u.m)])
