@@ -225,10 +225,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
           oc.reason = "invalid input: " + invalid;
         } else if (too_few) {
           oc.status = "skipped";
-          std::vector<int> missing;
-          for (int k = 0; k < gs.expected_subbands; ++k) {
-            if (!(g.subband_mask >> k & 1u)) missing.push_back(k);
-          }
+          const auto missing = grouping::missing_subbands(g.subband_mask, gs.expected_subbands);
           oc.reason = fmt::format("incomplete: {}/{} subbands, missing {}{}", g.n_subbands,
                                   gs.expected_subbands, grouping::format_subbands(missing),
                                   o->allow_incomplete ? fmt::format(" (minimum {})", gs.min_subbands)

@@ -31,13 +31,6 @@ std::int64_t parse_bound(const std::string& text, bool end, const char* what) {
   return *t;
 }
 
-std::vector<int> missing_of(const state::GroupRecord& g, int expected) {
-  std::vector<int> out;
-  for (int k = 0; k < expected; ++k) {
-    if (!(g.subband_mask & (1u << k))) out.push_back(k);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -82,7 +75,7 @@ void register_groups_command(CLI::App& app, CommandContext& ctx) {
       for (const auto& g : db.groups_in_range(first, last)) {
         if (only && g.state != *only) continue;
         ++shown;
-        const auto missing = missing_of(g, expected);
+        const auto missing = grouping::missing_subbands(g.subband_mask, expected);
         const bool is_complete = missing.empty();
         const bool can_convert = is_complete || g.n_subbands >= settings.min_subbands;
         if (is_complete) {

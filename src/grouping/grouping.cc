@@ -90,6 +90,14 @@ std::vector<Group> group_files(std::span<const GroupInput> files, double toleran
   return groups;
 }
 
+std::vector<int> missing_subbands(std::uint32_t subband_mask, int expected_subbands) {
+  std::vector<int> out;
+  for (int k = 0; k < expected_subbands; ++k) {
+    if (!(subband_mask >> k & 1u)) out.push_back(k);
+  }
+  return out;
+}
+
 std::string format_subbands(const std::vector<int>& codes) {
   std::string out;
   for (int c : codes) {

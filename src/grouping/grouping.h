@@ -57,4 +57,7 @@ std::vector<Group> group_files(std::span<const GroupInput> files, double toleran
 // "sb03,sb11" (empty for none).
 std::string format_subbands(const std::vector<int>& codes);
 
+// The codes 0..expected-1 whose bit is clear in `subband_mask`, ascending.
+std::vector<int> missing_subbands(std::uint32_t subband_mask, int expected_subbands);
+
 }  // namespace contimg::grouping
