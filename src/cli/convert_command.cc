@@ -170,11 +170,9 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
     ctx.action = [&ctx, o] {
       const auto t0 = std::chrono::steady_clock::now();
       const auto& cfg = ctx.config();
-      std::string why;
-      const auto first = grouping::parse_utc(o->start, false, &why);
-      const auto last = grouping::parse_utc(o->end, true, &why);
-      if (!first || !last) throw ConfigError("convert: START/END: " + why);
-      if (*last < *first) throw ConfigError("convert: END is before START");
+      const auto first = grouping::parse_utc_bound(o->start, false, "convert: START");
+      const auto last = grouping::parse_utc_bound(o->end, true, "convert: END");
+      if (last < first) throw ConfigError("convert: END is before START");
       const auto gs = grouping::GroupingSettings::from_config(cfg);
 
       // Index first: the one grouping rule decides what a group is.
@@ -194,7 +192,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
                                            conversion_options(cfg, o->allow_incomplete, ctx.argv));
       const fs::path out_dir = fs::absolute(o->output_dir);
       std::vector<Outcome> outcomes;
-      const auto groups = db.groups_in_range(*first, *last);
+      const auto groups = db.groups_in_range(first, last);
       for (const auto& g : groups) {
         ctx.interrupts().throw_if_interrupted();
         Outcome oc{g.group_id, "", "", "", nullptr};

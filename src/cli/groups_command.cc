@@ -24,12 +24,6 @@ struct GroupsCommandOptions {
   bool files = false;
 };
 
-std::int64_t parse_bound(const std::string& text, bool end, const char* what) {
-  std::string why;
-  const auto t = grouping::parse_utc(text, end, &why);
-  if (!t) throw ConfigError(fmt::format("{}: {}", what, why));
-  return *t;
-}
 
 
 }  // namespace
@@ -52,8 +46,8 @@ void register_groups_command(CLI::App& app, CommandContext& ctx) {
     ctx.action = [&ctx, opts] {
       const auto& cfg = ctx.config();
       const auto settings = grouping::GroupingSettings::from_config(cfg);
-      const std::int64_t first = parse_bound(opts->start, false, "START");
-      const std::int64_t last = parse_bound(opts->end, true, "END");
+      const std::int64_t first = grouping::parse_utc_bound(opts->start, false, "START");
+      const std::int64_t last = grouping::parse_utc_bound(opts->end, true, "END");
       if (last < first) {
         throw ConfigError(fmt::format("END ({}) is before START ({})",
                                       grouping::epoch_to_iso(last), grouping::epoch_to_iso(first)));

@@ -287,13 +287,27 @@ const Entry& Config::entry(const std::string& key) const {
 
 std::string Config::get_string(const std::string& key) const { return entry(key).value; }
 
+namespace {
+// Values were validated against the schema on load, so a failure here means
+// the caller asked for a key as the wrong type: a programming error, named.
+template <typename T>
+T typed_value(const std::optional<T>& v, const std::string& key, const char* type) {
+  if (!v) throw std::logic_error("configuration key \"" + key + "\" is not a " + type);
+  return *v;
+}
+}  // namespace
+
 std::int64_t Config::get_int(const std::string& key) const {
-  return *parse_int(entry(key).value);
+  return typed_value(parse_int(entry(key).value), key, "integer");
 }
 
-double Config::get_double(const std::string& key) const { return *parse_double(entry(key).value); }
+double Config::get_double(const std::string& key) const {
+  return typed_value(parse_double(entry(key).value), key, "number");
+}
 
-bool Config::get_bool(const std::string& key) const { return *parse_bool(entry(key).value); }
+bool Config::get_bool(const std::string& key) const {
+  return typed_value(parse_bool(entry(key).value), key, "boolean");
+}
 
 fs::path Config::get_path(const std::string& key) const { return entry(key).value; }
 

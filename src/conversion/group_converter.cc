@@ -421,11 +421,12 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
   expect.rows = layout.expected_rows;
   expect.spectral_windows = nspw_out;
   expect.stations = site_.stations;
+  // A full observation must lie in the SPEC window (296-309 s); a shorter
+  // group (simulations, tests) must span exactly its own integrations.
   const double span_expected = static_cast<double>(slots.size()) * ref.integration_time_s;
-  // The SPEC window (296-309 s) is for 24 integrations; shorter groups (tests) scale it.
-  expect.min_duration_s = std::min(options_.duration_min_s, span_expected - 1.0);
-  expect.max_duration_s = std::max(options_.duration_max_s, span_expected + 1.0);
-  if (slots.size() < 24) expect.max_duration_s = span_expected + 1.0;
+  const bool full_observation = span_expected >= options_.duration_min_s;
+  expect.min_duration_s = full_observation ? options_.duration_min_s : span_expected - 1.0;
+  expect.max_duration_s = full_observation ? options_.duration_max_s : span_expected + 1.0;
   const auto report = verify_ms(staged_ms, expect);
   res.seconds_verify = since(v0);
   if (!report.ok()) {

@@ -64,7 +64,8 @@ SubbandSet::SubbandSet(const std::vector<SubbandFile>& files, int expected_subba
       }
     }
   }
-  reference_ = files_[static_cast<std::size_t>(reference_subband_)]->read_header();
+  reference_ = files_[static_cast<std::size_t>(reference_subband_)]->complete_header(
+      headers_[static_cast<std::size_t>(reference_subband_)]);
   const auto& ref = *reference_;
   descending_ = ref.freq_descending() || ref.nfreqs == 1;
   width_ = std::abs(ref.channel_width_hz.at(0));
@@ -105,13 +106,14 @@ SubbandSet::SubbandSet(const std::vector<SubbandFile>& files, int expected_subba
       }
     }
   }
-  // Per-row arrays must agree too: compare every file's ant/time arrays
-  // with the reference (cheap next to the visibilities).
+  // Per-row arrays must agree too: compare every file's baselines and times
+  // with the reference (only those arrays are read).
   for (int k = 0; k < expected_; ++k) {
     if (!present(k) || k == reference_subband_) continue;
-    const auto full = files_[static_cast<std::size_t>(k)]->read_header();
-    if (full.ant_1 != ref.ant_1 || full.ant_2 != ref.ant_2) inconsistent(full.path, "baseline order differs");
-    if (full.time_jd != ref.time_jd) inconsistent(full.path, "time_array differs");
+    const auto& h = headers_[static_cast<std::size_t>(k)];
+    const auto axes = files_[static_cast<std::size_t>(k)]->read_row_axes(h);
+    if (axes.ant_1 != ref.ant_1 || axes.ant_2 != ref.ant_2) inconsistent(h.path, "baseline order differs");
+    if (axes.time_jd != ref.time_jd) inconsistent(h.path, "time_array differs");
   }
 
   // Time slots: rows of each unique time, as runs.

@@ -1,5 +1,7 @@
 #include "grouping/utc_time.h"
 
+#include "common/error.h"
+
 #include <cctype>
 #include <chrono>
 
@@ -88,6 +90,13 @@ std::optional<std::int64_t> parse_utc(std::string_view text, bool end_of_range,
   auto e = civil_to_epoch(*y, *mo, *d, h, mi, s, &reason);
   if (!e) return bad(reason);
   return e;
+}
+
+std::int64_t parse_utc_bound(std::string_view text, bool end_of_range, const char* what) {
+  std::string why;
+  const auto t = parse_utc(text, end_of_range, &why);
+  if (!t) throw ConfigError(std::string(what) + ": " + why);
+  return *t;
 }
 
 }  // namespace contimg::grouping

@@ -32,4 +32,7 @@ inline double epoch_to_mjd(std::int64_t epoch) {
 std::optional<std::int64_t> parse_utc(std::string_view text, bool end_of_range,
                                       std::string* why = nullptr);
 
+// parse_utc for a command-line bound: throws ConfigError "<what>: <reason>".
+std::int64_t parse_utc_bound(std::string_view text, bool end_of_range, const char* what);
+
 }  // namespace contimg::grouping

@@ -112,6 +112,13 @@ TEST_F(ConfigTest, WithOverrideReturnsANewConfig) {
   EXPECT_EQ(b.get_string("logging.level"), "error");
 }
 
+TEST_F(ConfigTest, AskingForAKeyAsTheWrongTypeIsAnError) {
+  const Config c = Config::defaults();
+  EXPECT_THROW(c.get_int("logging.level"), std::logic_error);
+  EXPECT_THROW(c.get_bool("hdf5.cache_slots"), std::logic_error);
+  EXPECT_THROW(c.get_double("paths.stage_dir"), std::logic_error);
+}
+
 TEST_F(ConfigTest, EnvironmentNamesFollowTheKey) {
   EXPECT_EQ(env_name("paths.stage_dir"), "CONTIMG_PATHS_STAGE_DIR");
 }

@@ -2,6 +2,7 @@
 #include "io/ms/casacore_cxx20.h"
 
 #include "conversion/group_converter.h"
+#include "conversion/ms_verification.h"
 
 #include <casacore/tables/Tables/ScalarColumn.h>
 #include <casacore/tables/Tables/Table.h>
@@ -43,11 +44,7 @@ class GroupConverterTest : public ::testing::Test {
     }
     return files;
   }
-  ConversionOptions options() const {
-    ConversionOptions o;
-    o.duration_min_s = 0;  // tiny groups are shorter than 24 integrations
-    return o;
-  }
+  ConversionOptions options() const { return {}; }
   test::TempDir dir_;
 };
 
@@ -96,6 +93,21 @@ TEST_F(GroupConverterTest, IncompleteGroupIsRefusedUnlessAllowedAndNothingIsWrit
   const auto r = GroupConverter(site(), {}, o).convert("2025-03-01T10:00:00", files, dir_ / "out");
   EXPECT_EQ(r.missing_subbands, (std::vector<int>{3, 9}));
   EXPECT_EQ(r.rows, 16u * 3u * 10u);  // every SPW present, 10 baselines with autos
+}
+
+TEST_F(GroupConverterTest, DurationIsCheckedAgainstTheSpecWindowForAFullObservation) {
+  // 24 integrations: (23 + 1) x 12.884902 s = 309.24 s, inside 296-309.5 s.
+  const auto files = simulate(24);
+  const auto r = GroupConverter(site(), {}, options()).convert("2025-03-01T10:00:00", files, dir_ / "out");
+  VerificationExpectations e;
+  e.rows = r.rows;
+  e.spectral_windows = 16;
+  e.stations = site().stations;
+  EXPECT_TRUE(verify_ms(r.ms_path, e).ok()) << verify_ms(r.ms_path, e).summary();
+  e.max_duration_s = 309.0;  // the window must really be applied
+  const auto rep = verify_ms(r.ms_path, e);
+  ASSERT_FALSE(rep.ok());
+  EXPECT_NE(rep.summary().find("duration 309.24 s"), std::string::npos) << rep.summary();
 }
 
 }  // namespace

@@ -486,36 +486,49 @@ Uvh5Header Uvh5File::peek() const {
   return h;
 }
 
-Uvh5Header Uvh5File::read_header() const {
-  Uvh5Header h = peek();
+Uvh5Header Uvh5File::read_header() const { return complete_header(peek()); }
+
+namespace {
+void check_count(const fs::path& path, const std::string& name, std::size_t expected,
+                 std::size_t got) {
+  if (got != expected) fail(path, name, fmt::format("wrong shape: {} values, expected {}", got, expected));
+}
+}  // namespace
+
+Uvh5File::RowAxes Uvh5File::read_row_axes(const Uvh5Header& peeked) const {
+  const Reader r(file_.get(), path_);
+  const auto nblts = static_cast<std::size_t>(peeked.nblts);
+  RowAxes a{r.ints("Header/ant_1_array"), r.ints("Header/ant_2_array"),
+            r.doubles("Header/time_array")};
+  check_count(path_, "Header/ant_1_array", nblts, a.ant_1.size());
+  check_count(path_, "Header/ant_2_array", nblts, a.ant_2.size());
+  check_count(path_, "Header/time_array", nblts, a.time_jd.size());
+  return a;
+}
+
+Uvh5Header Uvh5File::complete_header(Uvh5Header h) const {
   const Reader r(file_.get(), path_);
   const auto nblts = static_cast<std::size_t>(h.nblts);
-  auto per_row = [&](const std::string& name, std::size_t expected, std::size_t got) {
-    if (got != expected) {
-      fail(path_, name, fmt::format("wrong shape: {} values, expected {}", got, expected));
-    }
-  };
   h.antenna_names = r.strings("Header/antenna_names");
   h.antenna_numbers = r.ints("Header/antenna_numbers");
   h.antenna_positions = triples(r.doubles("Header/antenna_positions"));
   const auto nant = static_cast<std::size_t>(h.nants_telescope);
-  per_row("Header/antenna_names", nant, h.antenna_names.size());
-  per_row("Header/antenna_numbers", nant, h.antenna_numbers.size());
-  per_row("Header/antenna_positions", nant, h.antenna_positions.size());
+  check_count(path_, "Header/antenna_names", nant, h.antenna_names.size());
+  check_count(path_, "Header/antenna_numbers", nant, h.antenna_numbers.size());
+  check_count(path_, "Header/antenna_positions", nant, h.antenna_positions.size());
   if (r.has("Header/antenna_diameters")) h.antenna_diameters = r.doubles("Header/antenna_diameters");
 
-  h.ant_1 = r.ints("Header/ant_1_array");
-  h.ant_2 = r.ints("Header/ant_2_array");
-  h.time_jd = r.doubles("Header/time_array");
+  auto axes = read_row_axes(h);
+  h.ant_1 = std::move(axes.ant_1);
+  h.ant_2 = std::move(axes.ant_2);
+  h.time_jd = std::move(axes.time_jd);
   h.integration_time = r.doubles("Header/integration_time");
   h.uvw_m = triples(r.doubles("Header/uvw_array"));
-  per_row("Header/ant_1_array", nblts, h.ant_1.size());
-  per_row("Header/ant_2_array", nblts, h.ant_2.size());
-  per_row("Header/integration_time", nblts, h.integration_time.size());
-  per_row("Header/uvw_array", nblts, h.uvw_m.size());
+  check_count(path_, "Header/integration_time", nblts, h.integration_time.size());
+  check_count(path_, "Header/uvw_array", nblts, h.uvw_m.size());
   if (r.has("Header/lst_array")) {
     h.lst_rad = r.doubles("Header/lst_array");
-    per_row("Header/lst_array", nblts, h.lst_rad.size());
+    check_count(path_, "Header/lst_array", nblts, h.lst_rad.size());
   }
   if (r.has("Header/phase_center_id_array")) h.phase_center_id = r.ints("Header/phase_center_id_array");
   if (r.has("Header/phase_center_app_ra")) h.phase_center_app_ra = r.doubles("Header/phase_center_app_ra");

@@ -44,6 +44,16 @@ class Uvh5File {
   Uvh5Header peek() const;
   // Everything, including per-row and per-antenna arrays.
   Uvh5Header read_header() const;
+  // The same from a peek already made of this file (no second peek).
+  Uvh5Header complete_header(Uvh5Header peeked) const;
+
+  // Only the per-row arrays that say which row is which (baselines, times):
+  // what a caller comparing files needs, without uvw or antenna tables.
+  struct RowAxes {
+    std::vector<std::int64_t> ant_1, ant_2;
+    std::vector<double> time_jd;
+  };
+  RowAxes read_row_axes(const Uvh5Header& peeked) const;
 
   // Rows [row0, row0 + nrows) of the data datasets. Validates the datasets'
   // types and shapes against `header` first (InputError naming the dataset).
