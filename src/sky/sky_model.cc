@@ -13,12 +13,21 @@ constexpr double kArcsec = kDeg / 3600.0;
 }  // namespace
 
 double Source::flux_at(double freq_hz) const {
+  if (!log_poly.empty()) {
+    const double x = std::log10(freq_hz / 1e9);
+    double log_s = 0, xi = 1;
+    for (double a : log_poly) {
+      log_s += a * xi;
+      xi *= x;
+    }
+    return std::pow(10.0, log_s);
+  }
   return flux_jy * std::pow(freq_hz / ref_freq_hz, spectral_index);
 }
 
 // Angles are stored in degrees and arcseconds: what people write by hand.
 nlohmann::json to_json(const Source& s) {
-  return {{"name", s.name},
+  nlohmann::json j = {{"name", s.name},
           {"ra_deg", s.ra_rad / kDeg},
           {"dec_deg", s.dec_rad / kDeg},
           {"flux_jy", s.flux_jy},
@@ -27,6 +36,8 @@ nlohmann::json to_json(const Source& s) {
           {"major_fwhm_arcsec", s.major_fwhm_rad / kArcsec},
           {"minor_fwhm_arcsec", s.minor_fwhm_rad / kArcsec},
           {"pa_deg", s.pa_rad / kDeg}};
+  if (!s.log_poly.empty()) j["log_poly"] = s.log_poly;
+  return j;
 }
 
 Source source_from_json(const nlohmann::json& j) {
@@ -41,6 +52,7 @@ Source source_from_json(const nlohmann::json& j) {
     s.major_fwhm_rad = j.value("major_fwhm_arcsec", 0.0) * kArcsec;
     s.minor_fwhm_rad = j.value("minor_fwhm_arcsec", s.major_fwhm_rad / kArcsec) * kArcsec;
     s.pa_rad = j.value("pa_deg", 0.0) * kDeg;
+    if (j.contains("log_poly")) s.log_poly = j.at("log_poly").get<std::vector<double>>();
     if (s.minor_fwhm_rad > s.major_fwhm_rad) std::swap(s.minor_fwhm_rad, s.major_fwhm_rad);
     return s;
   } catch (const nlohmann::json::exception& e) {

@@ -15,6 +15,10 @@ struct Source {
   double flux_jy = 0;  // Stokes I at ref_freq_hz
   double ref_freq_hz = 1.4e9;
   double spectral_index = 0;  // S ~ nu^alpha
+  // When non-empty, the spectrum is the polynomial of the Perley & Butler
+  // (2017, ApJS 230, 7) form: log10(S/Jy) = sum_i a_i [log10(nu/GHz)]^i, and
+  // flux_jy/ref_freq_hz/spectral_index are informative only.
+  std::vector<double> log_poly;
   // Gaussian shape (FWHM); zero for a point source.
   double major_fwhm_rad = 0;
   double minor_fwhm_rad = 0;
