@@ -10,10 +10,10 @@
 #include <spdlog/spdlog.h>
 
 #include "astro/site_data.h"
-#include "catalog/vla_calibrators.h"
 #include "cli/app.h"
 #include "common/error.h"
 #include "common/interrupts.h"
+#include "conversion/conversion_settings.h"
 #include "conversion/conversion_stage.h"
 #include "conversion/group_converter.h"
 #include "grouping/group_selection.h"
@@ -34,41 +34,6 @@ struct ConvertOptions {
   bool dry_run = false, skip_existing = false, allow_incomplete = false;
   std::string db;
 };
-
-conversion::ConversionOptions conversion_options(const config::Config& cfg, bool allow_incomplete,
-                                                 const std::vector<std::string>& argv) {
-  conversion::ConversionOptions o;
-  const auto g = grouping::GroupingSettings::from_config(cfg);
-  o.expected_subbands = g.expected_subbands;
-  o.min_subbands = allow_incomplete ? g.min_subbands : g.expected_subbands;
-  o.allow_incomplete = allow_incomplete;
-  o.parallel_io = cfg.get_bool("conversion.parallel_io");
-  o.io_batch_size = static_cast<int>(cfg.get_int("conversion.io_batch_size"));
-  o.max_workers = static_cast<int>(cfg.get_int("conversion.max_workers"));
-  if (o.io_batch_size < 1 || o.max_workers < 0) {
-    throw ConfigError("conversion.io_batch_size must be >= 1 and conversion.max_workers >= 0");
-  }
-  o.merge_spws = cfg.get_bool("conversion.merge_spws");
-  o.stage_dir = cfg.get_path("conversion.stage_dir");
-  if (cfg.get_bool("conversion.stage_to_tmpfs")) o.tmpfs_dir = cfg.get_path("paths.tmpfs_dir");
-  o.calibrator_radius_deg = cfg.get_double("conversion.calibrator_radius_deg");
-  o.cache_profiles = uvh5::CacheProfiles::from_config(cfg);
-  o.command_line = argv;
-  return o;
-}
-
-std::vector<conversion::CalibratorRef> calibrator_refs(const config::Config& cfg) {
-  std::vector<conversion::CalibratorRef> out;
-  const double min_flux = cfg.get_double("conversion.calibrator_min_flux_jy");
-  for (const auto& c : catalog::load_vla_calibrators(cfg.get_path("paths.data_dir") / "catalogs" / "vlacalibrators.txt")) {
-    if (c.flux_20cm_jy && *c.flux_20cm_jy >= min_flux) {
-      // The familiar name (3C286) when the list gives one, else the J2000 name.
-      const bool named = c.alt_name.rfind("3C", 0) == 0 || c.alt_name.rfind("4C", 0) == 0;
-      out.push_back({named ? c.alt_name : c.name, c.ra_rad, c.dec_rad, *c.flux_20cm_jy});
-    }
-  }
-  return out;
-}
 
 struct Outcome {
   std::string group_id;
@@ -181,8 +146,8 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
                                 [&ctx] { ctx.interrupts().throw_if_interrupted(); });
 
       const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
-      conversion::GroupConverter converter(site, calibrator_refs(cfg),
-                                           conversion_options(cfg, o->allow_incomplete, ctx.argv));
+      conversion::GroupConverter converter(site, conversion::calibrator_refs_from_config(cfg),
+                                           conversion::options_from_config(cfg, o->allow_incomplete, ctx.argv));
       const fs::path out_dir = fs::absolute(o->output_dir);
       std::vector<Outcome> outcomes;
       for (const auto& sel : grouping::select_groups(db, first, last, gs, o->allow_incomplete)) {
@@ -305,8 +270,8 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
         oc.reason = fmt::format("{} subbands", sb.size());
       } else {
         const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
-        const conversion::GroupConverter converter(site, calibrator_refs(cfg),
-                                                   conversion_options(cfg, f->allow_incomplete, ctx.argv));
+        const conversion::GroupConverter converter(site, conversion::calibrator_refs_from_config(cfg),
+                                                   conversion::options_from_config(cfg, f->allow_incomplete, ctx.argv));
         auto progress = ctx.progress(fmt::format("convert {}", g.id), 24, "integrations");
         try {
           const auto r = converter.convert(g.id, sb, out_dir, &ctx.interrupts(), progress.get());
