@@ -8,7 +8,8 @@
 #   bench/run_convert_bench.sh [--workdir DIR] [--out report.json] [--skip-scaling] [--keep]
 #                              [--input DIR] [--repeat N] [--cases "disk_parallel ..."]
 # --input reuses a simulated full-size group (e.g. the one --keep left in
-# WORKDIR/in) instead of simulating one; --repeat runs every case N times.
+# WORKDIR/in) instead of simulating one; --repeat runs every case N times;
+# CONVERT_BENCH_BIN=path/to/contimg times another build (before/after a change).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work=/tmp/contimg-convert-bench
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
 done
 build="$here/build"
 [ -x "$build/contimg" ] || "$here/scripts/setup.sh" --no-install --build-dir "$build" >/dev/null
-bin="${CONTIMG_BIN:-$build/contimg}"  # CONTIMG_BIN: compare another build
+bin="${CONVERT_BENCH_BIN:-$build/contimg}"  # compare another build (not CONTIMG_*: those are config keys)
 out="${out:-$work/convert_report.json}"
 if [ -n "$input" ]; then input="$(cd "$input" && pwd)"; fi
 rm -rf "$work/out_"* "$work/cp_"* "$work/stage" "$work/stage_disk" "$work/scratch"
@@ -54,7 +55,9 @@ run_timed() {
   echo "$(echo "$t1 - $t0" | bc -l) $rss $(echo "$user + $sys" | bc -l)"
 }
 
+simulated=0
 if [ -z "$input" ]; then
+  simulated=1
   echo "== simulating a full-size group (16 x 111744 rows x 48 ch x 2 pol)"
   "$bin" --progress quiet simulate "$work/in" --size full --calibrator --noise 1 --seed 7 > /dev/null
   input="$work/in"
@@ -118,5 +121,6 @@ fi
   echo "\"scaling\":[$(IFS=,; echo "${scale[*]:-}")]}"
 } > "$out"
 echo "report: $out"
-[ "$keep" = 1 ] || [ "$input" != "$work/in" ] || rm -rf "$work/in"
+# Only a group simulated here is removed (unless --keep); --input is never touched.
+[ "$keep" = 1 ] || [ "$simulated" = 0 ] || rm -rf "$work/in"
 rm -rf "$work/stage" "$work/scratch" "$work/stage_disk"
