@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <limits>
 #include <system_error>
 #include <type_traits>
@@ -454,15 +455,29 @@ void MsWriter::Impl::write(const RowBlock& b) {
     c.state_id.putColumnRange(rows, constant(cc::Int{-1}, n));
   }
 
+  // The tiled columns of the weights and UVW (a third of the bulk bytes, each
+  // in a storage manager and files of its own) are put by a second thread
+  // while this one puts the rest: the writer's thread is the conversion's
+  // critical path (docs/perf.md). The future's destructor waits for it if a
+  // put below throws.
+  const auto put_weights_and_uvw = [&] {
+    c.weight_spectrum.putColumnRange(rows, share(b.weight_spectrum.data(), cube));
+    c.weight.putColumnRange(rows, share(weight.data(), per_corr));
+    c.sigma.putColumnRange(rows, share(sigma.data(), per_corr));
+    c.uvw.putColumnRange(rows, share(b.uvw_m.data(), cc::IPosition(2, 3, len)));
+  };
+  std::future<void> second_put;
+  if (storage.parallel_column_puts) {
+    second_put = std::async(std::launch::async, put_weights_and_uvw);
+  } else {
+    put_weights_and_uvw();
+  }
   c.data.putColumnRange(rows, share(b.data.data(), cube));
   c.flag.putColumnRange(rows, share(flags.get(), cube));
-  c.weight_spectrum.putColumnRange(rows, share(b.weight_spectrum.data(), cube));
-  c.weight.putColumnRange(rows, share(weight.data(), per_corr));
-  c.sigma.putColumnRange(rows, share(sigma.data(), per_corr));
-  c.uvw.putColumnRange(rows, share(b.uvw_m.data(), cc::IPosition(2, 3, len)));
   c.flag_row.putColumnRange(rows, share(flag_row.data(), per_row_shape));
   c.antenna1.putColumnRange(rows, share(b.antenna1.data(), per_row_shape));
   c.antenna2.putColumnRange(rows, share(b.antenna2.data(), per_row_shape));
+  if (second_put.valid()) second_put.get();  // rethrows its error
 
   next_row += n;
   const auto [tmin, tmax] = std::minmax_element(b.time_mjd_s.begin(), b.time_mjd_s.end());

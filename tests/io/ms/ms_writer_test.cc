@@ -548,6 +548,29 @@ TEST_F(MsWriterTest, DerivedValuesGivenByTheCallerAreWrittenAsGiven) {
   EXPECT_EQ(w1(1), derived_w[1]);
 }
 
+TEST_F(MsWriterTest, ColumnsPutFromTwoThreadsGiveTheSameFilesAsFromOne) {
+  // parallel_column_puts (the default) puts the weights and UVW from a second
+  // thread; every storage-manager file must be byte-identical to a serial write.
+  const fs::path serial = dir_ / "serial.ms";
+  for (const bool parallel : {false, true}) {
+    StorageOptions o{.block_rows = 15};
+    o.parallel_column_puts = parallel;
+    test::write_tiny_ms((parallel ? ms_ : serial).string(), spec_, o);
+  }
+  const auto slurp = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  int compared = 0;
+  for (const auto& e : fs::directory_iterator(serial)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("table.f", 0) != 0) continue;  // the storage managers' files
+    EXPECT_EQ(slurp(e.path()), slurp(ms_ / name)) << name;
+    ++compared;
+  }
+  EXPECT_GE(compared, 10);  // SSM, ISM and the tiled managers with their data files
+}
+
 TEST_F(MsWriterTest, ExpectedRowCountIsEnforced) {
   MsLayout l = test::tiny_layout(spec_);
   l.expected_rows = 30;
