@@ -3,45 +3,66 @@
 # MS, timed against `cp -r` of the same 16 input files to the same output
 # filesystem in the same run; with and without tmpfs staging and parallel
 # I/O; peak RSS; and the scaling of cost with antennas, channels and
-# integrations. Writes a JSON report.
+# integrations. Writes a JSON report. CPU seconds (user + system) are reported
+# beside wall time: on a shared machine the CPU ratio is the steadier figure.
 #   bench/run_convert_bench.sh [--workdir DIR] [--out report.json] [--skip-scaling] [--keep]
+#                              [--input DIR] [--repeat N] [--cases "disk_parallel ..."]
+# --input reuses a simulated full-size group (e.g. the one --keep left in
+# WORKDIR/in) instead of simulating one; --repeat runs every case N times;
+# CONVERT_BENCH_BIN=path/to/contimg times another build (before/after a change).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work=/tmp/contimg-convert-bench
 out=""
 scaling=1
 keep=0
+input=""
+repeat=1
+cases="tmpfs_parallel disk_parallel tmpfs_serial disk_serial"
 while [ $# -gt 0 ]; do
   case "$1" in
     --workdir) work="$2"; shift ;;
     --out) out="$2"; shift ;;
     --skip-scaling) scaling=0 ;;
     --keep) keep=1 ;;
+    --input) input="$2"; shift ;;
+    --repeat) repeat="$2"; shift ;;
+    --cases) cases="$2"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 build="$here/build"
 [ -x "$build/contimg" ] || "$here/scripts/setup.sh" --no-install --build-dir "$build" >/dev/null
-bin="$build/contimg"
+bin="${CONVERT_BENCH_BIN:-$build/contimg}"  # compare another build (not CONTIMG_*: those are config keys)
 out="${out:-$work/convert_report.json}"
-rm -rf "$work"; mkdir -p "$work"
+if [ -n "$input" ]; then input="$(cd "$input" && pwd)"; fi
+rm -rf "$work/out_"* "$work/cp_"* "$work/stage" "$work/stage_disk" "$work/scratch"
+if [ -z "$input" ]; then rm -rf "$work"; fi
+mkdir -p "$work"
 export CONTIMG_PATHS_STAGE_DIR="$work/stage" CONTIMG_PATHS_SCRATCH_DIR="$work/scratch"
 
 now() { date +%s.%N; }
-# run_timed NAME CMD...: wall seconds and peak RSS (KiB) from GNU time.
+# run_timed NAME CMD...: wall seconds, peak RSS (KiB) and CPU seconds
+# (user + system) from GNU time.
 run_timed() {
   local name="$1"; shift
   local t0 t1
   t0=$(now)
-  /usr/bin/time -f "%M" -o "$work/$name.rss" "$@" > "$work/$name.out" 2> "$work/$name.err"
+  /usr/bin/time -f "%M %U %S" -o "$work/$name.rss" "$@" > "$work/$name.out" 2> "$work/$name.err"
   t1=$(now)
-  echo "$(echo "$t1 - $t0" | bc -l) $(cat "$work/$name.rss")"
+  read -r rss user sys < "$work/$name.rss"
+  echo "$(echo "$t1 - $t0" | bc -l) $rss $(echo "$user + $sys" | bc -l)"
 }
 
-echo "== simulating a full-size group (16 x 111744 rows x 48 ch x 2 pol)"
-"$bin" --progress quiet simulate "$work/in" --size full --calibrator --noise 1 --seed 7 > /dev/null
-in_bytes=$(du -sb "$work/in" | cut -f1)
+simulated=0
+if [ -z "$input" ]; then
+  simulated=1
+  echo "== simulating a full-size group (16 x 111744 rows x 48 ch x 2 pol)"
+  "$bin" --progress quiet simulate "$work/in" --size full --calibrator --noise 1 --seed 7 > /dev/null
+  input="$work/in"
+fi
+in_bytes=$(du -sb "$input" | cut -f1)
 sync
 
 results=()
@@ -50,22 +71,34 @@ convert_case() {  # NAME EXTRA_FLAGS...
   rm -rf "$work/out_$name"; mkdir -p "$work/out_$name"
   # Same run: cp -r of the inputs to the same filesystem, then the conversion.
   rm -rf "$work/cp_$name"
-  read -r cp_s _ <<< "$(run_timed "cp_$name" cp -r "$work/in" "$work/cp_$name")"
+  # Writeback of the previous case must not be charged to this one.
+  sync
+  read -r cp_s _ cp_cpu <<< "$(run_timed "cp_$name" cp -r "$input" "$work/cp_$name")"
   rm -rf "$work/cp_$name"
-  read -r conv_s rss_kib <<< "$(run_timed "conv_$name" "$bin" --progress quiet convert-files "$@" "$work/out_$name" "$work/in"/*.hdf5)"
+  sync
+  read -r conv_s rss_kib conv_cpu <<< "$(run_timed "conv_$name" "$bin" --progress quiet convert-files "$@" "$work/out_$name" "$input"/*.hdf5)"
   local ms_bytes
   ms_bytes=$(du -sb "$work/out_$name" | cut -f1)
   rm -rf "$work/out_$name"
-  printf '  %-26s convert %6.2f s  cp %6.2f s  ratio %5.2f  %7.1f MB/s  peak RSS %6.0f MiB\n' \
+  printf '  %-26s convert %6.2f s  cp %6.2f s  ratio %5.2f  %7.1f MB/s  peak RSS %6.0f MiB  CPU %5.2f s / %5.2f s (ratio %5.2f)  load %s\n' \
     "$name" "$conv_s" "$cp_s" "$(echo "$conv_s / $cp_s" | bc -l)" \
-    "$(echo "$in_bytes / 1000000 / $conv_s" | bc -l)" "$(echo "$rss_kib / 1024" | bc -l)"
-  results+=("{\"case\":\"$name\",\"convert_s\":$conv_s,\"cp_s\":$cp_s,\"ratio\":$(echo "$conv_s / $cp_s" | bc -l),\"input_bytes\":$in_bytes,\"ms_bytes\":$ms_bytes,\"mb_per_s\":$(echo "$in_bytes / 1000000 / $conv_s" | bc -l),\"peak_rss_kib\":$rss_kib}")
+    "$(echo "$in_bytes / 1000000 / $conv_s" | bc -l)" "$(echo "$rss_kib / 1024" | bc -l)" \
+    "$conv_cpu" "$cp_cpu" "$(echo "$conv_cpu / $cp_cpu" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
+  grep -o 'secs=.*)' "$work/conv_$name.err" | sed 's/^/      /' || true
+  results+=("{\"case\":\"$name\",\"convert_s\":$conv_s,\"cp_s\":$cp_s,\"ratio\":$(echo "$conv_s / $cp_s" | bc -l),\"convert_cpu_s\":$conv_cpu,\"cp_cpu_s\":$cp_cpu,\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"input_bytes\":$in_bytes,\"ms_bytes\":$ms_bytes,\"mb_per_s\":$(echo "$in_bytes / 1000000 / $conv_s" | bc -l),\"peak_rss_kib\":$rss_kib}")
 }
 echo "== full-size group: $(echo "$in_bytes / 1000000" | bc) MB in"
-convert_case tmpfs_parallel
-convert_case disk_parallel --stage-dir "$work/stage_disk"
-convert_case tmpfs_serial --no-parallel-io
-convert_case disk_serial --no-parallel-io --stage-dir "$work/stage_disk"
+for ((rep = 0; rep < repeat; rep++)); do
+  for c in $cases; do
+    case "$c" in
+      tmpfs_parallel) convert_case tmpfs_parallel ;;
+      disk_parallel) convert_case disk_parallel --stage-dir "$work/stage_disk" ;;
+      tmpfs_serial) convert_case tmpfs_serial --no-parallel-io ;;
+      disk_serial) convert_case disk_serial --no-parallel-io --stage-dir "$work/stage_disk" ;;
+      *) echo "unknown case $c" >&2; exit 2 ;;
+    esac
+  done
+done
 
 scale=()
 if [ "$scaling" = 1 ]; then
@@ -88,4 +121,6 @@ fi
   echo "\"scaling\":[$(IFS=,; echo "${scale[*]:-}")]}"
 } > "$out"
 echo "report: $out"
-[ "$keep" = 1 ] || rm -rf "$work/in" "$work/stage" "$work/scratch" "$work/stage_disk"
+# Only a group simulated here is removed (unless --keep); --input is never touched.
+[ "$keep" = 1 ] || [ "$simulated" = 0 ] || rm -rf "$work/in"
+rm -rf "$work/stage" "$work/scratch" "$work/stage_disk"

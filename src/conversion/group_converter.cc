@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <memory>
+#include <span>
 #include <thread>
 
 #include <fmt/format.h>
@@ -21,6 +23,7 @@
 #include "common/logging.h"
 #include "common/progress.h"
 #include "conversion/ms_verification.h"
+#include "io/ms/ms_weights.h"
 #include "io/ms/ms_writer.h"
 #include "sky/primary_beam.h"
 
@@ -33,20 +36,37 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 
 double mjd_seconds(double jd_utc) { return (jd_utc - astro::kMjdOffset) * astro::kSecondsPerDay; }
 
-// One integration of every subband, [subband][row][channel ascending][pol].
+// One integration of every subband, [subband][row][channel ascending][pol],
+// and per subband the MS's per-row values derived from it ([row][pol] and
+// [row]): the reader threads derive them right after reading, in parallel with
+// the writer and while the spectra are still in cache.
 struct SlotBuffer {
   std::size_t slot = 0;
   std::vector<std::vector<std::complex<float>>> vis;
   std::vector<std::vector<std::uint8_t>> flags;
   std::vector<std::vector<float>> weights;
+  std::vector<std::vector<float>> row_weight, row_sigma;
+  std::vector<std::unique_ptr<bool[]>> flag_row;  // not vector<bool>: spans need bool storage
+
+  void derive(std::size_t k, std::size_t nrows, std::size_t nchan, std::size_t npol) {
+    ms::compute_weight_sigma(weights[k], nrows, nchan, npol, row_weight[k], row_sigma[k]);
+    ms::compute_flag_row(flags[k], nrows, nchan * npol, std::span<bool>(flag_row[k].get(), nrows));
+  }
 };
 
-SlotBuffer make_buffer(const SubbandSet& set, std::size_t per_subband) {
+SlotBuffer make_buffer(const SubbandSet& set, std::size_t nbls, std::size_t nchan, std::size_t npol) {
   SlotBuffer b;
   const auto n = static_cast<std::size_t>(set.expected_subbands());
+  const std::size_t per_subband = nbls * nchan * npol;
   b.vis.assign(n, std::vector<std::complex<float>>(per_subband));
   b.flags.assign(n, std::vector<std::uint8_t>(per_subband, 1));  // missing = flagged
   b.weights.assign(n, std::vector<float>(per_subband, 0.0f));
+  b.row_weight.assign(n, std::vector<float>(nbls * npol));
+  b.row_sigma.assign(n, std::vector<float>(nbls * npol));
+  for (std::size_t k = 0; k < n; ++k) {
+    b.flag_row.push_back(std::make_unique<bool[]>(nbls));
+    b.derive(k, nbls, nchan, npol);  // missing subbands keep these
+  }
   return b;
 }
 
@@ -287,7 +307,7 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
                                                   options_.io_batch_size, static_cast<int>(files.size())}))
                           : 1;
   BoundedQueue<SlotBuffer> ready(1), free_buffers(3);
-  for (int i = 0; i < 2; ++i) free_buffers.push(make_buffer(set, per_subband));
+  for (int i = 0; i < 2; ++i) free_buffers.push(make_buffer(set, nbls, nf, np));
   std::vector<int> present;
   for (int k = 0; k < nsb; ++k) {
     if (set.present(k)) present.push_back(k);
@@ -310,6 +330,8 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
                                     {buf->vis[static_cast<std::size_t>(k)], buf->flags[static_cast<std::size_t>(k)],
                                      buf->weights[static_cast<std::size_t>(k)]},
                                     uvh5::ChannelOrder::kAscending);
+              // Merged SPWs take their medians over all 768 channels: the writer derives those.
+              if (!options_.merge_spws) buf->derive(static_cast<std::size_t>(k), nbls, nf, np);
             } catch (...) {
               std::lock_guard lock(err_mutex);
               if (!err) err = std::current_exception();
@@ -394,6 +416,9 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
           block.data = buf->vis[k];
           block.flags = buf->flags[k];
           block.weight_spectrum = buf->weights[k];
+          block.weight = buf->row_weight[k];
+          block.sigma = buf->row_sigma[k];
+          block.flag_row = {buf->flag_row[k].get(), nbls};
           writer.append(block);
         }
       }

@@ -42,6 +42,12 @@ struct StorageOptions {
   // Cache and Buffer measured alike; MMap 1.7x slower (docs/ms-layout.md).
   enum class TiledIo { kDefault, kCache, kBuffer, kMmap };
   TiledIo tiled_io = TiledIo::kDefault;
+  // Put WEIGHT_SPECTRUM, WEIGHT, SIGMA and UVW from a second thread while
+  // the writer's thread puts the other columns of the block. Safe because
+  // each has a storage manager (and files) of its own, rows are only added
+  // between blocks, and a put only reads the shared table state (lock
+  // checks). docs/perf.md.
+  bool parallel_column_puts = true;
 };
 
 struct TileShape {

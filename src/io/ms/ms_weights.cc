@@ -70,22 +70,43 @@ void compute_weight_sigma(std::span<const float> weight_spectrum, std::size_t nr
   }
 }
 
+namespace {
+
+// FLAG_ROW of every row, and the flags as bool when kConvert: one pass.
+template <bool kConvert>
+void flag_rows(const std::uint8_t* flags, std::size_t nrows, std::size_t cell_size,
+               bool* flags_out, bool* flag_row_out) {
+  for (std::size_t r = 0; r < nrows; ++r) {
+    const std::uint8_t* in = flags + r * cell_size;
+    unsigned all = cell_size > 0 ? 1u : 0u;
+    for (std::size_t i = 0; i < cell_size; ++i) {
+      const unsigned f = in[i] != 0;
+      if constexpr (kConvert) flags_out[r * cell_size + i] = f != 0;
+      all &= f;
+    }
+    flag_row_out[r] = all != 0;
+  }
+}
+
+}  // namespace
+
 void compute_flag_row(std::span<const std::uint8_t> flags, std::size_t nrows,
                       std::size_t cell_size, std::span<bool> flags_out,
                       std::span<bool> flag_row_out) {
   assert(flags.size() == nrows * cell_size && flags_out.size() >= flags.size());
   assert(flag_row_out.size() >= nrows);
-  for (std::size_t r = 0; r < nrows; ++r) {
-    const std::uint8_t* in = flags.data() + r * cell_size;
-    bool* out = flags_out.data() + r * cell_size;
-    unsigned all = cell_size > 0 ? 1u : 0u;
-    for (std::size_t i = 0; i < cell_size; ++i) {
-      const unsigned f = in[i] != 0;
-      out[i] = f != 0;
-      all &= f;
-    }
-    flag_row_out[r] = all != 0;
-  }
+  flag_rows<true>(flags.data(), nrows, cell_size, flags_out.data(), flag_row_out.data());
+}
+
+void compute_flag_row(std::span<const std::uint8_t> flags, std::size_t nrows,
+                      std::size_t cell_size, std::span<bool> flag_row_out) {
+  assert(flags.size() == nrows * cell_size && flag_row_out.size() >= nrows);
+  flag_rows<false>(flags.data(), nrows, cell_size, nullptr, flag_row_out.data());
+}
+
+void flags_to_bool(std::span<const std::uint8_t> flags, std::span<bool> flags_out) {
+  assert(flags_out.size() >= flags.size());
+  for (std::size_t i = 0; i < flags.size(); ++i) flags_out[i] = flags[i] != 0;
 }
 
 }  // namespace contimg::ms

@@ -40,4 +40,12 @@ void compute_flag_row(std::span<const std::uint8_t> flags, std::size_t nrows,
                       std::size_t cell_size, std::span<bool> flags_out,
                       std::span<bool> flag_row_out);
 
+// FLAG_ROW alone, as compute_flag_row gives it (for callers that derive it
+// apart from the writer's flag conversion).
+void compute_flag_row(std::span<const std::uint8_t> flags, std::size_t nrows,
+                      std::size_t cell_size, std::span<bool> flag_row_out);
+
+// The flags as casacore's bool (non-zero = flagged), into flags_out (same size).
+void flags_to_bool(std::span<const std::uint8_t> flags, std::span<bool> flags_out);
+
 }  // namespace contimg::ms

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <limits>
 #include <system_error>
 #include <type_traits>
@@ -326,6 +327,13 @@ void MsWriter::Impl::check(const RowBlock& b, std::uint64_t block_no) const {
   exactly(b.data.size(), n * cell, "data");
   exactly(b.flags.size(), n * cell, "flags");
   exactly(b.weight_spectrum.size(), n * cell, "weight_spectrum");
+  const auto optional = [&](std::size_t size, std::size_t expected, const char* name) {
+    if (size != 0) exactly(size, expected, name);
+  };
+  optional(b.weight.size(), n * ncorr, "weight");
+  optional(b.sigma.size(), n * ncorr, "sigma");
+  if (b.weight.empty() != b.sigma.empty()) fail("weight and sigma must be given together");
+  optional(b.flag_row.size(), n, "flag_row");
   for (double t : b.time_mjd_s) {
     if (!std::isfinite(t)) fail("time is not finite");
   }
@@ -371,11 +379,22 @@ void MsWriter::Impl::write(const RowBlock& b) {
     row_flags.reset(new bool[n]);
     row_flags_capacity = n;
   }
-  compute_flag_row(b.flags, n, cell, std::span<bool>(flags.get(), n * cell),
-                   std::span<bool>(row_flags.get(), n));
-  weights.resize(n * ncorr);
-  sigmas.resize(n * ncorr);
-  compute_weight_sigma(b.weight_spectrum, n, nch, ncorr, weights, sigmas);
+  const std::span<bool> bool_flags(flags.get(), n * cell);
+  std::span<const bool> flag_row = b.flag_row;
+  if (flag_row.empty()) {
+    compute_flag_row(b.flags, n, cell, bool_flags, std::span<bool>(row_flags.get(), n));
+    flag_row = std::span<const bool>(row_flags.get(), n);
+  } else {
+    flags_to_bool(b.flags, bool_flags);
+  }
+  std::span<const float> weight = b.weight, sigma = b.sigma;
+  if (weight.empty()) {
+    weights.resize(n * ncorr);
+    sigmas.resize(n * ncorr);
+    compute_weight_sigma(b.weight_spectrum, n, nch, ncorr, weights, sigmas);
+    weight = weights;
+    sigma = sigmas;
+  }
 
   Columns& c = *cols;
   // The block-constant columns. An IncrementalStMan gives new rows the value
@@ -436,15 +455,29 @@ void MsWriter::Impl::write(const RowBlock& b) {
     c.state_id.putColumnRange(rows, constant(cc::Int{-1}, n));
   }
 
+  // The tiled columns of the weights and UVW (a third of the bulk bytes, each
+  // in a storage manager and files of its own) are put by a second thread
+  // while this one puts the rest: the writer's thread is the conversion's
+  // critical path (docs/perf.md). The future's destructor waits for it if a
+  // put below throws.
+  const auto put_weights_and_uvw = [&] {
+    c.weight_spectrum.putColumnRange(rows, share(b.weight_spectrum.data(), cube));
+    c.weight.putColumnRange(rows, share(weight.data(), per_corr));
+    c.sigma.putColumnRange(rows, share(sigma.data(), per_corr));
+    c.uvw.putColumnRange(rows, share(b.uvw_m.data(), cc::IPosition(2, 3, len)));
+  };
+  std::future<void> second_put;
+  if (storage.parallel_column_puts) {
+    second_put = std::async(std::launch::async, put_weights_and_uvw);
+  } else {
+    put_weights_and_uvw();
+  }
   c.data.putColumnRange(rows, share(b.data.data(), cube));
   c.flag.putColumnRange(rows, share(flags.get(), cube));
-  c.weight_spectrum.putColumnRange(rows, share(b.weight_spectrum.data(), cube));
-  c.weight.putColumnRange(rows, share(weights.data(), per_corr));
-  c.sigma.putColumnRange(rows, share(sigmas.data(), per_corr));
-  c.uvw.putColumnRange(rows, share(b.uvw_m.data(), cc::IPosition(2, 3, len)));
-  c.flag_row.putColumnRange(rows, share(row_flags.get(), per_row_shape));
+  c.flag_row.putColumnRange(rows, share(flag_row.data(), per_row_shape));
   c.antenna1.putColumnRange(rows, share(b.antenna1.data(), per_row_shape));
   c.antenna2.putColumnRange(rows, share(b.antenna2.data(), per_row_shape));
+  if (second_put.valid()) second_put.get();  // rethrows its error
 
   next_row += n;
   const auto [tmin, tmax] = std::minmax_element(b.time_mjd_s.begin(), b.time_mjd_s.end());

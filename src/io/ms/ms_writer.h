@@ -39,6 +39,13 @@ struct RowBlock {
   std::span<const std::complex<float>> data;
   std::span<const std::uint8_t> flags;  // non-zero = flagged
   std::span<const float> weight_spectrum;
+  // Optional, derived by the caller from the same spectra (e.g. in reader
+  // threads, in parallel with the writer and while the spectra are still in
+  // cache): WEIGHT and SIGMA (nrows × ncorr, as compute_weight_sigma gives
+  // them) and FLAG_ROW (nrows, as compute_flag_row gives it). Empty: the
+  // writer derives them. They are written as given.
+  std::span<const float> weight, sigma;
+  std::span<const bool> flag_row;
   double interval_s = 0;  // INTERVAL; 0: layout.integration_time_s
   double exposure_s = 0;  // EXPOSURE; 0: the interval
 };

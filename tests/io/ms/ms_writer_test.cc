@@ -497,6 +497,80 @@ TEST_F(MsWriterTest, BadBlocksAreRejectedBeforeAnythingIsWritten) {
   EXPECT_EQ(cc::Table(ms_.string()).nrow(), 15u);
 }
 
+TEST_F(MsWriterTest, DerivedValuesGivenByTheCallerAreWrittenAsGiven) {
+  // The converter derives WEIGHT, SIGMA and FLAG_ROW in its reader threads.
+  // Values unlike the derived ones show that the writer takes them as given;
+  // a block without them is still derived (row 0 of the second block).
+  MsWriter w(ms_, test::tiny_layout(spec_));
+  const auto k = test::tiny_block(spec_, 0, 0);
+  const std::size_t n = k.ant1.size();
+  std::vector<float> weight(2 * n), sigma(2 * n);
+  auto flag_row = std::make_unique<bool[]>(n);
+  for (std::size_t i = 0; i < 2 * n; ++i) {
+    weight[i] = 100.0f + static_cast<float>(i);
+    sigma[i] = 0.5f + static_cast<float>(i);
+  }
+  for (std::size_t r = 0; r < n; ++r) flag_row[r] = r % 2 == 1;
+  RowBlock b = k.view(0);
+  b.weight = weight;
+  b.sigma = std::span<const float>(sigma).first(2 * n - 1);
+  EXPECT_THAT(error_of<InputError>([&] { w.append(b); }), HasSubstr("sigma has 29 values, expected 30"));
+  b.sigma = {};
+  EXPECT_THAT(error_of<InputError>([&] { w.append(b); }), HasSubstr("weight and sigma must be given together"));
+  b.sigma = sigma;
+  b.flag_row = {flag_row.get(), n - 1};
+  EXPECT_THAT(error_of<InputError>([&] { w.append(b); }), HasSubstr("flag_row has 14 values, expected 15"));
+  b.flag_row = {flag_row.get(), n};
+  w.append(b);
+  w.append(k.view(1));
+  w.finish();
+
+  const cc::Table t(ms_.string());
+  const cc::ArrayColumn<cc::Float> wcol(t, "WEIGHT"), scol(t, "SIGMA");
+  const cc::ScalarColumn<cc::Bool> frow(t, "FLAG_ROW");
+  const cc::ArrayColumn<cc::Bool> flag(t, "FLAG");
+  for (std::size_t r = 0; r < n; ++r) {
+    const auto row = static_cast<cc::rownr_t>(r);
+    const cc::Vector<cc::Float> wv = wcol(row), sv = scol(row);
+    EXPECT_EQ(wv(0), weight[2 * r]) << r;
+    EXPECT_EQ(wv(1), weight[2 * r + 1]) << r;
+    EXPECT_EQ(sv(1), sigma[2 * r + 1]) << r;
+    EXPECT_EQ(frow(row), flag_row[r]) << r;
+    // FLAG itself is still the caller's flags.
+    const cc::Array<cc::Bool> f = flag(row);
+    EXPECT_EQ(f.data()[0], k.flags[r * 8] != 0) << r;
+  }
+  std::vector<float> derived_w(2), derived_s(2);
+  const auto k1 = test::tiny_block(spec_, 0, 1);
+  compute_weight_sigma(std::span<const float>(k1.weights).first(8), 1, 4, 2, derived_w, derived_s);
+  const cc::Vector<cc::Float> w1 = wcol(static_cast<cc::rownr_t>(n));
+  EXPECT_EQ(w1(0), derived_w[0]);
+  EXPECT_EQ(w1(1), derived_w[1]);
+}
+
+TEST_F(MsWriterTest, ColumnsPutFromTwoThreadsGiveTheSameFilesAsFromOne) {
+  // parallel_column_puts (the default) puts the weights and UVW from a second
+  // thread; every storage-manager file must be byte-identical to a serial write.
+  const fs::path serial = dir_ / "serial.ms";
+  for (const bool parallel : {false, true}) {
+    StorageOptions o{.block_rows = 15};
+    o.parallel_column_puts = parallel;
+    test::write_tiny_ms((parallel ? ms_ : serial).string(), spec_, o);
+  }
+  const auto slurp = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  int compared = 0;
+  for (const auto& e : fs::directory_iterator(serial)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("table.f", 0) != 0) continue;  // the storage managers' files
+    EXPECT_EQ(slurp(e.path()), slurp(ms_ / name)) << name;
+    ++compared;
+  }
+  EXPECT_GE(compared, 10);  // SSM, ISM and the tiled managers with their data files
+}
+
 TEST_F(MsWriterTest, ExpectedRowCountIsEnforced) {
   MsLayout l = test::tiny_layout(spec_);
   l.expected_rows = 30;

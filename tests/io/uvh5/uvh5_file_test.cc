@@ -108,29 +108,43 @@ TEST_F(Uvh5FileTest, FullHeaderOfTinyFileMatchesWhatWasWritten) {
   }
 }
 
-TEST_F(Uvh5FileTest, BlockReadReturnsStoredValuesAndAscendingOrderReversesChannels) {
-  const Uvh5Header w = test::tiny_header(4, 3, 8, 2);
-  const auto path = test::write_tiny(dir_ / "a.hdf5", w);
+// Rows [r0, r0 + n) of a tiny file hold the stored values, and the ascending
+// read holds them with the channels reversed.
+void expect_stored_and_reversed(const fs::path& path, std::uint64_t r0, std::uint64_t n) {
   const Uvh5File f(path, CacheProfile::kStandard);
   const Uvh5Header h = f.read_header();
-  const std::uint64_t r0 = 5, n = 7, nf = 8, np = 2;
+  const auto nf = static_cast<std::uint64_t>(h.nfreqs), np = static_cast<std::uint64_t>(h.npols);
   Buffers stored(h, n), asc(h, n);
   f.read_rows(h, r0, n, stored.view(), ChannelOrder::kAsStored);
   f.read_rows(h, r0, n, asc.view(), ChannelOrder::kAscending);
+  std::uint64_t mismatches = 0;
   for (std::uint64_t r = 0; r < n; ++r) {
     for (std::uint64_t c = 0; c < nf; ++c) {
       for (std::uint64_t p = 0; p < np; ++p) {
         const auto k = (r * nf + c) * np + p;
         const auto k_asc = (r * nf + (nf - 1 - c)) * np + p;
-        EXPECT_EQ(stored.vis[k], test::tiny_vis(r0 + r, c, p));
-        EXPECT_EQ(stored.flags[k], test::tiny_flag(r0 + r, c, p) ? 1 : 0);
-        EXPECT_EQ(stored.nsamples[k], test::tiny_nsamples(r0 + r, c, p));
-        EXPECT_EQ(asc.vis[k_asc], stored.vis[k]);
-        EXPECT_EQ(asc.flags[k_asc], stored.flags[k]);
-        EXPECT_EQ(asc.nsamples[k_asc], stored.nsamples[k]);
+        const bool ok = stored.vis[k] == test::tiny_vis(r0 + r, c, p) &&
+                        stored.flags[k] == (test::tiny_flag(r0 + r, c, p) ? 1 : 0) &&
+                        stored.nsamples[k] == test::tiny_nsamples(r0 + r, c, p) &&
+                        asc.vis[k_asc] == stored.vis[k] && asc.flags[k_asc] == stored.flags[k] &&
+                        asc.nsamples[k_asc] == stored.nsamples[k];
+        if (!ok && ++mismatches <= 5) ADD_FAILURE() << "row " << r0 + r << " channel " << c << " pol " << p;
       }
     }
   }
+  EXPECT_EQ(mismatches, 0u);
+}
+
+TEST_F(Uvh5FileTest, BlockReadReturnsStoredValuesAndAscendingOrderReversesChannels) {
+  expect_stored_and_reversed(test::write_tiny(dir_ / "a.hdf5", test::tiny_header(4, 3, 8, 2)), 5, 7);
+}
+
+TEST_F(Uvh5FileTest, AscendingReadsOfManyRowsReverseEveryPiece) {
+  // Descending files are read and reversed in pieces of <= 1 MiB: with 1024
+  // channels x 2 pols, visdata comes in pieces of 64 rows and nsamples of
+  // 128, so 300 rows from row 5 span several pieces and a partial last one.
+  expect_stored_and_reversed(test::write_tiny(dir_ / "m.hdf5", test::tiny_header(8, 10, 1024, 2)), 5,
+                             300);
 }
 
 TEST_F(Uvh5FileTest, ReadTimesSelectsTheRowsOfThoseIntegrations) {
