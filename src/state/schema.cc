@@ -80,6 +80,29 @@ CREATE INDEX events_by_group ON events (group_id, id);
 CREATE INDEX events_by_time ON events (time);
 )sql";
 
+// Calibration sets (SPEC §5): one row per solve of a calibrator MS, with its
+// tables, validity window (MJD seconds UTC, like MS TIME) and QA outcome.
+constexpr std::string_view kCalsets = R"sql(
+CREATE TABLE calsets (
+  id                TEXT PRIMARY KEY,     -- "<group_id>_<calibrator>"
+  group_id          TEXT NOT NULL,
+  ms_path           TEXT NOT NULL,
+  calibrator        TEXT NOT NULL,        -- calibrator (model) name
+  refant            TEXT,                 -- reference antenna name
+  bandpass_table    TEXT NOT NULL,
+  gain_table        TEXT NOT NULL,
+  mid_time_s        REAL NOT NULL,        -- MJD s of the calibrator MS's mid time
+  valid_from_s      REAL NOT NULL,        -- calibrator MS span - calibration.validity_hours
+  valid_to_s        REAL NOT NULL,
+  status            TEXT NOT NULL CHECK (status IN ('passed', 'failed')),
+  grade             TEXT NOT NULL,
+  reasons           TEXT NOT NULL DEFAULT '',  -- QA reasons joined by "; "
+  qa_json           TEXT NOT NULL DEFAULT '{}',
+  created_at        TEXT NOT NULL
+);
+CREATE INDEX calsets_by_time ON calsets (status, mid_time_s);
+)sql";
+
 void check_list(std::span<const Migration> list) {
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (list[i].version != static_cast<int>(i) + 1) {
@@ -100,6 +123,7 @@ bool has_table(Database& db, std::string_view name) {
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "files, groups, events (indexing and grouping)", kV1},
+      {2, "calsets (calibration registry)", kCalsets},
   };
   return list;
 }
