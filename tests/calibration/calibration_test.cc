@@ -168,7 +168,7 @@ struct Synthetic {
     meta.path = "synthetic.ms";
     for (int a = 0; a < nant; ++a) {
       meta.antenna_names.push_back("ant" + std::to_string(a));
-      meta.antenna_positions.push_back({100.0 * a, 37.0 * (a % 3), 0.0});
+      meta.antenna_positions.push_back({20.0 * a, 7.0 * (a % 3), 0.0});  // a compact core
     }
     meta.antenna_positions[9] = {5000, 0, 0};  // an outrigger
     meta.npol = npol;
