@@ -10,6 +10,7 @@
 #include "calibration/calibrate.h"
 #include "calibration/predict.h"
 #include "calibration/qa.h"
+#include "calibration/solve_stage.h"
 #include "calibration/stefcal.h"
 #include "common/error.h"
 #include "sky/primary_beam.h"
@@ -396,6 +397,19 @@ TEST(Calsets, NearestValidPassedSetIsChosen) {
   state::upsert_calset(db, rec("a", 1000000, "failed"));  // re-solve replaces
   EXPECT_EQ(state::list_calsets(db).size(), 3u);
   EXPECT_EQ(state::calset(db, "a")->status, "failed");
+}
+
+}  // namespace
+}  // namespace contimg::calibration
+
+namespace contimg::calibration {
+namespace {
+
+TEST(SolveStage, CalibratorNameComesFromTheRenamedField) {
+  EXPECT_EQ(calibrator_from_fields({"meridian_icrs_t0", "3C286_t11", "meridian_icrs_t12"}).value_or(""), "3C286");
+  EXPECT_EQ(calibrator_from_fields({"meridian_icrs_t0", "J0834+5534_t3"}).value_or(""), "J0834+5534");
+  EXPECT_FALSE(calibrator_from_fields({"meridian_icrs_t0", "meridian_icrs_t1"}).has_value());
+  EXPECT_FALSE(calibrator_from_fields({"NOSUFFIX"}).has_value());
 }
 
 }  // namespace
