@@ -252,15 +252,30 @@ nlohmann::json to_json(const SolveOutcome& o) {
           {"mb_per_s", o.seconds > 0 ? o.bytes_read / 1e6 / o.seconds : 0.0}};
 }
 
+namespace {
+
+// The set registered for the MS's group with both tables present, if any.
+std::optional<state::CalsetRecord> registered_set(const config::Config& cfg, const fs::path& ms) {
+  state::StateDb db(state::StateDb::resolve_path(cfg));
+  for (const auto& c : state::list_calsets(db)) {
+    if (c.group_id == group_of(fs::absolute(ms)) && fs::exists(c.bandpass_table) && fs::exists(c.gain_table)) return c;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 bool SolveStage::is_done(const pipeline::Context& ctx) const {
   const fs::path ms = ctx.get_string("ms_path");
   // No calibrator field: nothing for this stage to do.
   if (!calibrator_from_fields(MsVisibilities(ms).meta().field_names)) return true;
-  state::StateDb db(state::StateDb::resolve_path(cfg_));
-  for (const auto& c : state::list_calsets(db)) {
-    if (c.group_id == group_of(fs::absolute(ms)) && fs::exists(c.bandpass_table) && fs::exists(c.gain_table)) return true;
-  }
-  return false;
+  return registered_set(cfg_, ms).has_value();
+}
+
+pipeline::Context SolveStage::restore(const pipeline::Context& ctx) const {
+  const auto set = registered_set(cfg_, ctx.get_string("ms_path"));
+  if (!set) return ctx;  // no calibrator field: no set of this group
+  return ctx.with_outputs({{"calset_id", set->id}, {"calset_status", set->status}, {"calset_reason", set->reasons}});
 }
 
 void SolveStage::validate(const pipeline::Context& ctx) const {

@@ -52,6 +52,8 @@ class SolveStage : public pipeline::Stage {
   explicit SolveStage(const config::Config& cfg) : cfg_(cfg) {}
   std::string name() const override { return "solve"; }
   bool is_done(const pipeline::Context& ctx) const override;
+  // The registered set's outputs for a resumed chain (none without a calibrator field).
+  pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
 
