@@ -176,6 +176,16 @@ const std::vector<KeyDef>& schema() {
        "A calibrator within this distance of a field centre can rename that field."},
       {"conversion.calibrator_min_flux_jy", Type::kDouble, "1.0",
        "Only calibrators at least this bright at 20 cm rename fields."},
+      // Flagging (docs/flagging.md).
+      {"flagging.strategy", Type::kPath, "",
+       "AOFlagger Lua strategy; empty = <paths.data_dir>/strategies/dsa110-lband.lua."},
+      {"flagging.threads", Type::kInt, "0", "Flagging threads (one AOFlagger strategy each); 0 = all cores."},
+      {"flagging.dead_fraction", Type::kDouble, "0.8",
+       "An antenna with more than this fraction of its cross-correlations flagged is dead."},
+      {"flagging.dead_auto_ratio", Type::kDouble, "0.1",
+       "An antenna whose mean autocorrelation is below this fraction of the array median is dead."},
+      {"flagging.memory_mb", Type::kInt, "2048",
+       "Visibility buffer size: baselines are flagged in chunks that fit."},
       // Calibration (SPEC §5; docs/calibration.md).
       {"calibration.gain_interval_s", Type::kDouble, "0",
        "Gain solution interval, s; 0 = one integration."},
