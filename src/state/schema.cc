@@ -108,6 +108,8 @@ CREATE TABLE flag_stats (
   flagged_after    REAL NOT NULL,
   PRIMARY KEY (ms_path, axis, idx)
 );
+)sql";
+
 // Calibration sets (SPEC §5): one row per solve of a calibrator MS, with its
 // tables, validity window (MJD seconds UTC, like MS TIME) and QA outcome.
 constexpr std::string_view kCalsets = R"sql(

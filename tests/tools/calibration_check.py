@@ -15,7 +15,10 @@ program and independent clients (python-casacore, numpy):
   4. QA: a calibrator with 60 % of its channels flagged gives a failed set,
      with the reason, that is never applied;
   5. bad input: no calibrator and no model, a missing column, all data
-     flagged: clear errors (exit 3), no table at the final path.
+     flagged: clear errors (exit 3), no table at the final path;
+  6. the default model: a real VLA calibrator (3C286, Perley & Butler 2017
+     spectrum) put at transit by the simulator and named by the converter is
+     found from the field name and solved without --model.
 
 Last line: "N passed, M failed".
 """
@@ -231,6 +234,23 @@ def main():
     t.close()
     p = run(a.contimg, "applycal", bad_ms, "--set", "calibration.when_uncalibrated=fail", env=qa_env)
     check("when_uncalibrated=fail: exit 3", p.returncode == 3, p.returncode)
+
+    # 6 (before 5's copies): the default model, a real VLA calibrator named by the
+    # converter's calibrator field, with its Perley & Butler spectrum.
+    vla_env = dict(env, CONTIMG_PATHS_STATE_DB=os.path.join(work, "vla.sqlite3"))
+    vla_ms, vla_truth = simulate_and_convert(a.contimg, work, "vla", vla_env, "--calibrator", "3C286", "--date",
+                                             "2025-01-01", "--noise", str(noise), "--seed", "22")
+    p = run(a.contimg, "--json", "solve", vla_ms, env=vla_env, expect=0)
+    vsolve = json.loads(p.stdout)
+    check("3C286 from the field name: passed without --model", vsolve["status"] == "passed"
+          and vsolve["calibrator"] == "3C286", (vsolve["calibrator"], vsolve["qa"]["grade"]))
+    amp, ph, _ = compare_with_truth(vla_ms, vla_truth, vsolve["bandpass_table"], vsolve["gain_table"])
+    check("3C286: bandpass x gain within 1% / 1 deg of truth", amp < 0.01 and ph < 1.0,
+          f"worst {100 * amp:.3f}%, {ph:.3f} deg")
+    p = run(a.contimg, "--json", "applycal", vla_ms, "--check-model", vla_truth, env=vla_env, expect=0)
+    ratios = np.array(json.loads(p.stdout)["model_ratio_per_spw"])
+    check("3C286: calibrated flux within 2% of its Perley & Butler model in every SPW",
+          np.all(np.abs(ratios - 1) < 0.02), f"ratio {ratios.min():.4f}..{ratios.max():.4f}")
 
     # 5. Bad input.
     def no_tables(d):
