@@ -56,7 +56,8 @@ QaReport assess(const CalSolution& s, const QaThresholds& t) {
     r.reasons.push_back(fmt::format("median bandpass SNR {:.1f} (minimum {:.1f})", r.median_snr, t.min_median_snr));
   }
   r.passed = r.reasons.empty();
-  r.grade = !r.passed ? "F" : (r.bandpass_flagged_fraction < 0.05 && r.median_snr >= 20 ? "A" : "B");
+  const char grade = !r.passed ? 'F' : (r.bandpass_flagged_fraction < 0.05 && r.median_snr >= 20 ? 'A' : 'B');
+  r.grade = std::string(1, grade);
   return r;
 }
 
