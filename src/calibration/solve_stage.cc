@@ -47,6 +47,7 @@ std::vector<fs::path> write_plots(const fs::path& stem, const CalSolution& s, co
     if (!s.antenna_has_data[static_cast<std::size_t>(a)]) continue;
     for (int p = 0; p < bp.npol; ++p) {
       plot::Series sa, sp;
+      sp.style = plot::Series::Style::kMarkers;  // phases wrap: lines would cross the panel
       for (std::size_t spw = 0; spw < bp.freqs.size(); ++spw) {
         for (std::size_t c = 0; c < bp.freqs[spw].size(); ++c) {
           const auto i = bp.index(static_cast<int>(spw), a, p, c);
