@@ -470,13 +470,23 @@ std::optional<CalibratorMatch> VlaCalibratorCatalog::calibrator_in_beam(
   return best;
 }
 
+bool matches_name(const VlaCalibrator& c, std::string_view name) {
+  return iequals(name, c.name) || iequals(name, c.iau_name) || iequals(name, c.b1950_name) ||
+         (!c.alt_name.empty() && iequals(name, c.alt_name));
+}
+
+std::optional<VlaCalibrator> find_calibrator(std::span<const VlaCalibrator> list,
+                                             std::string_view name) {
+  for (const VlaCalibrator& c : list) {
+    if (matches_name(c, name)) return c;
+  }
+  return std::nullopt;
+}
+
 std::vector<const VlaCalibrator*> VlaCalibratorCatalog::find(std::string_view name) const {
   std::vector<const VlaCalibrator*> out;
   for (const VlaCalibrator& c : by_dec_) {
-    if (iequals(name, c.name) || iequals(name, c.iau_name) || iequals(name, c.b1950_name) ||
-        (!c.alt_name.empty() && iequals(name, c.alt_name))) {
-      out.push_back(&c);
-    }
+    if (matches_name(c, name)) out.push_back(&c);
   }
   return out;
 }

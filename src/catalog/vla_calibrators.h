@@ -58,6 +58,15 @@ std::vector<VlaCalibrator> load_vla_calibrators(const std::filesystem::path& pat
 // data_dir/catalogs/vlacalibrators.txt
 std::filesystem::path vla_calibrator_path(const std::filesystem::path& data_dir);
 
+// True when `name` equals the entry's J2000 name, IAU name, B1950 name or
+// ALT.NAME (ASCII case-insensitive).
+bool matches_name(const VlaCalibrator& c, std::string_view name);
+
+// The first entry (in list order) that matches_name, or none. The list has
+// duplicate names ("0354+801" twice); callers wanting all use VlaCalibratorCatalog::find.
+std::optional<VlaCalibrator> find_calibrator(std::span<const VlaCalibrator> list,
+                                             std::string_view name);
+
 struct CalibratorMatch {
   const VlaCalibrator* calibrator = nullptr;
   double distance_rad = 0.0;

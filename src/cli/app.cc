@@ -90,6 +90,11 @@ int run(int argc, char** argv) {
   register_groups_command(app, ctx);
   register_simulate_command(app, ctx);
   register_convert_command(app, ctx);
+  register_calibrators_command(app, ctx);
+  register_flag_command(app, ctx);
+  register_solve_command(app, ctx);
+  register_applycal_command(app, ctx);
+  register_calsets_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -62,6 +62,11 @@ void register_index_command(CLI::App& app, CommandContext& ctx);
 void register_groups_command(CLI::App& app, CommandContext& ctx);
 void register_simulate_command(CLI::App& app, CommandContext& ctx);
 void register_convert_command(CLI::App& app, CommandContext& ctx);
+void register_calibrators_command(CLI::App& app, CommandContext& ctx);
+void register_flag_command(CLI::App& app, CommandContext& ctx);
+void register_solve_command(CLI::App& app, CommandContext& ctx);
+void register_applycal_command(CLI::App& app, CommandContext& ctx);
+void register_calsets_command(CLI::App& app, CommandContext& ctx);
 
 // Entry point used by main(): returns the process exit code (docs/cli.md).
 int run(int argc, char** argv);

@@ -12,6 +12,9 @@
 #include "cli/app.h"
 #include "common/error.h"
 #include "common/interrupts.h"
+#include "astro/time.h"
+#include "catalog/vla_calibrators.h"
+#include "simulation/calibrator_transit.h"
 #include "simulation/simulator.h"
 
 namespace contimg::cli {
@@ -22,6 +25,8 @@ struct SimulateOptions {
   std::string size = "full";
   std::string compression = "none";
   std::string sky_file;
+  std::string vla_calibrator;  // --calibrator NAME
+  std::string date;            // --date, with --calibrator NAME
   simulation::SimulationSpec spec;
 };
 
@@ -71,7 +76,13 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--dead", s.dead_stations, "Station numbers (1..117) with no signal");
   cmd->add_option("--rfi-bursts", s.rfi_bursts, "Number of RFI bursts")->capture_default_str();
   cmd->add_option("--rfi-amplitude", s.rfi_amplitude_jy, "RFI burst amplitude, Jy")->capture_default_str();
-  cmd->add_flag("--calibrator", s.calibrator_at_transit, "A calibrator transiting mid-group on the pointing Dec");
+  cmd->add_option("--calibrator", o->vla_calibrator,
+                  "Alone: an anonymous calibrator (SIMCAL) transiting mid-group on the pointing Dec. "
+                  "With NAME (3C286, J1331+3030, ...): that VLA calibrator with its spectrum, the pointing "
+                  "at its Dec and the start time set so it transits mid-group")
+      ->expected(0, 1);
+  cmd->add_option("--date", o->date, "UTC day (YYYY-MM-DD) of the --calibrator NAME transit "
+                                     "(default: the day of --start)");
   cmd->add_option("--cal-flux", s.calibrator_flux_jy, "Calibrator flux, Jy")->capture_default_str();
   cmd->add_option("--random-sources", s.random_sources, "Random point sources in the beam")->capture_default_str();
   cmd->add_option("--sky", o->sky_file, "Sky model JSON {\"sources\": [{ra_deg, dec_deg, flux_jy, ...}]}")
@@ -82,6 +93,9 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--threads", s.threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->callback([&ctx, o, cmd] {
     apply_size(o->spec, o->size, *cmd);
+    // "--calibrator" alone keeps the anonymous SIMCAL of earlier versions.
+    if (cmd->count("--calibrator") && o->vla_calibrator.empty()) o->spec.calibrator_at_transit = true;
+    if (!o->date.empty() && o->vla_calibrator.empty()) throw ConfigError("--date needs --calibrator NAME");
     ctx.action = [&ctx, o] {
       auto& spec = o->spec;
       spec.compression = uvh5::parse_compression(o->compression);
@@ -93,8 +107,18 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
           throw InputError(o->sky_file + ": " + e.what());
         }
       }
+      const auto data_dir = ctx.config().get_path("paths.data_dir");
+      const auto site = astro::load_site_data(data_dir);
+      if (!o->vla_calibrator.empty()) {
+        const auto list = catalog::load_vla_calibrators(catalog::vla_calibrator_path(data_dir));
+        const auto cal = catalog::find_calibrator(list, o->vla_calibrator);
+        if (!cal) throw ConfigError(fmt::format("--calibrator {}: not in the VLA calibrator list", o->vla_calibrator));
+        const std::string date = o->date.empty() ? spec.start_utc.substr(0, 10) : o->date;
+        const double t = simulation::put_calibrator_at_transit(spec, *cal, site.observatory, date);
+        spdlog::info("calibrator {} ({}) transits at {}; group starts {}", cal->name, cal->alt_name,
+                     astro::jd_utc_to_iso(t, 1), spec.start_utc);
+      }
       spec.validate();
-      const auto site = astro::load_site_data(ctx.config().get_path("paths.data_dir"));
       const simulation::Simulator sim(site.observatory, site.stations);
       const std::size_t nsb = spec.subbands.empty() ? static_cast<std::size_t>(spec.nsubbands)
                                                     : spec.subbands.size();

@@ -80,6 +80,59 @@ CREATE INDEX events_by_group ON events (group_id, id);
 CREATE INDEX events_by_time ON events (time);
 )sql";
 
+// Flagging (docs/flagging.md): one run per MS (re-flagging replaces it), and
+// its statistics per antenna, SPW, channel and time as fractions of samples
+// flagged before and after the run.
+constexpr std::string_view kFlagStats = R"sql(
+CREATE TABLE flag_runs (
+  ms_path          TEXT PRIMARY KEY,      -- absolute
+  group_id         TEXT,                  -- no foreign key: an MS can be flagged without an index
+  strategy         TEXT NOT NULL,         -- path of the Lua strategy
+  strategy_hash    TEXT NOT NULL,         -- FNV-1a 64 of its text: a changed strategy re-flags
+  samples          INTEGER NOT NULL,
+  flagged_before   REAL NOT NULL,         -- fractions of all samples
+  flagged_after    REAL NOT NULL,
+  dead_antennas    TEXT NOT NULL,         -- JSON array of station names
+  seconds          REAL NOT NULL,
+  finished_at      TEXT NOT NULL
+);
+CREATE INDEX flag_runs_by_group ON flag_runs (group_id);
+
+CREATE TABLE flag_stats (
+  ms_path          TEXT NOT NULL REFERENCES flag_runs (ms_path) ON DELETE CASCADE,
+  axis             TEXT NOT NULL CHECK (axis IN ('antenna', 'spw', 'channel', 'time')),
+  idx              INTEGER NOT NULL,      -- antenna row, SPW id, channel in frequency order, time index
+  label            TEXT NOT NULL,         -- station name, SPW id, frequency (MHz), UTC
+  samples          INTEGER NOT NULL,
+  flagged_before   REAL NOT NULL,
+  flagged_after    REAL NOT NULL,
+  PRIMARY KEY (ms_path, axis, idx)
+);
+)sql";
+
+// Calibration sets (SPEC §5): one row per solve of a calibrator MS, with its
+// tables, validity window (MJD seconds UTC, like MS TIME) and QA outcome.
+constexpr std::string_view kCalsets = R"sql(
+CREATE TABLE calsets (
+  id                TEXT PRIMARY KEY,     -- "<group_id>_<calibrator>"
+  group_id          TEXT NOT NULL,
+  ms_path           TEXT NOT NULL,
+  calibrator        TEXT NOT NULL,        -- calibrator (model) name
+  refant            TEXT,                 -- reference antenna name
+  bandpass_table    TEXT NOT NULL,
+  gain_table        TEXT NOT NULL,
+  mid_time_s        REAL NOT NULL,        -- MJD s of the calibrator MS's mid time
+  valid_from_s      REAL NOT NULL,        -- calibrator MS span - calibration.validity_hours
+  valid_to_s        REAL NOT NULL,
+  status            TEXT NOT NULL CHECK (status IN ('passed', 'failed')),
+  grade             TEXT NOT NULL,
+  reasons           TEXT NOT NULL DEFAULT '',  -- QA reasons joined by "; "
+  qa_json           TEXT NOT NULL DEFAULT '{}',
+  created_at        TEXT NOT NULL
+);
+CREATE INDEX calsets_by_time ON calsets (status, mid_time_s);
+)sql";
+
 void check_list(std::span<const Migration> list) {
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (list[i].version != static_cast<int>(i) + 1) {
@@ -100,6 +153,8 @@ bool has_table(Database& db, std::string_view name) {
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "files, groups, events (indexing and grouping)", kV1},
+      {2, "flag_runs, flag_stats (flagging)", kFlagStats},
+      {3, "calsets (calibration registry)", kCalsets},
   };
   return list;
 }

@@ -1,0 +1,147 @@
+#include "calibration/apply_stage.h"
+
+#include <chrono>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "calibration/calibrate.h"
+#include "calibration/caltable.h"
+#include "calibration/ms_access.h"
+#include "calibration/solve_stage.h"
+#include "common/error.h"
+#include "common/logging.h"
+#include "state/calsets.h"
+#include "state/state_db.h"
+
+namespace contimg::calibration {
+namespace fs = std::filesystem;
+
+ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ApplyOutcome out;
+  const fs::path ms = fs::absolute(req.ms);
+  out.group_id = ms.filename().stem().string();
+  auto log = logging::group_logger(out.group_id);
+  const auto when = cfg.get_string("calibration.when_uncalibrated");
+  if (when != "skip" && when != "fail") {
+    throw ConfigError("calibration.when_uncalibrated must be skip or fail, got \"" + when + "\"");
+  }
+  std::optional<MsVisibilities> vis;
+  vis.emplace(ms, true);
+  const auto& meta = vis->meta();
+  const double mid = 0.5 * (meta.time_first + meta.time_last);
+
+  state::StateDb db(state::StateDb::resolve_path(cfg));
+  std::optional<state::CalsetRecord> set;
+  if (!req.calset_id.empty()) {
+    set = state::calset(db, req.calset_id);
+    if (!set) throw InputError(fmt::format("{}: no calibration set {} in the registry", ms.string(), req.calset_id));
+    if (set->status != "passed") {
+      throw InputError(fmt::format("{}: calibration set {} failed QA ({}): it is never applied", ms.string(),
+                                   set->id, set->reasons));
+    }
+  } else {
+    set = state::nearest_valid_calset(db, mid);
+  }
+  if (!set) {
+    out.reason = "no valid passed calibration set covers the MS's time";
+    db.record_event(out.group_id, "applycal", state::EventLevel::kWarn, out.reason);
+    if (when == "fail") throw InputError(ms.string() + ": " + out.reason + " (calibration.when_uncalibrated = fail)");
+    log->warn("{}: {}; not calibrated (calibration.when_uncalibrated = skip)", ms.string(), out.reason);
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+  }
+  out.calset_id = set->id;
+  out.hours_from_calset = std::abs(mid - set->mid_time_s) / 3600;
+  if (out.hours_from_calset > cfg.get_double("calibration.warn_hours")) {
+    log->warn("calset {} is {:.1f} h from {} (calibration.warn_hours = {})", set->id, out.hours_from_calset,
+              out.group_id, cfg.get_double("calibration.warn_hours"));
+  }
+  CalSolution sol;
+  sol.bandpass = read_bandpass_table(set->bandpass_table);
+  sol.gains = read_gain_table(set->gain_table);
+  if (sol.bandpass.nant != meta.nant() || sol.bandpass.freqs.size() != meta.chan_freq.size()) {
+    throw InputError(fmt::format("{}: calset {} has {} antennas and {} SPWs, the MS {} and {}", ms.string(), set->id,
+                                 sol.bandpass.nant, sol.bandpass.freqs.size(), meta.nant(), meta.chan_freq.size()));
+  }
+  for (std::size_t s = 0; s < meta.chan_freq.size(); ++s) {
+    const auto& a = sol.bandpass.freqs[s];
+    const auto& b = meta.chan_freq[s];
+    if (a.size() != b.size() || (!a.empty() && std::abs(a.front() - b.front()) > 1.0)) {
+      throw InputError(fmt::format("{}: SPW {} of calset {} has other channels than the MS", ms.string(), s, set->id));
+    }
+  }
+
+  std::vector<sky::Source> model;
+  if (!req.check_model.empty()) model = load_model_json(req.check_model).sources;
+  ModelComparison total;
+  vis->ensure_corrected_data();
+  for (int spw = 0; spw < meta.nspw(); ++spw) {
+    if (req.check_interrupt) req.check_interrupt();
+    if (!vis->has_rows(spw)) continue;
+    auto b = vis->read_spw(spw);
+    apply_solution(sol, b, out.stats);
+    vis->write_corrected(b);
+    if (!model.empty()) {
+      ModelComparison cmp;
+      const auto m = predict_block(meta, b, model);
+      cmp.add(b, m);
+      total.add(b, m);
+      out.model_ratio.push_back(cmp.ratio());
+    }
+  }
+  vis->flush();
+  out.residual_rms = total.residual_rms();
+  out.bytes_read = vis->bytes_read();
+  out.bytes_written = vis->bytes_written();
+  vis.reset();
+  out.calibrated = true;
+  db.record_event(out.group_id, "applycal", state::EventLevel::kInfo,
+                  fmt::format("applied calset {} ({:.1f} h away); {} samples newly flagged by solutions", set->id,
+                              out.hours_from_calset, out.stats.flagged_by_solutions));
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  log->info("applied calset {} to {} in {:.1f} s", set->id, ms.string(), out.seconds);
+  return out;
+}
+
+nlohmann::json to_json(const ApplyOutcome& o) {
+  nlohmann::json j = {{"group_id", o.group_id},
+                      {"calibrated", o.calibrated},
+                      {"calset_id", o.calset_id},
+                      {"reason", o.reason},
+                      {"hours_from_calset", o.hours_from_calset},
+                      {"samples", o.stats.samples},
+                      {"flagged_before", o.stats.flagged_before},
+                      {"flagged_by_solutions", o.stats.flagged_by_solutions},
+                      {"seconds", o.seconds},
+                      {"bytes_read", o.bytes_read},
+                      {"bytes_written", o.bytes_written},
+                      {"mb_per_s", o.seconds > 0 ? o.bytes_read / 1e6 / o.seconds : 0.0}};
+  if (!o.model_ratio.empty()) {
+    j["model_ratio_per_spw"] = o.model_ratio;
+    j["residual_rms_jy"] = o.residual_rms;
+  }
+  return j;
+}
+
+void ApplyStage::validate(const pipeline::Context& ctx) const {
+  if (!ctx.has("ms_path")) throw ConfigError("applycal: no ms_path in the context");
+  if (!fs::exists(ctx.get_string("ms_path"))) throw InputError(ctx.get_string("ms_path") + ": no such MS");
+}
+
+pipeline::Context ApplyStage::execute(const pipeline::Context& ctx) {
+  ApplyRequest req;
+  req.ms = ctx.get_string("ms_path");
+  // A set solved in this run is applied only when it passed.
+  if (ctx.has("calset_id") && ctx.has("calset_status") && ctx.get_string("calset_status") == "passed") {
+    req.calset_id = ctx.get_string("calset_id");
+  }
+  req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };
+  const auto o = apply_ms(cfg_, req);
+  return ctx.with_outputs({{"calibrated", o.calibrated}, {"applied_calset_id", o.calset_id}})
+      .with_io(o.bytes_read, o.bytes_written);
+}
+
+}  // namespace contimg::calibration

@@ -1,0 +1,57 @@
+#pragma once
+// `contimg applycal` and the pipeline's "applycal" stage (SPEC §5): choose a
+// calibration set from the registry (the valid passed set nearest in time,
+// or the one asked for), read its B and G tables, and write CORRECTED_DATA
+// (and solution flags into FLAG) SPW by SPW, always from DATA.
+// Context: input "ms_path", optional "calset_id"; outputs "calibrated"
+// (bool), "applied_calset_id" (string, empty when none).
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "calibration/apply.h"
+#include "config/config.h"
+#include "pipeline/stage.h"
+
+namespace contimg::calibration {
+
+struct ApplyRequest {
+  std::filesystem::path ms;
+  std::string calset_id;             // empty: nearest valid passed set
+  std::filesystem::path check_model;  // optional sky model: compare the calibrated data with it
+  std::function<void()> check_interrupt;
+};
+
+struct ApplyOutcome {
+  std::string group_id;
+  bool calibrated = false;
+  std::string calset_id;
+  std::string reason;  // why not calibrated
+  double hours_from_calset = 0;
+  ApplyStats stats;
+  double seconds = 0;
+  std::uint64_t bytes_read = 0, bytes_written = 0;
+  // With check_model: per SPW calibrated/model flux ratio, and the rms of
+  // (calibrated - model) per complex sample.
+  std::vector<double> model_ratio;
+  double residual_rms = 0;
+};
+
+ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& request);
+nlohmann::json to_json(const ApplyOutcome& o);
+
+class ApplyStage : public pipeline::Stage {
+ public:
+  explicit ApplyStage(const config::Config& cfg) : cfg_(cfg) {}
+  std::string name() const override { return "applycal"; }
+  void validate(const pipeline::Context& ctx) const override;
+  pipeline::Context execute(const pipeline::Context& ctx) override;
+
+ private:
+  const config::Config& cfg_;
+};
+
+}  // namespace contimg::calibration

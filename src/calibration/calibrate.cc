@@ -1,0 +1,264 @@
+#include "calibration/calibrate.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+
+namespace contimg::calibration {
+namespace {
+
+// Fixed baseline list: every pair a1 < a2 of the MS's antennas, so sums of
+// all SPWs share one indexing.
+struct BaselineIndex {
+  int nant;
+  std::vector<Baseline> list;
+  std::vector<int> lookup;  // a1 * nant + a2 -> index (a1 < a2)
+  explicit BaselineIndex(int n) : nant(n), lookup(static_cast<std::size_t>(n) * n, -1) {
+    for (int p = 0; p < n; ++p) {
+      for (int q = p + 1; q < n; ++q) {
+        lookup[static_cast<std::size_t>(p) * n + q] = static_cast<int>(list.size());
+        list.push_back({p, q});
+      }
+    }
+  }
+};
+
+}  // namespace
+
+std::vector<int> reference_priority(const MsMeta& meta, std::span<const double> unflagged,
+                                    const std::string& requested) {
+  const int nant = meta.nant();
+  if (!requested.empty()) {
+    for (int a = 0; a < nant; ++a) {
+      if (meta.antenna_names[static_cast<std::size_t>(a)] == requested) return {a};
+    }
+    char* end = nullptr;
+    const long v = std::strtol(requested.c_str(), &end, 10);
+    if (end && *end == '\0' && v >= 0 && v < nant) return {static_cast<int>(v)};
+    throw ConfigError(fmt::format("{}: --refant {}: no such antenna (give a NAME or an index 0..{})",
+                                  meta.path.string(), requested, nant - 1));
+  }
+  std::array<double, 3> centre{};
+  for (int k = 0; k < 3; ++k) {
+    std::vector<double> c;
+    for (const auto& p : meta.antenna_positions) c.push_back(p[static_cast<std::size_t>(k)]);
+    if (c.empty()) break;
+    std::nth_element(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(c.size() / 2), c.end());
+    centre[static_cast<std::size_t>(k)] = c[c.size() / 2];
+  }
+  std::vector<int> out, outriggers, core;
+  for (int a = 0; a < nant; ++a) {
+    if (static_cast<std::size_t>(a) >= unflagged.size() || unflagged[static_cast<std::size_t>(a)] <= 0) continue;
+    const auto& p = meta.antenna_positions[static_cast<std::size_t>(a)];
+    const double d = std::hypot(p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]);
+    (d > kOutriggerMinDistanceM ? outriggers : core).push_back(a);
+  }
+  auto by_data = [&](int x, int y) {
+    const auto ux = unflagged[static_cast<std::size_t>(x)], uy = unflagged[static_cast<std::size_t>(y)];
+    return ux != uy ? ux > uy : x < y;
+  };
+  std::sort(outriggers.begin(), outriggers.end(), by_data);
+  std::sort(core.begin(), core.end(), by_data);
+  out = outriggers;
+  out.insert(out.end(), core.begin(), core.end());
+  return out;
+}
+
+std::vector<std::complex<float>> predict_block(const MsMeta& meta, const VisBlock& b,
+                                               std::span<const sky::Source> sources) {
+  std::vector<std::complex<float>> model(b.nrows * b.nchan);
+  const auto& freqs = meta.chan_freq.at(static_cast<std::size_t>(b.spw));
+  for (std::size_t r = 0; r < b.nrows;) {
+    std::size_t e = r + 1;
+    while (e < b.nrows && b.field[e] == b.field[r]) ++e;
+    const auto f = static_cast<std::size_t>(b.field[r]);
+    if (f >= meta.field_dir.size()) {
+      throw InputError(fmt::format("{}: FIELD_ID {} outside the FIELD table", meta.path.string(), b.field[r]));
+    }
+    add_point_sources(sources, meta.field_dir[f], freqs,
+                      std::span<const double>(b.uvw).subspan(r * 3, (e - r) * 3), e - r,
+                      std::span<std::complex<float>>(model).subspan(r * b.nchan, (e - r) * b.nchan));
+    r = e;
+  }
+  return model;
+}
+
+CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_rows,
+                      const std::function<VisBlock(int)>& read, std::span<const sky::Source> sources,
+                      const CalibrateOptions& opt) {
+  const int nant = meta.nant();
+  const int npol = meta.npol;
+  const auto na = static_cast<std::size_t>(nant);
+  const auto np = static_cast<std::size_t>(npol);
+  if (nant < 2 || npol < 1) throw InputError(meta.path.string() + ": fewer than 2 antennas or no correlations");
+  const BaselineIndex bi(nant);
+  const std::size_t nbl = bi.list.size();
+
+  const double sol = std::max({opt.gain_interval_s, meta.interval, 1e-3});
+  const auto nslots = static_cast<std::size_t>(std::floor((meta.time_last - meta.time_first) / sol + 1e-3)) + 1;
+  std::vector<BaselineSums> gsums(nslots * np * nbl);
+  std::vector<double> slot_time_sum(nslots, 0.0), slot_count(nslots, 0.0);
+  std::vector<int> slot_field(nslots, -1);
+  std::vector<double> unflagged(na, 0.0);
+  std::vector<double> field_power(meta.field_dir.size(), 0.0);
+
+  CalSolution out;
+  auto& bp = out.bandpass;
+  bp.nant = nant;
+  bp.npol = npol;
+  bp.freqs = meta.chan_freq;
+  bp.gain.resize(meta.chan_freq.size());
+  bp.flag.resize(meta.chan_freq.size());
+  bp.snr.resize(meta.chan_freq.size());
+  bp.time = 0.5 * (meta.time_first + meta.time_last);
+  bp.interval = meta.time_last - meta.time_first + meta.interval;
+
+  std::vector<int> provisional;  // bandpass cells are re-referenced at the end
+  double total_model = 0;
+  for (int spw = 0; spw < meta.nspw(); ++spw) {
+    if (opt.check_interrupt) opt.check_interrupt();
+    const std::size_t nchan = meta.chan_freq[static_cast<std::size_t>(spw)].size();
+    auto& g = bp.gain[static_cast<std::size_t>(spw)];
+    auto& fl = bp.flag[static_cast<std::size_t>(spw)];
+    auto& snr = bp.snr[static_cast<std::size_t>(spw)];
+    g.assign(na * np * nchan, {1.0f, 0.0f});
+    fl.assign(na * np * nchan, 1);
+    snr.assign(na * np * nchan, 0.0f);
+    if (!has_rows(spw)) continue;
+    const VisBlock b = read(spw);
+    const auto model = predict_block(meta, b, sources);
+    const std::size_t cell = nchan * np;
+
+    std::vector<BaselineSums> sums(nchan * np * nbl);
+    for (std::size_t r = 0; r < b.nrows; ++r) {
+      int a1 = b.ant1[r], a2 = b.ant2[r];
+      if (a1 == a2 || a1 < 0 || a2 < 0 || a1 >= nant || a2 >= nant) continue;
+      const bool swap = a1 > a2;
+      if (swap) std::swap(a1, a2);
+      const auto k = static_cast<std::size_t>(bi.lookup[static_cast<std::size_t>(a1) * na + static_cast<std::size_t>(a2)]);
+      for (std::size_t c = 0; c < nchan; ++c) {
+        const std::complex<double> m = model[r * nchan + c];
+        const auto fidx = static_cast<std::size_t>(b.field[r]);
+        for (std::size_t p = 0; p < np; ++p) {
+          const auto i = r * cell + c * np + p;
+          const double w = b.weight[i];
+          const std::complex<double> v = b.data[i];
+          if (b.flag[i] || !(w > 0) || !std::isfinite(v.real()) || !std::isfinite(v.imag())) continue;
+          sums[(c * np + p) * nbl + k].add(swap ? std::conj(v) : v, swap ? std::conj(m) : m, w);
+          unflagged[static_cast<std::size_t>(a1)] += 1;
+          unflagged[static_cast<std::size_t>(a2)] += 1;
+          if (fidx < field_power.size()) field_power[fidx] += w * std::norm(m);
+          total_model += w * std::norm(m);
+        }
+      }
+    }
+    for (std::size_t c = 0; c < nchan; ++c) {
+      for (std::size_t p = 0; p < np; ++p) {
+        const auto res = solve_gains(nant, bi.list, std::span<const BaselineSums>(sums).subspan((c * np + p) * nbl, nbl),
+                                     opt.stefcal, provisional);
+        for (std::size_t a = 0; a < na; ++a) {
+          const auto i = (a * np + p) * nchan + c;
+          const bool bad = res.flagged[a] || res.snr[a] < opt.min_snr;
+          g[i] = std::complex<float>(res.gain[a]);
+          fl[i] = bad ? 1 : 0;
+          snr[i] = static_cast<float>(res.snr[a]);
+        }
+      }
+    }
+    sums = {};
+
+    // Divide the bandpass out and accumulate the gain sums over channels;
+    // the weight carries |B_1 B_2|^2 (the variance of V / (B_1 B_2*)).
+    for (std::size_t r = 0; r < b.nrows; ++r) {
+      int a1 = b.ant1[r], a2 = b.ant2[r];
+      if (a1 == a2 || a1 < 0 || a2 < 0 || a1 >= nant || a2 >= nant) continue;
+      const auto slot = std::min(nslots - 1, static_cast<std::size_t>(std::max(0.0, std::floor((b.time[r] - meta.time_first) / sol + 1e-3))));
+      slot_time_sum[slot] += b.time[r];
+      slot_count[slot] += 1;
+      if (slot_field[slot] < 0) slot_field[slot] = b.field[r];
+      const bool swap = a1 > a2;
+      if (swap) std::swap(a1, a2);
+      const auto k = static_cast<std::size_t>(bi.lookup[static_cast<std::size_t>(a1) * na + static_cast<std::size_t>(a2)]);
+      for (std::size_t p = 0; p < np; ++p) {
+        auto& s = gsums[(slot * np + p) * nbl + k];
+        for (std::size_t c = 0; c < nchan; ++c) {
+          const auto i = r * cell + c * np + p;
+          const auto i1 = (static_cast<std::size_t>(a1) * np + p) * nchan + c;
+          const auto i2 = (static_cast<std::size_t>(a2) * np + p) * nchan + c;
+          const double w = b.weight[i];
+          if (b.flag[i] || !(w > 0) || fl[i1] || fl[i2]) continue;
+          std::complex<double> v = b.data[i];
+          std::complex<double> m = model[r * nchan + c];
+          if (!std::isfinite(v.real()) || !std::isfinite(v.imag())) continue;
+          if (swap) {
+            v = std::conj(v);
+            m = std::conj(m);
+          }
+          const std::complex<double> bb = std::complex<double>(g[i1]) * std::conj(std::complex<double>(g[i2]));
+          s.add(v / bb, m, w * std::norm(bb));
+        }
+      }
+    }
+  }
+  if (total_model <= 0) {
+    throw InputError(fmt::format("{}: no unflagged cross-correlation with a non-zero model: nothing to solve "
+                                 "(all data flagged, or the model is outside the beam)", meta.path.string()));
+  }
+  out.antenna_has_data.resize(na);
+  for (std::size_t a = 0; a < na; ++a) out.antenna_has_data[a] = unflagged[a] > 0 ? 1 : 0;
+  const auto priority = reference_priority(meta, unflagged, opt.refant);
+  out.refant = priority.empty() ? -1 : priority.front();
+  bp.field = static_cast<int>(std::max_element(field_power.begin(), field_power.end()) - field_power.begin());
+
+  // Re-reference every bandpass cell to the chosen reference (a common phase
+  // per cell does not change the fit).
+  for (int spw = 0; spw < meta.nspw(); ++spw) {
+    const std::size_t nchan = bp.freqs[static_cast<std::size_t>(spw)].size();
+    auto& g = bp.gain[static_cast<std::size_t>(spw)];
+    const auto& fl = bp.flag[static_cast<std::size_t>(spw)];
+    for (std::size_t c = 0; c < nchan; ++c) {
+      for (std::size_t p = 0; p < np; ++p) {
+        for (int ref : priority) {
+          const auto ir = (static_cast<std::size_t>(ref) * np + p) * nchan + c;
+          if (fl[ir] || std::abs(g[ir]) == 0) continue;
+          const auto rot = std::conj(g[ir]) / std::abs(g[ir]);
+          for (std::size_t a = 0; a < na; ++a) g[(a * np + p) * nchan + c] *= rot;
+          break;
+        }
+      }
+    }
+  }
+
+  auto& gs = out.gains;
+  gs.nant = nant;
+  gs.npol = npol;
+  gs.interval = sol;
+  for (std::size_t t = 0; t < nslots; ++t) {
+    if (slot_count[t] == 0) continue;
+    if (opt.check_interrupt) opt.check_interrupt();
+    gs.time.push_back(slot_time_sum[t] / slot_count[t]);
+    gs.field.push_back(slot_field[t]);
+    for (std::size_t p = 0; p < np; ++p) {
+      const auto res = solve_gains(nant, bi.list, std::span<const BaselineSums>(gsums).subspan((t * np + p) * nbl, nbl),
+                                   opt.stefcal, priority);
+      for (std::size_t a = 0; a < na; ++a) {
+        gs.gain.resize(gs.time.size() * na * np);
+        gs.flag.resize(gs.gain.size());
+        gs.snr.resize(gs.gain.size());
+        const auto i = gs.index(gs.time.size() - 1, static_cast<int>(a), static_cast<int>(p));
+        gs.gain[i] = std::complex<float>(res.gain[a]);
+        gs.flag[i] = (res.flagged[a] || res.snr[a] < opt.min_snr) ? 1 : 0;
+        gs.snr[i] = static_cast<float>(res.snr[a]);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace contimg::calibration

@@ -1,0 +1,48 @@
+#pragma once
+// The calibration algorithm (SPEC §5) on plain buffers, one SPW block at a
+// time: predict the model, solve the bandpass per channel over the transit
+// with StefCal, divide it out and accumulate per-interval gain sums over all
+// channels, then solve the gains. Reads each SPW once.
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "calibration/ms_access.h"
+#include "calibration/solution.h"
+#include "calibration/stefcal.h"
+#include "sky/sky_model.h"
+
+namespace contimg::calibration {
+
+struct CalibrateOptions {
+  SolveOptions stefcal;
+  double min_snr = 5;          // solutions below are flagged
+  double gain_interval_s = 0;  // 0 = one integration
+  std::string refant;          // antenna name or index; empty = automatic
+  std::function<void()> check_interrupt;
+};
+
+// Outriggers (distance from the median antenna position above this) are
+// preferred as reference: DSA-110's core stations are within ~400 m of the
+// centre, its outriggers 0.5-2 km away (data/DSA110_Station_Coordinates.csv).
+inline constexpr double kOutriggerMinDistanceM = 450;
+
+// Reference priority: the given antenna (name or index) alone, else outriggers
+// by unflagged samples (descending), then the other antennas the same way.
+// Antennas without data are left out.
+std::vector<int> reference_priority(const MsMeta& meta, std::span<const double> unflagged_samples,
+                                    const std::string& requested);
+
+// Model visibilities (Stokes I, [row][chan]) of `sources` for a block.
+std::vector<std::complex<float>> predict_block(const MsMeta& meta, const VisBlock& block,
+                                               std::span<const sky::Source> sources);
+
+// Solves bandpass and gains. `read(spw)` returns the SPW's rows (DATA);
+// SPWs without rows are skipped. Throws InputError when no unflagged
+// cross-correlation is left or the model is zero everywhere.
+CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_rows,
+                      const std::function<VisBlock(int)>& read, std::span<const sky::Source> sources,
+                      const CalibrateOptions& options);
+
+}  // namespace contimg::calibration

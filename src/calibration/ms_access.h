@@ -1,0 +1,72 @@
+#pragma once
+// The calibration layer's casacore adapter: reads an MS one spectral window
+// at a time (all integrations and baselines of that SPW: the converter's
+// tiles are aligned to exactly these blocks, docs/ms-layout.md) into plain
+// buffers, and writes CORRECTED_DATA and FLAG back. The header stays
+// casacore-free (pimpl).
+#include <array>
+#include <complex>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "calibration/predict.h"
+
+namespace contimg::calibration {
+
+struct MsMeta {
+  std::filesystem::path path;
+  std::vector<std::string> antenna_names;  // ANTENNA rows
+  std::vector<std::array<double, 3>> antenna_positions;  // ITRF m
+  std::vector<std::vector<double>> chan_freq;  // per SPW, Hz
+  int npol = 0;
+  std::vector<Direction> field_dir;  // PHASE_DIR per FIELD row
+  std::vector<std::string> field_names;
+  double time_first = 0, time_last = 0;  // row TIME range, MJD s
+  double interval = 0;                    // INTERVAL of the first row, s
+  int nant() const { return static_cast<int>(antenna_names.size()); }
+  int nspw() const { return static_cast<int>(chan_freq.size()); }
+};
+
+// All rows of one SPW; arrays are [row][chan][pol] as in casacore's memory.
+struct VisBlock {
+  int spw = 0;
+  std::size_t nrows = 0, nchan = 0, npol = 0;
+  std::vector<int> ant1, ant2, field;
+  std::vector<double> time;                  // MJD s
+  std::vector<double> uvw;                   // [row][3], m
+  std::vector<std::complex<float>> data;     // DATA (or CORRECTED_DATA when written)
+  std::vector<std::uint8_t> flag;            // non-zero = flagged
+  std::vector<float> weight;                 // WEIGHT_SPECTRUM (else WEIGHT per channel)
+};
+
+class MsVisibilities {
+ public:
+  // Throws InputError naming the MS when it is not a readable MS or lacks
+  // DATA, FLAG, UVW or the subtables needed.
+  explicit MsVisibilities(const std::filesystem::path& ms, bool writable = false);
+  ~MsVisibilities();
+  MsVisibilities(const MsVisibilities&) = delete;
+  MsVisibilities& operator=(const MsVisibilities&) = delete;
+
+  const MsMeta& meta() const;
+  bool has_rows(int spw) const;
+  VisBlock read_spw(int spw);
+
+  // Adds CORRECTED_DATA with DATA's storage manager and tile shape when absent.
+  void ensure_corrected_data();
+  // Writes block.data to CORRECTED_DATA and block.flag to FLAG for the SPW's rows.
+  void write_corrected(const VisBlock& block);
+  void flush();
+
+  std::uint64_t bytes_read() const;
+  std::uint64_t bytes_written() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace contimg::calibration

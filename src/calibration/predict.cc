@@ -1,0 +1,51 @@
+#include "calibration/predict.h"
+
+#include <cmath>
+
+#include "common/error.h"
+#include "sky/primary_beam.h"
+
+namespace contimg::calibration {
+namespace {
+constexpr double kSpeedOfLight = 299792458.0;
+}
+
+Lmn direction_cosines(const Direction& c, const Direction& s) {
+  const double dra = s.ra_rad - c.ra_rad;
+  Lmn r;
+  r.l = std::cos(s.dec_rad) * std::sin(dra);
+  r.m = std::sin(s.dec_rad) * std::cos(c.dec_rad) - std::cos(s.dec_rad) * std::sin(c.dec_rad) * std::cos(dra);
+  r.n = std::sin(s.dec_rad) * std::sin(c.dec_rad) + std::cos(s.dec_rad) * std::cos(c.dec_rad) * std::cos(dra);
+  return r;
+}
+
+void add_point_sources(std::span<const sky::Source> sources, const Direction& centre,
+                       std::span<const double> freqs_hz, std::span<const double> uvw,
+                       std::size_t nrows, std::span<std::complex<float>> model) {
+  const std::size_t nchan = freqs_hz.size();
+  if (uvw.size() < nrows * 3 || model.size() < nrows * nchan) {
+    throw InputError("add_point_sources: uvw or model buffer smaller than the rows given");
+  }
+  std::vector<double> amp(nchan), k(nchan);
+  for (std::size_t c = 0; c < nchan; ++c) k[c] = 2 * M_PI * freqs_hz[c] / kSpeedOfLight;
+  for (const auto& src : sources) {
+    const Direction sd{src.ra_rad, src.dec_rad};
+    const auto lmn = direction_cosines(centre, sd);
+    if (lmn.n <= 0) continue;  // behind the field's horizon of directions
+    const double theta = sky::angular_distance(centre.ra_rad, centre.dec_rad, sd.ra_rad, sd.dec_rad);
+    for (std::size_t c = 0; c < nchan; ++c) {
+      amp[c] = src.flux_at(freqs_hz[c]) * sky::airy_power(theta, freqs_hz[c]);
+    }
+    for (std::size_t r = 0; r < nrows; ++r) {
+      const double path = uvw[r * 3] * lmn.l + uvw[r * 3 + 1] * lmn.m + uvw[r * 3 + 2] * (lmn.n - 1);
+      auto* out = &model[r * nchan];
+      for (std::size_t c = 0; c < nchan; ++c) {
+        const double ph = k[c] * path;
+        out[c] += std::complex<float>(static_cast<float>(amp[c] * std::cos(ph)),
+                                      static_cast<float>(amp[c] * std::sin(ph)));
+      }
+    }
+  }
+}
+
+}  // namespace contimg::calibration

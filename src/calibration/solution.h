@@ -1,0 +1,50 @@
+#pragma once
+// A calibration solution in memory: the bandpass (per SPW, antenna,
+// polarization, channel; one solution over the transit) and the gains (per
+// solution interval, antenna, polarization; the bandpass divided out). The
+// caltable writer/reader and apply use this; no casacore here.
+#include <complex>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace contimg::calibration {
+
+struct BandpassSolution {
+  int nant = 0, npol = 0;
+  double time = 0, interval = 0;  // MJD s mid and span of the data solved
+  int field = 0;                  // FIELD row the solution refers to (the calibrator's)
+  std::vector<std::vector<double>> freqs;  // per SPW
+  // Per SPW, index (ant * npol + pol) * nchan + chan.
+  std::vector<std::vector<std::complex<float>>> gain;
+  std::vector<std::vector<std::uint8_t>> flag;
+  std::vector<std::vector<float>> snr;
+
+  std::size_t index(int spw, int ant, int pol, std::size_t chan) const {
+    return (static_cast<std::size_t>(ant) * npol + pol) * freqs[static_cast<std::size_t>(spw)].size() + chan;
+  }
+};
+
+struct GainSolution {
+  int nant = 0, npol = 0;
+  double interval = 0;       // solution interval, s
+  std::vector<double> time;  // MJD s, ascending, one per interval
+  std::vector<int> field;    // FIELD row of each interval
+  // Index (t * nant + ant) * npol + pol.
+  std::vector<std::complex<float>> gain;
+  std::vector<std::uint8_t> flag;
+  std::vector<float> snr;
+
+  std::size_t index(std::size_t t, int ant, int pol) const {
+    return (t * static_cast<std::size_t>(nant) + static_cast<std::size_t>(ant)) * npol + pol;
+  }
+};
+
+struct CalSolution {
+  BandpassSolution bandpass;
+  GainSolution gains;
+  int refant = -1;
+  std::vector<std::uint8_t> antenna_has_data;  // per antenna: had unflagged cross-correlations
+};
+
+}  // namespace contimg::calibration

@@ -1,0 +1,299 @@
+#include "calibration/solve_stage.h"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <regex>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "calibration/calibrate.h"
+#include "calibration/caltable.h"
+#include "calibration/ms_access.h"
+#include "catalog/calibrator_models.h"
+#include "catalog/vla_calibrators.h"
+#include "common/error.h"
+#include "common/logging.h"
+#include "plot/plot.h"
+#include "state/calsets.h"
+#include "state/state_db.h"
+
+namespace contimg::calibration {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr double kSecondsPerHour = 3600.0;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string group_of(const fs::path& ms) { return ms.filename().stem().string(); }
+
+fs::path caltable_dir(const config::Config& cfg, const fs::path& ms) {
+  const auto dir = cfg.get_path("calibration.caltables_dir");
+  return dir.empty() ? fs::absolute(ms).parent_path() : fs::absolute(dir);
+}
+
+// Bandpass amplitude and phase against frequency (every antenna and
+// polarization with data; flagged channels are gaps) and gains against time.
+std::vector<fs::path> write_plots(const fs::path& stem, const CalSolution& s, const MsMeta& meta) {
+  const auto& bp = s.bandpass;
+  plot::Panel amp{"Bandpass amplitude (all antennas, XX and YY)", "frequency (MHz)", "|B|", {}, {}, {}};
+  plot::Panel ph{"Bandpass phase (reference " + (s.refant >= 0 ? meta.antenna_names[static_cast<std::size_t>(s.refant)] : std::string("none")) + ")",
+                 "frequency (MHz)", "phase (deg)", {}, {}, std::pair<double, double>(-180, 180)};
+  for (int a = 0; a < bp.nant; ++a) {
+    if (!s.antenna_has_data[static_cast<std::size_t>(a)]) continue;
+    for (int p = 0; p < bp.npol; ++p) {
+      plot::Series sa, sp;
+      sp.style = plot::Series::Style::kMarkers;  // phases wrap: lines would cross the panel
+      for (std::size_t spw = 0; spw < bp.freqs.size(); ++spw) {
+        for (std::size_t c = 0; c < bp.freqs[spw].size(); ++c) {
+          const auto i = bp.index(static_cast<int>(spw), a, p, c);
+          const bool f = bp.flag[spw][i] != 0;
+          sa.x.push_back(bp.freqs[spw][c] / 1e6);
+          sp.x.push_back(bp.freqs[spw][c] / 1e6);
+          sa.y.push_back(f ? NAN : std::abs(bp.gain[spw][i]));
+          sp.y.push_back(f ? NAN : std::arg(bp.gain[spw][i]) * 180 / M_PI);
+        }
+      }
+      amp.series.push_back(std::move(sa));
+      ph.series.push_back(std::move(sp));
+    }
+  }
+  const auto& g = s.gains;
+  plot::Panel gamp{"Gain amplitude (bandpass divided out)", "time (min from first)", "|G|", {}, {}, {}};
+  plot::Panel gph{"Gain phase", "time (min from first)", "phase (deg)", {}, {}, std::pair<double, double>(-180, 180)};
+  for (int a = 0; a < g.nant; ++a) {
+    if (!s.antenna_has_data[static_cast<std::size_t>(a)]) continue;
+    for (int p = 0; p < g.npol; ++p) {
+      plot::Series sa, sp;
+      sa.style = sp.style = plot::Series::Style::kMarkers;
+      for (std::size_t t = 0; t < g.time.size(); ++t) {
+        const auto i = g.index(t, a, p);
+        const double x = (g.time[t] - g.time.front()) / 60;
+        sa.x.push_back(x);
+        sp.x.push_back(x);
+        sa.y.push_back(g.flag[i] ? NAN : std::abs(g.gain[i]));
+        sp.y.push_back(g.flag[i] ? NAN : std::arg(g.gain[i]) * 180 / M_PI);
+      }
+      gamp.series.push_back(std::move(sa));
+      gph.series.push_back(std::move(sp));
+    }
+  }
+  const fs::path bpng = stem.string() + ".bandpass.png", gpng = stem.string() + ".gains.png";
+  plot::write_panels_png(bpng, {amp, ph}, 1, 1200, 800);
+  plot::write_panels_png(gpng, {gamp, gph}, 1, 1000, 700);
+  return {bpng, gpng};
+}
+
+}  // namespace
+
+std::optional<std::string> calibrator_from_fields(const std::vector<std::string>& names) {
+  static const std::regex cal_field(R"(^(.+)_t[0-9]+$)");
+  for (const auto& n : names) {
+    if (n.rfind("meridian_icrs_t", 0) == 0) continue;
+    std::smatch m;
+    if (std::regex_match(n, m, cal_field)) return m[1].str();
+  }
+  return std::nullopt;
+}
+
+sky::SkyModel load_model_json(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("{}: cannot open the sky model", path.string()));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: not JSON: {}", path.string(), e.what()));
+  }
+  try {
+    auto m = sky::sky_model_from_json(j.contains("sky") ? j.at("sky") : j);
+    if (m.sources.empty()) throw InputError("no sources");
+    return m;
+  } catch (const Error& e) {
+    throw InputError(fmt::format("{}: not a sky model: {}", path.string(), e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: not a sky model: {}", path.string(), e.what()));
+  }
+}
+
+SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
+  const auto t0 = std::chrono::steady_clock::now();
+  SolveOutcome out;
+  const fs::path ms = fs::absolute(req.ms);
+  out.group_id = group_of(ms);
+  auto log = logging::group_logger(out.group_id);
+  MsVisibilities vis(ms);
+  const auto& meta = vis.meta();
+
+  // The model: explicit JSON, else the calibrator the converter named.
+  std::vector<sky::Source> model;
+  const auto field_cal = calibrator_from_fields(meta.field_names);
+  if (!req.model_json.empty()) {
+    model = load_model_json(req.model_json).sources;
+    out.calibrator = field_cal.value_or(std::max_element(model.begin(), model.end(), [](const auto& a, const auto& b) {
+                                          return a.flux_at(1.4e9) < b.flux_at(1.4e9);
+                                        })->name);
+  } else {
+    if (!field_cal) {
+      throw InputError(fmt::format("{}: no calibrator field (every FIELD is meridian_icrs_t*) and no --model: "
+                                   "nothing to calibrate on",
+                                   ms.string()));
+    }
+    const auto list = catalog::load_vla_calibrators(catalog::vla_calibrator_path(cfg.get_path("paths.data_dir")));
+    const auto c = catalog::find_calibrator(list, *field_cal);
+    if (!c) {
+      throw InputError(fmt::format("{}: calibrator field names {}, which is not in the VLA calibrator list",
+                                   ms.string(), *field_cal));
+    }
+    model.push_back(catalog::calibrator_source(*c));
+    out.calibrator = *field_cal;
+  }
+  for (const auto& s : model) {
+    log->info("model source {} at ({:.5f}, {:.5f}) deg, {:.3f} Jy at 1.4 GHz", s.name, s.ra_rad * 180 / M_PI,
+              s.dec_rad * 180 / M_PI, s.flux_at(1.4e9));
+  }
+
+  CalibrateOptions opt;
+  opt.min_snr = cfg.get_double("calibration.min_snr");
+  opt.gain_interval_s = cfg.get_double("calibration.gain_interval_s");
+  opt.refant = req.refant.empty() ? cfg.get_string("calibration.refant") : req.refant;
+  opt.stefcal.max_iterations = static_cast<int>(cfg.get_int("calibration.max_iterations"));
+  opt.stefcal.tolerance = cfg.get_double("calibration.tolerance");
+  opt.check_interrupt = req.check_interrupt;
+  const auto sol = calibrate(
+      meta, [&](int spw) { return vis.has_rows(spw); }, [&](int spw) { return vis.read_spw(spw); }, model, opt);
+  out.bytes_read = vis.bytes_read();
+  out.seconds_read_solve = seconds_since(t0);
+  out.refant = sol.refant >= 0 ? meta.antenna_names[static_cast<std::size_t>(sol.refant)] : "";
+
+  QaThresholds th;
+  th.max_flagged_fraction = cfg.get_double("calibration.max_flagged_fraction");
+  th.min_antennas = static_cast<int>(cfg.get_int("calibration.min_antennas"));
+  th.min_median_snr = cfg.get_double("calibration.min_median_snr");
+  out.qa = assess(sol, th);
+  out.status = out.qa.passed ? "passed" : "failed";
+
+  // Tables, then plots; a failure removes what this call published.
+  const auto t1 = std::chrono::steady_clock::now();
+  const auto dir = caltable_dir(cfg, ms);
+  fs::create_directories(dir);
+  const auto stem = dir / fmt::format("{}.{}", out.group_id, out.calibrator);
+  out.bandpass_table = stem.string() + ".bcal";
+  out.gain_table = stem.string() + ".gcal";
+  const CaltableInfo info{ms, sol.refant, req.command_line};
+  try {
+    write_bandpass_table(out.bandpass_table, sol.bandpass, info);
+    write_gain_table(out.gain_table, sol.gains, meta.nspw(), info);
+    out.plots = write_plots(stem, sol, meta);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(out.bandpass_table, ec);
+    fs::remove_all(out.gain_table, ec);
+    throw;
+  }
+  out.seconds_write = seconds_since(t1);
+
+  const double hours = cfg.get_double("calibration.validity_hours");
+  out.valid_from_s = meta.time_first - 0.5 * meta.interval - hours * kSecondsPerHour;
+  out.valid_to_s = meta.time_last + 0.5 * meta.interval + hours * kSecondsPerHour;
+  out.calset_id = fmt::format("{}_{}", out.group_id, out.calibrator);
+  state::StateDb db(state::StateDb::resolve_path(cfg));
+  state::CalsetRecord rec;
+  rec.id = out.calset_id;
+  rec.group_id = out.group_id;
+  rec.ms_path = ms.string();
+  rec.calibrator = out.calibrator;
+  rec.refant = out.refant;
+  rec.bandpass_table = out.bandpass_table.string();
+  rec.gain_table = out.gain_table.string();
+  rec.mid_time_s = 0.5 * (meta.time_first + meta.time_last);
+  rec.valid_from_s = out.valid_from_s;
+  rec.valid_to_s = out.valid_to_s;
+  rec.status = out.status;
+  rec.grade = out.qa.grade;
+  for (const auto& r : out.qa.reasons) rec.reasons += (rec.reasons.empty() ? "" : "; ") + r;
+  rec.qa_json = to_json(out.qa).dump();
+  state::upsert_calset(db, rec);
+  db.record_event(out.group_id, "solve", out.qa.passed ? state::EventLevel::kInfo : state::EventLevel::kWarn,
+                  fmt::format("calset {} {} (grade {}){}", out.calset_id, out.status, out.qa.grade,
+                              rec.reasons.empty() ? "" : ": " + rec.reasons));
+  out.seconds = seconds_since(t0);
+  if (out.qa.passed) {
+    log->info("calset {} passed (grade {}): {} antennas solved, {:.1f}% bandpass flagged, median SNR {:.1f}",
+              out.calset_id, out.qa.grade, out.qa.antennas_solved, 100 * out.qa.bandpass_flagged_fraction,
+              out.qa.median_snr);
+  } else {
+    log->warn("calset {} FAILED QA: {}", out.calset_id, rec.reasons);
+  }
+  return out;
+}
+
+nlohmann::json to_json(const SolveOutcome& o) {
+  nlohmann::json plots = nlohmann::json::array();
+  for (const auto& p : o.plots) plots.push_back(p.string());
+  return {{"group_id", o.group_id},
+          {"calset_id", o.calset_id},
+          {"status", o.status},
+          {"calibrator", o.calibrator},
+          {"refant", o.refant},
+          {"qa", to_json(o.qa)},
+          {"bandpass_table", o.bandpass_table.string()},
+          {"gain_table", o.gain_table.string()},
+          {"plots", plots},
+          {"valid_from_mjd_s", o.valid_from_s},
+          {"valid_to_mjd_s", o.valid_to_s},
+          {"seconds", o.seconds},
+          {"seconds_read_solve", o.seconds_read_solve},
+          {"seconds_write", o.seconds_write},
+          {"bytes_read", o.bytes_read},
+          {"mb_per_s", o.seconds > 0 ? o.bytes_read / 1e6 / o.seconds : 0.0}};
+}
+
+namespace {
+
+// The set registered for the MS's group with both tables present, if any.
+std::optional<state::CalsetRecord> registered_set(const config::Config& cfg, const fs::path& ms) {
+  state::StateDb db(state::StateDb::resolve_path(cfg));
+  for (const auto& c : state::list_calsets(db)) {
+    if (c.group_id == group_of(fs::absolute(ms)) && fs::exists(c.bandpass_table) && fs::exists(c.gain_table)) return c;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool SolveStage::is_done(const pipeline::Context& ctx) const {
+  const fs::path ms = ctx.get_string("ms_path");
+  // No calibrator field: nothing for this stage to do.
+  if (!calibrator_from_fields(MsVisibilities(ms).meta().field_names)) return true;
+  return registered_set(cfg_, ms).has_value();
+}
+
+pipeline::Context SolveStage::restore(const pipeline::Context& ctx) const {
+  const auto set = registered_set(cfg_, ctx.get_string("ms_path"));
+  if (!set) return ctx;  // no calibrator field: no set of this group
+  return ctx.with_outputs({{"calset_id", set->id}, {"calset_status", set->status}, {"calset_reason", set->reasons}});
+}
+
+void SolveStage::validate(const pipeline::Context& ctx) const {
+  if (!ctx.has("ms_path")) throw ConfigError("solve: no ms_path in the context");
+  if (!fs::exists(ctx.get_string("ms_path"))) throw InputError(ctx.get_string("ms_path") + ": no such MS");
+}
+
+pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
+  SolveRequest req;
+  req.ms = ctx.get_string("ms_path");
+  req.command_line = "contimg run (solve stage)";
+  req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };
+  const auto o = solve_ms(cfg_, req);
+  std::string reasons;
+  for (const auto& r : o.qa.reasons) reasons += (reasons.empty() ? "" : "; ") + r;
+  return ctx.with_outputs({{"calset_id", o.calset_id}, {"calset_status", o.status}, {"calset_reason", reasons}})
+      .with_io(o.bytes_read, 0);
+}
+
+}  // namespace contimg::calibration

@@ -1,0 +1,64 @@
+#pragma once
+// `contimg solve` and the pipeline's "solve" stage (SPEC §5): the adapter
+// that reads an MS, builds the model (the calibrator named by the MS's
+// calibrator field, or a sky-model JSON), runs calibrate(), grades the set,
+// writes the B and G tables and plots, and registers the set.
+// Context: input "ms_path"; outputs "calset_id", "calset_status" (passed |
+// failed), "calset_reason". A QA failure is recorded and reported, not thrown.
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "calibration/qa.h"
+#include "config/config.h"
+#include "pipeline/stage.h"
+#include "sky/sky_model.h"
+
+namespace contimg::calibration {
+
+struct SolveRequest {
+  std::filesystem::path ms;
+  std::filesystem::path model_json;  // empty: the calibrator field's VLA calibrator
+  std::string refant;                // empty: calibration.refant, else automatic
+  std::string command_line;
+  std::function<void()> check_interrupt;
+};
+
+struct SolveOutcome {
+  std::string group_id, calset_id, status, calibrator, refant;
+  QaReport qa;
+  std::filesystem::path bandpass_table, gain_table;
+  std::vector<std::filesystem::path> plots;
+  double seconds = 0, seconds_read_solve = 0, seconds_write = 0;
+  std::uint64_t bytes_read = 0;
+  double valid_from_s = 0, valid_to_s = 0;
+};
+
+// The calibrator field's name without its "_t<i>" suffix ("3C286_t11" ->
+// "3C286"), or nullopt when every field is a plain meridian field.
+std::optional<std::string> calibrator_from_fields(const std::vector<std::string>& field_names);
+
+// The model of a sky-model JSON: a simulator truth file (its "sky") or a
+// SkyModel document ({"sources": [...]}).
+sky::SkyModel load_model_json(const std::filesystem::path& path);
+
+SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& request);
+nlohmann::json to_json(const SolveOutcome& o);
+
+class SolveStage : public pipeline::Stage {
+ public:
+  explicit SolveStage(const config::Config& cfg) : cfg_(cfg) {}
+  std::string name() const override { return "solve"; }
+  bool is_done(const pipeline::Context& ctx) const override;
+  // The registered set's outputs for a resumed chain (none without a calibrator field).
+  pipeline::Context restore(const pipeline::Context& ctx) const override;
+  void validate(const pipeline::Context& ctx) const override;
+  pipeline::Context execute(const pipeline::Context& ctx) override;
+
+ private:
+  const config::Config& cfg_;
+};
+
+}  // namespace contimg::calibration
