@@ -1,12 +1,20 @@
+// Must precede every casacore header (casacore 3.5 under C++20).
+#include "io/ms/casacore_cxx20.h"
+
 #include "flagging/flag_stage.h"
 
+#include <casacore/casa/Arrays/Array.h>
+#include <casacore/tables/Tables/ArrayColumn.h>
+#include <casacore/tables/Tables/Table.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 
 #include "astro/site_data.h"
 #include "common/build_info.h"
 #include "common/error.h"
+#include "common/interrupts.h"
 #include "conversion/group_converter.h"
 #include "grouping/subband_name.h"
 #include "io/uvh5/hdf5_handle.h"
@@ -21,15 +29,16 @@ namespace {
 namespace fs = std::filesystem;
 
 // A tiny simulated group converted to an MS: 6 stations (1 24 47 71 94 117),
-// station 47 dead, a 10 Jy calibrator, noise.
-fs::path make_ms(const fs::path& dir) {
+// station 47 dead, a 10 Jy calibrator, noise, RFI.
+fs::path make_ms(const fs::path& dir, int ntimes = 8, int nchan = 4) {
   uvh5::initialize_hdf5(build::kHdf5PluginDir);
   const auto site = astro::load_site_data(build::kDataDir);
   simulation::SimulationSpec spec;
   spec.nants = 6;
-  spec.ntimes = 8;
-  spec.nchan = 4;
+  spec.ntimes = ntimes;
+  spec.nchan = nchan;
   spec.noise_jy = 0.5;
+  spec.rfi_bursts = 4;
   spec.calibrator_at_transit = true;
   spec.dead_stations = {47};
   spec.start_utc = "2025-03-01T10:00:00";
@@ -75,6 +84,46 @@ TEST(FlagStage, FlagsRecordsAndIsDoneUntilTheStrategyChanges) {
   // A changed strategy text is a different strategy: not done any more.
   std::ofstream(strategy, std::ios::app) << "\n-- changed\n";
   EXPECT_FALSE(stage.is_done(in));
+}
+
+casacore::Array<bool> read_flags(const fs::path& ms) {
+  casacore::Table t(ms.string());
+  return casacore::ArrayColumn<bool>(t, "FLAG").getColumn();
+}
+
+FlagOptions options_with(std::uint64_t memory_bytes) {
+  FlagOptions o;
+  o.strategy = fs::path(build::kDataDir) / "strategies" / "dsa110-lband.lua";
+  o.threads = 2;
+  o.memory_bytes = memory_bytes;
+  return o;
+}
+
+// 21 baselines of 24 x 128 x 2 samples (55 KB each): 1 MB of buffer is two
+// chunks; the flags must not depend on the chunking.
+TEST(MsFlagger, ChunksOfBaselinesGiveTheSameFlags) {
+  test::TempDir dir;
+  const fs::path ms = make_ms(dir.path(), 24, 8);
+  const fs::path copy = dir / "copy.ms";
+  fs::copy(ms, copy, fs::copy_options::recursive);
+  const auto whole = MsFlagger(options_with(1ull << 30)).run(ms);
+  const auto chunked = MsFlagger(options_with(1ull << 20)).run(copy);
+  EXPECT_EQ(whole.flagged_after, chunked.flagged_after);
+  EXPECT_GT(whole.flagged_after, whole.flagged_before);
+  const auto a = read_flags(ms), b = read_flags(copy);
+  EXPECT_TRUE(casacore::allEQ(a, b));
+  EXPECT_EQ(chunked.dead_names, std::vector<std::string>{"DSA-047"});
+}
+
+// An interrupt before the write leaves FLAG as it was.
+TEST(MsFlagger, InterruptedRunWritesNothing) {
+  test::TempDir dir;
+  const fs::path ms = make_ms(dir.path());
+  const auto before = read_flags(ms);
+  InterruptGuard guard;
+  guard.simulate(SIGINT);
+  EXPECT_THROW(MsFlagger(options_with(1ull << 30)).run(ms, &guard), Cancelled);
+  EXPECT_TRUE(casacore::allEQ(read_flags(ms), before));
 }
 
 TEST(FlagStage, MissingMsFailsValidation) {
