@@ -4,6 +4,8 @@
 #include "flagging/flag_stage.h"
 
 #include <casacore/casa/Arrays/Array.h>
+#include <casacore/casa/Containers/Block.h>
+#include <casacore/casa/Utilities/Sort.h>
 #include <casacore/tables/Tables/ArrayColumn.h>
 #include <casacore/tables/Tables/Table.h>
 #include <gtest/gtest.h>
@@ -113,6 +115,31 @@ TEST(MsFlagger, ChunksOfBaselinesGiveTheSameFlags) {
   const auto a = read_flags(ms), b = read_flags(copy);
   EXPECT_TRUE(casacore::allEQ(a, b));
   EXPECT_EQ(chunked.dead_names, std::vector<std::string>{"DSA-047"});
+}
+
+// Rows whose baselines are not ascending within a (time, SPW) block take the
+// read-whole-block path; after sorting back, FLAG matches the sorted MS's.
+TEST(MsFlagger, UnsortedRowsGiveTheSameFlags) {
+  test::TempDir dir;
+  const fs::path ms = make_ms(dir.path(), 12, 4);
+  const fs::path shuffled = dir / "shuffled.ms";
+  casacore::Block<casacore::String> keys(4);
+  keys[0] = "TIME";
+  keys[1] = "DATA_DESC_ID";
+  keys[2] = "ANTENNA2";
+  keys[3] = "ANTENNA1";
+  const casacore::Block<casacore::Int> desc(4, casacore::Sort::Descending);
+  {
+    casacore::Table t(ms.string());
+    t.sort(keys, desc).deepCopy(shuffled.string(), casacore::Table::New, true);
+  }
+  const auto sorted_rep = MsFlagger(options_with(1ull << 30)).run(ms);
+  const auto shuffled_rep = MsFlagger(options_with(1ull << 30)).run(shuffled);
+  EXPECT_EQ(sorted_rep.flagged_after, shuffled_rep.flagged_after);
+  std::swap(keys[2], keys[3]);
+  casacore::Table back = casacore::Table(shuffled.string()).sort(keys);
+  const casacore::Array<bool> b = casacore::ArrayColumn<bool>(back, "FLAG").getColumn();
+  EXPECT_TRUE(casacore::allEQ(read_flags(ms), b));
 }
 
 // An interrupt before the write leaves FLAG as it was.
