@@ -76,6 +76,10 @@ TEST(FlagStage, FlagsRecordsAndIsDoneUntilTheStrategyChanges) {
   EXPECT_LT(f, 6.0 / 21.0 + 0.05);
   EXPECT_GT(out.io().bytes_read, 0u);
   EXPECT_TRUE(stage.is_done(in));
+  // A resumed chain gets the same outputs back from the database.
+  const auto restored = stage.restore(in);
+  EXPECT_DOUBLE_EQ(restored.get_double("flagged_fraction"), f);
+  EXPECT_EQ(restored.get_strings("dead_antennas"), out.get_strings("dead_antennas"));
   {
     state::StateDb db(dir / "state.sqlite3");
     const auto run = state::flag_run(db.database(), fs::absolute(ms).lexically_normal().string());
@@ -161,6 +165,7 @@ TEST(FlagStage, MissingMsFailsValidation) {
   FlagStage stage(*cfg);
   EXPECT_FALSE(stage.is_done(in));
   EXPECT_THROW(stage.validate(in), InputError);
+  EXPECT_THROW(stage.restore(in), Error);  // nothing recorded
 }
 
 }  // namespace
