@@ -66,6 +66,16 @@ bool FlagStage::is_done(const pipeline::Context& ctx) const {
   return already_flagged(cfg_, options_, ctx.get_string("ms_path"));
 }
 
+pipeline::Context FlagStage::restore(const pipeline::Context& ctx) const {
+  const std::string ms = ctx.get_string("ms_path");
+  state::StateDb::Options o;
+  o.create = false;
+  state::StateDb db(state::StateDb::resolve_path(cfg_), o);
+  const auto run = state::flag_run(db.database(), key_of(ms));
+  if (!run) throw InputError(fmt::format("flag: no flagging of {} recorded in {}", ms, db.path().string()));
+  return ctx.with_outputs({{"flagged_fraction", run->flagged_after}, {"dead_antennas", run->dead_antennas}});
+}
+
 void FlagStage::validate(const pipeline::Context& ctx) const {
   const fs::path ms = ctx.get_string("ms_path");
   if (!fs::is_directory(ms)) throw InputError(fmt::format("flag: {} is not a Measurement Set directory", ms.string()));

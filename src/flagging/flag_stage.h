@@ -3,7 +3,7 @@
 // flag_algorithms.h). Input "ms_path"; outputs "flagged_fraction" (double) and
 // "dead_antennas" (station names). is_done when the state database records a
 // flagging of this MS with the same strategy text: a rerun does not re-flag
-// (the outputs are then in the flag_runs table).
+// (restore then reads the outputs back from the flag_runs table).
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -31,6 +31,7 @@ class FlagStage : public pipeline::Stage {
 
   std::string name() const override { return "flag"; }
   bool is_done(const pipeline::Context& ctx) const override;
+  pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
 

@@ -205,7 +205,7 @@ FlagOptions FlagOptions::from_config(const config::Config& cfg) {
   o.dead.auto_ratio = cfg.get_double("flagging.dead_auto_ratio");
   const auto mb = cfg.get_int("flagging.memory_mb");
   if (o.threads < 0) throw ConfigError("flagging.threads must be >= 0");
-  if (mb < 16) throw ConfigError(fmt::format("flagging.memory_mb = {} is too small (>= 16)", mb));
+  if (mb < 1) throw ConfigError(fmt::format("flagging.memory_mb = {} must be >= 1", mb));
   if (!(o.dead.dead_fraction > 0 && o.dead.dead_fraction <= 1)) {
     throw ConfigError("flagging.dead_fraction must be in (0, 1]");
   }

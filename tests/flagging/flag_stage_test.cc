@@ -1,12 +1,22 @@
+// Must precede every casacore header (casacore 3.5 under C++20).
+#include "io/ms/casacore_cxx20.h"
+
 #include "flagging/flag_stage.h"
 
+#include <casacore/casa/Arrays/Array.h>
+#include <casacore/casa/Containers/Block.h>
+#include <casacore/casa/Utilities/Sort.h>
+#include <casacore/tables/Tables/ArrayColumn.h>
+#include <casacore/tables/Tables/Table.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 
 #include "astro/site_data.h"
 #include "common/build_info.h"
 #include "common/error.h"
+#include "common/interrupts.h"
 #include "conversion/group_converter.h"
 #include "grouping/subband_name.h"
 #include "io/uvh5/hdf5_handle.h"
@@ -21,15 +31,16 @@ namespace {
 namespace fs = std::filesystem;
 
 // A tiny simulated group converted to an MS: 6 stations (1 24 47 71 94 117),
-// station 47 dead, a 10 Jy calibrator, noise.
-fs::path make_ms(const fs::path& dir) {
+// station 47 dead, a 10 Jy calibrator, noise, RFI.
+fs::path make_ms(const fs::path& dir, int ntimes = 8, int nchan = 4) {
   uvh5::initialize_hdf5(build::kHdf5PluginDir);
   const auto site = astro::load_site_data(build::kDataDir);
   simulation::SimulationSpec spec;
   spec.nants = 6;
-  spec.ntimes = 8;
-  spec.nchan = 4;
+  spec.ntimes = ntimes;
+  spec.nchan = nchan;
   spec.noise_jy = 0.5;
+  spec.rfi_bursts = 4;
   spec.calibrator_at_transit = true;
   spec.dead_stations = {47};
   spec.start_utc = "2025-03-01T10:00:00";
@@ -65,6 +76,10 @@ TEST(FlagStage, FlagsRecordsAndIsDoneUntilTheStrategyChanges) {
   EXPECT_LT(f, 6.0 / 21.0 + 0.05);
   EXPECT_GT(out.io().bytes_read, 0u);
   EXPECT_TRUE(stage.is_done(in));
+  // A resumed chain gets the same outputs back from the database.
+  const auto restored = stage.restore(in);
+  EXPECT_DOUBLE_EQ(restored.get_double("flagged_fraction"), f);
+  EXPECT_EQ(restored.get_strings("dead_antennas"), out.get_strings("dead_antennas"));
   {
     state::StateDb db(dir / "state.sqlite3");
     const auto run = state::flag_run(db.database(), fs::absolute(ms).lexically_normal().string());
@@ -77,6 +92,71 @@ TEST(FlagStage, FlagsRecordsAndIsDoneUntilTheStrategyChanges) {
   EXPECT_FALSE(stage.is_done(in));
 }
 
+casacore::Array<bool> read_flags(const fs::path& ms) {
+  casacore::Table t(ms.string());
+  return casacore::ArrayColumn<bool>(t, "FLAG").getColumn();
+}
+
+FlagOptions options_with(std::uint64_t memory_bytes) {
+  FlagOptions o;
+  o.strategy = fs::path(build::kDataDir) / "strategies" / "dsa110-lband.lua";
+  o.threads = 2;
+  o.memory_bytes = memory_bytes;
+  return o;
+}
+
+// 21 baselines of 24 x 128 x 2 samples (55 KB each): 1 MB of buffer is two
+// chunks; the flags must not depend on the chunking.
+TEST(MsFlagger, ChunksOfBaselinesGiveTheSameFlags) {
+  test::TempDir dir;
+  const fs::path ms = make_ms(dir.path(), 24, 8);
+  const fs::path copy = dir / "copy.ms";
+  fs::copy(ms, copy, fs::copy_options::recursive);
+  const auto whole = MsFlagger(options_with(1ull << 30)).run(ms);
+  const auto chunked = MsFlagger(options_with(1ull << 20)).run(copy);
+  EXPECT_EQ(whole.flagged_after, chunked.flagged_after);
+  EXPECT_GT(whole.flagged_after, whole.flagged_before);
+  const auto a = read_flags(ms), b = read_flags(copy);
+  EXPECT_TRUE(casacore::allEQ(a, b));
+  EXPECT_EQ(chunked.dead_names, std::vector<std::string>{"DSA-047"});
+}
+
+// Rows whose baselines are not ascending within a (time, SPW) block take the
+// read-whole-block path; after sorting back, FLAG matches the sorted MS's.
+TEST(MsFlagger, UnsortedRowsGiveTheSameFlags) {
+  test::TempDir dir;
+  const fs::path ms = make_ms(dir.path(), 12, 4);
+  const fs::path shuffled = dir / "shuffled.ms";
+  casacore::Block<casacore::String> keys(4);
+  keys[0] = "TIME";
+  keys[1] = "DATA_DESC_ID";
+  keys[2] = "ANTENNA2";
+  keys[3] = "ANTENNA1";
+  const casacore::Block<casacore::Int> desc(4, casacore::Sort::Descending);
+  {
+    casacore::Table t(ms.string());
+    t.sort(keys, desc).deepCopy(shuffled.string(), casacore::Table::New, true);
+  }
+  const auto sorted_rep = MsFlagger(options_with(1ull << 30)).run(ms);
+  const auto shuffled_rep = MsFlagger(options_with(1ull << 30)).run(shuffled);
+  EXPECT_EQ(sorted_rep.flagged_after, shuffled_rep.flagged_after);
+  std::swap(keys[2], keys[3]);
+  casacore::Table back = casacore::Table(shuffled.string()).sort(keys);
+  const casacore::Array<bool> b = casacore::ArrayColumn<bool>(back, "FLAG").getColumn();
+  EXPECT_TRUE(casacore::allEQ(read_flags(ms), b));
+}
+
+// An interrupt before the write leaves FLAG as it was.
+TEST(MsFlagger, InterruptedRunWritesNothing) {
+  test::TempDir dir;
+  const fs::path ms = make_ms(dir.path());
+  const auto before = read_flags(ms);
+  InterruptGuard guard;
+  guard.simulate(SIGINT);
+  EXPECT_THROW(MsFlagger(options_with(1ull << 30)).run(ms, &guard), Cancelled);
+  EXPECT_TRUE(casacore::allEQ(read_flags(ms), before));
+}
+
 TEST(FlagStage, MissingMsFailsValidation) {
   test::TempDir dir;
   auto cfg = std::make_shared<const config::Config>(config::Config::defaults().with_override(
@@ -85,6 +165,7 @@ TEST(FlagStage, MissingMsFailsValidation) {
   FlagStage stage(*cfg);
   EXPECT_FALSE(stage.is_done(in));
   EXPECT_THROW(stage.validate(in), InputError);
+  EXPECT_THROW(stage.restore(in), Error);  // nothing recorded
 }
 
 }  // namespace
