@@ -90,6 +90,8 @@ int run(int argc, char** argv) {
   register_groups_command(app, ctx);
   register_simulate_command(app, ctx);
   register_convert_command(app, ctx);
+  register_validate_command(app, ctx);
+  register_catalog_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -76,6 +76,7 @@ QaResult cross_match(const std::vector<Detection>& dets, const std::vector<catal
   QaResult r;
   r.n_detections = static_cast<int>(dets.size());
   r.n_reference = static_cast<int>(refs.size());
+  r.match_radius_arcsec = t.match_radius_arcsec;
   std::vector<std::pair<double, double>> dpos, rpos;
   for (const auto& d : dets) dpos.emplace_back(d.ra_deg, d.dec_deg);
   for (const auto& s : refs) rpos.emplace_back(s.ra_deg, s.dec_deg);

@@ -41,6 +41,7 @@ const char* to_string(Verdict v);
 struct QaResult {
   std::vector<Match> matches;  // mutual nearest pairs within the radius
   int n_detections = 0, n_reference = 0;
+  double match_radius_arcsec = 0;
   int n_astrometry = 0;
   double mean_dra_arcsec = 0, mean_ddec_arcsec = 0, rms_offset_arcsec = 0;
   int n_flux = 0;

@@ -101,7 +101,6 @@ PixelCatalogue find_components(const std::vector<float>& pixels, int nx, int ny,
   for (const auto& isl : cat.islands) {
     std::vector<FitPixel> fp;
     int x_lo = nx, x_hi = 0, y_lo = ny, y_hi = 0;
-    std::vector<char> in_island;
     for (int p : isl.pixels) {
       const int x = p % nx, y = p / nx;
       x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x), y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);

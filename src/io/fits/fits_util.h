@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-typedef struct fitsfile fitsfile;  // NOLINT: cfitsio's own typedef
+#include <fitsio.h>
 
 namespace contimg::fits {
 
