@@ -198,12 +198,10 @@ void write_report(const fs::path& html, const ReportInput& in, const fs::path& w
                  {"Matches", std::to_string(qa.matches.size())},
                  {"Mean offset (RA cos Dec, Dec)", fmt::format("{:+.2f}\", {:+.2f}\"", qa.mean_dra_arcsec, qa.mean_ddec_arcsec)},
                  {"RMS offset", fmt::format("{:.2f}\" ({} matches)", qa.rms_offset_arcsec, qa.n_astrometry)},
-                 {"Flux ratio (clipped median)", fmt::format("{:.3f} &plusmn; {:.3f} ({} matches)", qa.flux_ratio_median,
+                 {"Flux ratio (clipped median)", fmt::format("{:.3f} ± {:.3f} ({} matches)", qa.flux_ratio_median,
                                                              qa.flux_ratio_sigma, qa.n_flux)},
                  {"Completeness", fmt::format("{:.0f}% ({} of {})", 100 * qa.completeness, qa.n_complete_found, qa.n_complete_ref)},
                  {"Unmatched detections", fmt::format("{} ({:.0f}%)", qa.n_unmatched, 100 * qa.false_rate)}});
-  // The flux-ratio row carries an entity: undo its escaping.
-  for (std::string::size_type p; (p = body.find("&amp;plusmn;")) != std::string::npos;) body.replace(p, 12, "&plusmn;");
   body += "\n<h2>Image</h2>\n<figure>" + img_tag(quicklook, "quick-look with sources") + "</figure>\n";
   body += "<div class=\"plots\"><figure>" + img_tag(offsets_png, "astrometric offsets") + "</figure><figure>" +
           img_tag(ratios_png, "flux ratios") + "</figure></div>\n";

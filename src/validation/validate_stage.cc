@@ -129,11 +129,16 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
   rin.qa = &qa;
   rin.reference_name = ref_path.filename().string();
   rin.image_qa = image_statistics(image);
+  // Earlier stages' values: outputs first, then inputs (the Context look-up order).
+  auto value_of = [&ctx](const std::string& key) {
+    const auto& o = ctx.outputs();
+    return value_text(o.count(key) ? o.at(key) : ctx.inputs().at(key));
+  };
   for (const auto& [key, label] : kImageKeys) {
-    if (ctx.has(key)) rin.image_qa.emplace_back(label, value_text(ctx.outputs().count(key) ? ctx.outputs().at(key) : ctx.inputs().at(key)));
+    if (ctx.has(key)) rin.image_qa.emplace_back(label, value_of(key));
   }
   for (const auto& [key, label] : kCalibrationKeys) {
-    if (ctx.has(key)) rin.calibration_qa.emplace_back(label, value_text(ctx.outputs().count(key) ? ctx.outputs().at(key) : ctx.inputs().at(key)));
+    if (ctx.has(key)) rin.calibration_qa.emplace_back(label, value_of(key));
   }
   for (const auto& [key, label] : kProductKeys) {
     if (ctx.has(key)) {
