@@ -107,7 +107,11 @@ int run(int argc, char** argv) {
     load.overrides = global_overrides(o);
     load.overrides.insert(load.overrides.end(), ctx.command_overrides.begin(),
                           ctx.command_overrides.end());
-    auto cfg = std::make_shared<const config::Config>(config::Config::load(load));
+    auto loaded = config::Config::load(load);
+    for (const auto& derive : ctx.derived_overrides) {
+      for (const auto& ov : derive(loaded)) loaded = loaded.with_override(ov);
+    }
+    auto cfg = std::make_shared<const config::Config>(std::move(loaded));
     logging::setup({cfg->get_string("logging.level"),
                      logging::parse_format(cfg->get_string("logging.format")),
                      cfg->get_string("logging.file")});

@@ -32,6 +32,9 @@ class CommandContext {
  public:
   GlobalOptions options;
   std::vector<config::Override> command_overrides;  // flags a subcommand maps to keys
+  // Settings derived from the loaded configuration (e.g. `run --out DIR` puts
+  // the state database under DIR unless a file, variable or flag set it).
+  std::vector<std::function<std::vector<config::Override>(const config::Config&)>> derived_overrides;
   std::function<int()> action;
   std::vector<std::string> argv;  // the command line, for HISTORY and provenance
 

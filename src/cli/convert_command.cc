@@ -10,14 +10,14 @@
 #include <spdlog/spdlog.h>
 
 #include "astro/site_data.h"
-#include "catalog/vla_calibrators.h"
 #include "cli/app.h"
 #include "common/error.h"
 #include "common/interrupts.h"
+#include "conversion/conversion_settings.h"
 #include "conversion/conversion_stage.h"
 #include "conversion/group_converter.h"
+#include "grouping/group_selection.h"
 #include "grouping/grouping.h"
-#include "grouping/indexer.h"
 #include "grouping/settings.h"
 #include "grouping/subband_name.h"
 #include "grouping/utc_time.h"
@@ -34,41 +34,6 @@ struct ConvertOptions {
   bool dry_run = false, skip_existing = false, allow_incomplete = false;
   std::string db;
 };
-
-conversion::ConversionOptions conversion_options(const config::Config& cfg, bool allow_incomplete,
-                                                 const std::vector<std::string>& argv) {
-  conversion::ConversionOptions o;
-  const auto g = grouping::GroupingSettings::from_config(cfg);
-  o.expected_subbands = g.expected_subbands;
-  o.min_subbands = allow_incomplete ? g.min_subbands : g.expected_subbands;
-  o.allow_incomplete = allow_incomplete;
-  o.parallel_io = cfg.get_bool("conversion.parallel_io");
-  o.io_batch_size = static_cast<int>(cfg.get_int("conversion.io_batch_size"));
-  o.max_workers = static_cast<int>(cfg.get_int("conversion.max_workers"));
-  if (o.io_batch_size < 1 || o.max_workers < 0) {
-    throw ConfigError("conversion.io_batch_size must be >= 1 and conversion.max_workers >= 0");
-  }
-  o.merge_spws = cfg.get_bool("conversion.merge_spws");
-  o.stage_dir = cfg.get_path("conversion.stage_dir");
-  if (cfg.get_bool("conversion.stage_to_tmpfs")) o.tmpfs_dir = cfg.get_path("paths.tmpfs_dir");
-  o.calibrator_radius_deg = cfg.get_double("conversion.calibrator_radius_deg");
-  o.cache_profiles = uvh5::CacheProfiles::from_config(cfg);
-  o.command_line = argv;
-  return o;
-}
-
-std::vector<conversion::CalibratorRef> calibrator_refs(const config::Config& cfg) {
-  std::vector<conversion::CalibratorRef> out;
-  const double min_flux = cfg.get_double("conversion.calibrator_min_flux_jy");
-  for (const auto& c : catalog::load_vla_calibrators(cfg.get_path("paths.data_dir") / "catalogs" / "vlacalibrators.txt")) {
-    if (c.flux_20cm_jy && *c.flux_20cm_jy >= min_flux) {
-      // The familiar name (3C286) when the list gives one, else the J2000 name.
-      const bool named = c.alt_name.rfind("3C", 0) == 0 || c.alt_name.rfind("4C", 0) == 0;
-      out.push_back({named ? c.alt_name : c.name, c.ra_rad, c.dec_rad, *c.flux_20cm_jy});
-    }
-  }
-  return out;
-}
 
 struct Outcome {
   std::string group_id;
@@ -177,60 +142,32 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
 
       // Index first: the one grouping rule decides what a group is.
       state::StateDb db(state::StateDb::resolve_path(cfg));
-      grouping::IndexOptions io;
-      io.tolerance_s = gs.tolerance_s;
-      io.expected_subbands = gs.expected_subbands;
-      io.profiles = uvh5::CacheProfiles::from_config(cfg);
-      io.check_interrupt = [&ctx] { ctx.interrupts().throw_if_interrupted(); };
-      const auto files = grouping::scan_directory(fs::absolute(o->input_dir), false);
-      const auto idx = grouping::index_files(db, files, io);
-      spdlog::info("indexed {}: {} files ({} new or changed, {} invalid)", o->input_dir, idx.scanned,
-                   idx.indexed, idx.invalid_total);
+      grouping::index_directory(db, o->input_dir, gs, uvh5::CacheProfiles::from_config(cfg),
+                                [&ctx] { ctx.interrupts().throw_if_interrupted(); });
 
       const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
-      conversion::GroupConverter converter(site, calibrator_refs(cfg),
-                                           conversion_options(cfg, o->allow_incomplete, ctx.argv));
+      conversion::GroupConverter converter(site, conversion::calibrator_refs_from_config(cfg),
+                                           conversion::options_from_config(cfg, o->allow_incomplete, ctx.argv));
       const fs::path out_dir = fs::absolute(o->output_dir);
       std::vector<Outcome> outcomes;
-      const auto groups = db.groups_in_range(first, last);
-      for (const auto& g : groups) {
+      for (const auto& sel : grouping::select_groups(db, first, last, gs, o->allow_incomplete)) {
         ctx.interrupts().throw_if_interrupted();
+        const auto& g = sel.group;
         Outcome oc{g.group_id, "", "", "", nullptr};
         const fs::path ms = out_dir / (g.group_id + ".ms");
-        std::vector<conversion::SubbandFile> sb;
-        for (const auto& f : db.files_of_group(g.group_id)) {
-          if (!f.superseded && f.state == state::FileState::kIndexed && f.subband) {
-            sb.push_back({*f.subband, f.path});
-          }
-        }
-        const bool too_few = !g.complete && (!o->allow_incomplete || g.n_subbands < gs.min_subbands);
-        // A missing subband whose file exists but is unreadable fails the group
-        // with that file's error (it is bad input, not an incomplete group).
-        std::string invalid;
-        if (too_few) {
-          const auto tol = static_cast<std::int64_t>(std::ceil(gs.tolerance_s));
-          for (const auto& f : db.files_in_range(g.first_file_epoch - tol, g.first_file_epoch + tol)) {
-            if (f.state == state::FileState::kInvalid && f.subband && !(g.subband_mask >> *f.subband & 1u)) {
-              invalid += (invalid.empty() ? "" : "; ") + f.error;
-            }
-          }
-        }
+        using Decision = grouping::SelectedGroup::Decision;
         if (o->skip_existing && fs::exists(ms)) {
           oc.status = "skipped";
           oc.reason = "MS exists";
-        } else if (!invalid.empty()) {
+        } else if (sel.decision == Decision::kFailInvalid) {
           oc.status = "failed";
-          oc.reason = "invalid input: " + invalid;
-        } else if (too_few) {
+          oc.reason = sel.reason;
+        } else if (sel.decision == Decision::kSkipIncomplete) {
           oc.status = "skipped";
-          const auto missing = grouping::missing_subbands(g.subband_mask, gs.expected_subbands);
-          oc.reason = fmt::format("incomplete: {}/{} subbands, missing {}{}", g.n_subbands,
-                                  gs.expected_subbands, grouping::format_subbands(missing),
-                                  o->allow_incomplete ? fmt::format(" (minimum {})", gs.min_subbands)
-                                                      : " (use --allow-incomplete)");
+          oc.reason = sel.reason;
         } else if (o->dry_run) {
           oc.status = "planned";
-          oc.reason = fmt::format("{} subbands", sb.size());
+          oc.reason = fmt::format("{} subbands", sel.subband_files.size());
           oc.ms_path = ms.string();
         }
         if (!oc.status.empty()) {
@@ -251,7 +188,9 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
         db.set_group_state(g.group_id, state::GroupState::kConverting);
         auto progress = ctx.progress(fmt::format("convert {}", g.group_id), 24, "integrations");
         std::vector<std::string> encoded;
-        for (const auto& f : sb) encoded.push_back(conversion::ConversionStage::encode(f));
+        for (const auto& [k, path] : sel.subband_files) {
+          encoded.push_back(conversion::ConversionStage::encode({k, path}));
+        }
         std::vector<std::unique_ptr<pipeline::Stage>> stages;
         stages.push_back(std::make_unique<conversion::ConversionStage>(converter, false, progress.get()));
         const pipeline::Context start(ctx.shared_config(), g.group_id,
@@ -331,8 +270,8 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
         oc.reason = fmt::format("{} subbands", sb.size());
       } else {
         const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
-        const conversion::GroupConverter converter(site, calibrator_refs(cfg),
-                                                   conversion_options(cfg, f->allow_incomplete, ctx.argv));
+        const conversion::GroupConverter converter(site, conversion::calibrator_refs_from_config(cfg),
+                                                   conversion::options_from_config(cfg, f->allow_incomplete, ctx.argv));
         auto progress = ctx.progress(fmt::format("convert {}", g.id), 24, "integrations");
         try {
           const auto r = converter.convert(g.id, sb, out_dir, &ctx.interrupts(), progress.get());

@@ -24,6 +24,11 @@ bool ConversionStage::is_done(const pipeline::Context& ctx) const {
          fs::exists(fs::path(ctx.get_string("output_dir")) / (ctx.group_id() + ".ms"));
 }
 
+pipeline::Context ConversionStage::restore(const pipeline::Context& ctx) const {
+  return ctx.with_output(
+      "ms_path", (fs::path(ctx.get_string("output_dir")) / (ctx.group_id() + ".ms")).string());
+}
+
 void ConversionStage::validate(const pipeline::Context& ctx) const {
   if (ctx.get_strings("subband_files").empty()) {
     throw InputError("group " + ctx.group_id() + ": no subband files");

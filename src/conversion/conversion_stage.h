@@ -20,6 +20,8 @@ class ConversionStage : public pipeline::Stage {
 
   std::string name() const override { return "convert"; }
   bool is_done(const pipeline::Context& ctx) const override;
+  // The existing MS's path (later stages read what else they need from the MS).
+  pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
 

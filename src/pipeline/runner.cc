@@ -98,6 +98,7 @@ RunReport StageRunner::run(const std::vector<std::unique_ptr<Stage>>& stages,
     try {
       ctx.throw_if_interrupted();
       if (stage->is_done(ctx)) {
+        ctx = stage->restore(ctx);
         rec.outcome = Outcome::kSkipped;
         succeeded = true;
         log->info("stage={} outcome=skipped reason=\"product exists\"", rec.stage);

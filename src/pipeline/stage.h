@@ -1,6 +1,7 @@
 #pragma once
 // A pipeline stage: one class, one job. The runner calls, in order,
-//   is_done (skip when the product already exists: idempotence, resumption),
+//   is_done (skip when the product already exists: idempotence, resumption;
+//   then restore gives the product's outputs to later stages),
 //   validate (prerequisites), execute, validate_outputs, and cleanup (always,
 //   with whether the stage succeeded, so partial products can be removed).
 #include <string>
@@ -18,6 +19,11 @@ class Stage {
   // True when this stage's product for the context already exists and is
   // valid; the runner then records "skipped" and carries on.
   virtual bool is_done(const Context&) const { return false; }
+
+  // For a stage found done: the context with the outputs that execute would
+  // have given, read back from the existing product, so that later stages of
+  // a resumed chain find them. Throws like execute when the product is unreadable.
+  virtual Context restore(const Context& context) const { return context; }
 
   // Throws (ConfigError/InputError) with the reason when prerequisites are missing.
   virtual void validate(const Context&) const {}

@@ -35,6 +35,10 @@ class ProbeStage : public Stage {
     log_.calls.push_back(name_ + ":is_done");
     return mode_ == Mode::kDone;
   }
+  Context restore(const Context& ctx) const override {
+    log_.calls.push_back(name_ + ":restore");
+    return ctx.with_output(name_ + ".product", std::string("restored"));
+  }
   void validate(const Context&) const override { log_.calls.push_back(name_ + ":validate"); }
   Context execute(const Context& ctx) override {
     log_.calls.push_back(name_ + ":execute");
@@ -162,8 +166,10 @@ TEST_F(RunnerTest, FinishedStagesAreSkipped) {
   const RunReport r = StageRunner().run(stages, context());
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(r.stages[0].outcome, Outcome::kSkipped);
-  EXPECT_EQ(logs_[0]->calls, (std::vector<std::string>{"a:is_done"}));
+  EXPECT_EQ(logs_[0]->calls, (std::vector<std::string>{"a:is_done", "a:restore"}));
   EXPECT_EQ(r.stages[1].outcome, Outcome::kCompleted);
+  // Later stages (and the caller) see the skipped stage's restored outputs.
+  EXPECT_EQ(r.final_context->get_string("a.product"), "restored");
 }
 
 TEST_F(RunnerTest, InterruptCancelsAndCleansUp) {
