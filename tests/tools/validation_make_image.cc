@@ -1,6 +1,7 @@
 // Writes a synthetic PB-corrected image and its truth JSON (tests/support/
 // synthetic_image.h) for the validation integration test:
 //   validation_make_image OUT_DIR STEM [--flux-scale F] [--shift-ra ARCSEC] [--seed N]
+//                         [--size PIXELS] [--cell ARCSEC] [--pb-cut F]
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -9,7 +10,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: validation_make_image OUT_DIR STEM [--flux-scale F] [--shift-ra ARCSEC] [--seed N]\n";
+    std::cerr << "usage: validation_make_image OUT_DIR STEM [--flux-scale F] [--shift-ra ARCSEC] [--seed N] [--size PIXELS] [--cell ARCSEC] [--pb-cut F]\n";
     return 2;
   }
   contimg::testing::SyntheticOptions o;
@@ -18,6 +19,9 @@ int main(int argc, char** argv) {
     if (k == "--flux-scale") o.flux_scale = std::atof(argv[i + 1]);
     else if (k == "--shift-ra") o.shift_ra_arcsec = std::atof(argv[i + 1]);
     else if (k == "--seed") o.seed = static_cast<unsigned>(std::atoi(argv[i + 1]));
+    else if (k == "--size") o.n = std::atoi(argv[i + 1]);
+    else if (k == "--cell") o.cell_arcsec = std::atof(argv[i + 1]);
+    else if (k == "--pb-cut") o.pb_cut = std::atof(argv[i + 1]);
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
