@@ -32,6 +32,8 @@ packages=(
   # tests and benchmarks: independent readers and clients
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-h5py python3-numpy python3-casacore python3-astropy
+  # the HTML report rendered headless in a test
+  chromium
 )
 
 if [ "$install" = 1 ]; then

@@ -95,6 +95,8 @@ int run(int argc, char** argv) {
   register_solve_command(app, ctx);
   register_applycal_command(app, ctx);
   register_calsets_command(app, ctx);
+  register_validate_command(app, ctx);
+  register_catalog_command(app, ctx);
 
   try {
     app.parse(argc, argv);

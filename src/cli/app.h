@@ -67,6 +67,8 @@ void register_flag_command(CLI::App& app, CommandContext& ctx);
 void register_solve_command(CLI::App& app, CommandContext& ctx);
 void register_applycal_command(CLI::App& app, CommandContext& ctx);
 void register_calsets_command(CLI::App& app, CommandContext& ctx);
+void register_validate_command(CLI::App& app, CommandContext& ctx);
+void register_catalog_command(CLI::App& app, CommandContext& ctx);
 
 // Entry point used by main(): returns the process exit code (docs/cli.md).
 int run(int argc, char** argv);

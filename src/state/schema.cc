@@ -133,6 +133,44 @@ CREATE TABLE calsets (
 CREATE INDEX calsets_by_time ON calsets (status, mid_time_s);
 )sql";
 
+// Validation (SPEC §7): one row per validated image (the latest run: reruns
+// replace it) and its detections. Angles degrees, sizes arcsec, fluxes Jy.
+constexpr std::string_view kValidation = R"sql(
+CREATE TABLE validations (
+  group_id        TEXT PRIMARY KEY,     -- no foreign key: images may be validated without a group row
+  image_path      TEXT NOT NULL,
+  reference       TEXT NOT NULL,        -- the reference catalogue used
+  verdict         TEXT NOT NULL CHECK (verdict IN ('pass', 'warn', 'fail')),
+  reasons         TEXT NOT NULL,        -- JSON array of strings, worst first
+  metrics         TEXT NOT NULL,        -- JSON: astrometry, flux ratio, completeness, false rate
+  n_detections    INTEGER NOT NULL,
+  catalogue_fits  TEXT,
+  catalogue_csv   TEXT,
+  report_html     TEXT,
+  validated_at    TEXT NOT NULL
+);
+CREATE TABLE detections (
+  group_id        TEXT NOT NULL REFERENCES validations (group_id) ON DELETE CASCADE,
+  idx             INTEGER NOT NULL,     -- row in the catalogue
+  island          INTEGER NOT NULL,
+  component       INTEGER NOT NULL,
+  ra_deg          REAL NOT NULL,
+  dec_deg         REAL NOT NULL,
+  ra_err_arcsec   REAL NOT NULL,
+  dec_err_arcsec  REAL NOT NULL,
+  peak_jy         REAL NOT NULL,        -- Jy/beam
+  peak_err_jy     REAL NOT NULL,
+  flux_jy         REAL NOT NULL,        -- integrated
+  flux_err_jy     REAL NOT NULL,
+  major_arcsec    REAL NOT NULL,
+  minor_arcsec    REAL NOT NULL,
+  pa_deg          REAL NOT NULL,
+  snr             REAL NOT NULL,
+  PRIMARY KEY (group_id, idx)
+);
+CREATE INDEX detections_by_dec ON detections (dec_deg);
+)sql";
+
 void check_list(std::span<const Migration> list) {
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (list[i].version != static_cast<int>(i) + 1) {
@@ -155,6 +193,7 @@ const std::vector<Migration>& migrations() {
       {1, "files, groups, events (indexing and grouping)", kV1},
       {2, "flag_runs, flag_stats (flagging)", kFlagStats},
       {3, "calsets (calibration registry)", kCalsets},
+      {4, "validations and detections (source finding, cross-match QA)", kValidation},
   };
   return list;
 }

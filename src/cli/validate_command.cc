@@ -1,0 +1,98 @@
+// `contimg validate IMAGE.pbcor.fits --reference REF [--out DIR] [--group ID]`:
+// source finding, cross-match QA, catalogue and HTML report for one image
+// (SPEC §7), through the same ValidateStage the chain runs. Exit 0 for a pass
+// or warn verdict, 1 for fail.
+#include <iostream>
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/app.h"
+#include "common/error.h"
+#include "common/interrupts.h"
+#include "pipeline/runner.h"
+#include "validation/validate_stage.h"
+
+namespace contimg::cli {
+namespace fs = std::filesystem;
+namespace {
+
+struct ValidateOptions {
+  std::string image, reference, out_dir, group;
+};
+
+// "<dir>/<group>.pbcor.fits" -> "<group>"; other names lose their extension.
+std::string group_from_image(const fs::path& image) {
+  auto name = image.filename().string();
+  for (const char* suffix : {".pbcor.fits", "-pbcor.fits", ".fits"}) {
+    if (name.size() > std::string(suffix).size() && name.ends_with(suffix)) {
+      return name.substr(0, name.size() - std::string(suffix).size());
+    }
+  }
+  return image.stem().string();
+}
+
+}  // namespace
+
+void register_validate_command(CLI::App& app, CommandContext& ctx) {
+  auto o = std::make_shared<ValidateOptions>();
+  auto* cmd = app.add_subcommand(
+      "validate", "Find sources in a PB-corrected image, cross-match them with a reference catalogue, "
+                  "write the catalogue (FITS, CSV) and the HTML report; exit 1 when the verdict is fail");
+  cmd->add_option("image", o->image, "PB-corrected FITS image")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--reference", o->reference,
+                  "Reference: sky-model/truth JSON, NVSS FITS/CSV, or a catalogue store "
+                  "(default: validation.reference_catalogue)");
+  cmd->add_option("--out", o->out_dir, "Directory for the products (default: beside the image)");
+  cmd->add_option("--group", o->group, "Group id for the products and the state database (default: from the image name)");
+  cmd->callback([&ctx, o] {
+    ctx.action = [&ctx, o] {
+      const fs::path image = fs::absolute(o->image);
+      const std::string group = o->group.empty() ? group_from_image(image) : o->group;
+      const fs::path out = o->out_dir.empty() ? image.parent_path() : fs::absolute(o->out_dir);
+      std::map<std::string, pipeline::Value> inputs = {{"pbcor_fits", image.string()}, {"products_dir", out.string()}};
+      if (!o->reference.empty()) inputs["reference_catalogue"] = fs::absolute(o->reference).string();
+      // The image beside a WSClean-style pbcor product, when there is one.
+      const auto plain = image.parent_path() / (group + ".fits");
+      if (plain != image && fs::exists(plain)) inputs["image_fits"] = plain.string();
+      pipeline::Context initial(ctx.shared_config(), group, inputs, &ctx.interrupts());
+      std::vector<std::unique_ptr<pipeline::Stage>> stages;
+      stages.push_back(std::make_unique<validation::ValidateStage>(ctx.config()));
+      const auto report = pipeline::StageRunner(&ctx.interrupts()).run(stages, initial);
+      if (!report.ok || !report.final_context) {
+        const auto& rec = report.stages.front();
+        const auto msg = fmt::format("validate {}: {}", image.string(), rec.error);
+        if (rec.error_kind == "config") throw ConfigError(msg);
+        if (rec.error_kind == "input") throw InputError(msg);
+        if (rec.error_kind == "io") throw IoError(msg);
+        if (rec.error_kind == "cancelled") throw Cancelled(msg);
+        throw Error(msg);
+      }
+      const auto& c = *report.final_context;
+      const auto verdict = c.get_string("verdict");
+      if (ctx.json()) {
+        nlohmann::json j = {{"group_id", group},
+                            {"verdict", verdict},
+                            {"reasons", c.get_strings("verdict_reasons")},
+                            {"n_detections", c.get_int("n_detections")},
+                            {"catalogue_fits", c.get_string("catalogue_fits")},
+                            {"catalogue_csv", c.get_string("catalogue_csv")},
+                            {"report_html", c.get_string("report_html")},
+                            {"metrics", nlohmann::json::parse(c.get_string("validation_metrics"))},
+                            {"seconds", report.seconds}};
+        std::cout << j.dump(2) << "\n";
+      } else {
+        std::cout << fmt::format("validate {}: verdict {} ({} detections, {:.1f} s)\n", group, verdict,
+                                 c.get_int("n_detections"), report.seconds);
+        for (const auto& r : c.get_strings("verdict_reasons")) std::cout << "  " << r << "\n";
+        std::cout << fmt::format("catalogue {}\n          {}\nreport    {}\n", c.get_string("catalogue_fits"),
+                                 c.get_string("catalogue_csv"), c.get_string("report_html"));
+      }
+      return verdict == "fail" ? static_cast<int>(ExitCode::kFailure) : 0;
+    };
+  });
+}
+
+}  // namespace contimg::cli

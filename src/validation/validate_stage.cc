@@ -1,0 +1,196 @@
+#include "validation/validate_stage.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "common/logging.h"
+#include "io/fits/fits_image.h"
+#include "state/state_db.h"
+#include "state/validation_records.h"
+#include "validation/catalogue_io.h"
+#include "validation/reference.h"
+#include "validation/report.h"
+
+namespace contimg::validation {
+namespace fs = std::filesystem;
+
+FinderOptions finder_options(const config::Config& c) {
+  FinderOptions o;
+  o.detect_sigma = c.get_double("validation.detect_sigma");
+  o.island_sigma = c.get_double("validation.island_sigma");
+  o.max_components = static_cast<int>(c.get_int("validation.max_components"));
+  o.box_beams = c.get_double("validation.rms_box_beams");
+  if (o.detect_sigma <= 0 || o.island_sigma <= 0 || o.island_sigma > o.detect_sigma) {
+    throw ConfigError(fmt::format("validation.detect_sigma ({}) and validation.island_sigma ({}) must be positive "
+                                  "with island_sigma <= detect_sigma", o.detect_sigma, o.island_sigma));
+  }
+  if (o.max_components < 1 || o.box_beams <= 0) {
+    throw ConfigError("validation.max_components must be >= 1 and validation.rms_box_beams > 0");
+  }
+  return o;
+}
+
+ValidationProducts products_for(const fs::path& dir, const std::string& group_id) {
+  return {dir / (group_id + ".sources.fits"), dir / (group_id + ".sources.csv"), dir / (group_id + ".report.html")};
+}
+
+ValidateStage::ValidateStage(const config::Config& config)
+    : finder_(finder_options(config)),
+      thresholds_(QaThresholds::from_config(config)),
+      spectral_index_(config.get_double("validation.reference_spectral_index")),
+      default_reference_(config.get_path("validation.reference_catalogue")),
+      state_db_(state::StateDb::resolve_path(config)) {}
+
+fs::path ValidateStage::reference_for(const pipeline::Context& ctx) const {
+  if (ctx.has("reference_catalogue") && !ctx.get_string("reference_catalogue").empty()) {
+    return ctx.get_string("reference_catalogue");
+  }
+  return default_reference_;
+}
+
+void ValidateStage::validate(const pipeline::Context& ctx) const {
+  if (!ctx.has("pbcor_fits")) throw ConfigError("validate: no \"pbcor_fits\" in the context");
+  if (!ctx.has("products_dir")) throw ConfigError("validate: no \"products_dir\" in the context");
+  const fs::path pbcor = ctx.get_string("pbcor_fits");
+  if (!fs::exists(pbcor)) throw InputError(fmt::format("{}: no such image", pbcor.string()));
+  const auto ref = reference_for(ctx);
+  if (ref.empty()) {
+    throw ConfigError("validate: no reference catalogue (give one, or set validation.reference_catalogue)");
+  }
+  if (!fs::exists(ref)) throw InputError(fmt::format("{}: no such reference catalogue", ref.string()));
+}
+
+namespace {
+
+std::string value_text(const pipeline::Value& v) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) return x;
+        else if constexpr (std::is_same_v<T, bool>) return x ? "yes" : "no";
+        else if constexpr (std::is_same_v<T, double>) return fmt::format("{:.4g}", x);
+        else if constexpr (std::is_same_v<T, std::int64_t>) return std::to_string(x);
+        else return x.empty() ? std::string("none") : fmt::format("{}", fmt::join(x, ", "));
+      },
+      v);
+}
+
+// Context keys of earlier stages shown in the report, with their labels.
+const std::vector<std::pair<const char*, const char*>> kCalibrationKeys = {
+    {"flagged_fraction", "Flagged fraction"}, {"dead_antennas", "Dead antennas"},
+    {"calibrator_field", "Calibrator field"}, {"calset_id", "Calibration set solved"},
+    {"calset_status", "Solve status"},        {"calset_reason", "Solve QA reason"},
+    {"calibrated", "Calibrated"},             {"applied_calset_id", "Calibration set applied"}};
+const std::vector<std::pair<const char*, const char*>> kImageKeys = {
+    {"image_rms_jy", "Imaging: residual noise (Jy/beam)"},
+    {"image_peak_jy", "Imaging: peak (Jy/beam)"},
+    {"dynamic_range", "Imaging: dynamic range"}};
+const std::vector<std::pair<const char*, const char*>> kProductKeys = {
+    {"ms_path", "Measurement Set"}, {"image_fits", "Image"},     {"residual_fits", "Residual"},
+    {"model_fits", "Model"},        {"psf_fits", "PSF"},         {"pb_fits", "Primary beam"},
+    {"pbcor_fits", "PB-corrected image"}, {"quicklook_png", "Quick-look PNG"}};
+
+}  // namespace
+
+pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto log = logging::group_logger(ctx.group_id());
+  const fs::path pbcor = ctx.get_string("pbcor_fits");
+  const fs::path products_dir = ctx.get_string("products_dir");
+  const auto ref_path = reference_for(ctx);
+  fs::create_directories(products_dir);
+
+  const auto image = fits::read_image(pbcor);
+  const auto found = find_sources(image, finder_);
+  ctx.throw_if_interrupted();
+  const auto query = query_for_image(image, spectral_index_);
+  const auto refs = in_footprint(load_reference(ref_path, query), image);
+  const auto qa = cross_match(found.detections, refs, thresholds_);
+  log->info("validate: {} islands, {} detections, {} reference sources in the footprint, verdict {}",
+            found.pixel.islands.size(), found.detections.size(), refs.size(), to_string(qa.verdict));
+  for (const auto& r : qa.reasons) log->info("validate: {}", r);
+
+  const auto out = products_for(products_dir, ctx.group_id());
+  write_catalogue_fits(out.catalogue_fits, found.detections,
+                       {{"IMAGE", pbcor.filename().string()}, {"GROUP", ctx.group_id()},
+                        {"REFCAT", ref_path.filename().string()}, {"VERDICT", to_string(qa.verdict)}});
+  write_catalogue_csv(out.catalogue_csv, found.detections);
+
+  ReportInput rin;
+  rin.group_id = ctx.group_id();
+  rin.image = &image;
+  rin.detections = &found.detections;
+  rin.references = &refs;
+  rin.qa = &qa;
+  rin.reference_name = ref_path.filename().string();
+  rin.image_qa = image_statistics(image);
+  // Earlier stages' values: outputs first, then inputs (the Context look-up order).
+  auto value_of = [&ctx](const std::string& key) {
+    const auto& o = ctx.outputs();
+    return value_text(o.count(key) ? o.at(key) : ctx.inputs().at(key));
+  };
+  for (const auto& [key, label] : kImageKeys) {
+    if (ctx.has(key)) rin.image_qa.emplace_back(label, value_of(key));
+  }
+  for (const auto& [key, label] : kCalibrationKeys) {
+    if (ctx.has(key)) rin.calibration_qa.emplace_back(label, value_of(key));
+  }
+  for (const auto& [key, label] : kProductKeys) {
+    if (ctx.has(key)) {
+      const fs::path p = ctx.get_string(key);
+      if (!p.empty() && fs::exists(p)) rin.products.emplace_back(label, p);
+    }
+  }
+  rin.products.emplace_back("Source catalogue (FITS)", out.catalogue_fits);
+  rin.products.emplace_back("Source catalogue (CSV)", out.catalogue_csv);
+  const fs::path work = ctx.scratch_dir().empty() ? products_dir / (".report-" + ctx.group_id()) : ctx.scratch_dir();
+  write_report(out.report_html, rin, work);
+  if (ctx.scratch_dir().empty()) fs::remove_all(work);
+
+  state::StateDb db(state_db_);
+  state::ValidationRecord rec;
+  rec.group_id = ctx.group_id();
+  rec.image_path = fs::absolute(pbcor).string();
+  rec.reference = fs::absolute(ref_path).string();
+  rec.verdict = to_string(qa.verdict);
+  rec.reasons = qa.reasons;
+  rec.metrics_json = to_json(qa).dump();
+  rec.n_detections = static_cast<int>(found.detections.size());
+  rec.catalogue_fits = out.catalogue_fits.string();
+  rec.catalogue_csv = out.catalogue_csv.string();
+  rec.report_html = out.report_html.string();
+  std::vector<state::DetectionRow> rows;
+  for (const auto& d : found.detections) {
+    rows.push_back({d.island, d.component, d.ra_deg, d.dec_deg, d.ra_err_arcsec, d.dec_err_arcsec, d.peak_jy,
+                    d.peak_err_jy, d.flux_jy, d.flux_err_jy, d.major_arcsec, d.minor_arcsec, d.pa_deg, d.snr});
+  }
+  state::save_validation(db.database(), rec, rows);
+  db.record_event(ctx.group_id(), "validate",
+                  qa.verdict == Verdict::kFail   ? state::EventLevel::kWarn
+                                                 : state::EventLevel::kInfo,
+                  fmt::format("verdict {}: {}", rec.verdict, fmt::join(qa.reasons, "; ")));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  log->info("validate: report {} ({:.1f} s)", out.report_html.string(), secs);
+  return ctx.with_outputs({{"verdict", std::string(to_string(qa.verdict))},
+                           {"verdict_reasons", qa.reasons},
+                           {"catalogue_fits", out.catalogue_fits.string()},
+                           {"catalogue_csv", out.catalogue_csv.string()},
+                           {"report_html", out.report_html.string()},
+                           {"n_detections", static_cast<std::int64_t>(found.detections.size())},
+                           {"validation_metrics", to_json(qa).dump()}});
+}
+
+void ValidateStage::validate_outputs(const pipeline::Context& ctx) const {
+  for (const char* k : {"catalogue_fits", "catalogue_csv", "report_html"}) {
+    if (!fs::exists(ctx.get_string(k))) {
+      throw IoError(fmt::format("validate: product {} ({}) is missing", k, ctx.get_string(k)));
+    }
+  }
+}
+
+}  // namespace contimg::validation

@@ -1,0 +1,50 @@
+#pragma once
+// Validation as a pipeline stage (the adapter; the algorithms are
+// source_finder, reference, crossmatch and report). Inputs: "pbcor_fits",
+// "products_dir", optional "image_fits" and "reference_catalogue" (else
+// validation.reference_catalogue); QA numbers of earlier stages, when present
+// in the context, go into the report. Outputs: "verdict" (pass|warn|fail),
+// "verdict_reasons", "catalogue_fits", "catalogue_csv", "report_html",
+// "n_detections". Results go to the state database (validations, detections).
+// Always re-run (it takes seconds and the reference may have changed): the
+// products are replaced atomically and the group's rows are replaced, so a
+// rerun leaves the same products and no duplicates.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "pipeline/stage.h"
+#include "validation/crossmatch.h"
+#include "validation/source_finder.h"
+
+namespace contimg::validation {
+
+FinderOptions finder_options(const config::Config& c);
+
+struct ValidationProducts {
+  std::filesystem::path catalogue_fits, catalogue_csv, report_html;
+};
+// <products_dir>/<group>.sources.fits, .sources.csv, .report.html
+ValidationProducts products_for(const std::filesystem::path& products_dir, const std::string& group_id);
+
+class ValidateStage : public pipeline::Stage {
+ public:
+  explicit ValidateStage(const config::Config& config);
+
+  std::string name() const override { return "validate"; }
+  void validate(const pipeline::Context& ctx) const override;
+  pipeline::Context execute(const pipeline::Context& ctx) override;
+  void validate_outputs(const pipeline::Context& ctx) const override;
+
+ private:
+  std::filesystem::path reference_for(const pipeline::Context& ctx) const;
+
+  FinderOptions finder_;
+  QaThresholds thresholds_;
+  double spectral_index_;
+  std::filesystem::path default_reference_;
+  std::filesystem::path state_db_;
+};
+
+}  // namespace contimg::validation

@@ -1,0 +1,116 @@
+#include "support/synthetic_image.h"
+
+#include <cmath>
+#include <fstream>
+#include <numbers>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "sky/primary_beam.h"
+
+namespace contimg::testing {
+namespace {
+constexpr double kDeg = std::numbers::pi / 180;
+}
+
+SyntheticImage make_synthetic_image(const SyntheticOptions& o) {
+  SyntheticImage img;
+  auto& s = img.spec;
+  s.nx = s.ny = o.n;
+  s.ra0_deg = o.ra0_deg;
+  s.dec0_deg = o.dec0_deg;
+  s.cell_deg = o.cell_arcsec / 3600;
+  s.freq_hz = o.freq_hz;
+  s.bandwidth_hz = 187.5e6;
+  s.beam = fits::Beam{o.beam_major_arcsec / 3600, o.beam_minor_arcsec / 3600, o.beam_pa_deg};
+  s.date_obs = "2025-01-01T06:00:00.0";
+  img.noise_jy = o.noise_jy;
+  // Render through a header-built WCS, as a reader would see the file.
+  std::string hdr;
+  auto card = [&](const std::string& k, const std::string& v) {
+    std::string c = k;
+    c.resize(8, ' ');
+    c += "= " + v;
+    c.resize(80, ' ');
+    hdr += c;
+  };
+  card("NAXIS", "2");
+  card("NAXIS1", std::to_string(o.n));
+  card("NAXIS2", std::to_string(o.n));
+  card("CTYPE1", "'RA---SIN'");
+  card("CTYPE2", "'DEC--SIN'");
+  card("CRPIX1", std::to_string(o.n / 2 + 1));
+  card("CRPIX2", std::to_string(o.n / 2 + 1));
+  card("CRVAL1", std::to_string(o.ra0_deg));
+  card("CRVAL2", std::to_string(o.dec0_deg));
+  card("CDELT1", std::to_string(-s.cell_deg));
+  card("CDELT2", std::to_string(s.cell_deg));
+  fits::CelestialWcs wcs(hdr, 11, "synthetic");
+
+  std::mt19937 rng(o.seed);
+  std::uniform_real_distribution<double> jitter(-0.3, 0.3);
+  std::normal_distribution<double> gauss(0, 1);
+  const int ns = static_cast<int>(o.snrs.size());
+  const int side = static_cast<int>(std::ceil(std::sqrt(ns)));
+  const double spacing = 0.6 * o.n / side;  // inside the PB-cut circle
+  const double fwhm = std::sqrt(8 * std::log(2.0));
+  const double sa = o.beam_major_arcsec / o.cell_arcsec / fwhm, sb = o.beam_minor_arcsec / o.cell_arcsec / fwhm;
+  const double th = o.beam_pa_deg * kDeg;  // north-up, east-left: pixel theta = PA
+  img.pixels.assign(static_cast<std::size_t>(o.n) * o.n, 0.f);
+  for (int k = 0; k < ns; ++k) {
+    const double x = o.n / 2.0 + ((k % side) - (side - 1) / 2.0 + jitter(rng)) * spacing;
+    const double y = o.n / 2.0 + ((k / side) - (side - 1) / 2.0 + jitter(rng)) * spacing;
+    double ra, dec;
+    wcs.pixel_to_world(x, y, ra, dec);
+    sky::Source src;
+    src.name = "S" + std::to_string(k);
+    src.ra_rad = ra * kDeg;
+    src.dec_rad = dec * kDeg;
+    src.flux_jy = o.snrs[k] * o.noise_jy;
+    src.ref_freq_hz = o.freq_hz;
+    img.truth.sources.push_back(src);
+    // Rendered where the (possibly shifted) source lies.
+    double xr = x, yr = y;
+    if (o.shift_ra_arcsec != 0) {
+      wcs.world_to_pixel(ra + o.shift_ra_arcsec / 3600 / std::cos(dec * kDeg), dec, xr, yr);
+    }
+    const double amp = src.flux_jy * o.flux_scale;
+    const int r = static_cast<int>(6 * sa) + 2;
+    for (int py = std::max(0, int(yr) - r); py <= std::min(o.n - 1, int(yr) + r); ++py) {
+      for (int px = std::max(0, int(xr) - r); px <= std::min(o.n - 1, int(xr) + r); ++px) {
+        const double dx = px - xr, dy = py - yr;
+        const double a = -dx * std::sin(th) + dy * std::cos(th), b = dx * std::cos(th) + dy * std::sin(th);
+        img.pixels[static_cast<std::size_t>(py) * o.n + px] +=
+            static_cast<float>(amp * std::exp(-0.5 * (a * a / (sa * sa) + b * b / (sb * sb))));
+      }
+    }
+  }
+  for (int py = 0; py < o.n; ++py) {
+    for (int px = 0; px < o.n; ++px) {
+      double ra, dec;
+      wcs.pixel_to_world(px, py, ra, dec);
+      const double theta = sky::angular_distance(o.ra0_deg * kDeg, o.dec0_deg * kDeg, ra * kDeg, dec * kDeg);
+      const double pb = sky::airy_power(theta, o.freq_hz);
+      auto& v = img.pixels[static_cast<std::size_t>(py) * o.n + px];
+      // Cut at a fixed radius too, so the footprint is a circle inside the image.
+      if (pb < o.pb_cut || std::hypot(px - o.n / 2.0, py - o.n / 2.0) > 0.48 * o.n) {
+        v = NAN;
+      } else {
+        v += static_cast<float>(o.noise_jy / pb * gauss(rng));
+      }
+    }
+  }
+  return img;
+}
+
+std::filesystem::path write_synthetic(const SyntheticImage& img, const std::filesystem::path& dir,
+                                      const std::string& stem) {
+  std::filesystem::create_directories(dir);
+  const auto path = dir / (stem + ".pbcor.fits");
+  fits::write_image(path, img.pixels, img.spec);
+  std::ofstream(dir / (stem + ".truth.json")) << nlohmann::json{{"sky", sky::to_json(img.truth)}}.dump(1);
+  return path;
+}
+
+}  // namespace contimg::testing
