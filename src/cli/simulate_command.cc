@@ -90,6 +90,9 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--compression", o->compression, "none, gzip, lzf, bitshuffle")->capture_default_str();
   cmd->add_option("--chunk-rows", s.chunk_rows, "Rows per HDF5 chunk (0 = ~3 MB chunks when compressed)");
   cmd->add_option("--seed", s.seed, "Random seed")->capture_default_str();
+  cmd->add_option("--instrument-seed", s.instrument_seed,
+                  "Seed of the gains and bandpasses (0 = --seed): equal values share the instrument")
+      ->capture_default_str();
   cmd->add_option("--threads", s.threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->callback([&ctx, o, cmd] {
     apply_size(o->spec, o->size, *cmd);

@@ -45,7 +45,8 @@ nlohmann::json to_json(const SimulationSpec& s) {
           {"random_sources", s.random_sources},
           {"compression", uvh5::to_string(s.compression)},
           {"chunk_rows", s.chunk_rows},
-          {"seed", s.seed}};
+          {"seed", s.seed},
+          {"instrument_seed", s.instrument_seed ? s.instrument_seed : s.seed}};
 }
 
 }  // namespace contimg::simulation

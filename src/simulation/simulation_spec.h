@@ -49,7 +49,11 @@ struct SimulationSpec {
   // Output.
   uvh5::Compression compression = uvh5::Compression::kNone;
   std::uint64_t chunk_rows = 0;  // 0 = contiguous when uncompressed, else ~3 MB chunks
-  std::uint64_t seed = 1;
+  std::uint64_t seed = 1;  // sky, noise, RFI, file-name jitter
+  // The instrument's gains and bandpasses; 0 = `seed`. Groups that share it
+  // share the instrument (a calibrator and a science group hours later) while
+  // their noise stays independent.
+  std::uint64_t instrument_seed = 0;
   int threads = 0;  // 0 = hardware concurrency
 
   void validate() const;  // throws ConfigError

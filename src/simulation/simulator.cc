@@ -198,7 +198,7 @@ SimulationResult Simulator::run(const SimulationSpec& spec, const fs::path& out_
   plan.instrument = InstrumentModel::make(nstations, npols, plan.global_freqs, spec.gain_amp_rms,
                                           spec.gain_phase_rms_deg * kDeg, spec.bandpass_ripple,
                                           spec.delay_rms_ns * 1e-9, dead_indices, spec.apply_gains,
-                                          spec.seed);
+                                          spec.instrument_seed ? spec.instrument_seed : spec.seed);
 
   // The subband-independent header.
   auto& h = plan.header;
