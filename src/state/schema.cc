@@ -80,6 +80,35 @@ CREATE INDEX events_by_group ON events (group_id, id);
 CREATE INDEX events_by_time ON events (time);
 )sql";
 
+// Imaging (SPEC §6): one row per group image, replaced when the group is
+// imaged again (idempotent). Angles in degrees / arcsec as named; seconds of
+// wall time per step.
+constexpr std::string_view kImages = R"sql(
+CREATE TABLE images (
+  group_id          TEXT PRIMARY KEY,
+  ms_path           TEXT NOT NULL,
+  data_column       TEXT NOT NULL,        -- the input column imaged (DATA or CORRECTED_DATA)
+  image_path        TEXT NOT NULL,
+  pbcor_path        TEXT NOT NULL,
+  centre_ra_deg     REAL NOT NULL,        -- common phase centre (ICRS)
+  centre_dec_deg    REAL NOT NULL,
+  freq_hz           REAL,                 -- MFS reference frequency (CRVAL3)
+  cell_arcsec       REAL NOT NULL,
+  size_px           INTEGER NOT NULL,
+  rms_jy            REAL NOT NULL,        -- MAD x 1.4826 over source-free pixels
+  peak_jy           REAL NOT NULL,
+  dynamic_range     REAL NOT NULL,
+  bmaj_arcsec       REAL,
+  bmin_arcsec       REAL,
+  bpa_deg           REAL,
+  seconds_rephase   REAL,
+  seconds_wsclean   REAL,
+  seconds_total     REAL,
+  contimg_version   TEXT NOT NULL,
+  imaged_at         TEXT NOT NULL
+);
+)sql";
+
 void check_list(std::span<const Migration> list) {
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (list[i].version != static_cast<int>(i) + 1) {
@@ -100,6 +129,7 @@ bool has_table(Database& db, std::string_view name) {
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "files, groups, events (indexing and grouping)", kV1},
+      {2, "images (imaging QA)", kImages},
   };
   return list;
 }
