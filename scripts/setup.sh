@@ -23,7 +23,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git time bc
   # libraries linked by contimg
   libhdf5-dev hdf5-tools casacore-dev casacore-tools liberfa-dev libcfitsio-dev
-  wcslib-dev libfftw3-dev aoflagger-dev libsqlite3-dev libpq-dev libpqxx-dev
+  wcslib-dev libfftw3-dev aoflagger-dev libsqlite3-dev libcairo2-dev libpq-dev libpqxx-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
   # HDF5 compression plugins (LZF, bitshuffle)
   bitshuffle hdf5-filter-plugin
