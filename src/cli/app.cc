@@ -90,6 +90,7 @@ int run(int argc, char** argv) {
   register_groups_command(app, ctx);
   register_simulate_command(app, ctx);
   register_convert_command(app, ctx);
+  register_image_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -59,6 +59,7 @@ void register_index_command(CLI::App& app, CommandContext& ctx);
 void register_groups_command(CLI::App& app, CommandContext& ctx);
 void register_simulate_command(CLI::App& app, CommandContext& ctx);
 void register_convert_command(CLI::App& app, CommandContext& ctx);
+void register_image_command(CLI::App& app, CommandContext& ctx);
 
 // Entry point used by main(): returns the process exit code (docs/cli.md).
 int run(int argc, char** argv);

@@ -187,16 +187,16 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   const bool has_weight_spectrum = main->tableDesc().isColumn("WEIGHT_SPECTRUM");
 
   InputDescription in;
-  casacore::Vector<double> time;
-  casacore::Vector<int> ddid, field, ant1, ant2;
+  std::vector<double> time;
+  std::vector<int> ddid, field, ant1, ant2;
   double interval_s = 0;
   try {
     in = describe(*main, in_ms);
-    time = casacore::ScalarColumn<double>(*main, "TIME").getColumn();
-    ddid = casacore::ScalarColumn<int>(*main, "DATA_DESC_ID").getColumn();
-    field = casacore::ScalarColumn<int>(*main, "FIELD_ID").getColumn();
-    ant1 = casacore::ScalarColumn<int>(*main, "ANTENNA1").getColumn();
-    ant2 = casacore::ScalarColumn<int>(*main, "ANTENNA2").getColumn();
+    time = casacore::ScalarColumn<double>(*main, "TIME").getColumn().tovector();
+    ddid = casacore::ScalarColumn<int>(*main, "DATA_DESC_ID").getColumn().tovector();
+    field = casacore::ScalarColumn<int>(*main, "FIELD_ID").getColumn().tovector();
+    ant1 = casacore::ScalarColumn<int>(*main, "ANTENNA1").getColumn().tovector();
+    ant2 = casacore::ScalarColumn<int>(*main, "ANTENNA2").getColumn().tovector();
     interval_s = casacore::ScalarColumn<double>(*main, "INTERVAL")(0);
   } catch (const casacore::AipsError& e) {
     throw IoError(fmt::format("{}: cannot read the MS: {}", in_ms.string(), e.what()));
