@@ -57,7 +57,14 @@ DISH_M = 4.65
 C = 299792458.0
 # name, RA offset x cos(Dec) (deg), Dec offset (deg), flux (Jy)
 SOURCES = [("centre", 0.0, 0.0, 2.0), ("north", 0.2, 1.0, 1.5), ("south", -0.3, -1.2, 2.5),
-           ("west", -1.5, 0.2, 3.0), ("east", 1.2, -0.6, 3.0), ("late", 0.64, 0.35, 2.0)]
+           ("west", -1.5, 0.2, 3.0), ("east", 1.2, -0.6, 3.0), ("late", None, 0.35, 2.0)]
+# The meridian moves 15 deg/h x 309 s / 2 = 0.644 deg of RA from mid-group to the last
+# integration: "late" (dra None) sits there, so it transits at the end of the group.
+LATE_RA_DEG = 0.644
+# WSClean settings for a test that runs in about a minute on 2 cores: 4" pixels (the beam's minor
+# axis is ~11" with 48 antennas; the automatic cell would be 3.2"), 3.4 deg (sources reach
+# 1.55 deg), 1000 iterations (the sources are CLEANed; the rest is sidelobes and noise).
+IMAGE_ARGS = ["--niter", "1000", "--cell", "4", "--field", "3.4", "--threads", "2"]
 RESULTS = {"passed": 0, "failed": 0}
 
 
@@ -101,7 +108,8 @@ def prepare(contimg, work, sets):
     sources = []
     for name, dra, ddec, flux in SOURCES:
         dec = dec0 + ddec
-        sources.append({"name": name, "ra_deg": ra0 + dra / math.cos(math.radians(dec)), "dec_deg": dec,
+        ra = ra0 + (LATE_RA_DEG if dra is None else dra / math.cos(math.radians(dec)))
+        sources.append({"name": name, "ra_deg": ra, "dec_deg": dec,
                         "flux_jy": flux, "spectral_index": 0.0})
     sky = os.path.join(work, "sky.json")
     with open(sky, "w") as f:
