@@ -112,14 +112,9 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   spdlog::info("image {}: {} x {} px of {}\" ({:.2f} deg): {}", group_id, res.size_px, res.size_px,
                res.cell_arcsec, options_.wsclean.field_deg, fmt::join(argv, " "));
   auto t0 = Clock::now();
-  try {
-    run_wsclean(argv, options_.wsclean.timeout, staged.log);
-  } catch (...) {
-    // The log is kept for diagnosis; it is not a product.
-    std::error_code ec;
-    if (fs::exists(staged.log)) fs::rename(staged.log, res.products.log, ec);
-    throw;
-  }
+  // The log goes straight to its final place: kept for diagnosis whatever
+  // happens (it is not a product, so it cannot look like a complete set).
+  run_wsclean(argv, options_.wsclean.timeout, res.products.log);
   res.seconds_wsclean = since(t0);
 
   t0 = Clock::now();
@@ -191,7 +186,6 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
     const auto w = pixel_to_world(*p, {{0.5 * static_cast<double>(image.nx), 0.5 * static_cast<double>(image.ny)}});
     if (!std::isfinite(w.at(0).first)) throw IoError(fmt::format("{}: WCS gives no sky position", p->string()));
   }
-  rename_into(staged.log, res.products.log);
   for (const auto& [from, to] : std::vector<std::pair<fs::path, fs::path>>{
            {staged.residual, res.products.residual}, {staged.model, res.products.model},
            {staged.psf, res.products.psf}, {staged.pb, res.products.pb}, {staged.pbcor, res.products.pbcor},

@@ -58,7 +58,7 @@ class Imager {
 
   // Images `ms` into `products_dir` (created if needed). Throws on failure
   // (InputError: bad MS; IoError: WSClean missing, unreadable files; Error:
-  // WSClean failed); the WSClean log is then left at products.log.
+  // WSClean failed); the WSClean log is written to products.log in any case.
   ImagerResult run(const std::filesystem::path& ms, const std::filesystem::path& products_dir,
                    const std::string& group_id) const;
 

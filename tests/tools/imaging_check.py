@@ -240,8 +240,7 @@ def main():
         print("simulated and converted in %.1f s: %s" % (time.time() - t0, st["ms"]), flush=True)
         t0 = time.time()
         out = run([os.path.abspath(args.contimg), "--progress", "quiet"] + sets +
-                  ["--json", "image", st["ms"], "--out", os.path.join(work, "products"), "--keep-ms",
-                   "--niter", "20000", "--threads", "2"])
+                  ["--json", "image", st["ms"], "--out", os.path.join(work, "products"), "--keep-ms"] + IMAGE_ARGS)
         st["image"] = json.loads(out.stdout)
         st["image_seconds"] = time.time() - t0
         with open(state_file, "w") as f:
