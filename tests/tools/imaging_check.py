@@ -195,7 +195,10 @@ def measure_peak(data, w, ra, dec, search_px):
     dx = parabola_offset(data[y, x - 1], data[y, x], data[y, x + 1])
     dy = parabola_offset(data[y - 1, x], data[y, x], data[y + 1, x])
     pos = w.celestial.pixel_to_world(x + dx, y + dy)
-    return pos, float(data[y, x])
+    # The peak between pixels (the beam's minor axis is only ~3 pixels): the parabolas' vertices.
+    peak = (data[y, x] + 0.25 * (data[y, x + 1] - data[y, x - 1]) * dx
+            + 0.25 * (data[y + 1, x] - data[y - 1, x]) * dy)
+    return pos, float(peak)
 
 
 def apparent_factor(ra, dec, ms):
