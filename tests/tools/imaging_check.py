@@ -181,23 +181,26 @@ def rephase_checks(ms, ims, data_dir):
           "max relative %.2e" % worst_vis_ref)
 
 
-def parabola_offset(a, b, c):
-    d = a - 2 * b + c
-    return 0.0 if d >= 0 else 0.5 * (a - c) / d
-
-
 def measure_peak(data, w, ra, dec, search_px):
     x0, y0 = w.celestial.world_to_pixel(SkyCoord(ra * u.deg, dec * u.deg))
     x0, y0 = int(round(float(x0))), int(round(float(y0)))
     box = data[y0 - search_px:y0 + search_px + 1, x0 - search_px:x0 + search_px + 1]
     iy, ix = np.unravel_index(np.nanargmax(box), box.shape)
     y, x = y0 - search_px + iy, x0 - search_px + ix
-    dx = parabola_offset(data[y, x - 1], data[y, x], data[y, x + 1])
-    dy = parabola_offset(data[y - 1, x], data[y, x], data[y + 1, x])
+    # The peak between pixels: a 2-D quadratic in log(pixel) (exact for the Gaussian restoring
+    # beam; with the xy term, since the beam is elongated and tilted and separate x and y
+    # parabolas would slide along its major axis), fitted by least squares to the 3 x 3 pixels
+    # around the brightest one; its vertex gives position and peak.
+    yy, xx = np.mgrid[-1:2, -1:2]
+    xx, yy = xx.ravel().astype(float), yy.ravel().astype(float)
+    z = np.log(np.maximum(data[y - 1:y + 2, x - 1:x + 2].ravel().astype(float), 1e-3 * data[y, x]))
+    a = np.column_stack([np.ones(9), xx, yy, xx * xx, xx * yy, yy * yy])
+    c0, cx, cy, cxx, cxy, cyy = np.linalg.lstsq(a, z, rcond=None)[0]
+    hess = np.array([[2 * cxx, cxy], [cxy, 2 * cyy]])
+    dx, dy = np.linalg.solve(hess, [-cx, -cy]) if np.linalg.det(hess) > 0 and cxx < 0 else (0.0, 0.0)
+    dx, dy = float(np.clip(dx, -1, 1)), float(np.clip(dy, -1, 1))
     pos = w.celestial.pixel_to_world(x + dx, y + dy)
-    # The peak between pixels (the beam's minor axis is only ~3 pixels): the parabolas' vertices.
-    peak = (data[y, x] + 0.25 * (data[y, x + 1] - data[y, x - 1]) * dx
-            + 0.25 * (data[y + 1, x] - data[y - 1, x]) * dy)
+    peak = math.exp(c0 + cx * dx + cy * dy + cxx * dx * dx + cxy * dx * dy + cyy * dy * dy)
     return pos, float(peak)
 
 
