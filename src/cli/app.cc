@@ -97,6 +97,7 @@ int run(int argc, char** argv) {
   register_calsets_command(app, ctx);
   register_validate_command(app, ctx);
   register_catalog_command(app, ctx);
+  register_image_command(app, ctx);
 
   try {
     app.parse(argc, argv);

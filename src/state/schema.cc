@@ -171,6 +171,35 @@ CREATE TABLE detections (
 CREATE INDEX detections_by_dec ON detections (dec_deg);
 )sql";
 
+// Imaging (SPEC §6): one row per group image, replaced when the group is
+// imaged again (idempotent). Angles in degrees / arcsec as named; seconds of
+// wall time per step.
+constexpr std::string_view kImages = R"sql(
+CREATE TABLE images (
+  group_id          TEXT PRIMARY KEY,
+  ms_path           TEXT NOT NULL,
+  data_column       TEXT NOT NULL,        -- the input column imaged (DATA or CORRECTED_DATA)
+  image_path        TEXT NOT NULL,
+  pbcor_path        TEXT NOT NULL,
+  centre_ra_deg     REAL NOT NULL,        -- common phase centre (ICRS)
+  centre_dec_deg    REAL NOT NULL,
+  freq_hz           REAL,                 -- MFS reference frequency (CRVAL3)
+  cell_arcsec       REAL NOT NULL,
+  size_px           INTEGER NOT NULL,
+  rms_jy            REAL NOT NULL,        -- MAD x 1.4826 over source-free pixels
+  peak_jy           REAL NOT NULL,
+  dynamic_range     REAL NOT NULL,
+  bmaj_arcsec       REAL,
+  bmin_arcsec       REAL,
+  bpa_deg           REAL,
+  seconds_rephase   REAL,
+  seconds_wsclean   REAL,
+  seconds_total     REAL,
+  contimg_version   TEXT NOT NULL,
+  imaged_at         TEXT NOT NULL
+);
+)sql";
+
 void check_list(std::span<const Migration> list) {
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (list[i].version != static_cast<int>(i) + 1) {
@@ -194,6 +223,7 @@ const std::vector<Migration>& migrations() {
       {2, "flag_runs, flag_stats (flagging)", kFlagStats},
       {3, "calsets (calibration registry)", kCalsets},
       {4, "validations and detections (source finding, cross-match QA)", kValidation},
+      {5, "images (imaging QA)", kImages},
   };
   return list;
 }

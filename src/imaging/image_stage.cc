@@ -1,0 +1,100 @@
+#include "imaging/image_stage.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "astro/site_data.h"
+#include "common/build_info.h"
+#include "common/error.h"
+#include "common/logging.h"
+#include "state/images.h"
+#include "state/state_db.h"
+
+namespace contimg::imaging {
+namespace fs = std::filesystem;
+namespace {
+constexpr double kDeg = M_PI / 180.0;
+
+state::ImageRecord to_record(const std::string& group_id, const fs::path& ms, const ImagerResult& r) {
+  state::ImageRecord rec;
+  rec.group_id = group_id;
+  rec.ms_path = ms.string();
+  rec.data_column = r.rephase.source_column;
+  rec.image_path = r.products.image.string();
+  rec.pbcor_path = r.products.pbcor.string();
+  rec.centre_ra_deg = r.rephase.centre.ra_rad / kDeg;
+  rec.centre_dec_deg = r.rephase.centre.dec_rad / kDeg;
+  rec.freq_hz = r.freq_hz;
+  rec.cell_arcsec = r.cell_arcsec;
+  rec.size_px = r.size_px;
+  rec.rms_jy = r.stats.rms;
+  rec.peak_jy = r.stats.peak;
+  rec.dynamic_range = r.stats.dynamic_range;
+  if (r.bmaj_deg) rec.bmaj_arcsec = *r.bmaj_deg * 3600;
+  if (r.bmin_deg) rec.bmin_arcsec = *r.bmin_deg * 3600;
+  rec.bpa_deg = r.bpa_deg;
+  rec.seconds_rephase = r.rephase.seconds_total;
+  rec.seconds_wsclean = r.seconds_wsclean;
+  rec.seconds_total = r.seconds_total;
+  rec.contimg_version = build::kVersion;
+  return rec;
+}
+
+}  // namespace
+
+struct ImageStage::Site {
+  astro::SiteData data;
+};
+
+ImageStage::ImageStage(const config::Config& cfg)
+    : site_(std::make_unique<Site>(Site{astro::load_site_data(cfg.get_path("paths.data_dir"))})),
+      options_(ImagerOptions::from_config(cfg)),
+      state_db_(state::StateDb::resolve_path(cfg)) {}
+
+ImageStage::~ImageStage() = default;
+
+void ImageStage::validate(const pipeline::Context& ctx) const {
+  const fs::path ms = ctx.get_string("ms_path");
+  if (!fs::is_directory(ms)) throw InputError(fmt::format("image: {} is not a Measurement Set directory", ms.string()));
+  if (ctx.get_string("products_dir").empty()) throw InputError("image: empty products_dir");
+}
+
+pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
+  const fs::path ms = ctx.get_string("ms_path");
+  const fs::path products_dir = ctx.get_string("products_dir");
+  auto log = logging::group_logger(ctx.group_id());
+  const Imager imager(site_->data.observatory, options_);
+  last_ = std::make_unique<ImagerResult>(imager.run(ms, products_dir, ctx.group_id()));
+  const auto& r = *last_;
+  log->info("stage=image rows={} column={} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "
+            "rephase_s={:.1f} wsclean_s={:.1f} pb_s={:.1f} total_s={:.1f} image={}",
+            r.rephase.rows, r.rephase.source_column, r.cell_arcsec, r.size_px, r.stats.rms, r.stats.peak,
+            r.stats.dynamic_range, r.rephase.seconds_total, r.seconds_wsclean, r.seconds_pb, r.seconds_total,
+            r.products.image.string());
+  state::StateDb db(state_db_);
+  state::upsert_image(db, to_record(ctx.group_id(), ms, r));
+  return ctx
+      .with_outputs({{"image_fits", r.products.image.string()},
+                     {"residual_fits", r.products.residual.string()},
+                     {"model_fits", r.products.model.string()},
+                     {"psf_fits", r.products.psf.string()},
+                     {"pb_fits", r.products.pb.string()},
+                     {"pbcor_fits", r.products.pbcor.string()},
+                     {"quicklook_png", r.products.quicklook.string()},
+                     {"image_rms_jy", r.stats.rms},
+                     {"image_peak_jy", r.stats.peak},
+                     {"dynamic_range", r.stats.dynamic_range}})
+      .with_io(r.rephase.bytes_read, r.rephase.bytes_written);
+}
+
+void ImageStage::validate_outputs(const pipeline::Context& ctx) const {
+  for (const char* key : {"image_fits", "residual_fits", "model_fits", "psf_fits", "pb_fits", "pbcor_fits",
+                          "quicklook_png"}) {
+    const fs::path p = ctx.get_string(key);
+    if (!fs::is_regular_file(p)) throw IoError(fmt::format("image: {} missing after imaging", p.string()));
+  }
+  if (!(ctx.get_double("image_rms_jy") > 0)) throw Error("image: the image noise is not positive");
+}
+
+}  // namespace contimg::imaging

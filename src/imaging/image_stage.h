@@ -1,0 +1,37 @@
+#pragma once
+// Imaging as a pipeline stage (the adapter; the work is imaging::Imager).
+// Inputs: "ms_path", "products_dir"; outputs: "image_fits", "residual_fits",
+// "model_fits", "psf_fits", "pb_fits", "pbcor_fits", "quicklook_png",
+// "image_rms_jy", "image_peak_jy", "dynamic_range". Uses CORRECTED_DATA when
+// present (imaging.data_column = auto). Records the QA in the images table.
+// Running it again re-images and replaces the products and the row.
+#include <memory>
+
+#include "config/config.h"
+#include "imaging/imager.h"
+#include "pipeline/stage.h"
+
+namespace contimg::imaging {
+
+class ImageStage : public pipeline::Stage {
+ public:
+  explicit ImageStage(const config::Config& cfg);
+  ~ImageStage() override;
+
+  std::string name() const override { return "image"; }
+  void validate(const pipeline::Context& ctx) const override;
+  pipeline::Context execute(const pipeline::Context& ctx) override;
+  void validate_outputs(const pipeline::Context& ctx) const override;
+
+  // The last run's full result (for the command's report).
+  const ImagerResult* last_result() const { return last_.get(); }
+
+ private:
+  struct Site;
+  std::unique_ptr<Site> site_;
+  ImagerOptions options_;
+  std::filesystem::path state_db_;
+  std::unique_ptr<ImagerResult> last_;
+};
+
+}  // namespace contimg::imaging

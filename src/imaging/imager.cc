@@ -1,0 +1,202 @@
+#include "imaging/imager.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "astro/time.h"
+#include "common/build_info.h"
+#include "common/error.h"
+#include "common/interrupts.h"
+#include "config/config.h"
+#include "imaging/fits_image.h"
+#include "imaging/primary_beam_image.h"
+#include "plot/plot.h"
+
+namespace contimg::imaging {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+constexpr double kDeg = M_PI / 180.0;
+// The beam is smooth on degree scales: evaluating it every 16 pixels and
+// interpolating costs ~1/256 of the full grid, for < 1e-4 error (tested).
+constexpr std::size_t kBeamStep = 16;
+
+void rename_into(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  if (fs::is_directory(to)) fs::remove_all(to, ec);
+  fs::rename(from, to, ec);
+  if (ec) throw IoError(fmt::format("cannot move {} to {}: {}", from.string(), to.string(), ec.message()));
+}
+
+std::vector<float> beam_on_grid(const fs::path& image, long nx, long ny, const ImagingMsResult& ms) {
+  const std::size_t ncx = coarse_points(static_cast<std::size_t>(nx), kBeamStep);
+  const std::size_t ncy = coarse_points(static_cast<std::size_t>(ny), kBeamStep);
+  std::vector<std::pair<double, double>> pix;
+  pix.reserve(ncx * ncy);
+  for (std::size_t y = 0; y < ncy; ++y)
+    for (std::size_t x = 0; x < ncx; ++x)
+      pix.emplace_back(static_cast<double>(x * kBeamStep), static_cast<double>(y * kBeamStep));
+  const auto world = pixel_to_world(image, pix);
+  std::vector<float> coarse(world.size());
+  for (std::size_t i = 0; i < world.size(); ++i) {
+    coarse[i] = static_cast<float>(
+        effective_beam(world[i].first * kDeg, world[i].second * kDeg, ms.pointings, ms.spw_centre_hz));
+  }
+  return upsample_grid(coarse, ncx, ncy, kBeamStep, static_cast<std::size_t>(nx), static_cast<std::size_t>(ny));
+}
+
+}  // namespace
+
+astro::SkyDirection parse_phase_centre(const std::string& text) {
+  std::istringstream in(text);
+  double ra = 0, dec = 0;
+  char comma = 0;
+  if (!(in >> ra >> comma >> dec) || comma != ',' || !(in >> std::ws).eof() || !std::isfinite(ra) ||
+      !std::isfinite(dec) || dec < -90 || dec > 90) {
+    throw ConfigError(fmt::format("phase centre must be \"RA,DEC\" in degrees (Dec within ±90), got \"{}\"", text));
+  }
+  return {std::fmod(ra + 360.0, 360.0) * kDeg, dec * kDeg};
+}
+
+ImagerOptions ImagerOptions::from_config(const config::Config& cfg) {
+  ImagerOptions o;
+  o.wsclean = WscleanSettings::from_config(cfg);
+  o.data_column = cfg.get_string("imaging.data_column");
+  if (o.data_column != "auto" && o.data_column != "DATA" && o.data_column != "CORRECTED_DATA") {
+    throw ConfigError(fmt::format("imaging.data_column must be auto, DATA or CORRECTED_DATA, got \"{}\"", o.data_column));
+  }
+  const auto centre = cfg.get_string("imaging.phase_centre");
+  if (!centre.empty()) o.centre = parse_phase_centre(centre);
+  o.pb_cutoff = cfg.get_double("imaging.pb_cutoff");
+  if (!(o.pb_cutoff > 0 && o.pb_cutoff < 1)) throw ConfigError("imaging.pb_cutoff must be in (0, 1)");
+  o.keep_ms = cfg.get_bool("imaging.keep_ms");
+  return o;
+}
+
+ImageProducts ImageProducts::in(const fs::path& dir, const std::string& g) {
+  return {dir / (g + ".image.fits"), dir / (g + ".residual.fits"), dir / (g + ".model.fits"),
+          dir / (g + ".psf.fits"),   dir / (g + ".pb.fits"),       dir / (g + ".pbcor.fits"),
+          dir / (g + ".quicklook.png"), dir / (g + ".wsclean.log"), dir / (g + ".imaging.ms")};
+}
+
+ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const std::string& group_id) const {
+  const auto t_start = Clock::now();
+  ImagerResult res;
+  res.products = ImageProducts::in(products_dir, group_id);
+  ScopedTempDir staging(products_dir, "image-" + group_id);
+  const ImageProducts staged = ImageProducts::in(staging.path(), group_id);
+
+  ImagingMsOptions mo;
+  mo.data_column = options_.data_column;
+  mo.centre = options_.centre;
+  mo.command_line = options_.command_line;
+  res.rephase = make_imaging_ms(ms, staged.imaging_ms, observatory_, mo);
+  spdlog::info("image {}: re-phased {} rows of {} to RA {:.5f} Dec {:.5f} deg in {:.1f} s", group_id,
+               res.rephase.rows, res.rephase.source_column, res.rephase.centre.ra_rad / kDeg,
+               res.rephase.centre.dec_rad / kDeg, res.rephase.seconds_total);
+
+  res.cell_arcsec = options_.wsclean.cell_arcsec > 0
+                        ? options_.wsclean.cell_arcsec
+                        : cell_size_arcsec(res.rephase.max_freq_hz, res.rephase.max_uv_m, options_.wsclean.cell_oversample);
+  res.size_px = image_size_px(options_.wsclean.field_deg, res.cell_arcsec);
+  const fs::path prefix = staging.path() / group_id;
+  const fs::path wsclean_tmp = staging.path() / "wsclean-tmp";
+  fs::create_directories(wsclean_tmp);
+  const auto argv = wsclean_argv(options_.wsclean, staged.imaging_ms, prefix, wsclean_tmp, res.cell_arcsec, res.size_px);
+  spdlog::info("image {}: {} x {} px of {}\" ({:.2f} deg): {}", group_id, res.size_px, res.size_px,
+               res.cell_arcsec, options_.wsclean.field_deg, fmt::join(argv, " "));
+  auto t0 = Clock::now();
+  // The log goes straight to its final place: kept for diagnosis whatever
+  // happens (it is not a product, so it cannot look like a complete set).
+  run_wsclean(argv, options_.wsclean.timeout, res.products.log);
+  res.seconds_wsclean = since(t0);
+
+  t0 = Clock::now();
+  const std::vector<std::pair<std::string, fs::path>> wsclean_products = {
+      {"image", staged.image}, {"residual", staged.residual}, {"model", staged.model}, {"psf", staged.psf}};
+  for (const auto& [kind, to] : wsclean_products) {
+    const fs::path from = prefix.string() + "-" + kind + ".fits";
+    if (!fs::exists(from)) {
+      throw Error(fmt::format("WSClean exited 0 but wrote no {}; log {}", from.string(), res.products.log.string()));
+    }
+    rename_into(from, to);
+  }
+  res.bmaj_deg = header_double(staged.image, "BMAJ");
+  res.bmin_deg = header_double(staged.image, "BMIN");
+  res.bpa_deg = header_double(staged.image, "BPA");
+  res.freq_hz = header_double(staged.image, "CRVAL3");
+  const FitsPlane image = read_fits_plane(staged.image);
+  res.stats = image_stats(image.pixels, image.nx, image.ny);
+
+  const auto t_pb = Clock::now();
+  const auto pb = beam_on_grid(staged.image, image.nx, image.ny, res.rephase);
+  write_fits_like(staged.image, staged.pb, pb);
+  write_fits_like(staged.image, staged.pbcor, pb_correct(image.pixels, pb, options_.pb_cutoff));
+  res.seconds_pb = since(t_pb);
+
+  std::vector<HeaderKey> keys = {
+      {"GROUPID", group_id, "contimg group id"},
+      {"CONTIMGV", std::string(build::kVersion), "contimg version"},
+      {"DATCOL", res.rephase.source_column, "visibility column imaged"},
+      {"PHCRA", res.rephase.centre.ra_rad / kDeg, "common phase centre RA (ICRS, deg)"},
+      {"PHCDEC", res.rephase.centre.dec_rad / kDeg, "common phase centre Dec (ICRS, deg)"},
+      {"NINTEG", static_cast<double>(res.rephase.pointings.size()), "integrations imaged"}};
+  if (res.bmaj_deg) keys.push_back({"BMAJ", *res.bmaj_deg, "restoring beam major axis (deg)"});
+  if (res.bmin_deg) keys.push_back({"BMIN", *res.bmin_deg, "restoring beam minor axis (deg)"});
+  if (res.bpa_deg) keys.push_back({"BPA", *res.bpa_deg, "restoring beam position angle (deg)"});
+  if (!header_string(staged.image, "DATE-OBS")) {  // WSClean writes it; our own if not
+    keys.push_back({"DATE-OBS", astro::jd_utc_to_iso(res.rephase.first_mjd_s / 86400.0 + 2400000.5),
+                    "start of the first integration (UTC)"});
+  }
+  for (const auto* p : {&staged.image, &staged.residual, &staged.model, &staged.psf, &staged.pb, &staged.pbcor}) {
+    update_header(*p, keys);
+  }
+  update_header(staged.pb, {{"BUNIT", std::string(""), "primary beam power response"},
+                            {"PBCUT", options_.pb_cutoff, ""}});
+  update_header(staged.pbcor, {{"PBCUT", options_.pb_cutoff, "blank where PB < PBCUT x its peak"}});
+  update_header(staged.image, {{"IMRMS", res.stats.rms, "robust noise (MAD x 1.4826), Jy/beam"},
+                               {"IMPEAK", res.stats.peak, "peak, Jy/beam"},
+                               {"IMDR", res.stats.dynamic_range, "peak / rms"}});
+
+  plot::ImageView view;
+  view.pixels = image.pixels.data();
+  view.nx = static_cast<int>(image.nx);
+  view.ny = static_cast<int>(image.ny);
+  view.vmin = res.stats.median - 3 * res.stats.rms;
+  view.vmax = std::max(res.stats.peak, view.vmin + 1e-6);
+  view.asinh = true;
+  view.title = fmt::format("{}  Stokes I  rms {:.3g} mJy/beam  peak {:.3g} Jy/beam", group_id, res.stats.rms * 1e3,
+                           res.stats.peak);
+  view.colourbar_label = "Jy/beam";
+  const auto cdelt = header_double(staged.image, "CDELT2");
+  if (res.bmaj_deg && res.bmin_deg && res.bpa_deg && cdelt && *cdelt != 0) {
+    view.beam_px = std::array<double, 3>{*res.bmaj_deg / std::abs(*cdelt), *res.bmin_deg / std::abs(*cdelt),
+                                         *res.bpa_deg * kDeg};
+  }
+  plot::write_image_png(staged.quicklook, view);
+
+  // Every FITS product opens with a usable WCS before anything is published.
+  for (const auto* p : {&staged.image, &staged.residual, &staged.model, &staged.psf, &staged.pb, &staged.pbcor}) {
+    const auto w = pixel_to_world(*p, {{0.5 * static_cast<double>(image.nx), 0.5 * static_cast<double>(image.ny)}});
+    if (!std::isfinite(w.at(0).first)) throw IoError(fmt::format("{}: WCS gives no sky position", p->string()));
+  }
+  for (const auto& [from, to] : std::vector<std::pair<fs::path, fs::path>>{
+           {staged.residual, res.products.residual}, {staged.model, res.products.model},
+           {staged.psf, res.products.psf}, {staged.pb, res.products.pb}, {staged.pbcor, res.products.pbcor},
+           {staged.quicklook, res.products.quicklook}}) {
+    rename_into(from, to);
+  }
+  if (options_.keep_ms) rename_into(staged.imaging_ms, res.products.imaging_ms);
+  rename_into(staged.image, res.products.image);  // last: its presence marks a complete set
+  res.seconds_products = since(t0) - res.seconds_pb;
+  res.seconds_total = since(t_start);
+  return res;
+}
+
+}  // namespace contimg::imaging

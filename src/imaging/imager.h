@@ -1,0 +1,70 @@
+#pragma once
+// One group from MS to published image products (SPEC §6, docs/imaging.md):
+// re-phase to the common centre (imaging MS) → WSClean → headers → effective
+// primary beam and PB correction → QA → quick-look PNG, all in a staging
+// directory inside the products directory, then renamed into place (the
+// image last), so a failed run leaves nothing that looks complete.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "astro/astrometry.h"
+#include "imaging/image_qa.h"
+#include "imaging/imaging_ms.h"
+#include "imaging/wsclean_driver.h"
+
+namespace contimg::config {
+class Config;
+}
+
+namespace contimg::imaging {
+
+struct ImagerOptions {
+  WscleanSettings wsclean;
+  std::string data_column = "auto";
+  std::optional<astro::SkyDirection> centre;  // none: meridian at mid-group
+  double pb_cutoff = 0.2;
+  bool keep_ms = false;
+  std::vector<std::string> command_line;
+
+  // imaging.* keys; throws ConfigError (e.g. a malformed imaging.phase_centre).
+  static ImagerOptions from_config(const config::Config& cfg);
+};
+
+// "RA,DEC" in degrees -> radians; throws ConfigError.
+astro::SkyDirection parse_phase_centre(const std::string& text);
+
+// The product paths of a group in its products directory.
+struct ImageProducts {
+  std::filesystem::path image, residual, model, psf, pb, pbcor, quicklook, log, imaging_ms;
+  static ImageProducts in(const std::filesystem::path& dir, const std::string& group_id);
+};
+
+struct ImagerResult {
+  ImageProducts products;
+  ImagingMsResult rephase;
+  ImageStats stats;
+  double cell_arcsec = 0;
+  int size_px = 0;
+  std::optional<double> bmaj_deg, bmin_deg, bpa_deg, freq_hz;
+  double seconds_wsclean = 0, seconds_pb = 0, seconds_products = 0, seconds_total = 0;
+};
+
+class Imager {
+ public:
+  Imager(const astro::Observatory& observatory, ImagerOptions options)
+      : observatory_(observatory), options_(std::move(options)) {}
+
+  // Images `ms` into `products_dir` (created if needed). Throws on failure
+  // (InputError: bad MS; IoError: WSClean missing, unreadable files; Error:
+  // WSClean failed); the WSClean log is written to products.log in any case.
+  ImagerResult run(const std::filesystem::path& ms, const std::filesystem::path& products_dir,
+                   const std::string& group_id) const;
+
+ private:
+  const astro::Observatory& observatory_;
+  ImagerOptions options_;
+};
+
+}  // namespace contimg::imaging

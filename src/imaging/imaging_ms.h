@@ -1,0 +1,52 @@
+#pragma once
+// The imaging MS (SPEC §6, docs/imaging.md): a new Measurement Set holding a
+// group's visibilities re-phased to one common centre, with one FIELD, so
+// that WSClean images all integrations together. The casacore adapter around
+// rephase.h: a streaming pass over the input, one (integration, SPW) block at
+// a time (bounded memory), written with ms::MsWriter.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "astro/astrometry.h"
+
+namespace contimg::imaging {
+
+struct ImagingMsOptions {
+  // "auto" (CORRECTED_DATA when present, else DATA), "DATA" or "CORRECTED_DATA".
+  std::string data_column = "auto";
+  // The common phase centre (ICRS); none = the meridian at the group's mid time.
+  std::optional<astro::SkyDirection> centre;
+  std::vector<std::string> command_line;  // for HISTORY
+};
+
+struct ImagingMsResult {
+  std::filesystem::path path;
+  std::string source_column;             // the input column re-phased into DATA
+  astro::SkyDirection centre;            // ICRS
+  double mid_jd_utc = 0;
+  double pointing_dec_rad = 0;           // observed Dec of the meridian fields
+  std::vector<astro::SkyDirection> pointings;  // ICRS field centre of each integration
+  std::vector<double> spw_centre_hz;     // centre of each SPW holding unflagged data
+  double max_freq_hz = 0;                // highest unflagged channel
+  double max_uv_m = 0;                   // longest unflagged projected baseline
+  double mid_mjd_s = 0;
+  double first_mjd_s = 0;                // start of the first integration (DATE-OBS)
+  std::uint64_t rows = 0;
+  std::uint64_t bytes_read = 0, bytes_written = 0;
+  double seconds_read = 0, seconds_rephase = 0, seconds_write = 0, seconds_total = 0;
+};
+
+// True when the MS main table has the column.
+bool ms_has_column(const std::filesystem::path& ms, const std::string& column);
+
+// Writes `out_ms` (must not exist) from `in_ms`. Throws InputError for an MS
+// with no rows, a missing requested column or an unsupported layout, IoError
+// when a table cannot be read or written; `out_ms` is then incomplete and
+// the caller removes it (it is always written into a staging directory).
+ImagingMsResult make_imaging_ms(const std::filesystem::path& in_ms, const std::filesystem::path& out_ms,
+                                const astro::Observatory& observatory, const ImagingMsOptions& options);
+
+}  // namespace contimg::imaging

@@ -1,0 +1,117 @@
+#include "imaging/wsclean_driver.h"
+
+#include <cmath>
+#include <deque>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "common/subprocess.h"
+#include "config/config.h"
+
+namespace contimg::imaging {
+namespace fs = std::filesystem;
+namespace {
+constexpr double kC = 299792458.0;
+constexpr double kRadToArcsec = 180.0 / M_PI * 3600.0;
+}  // namespace
+
+WscleanSettings WscleanSettings::from_config(const config::Config& cfg) {
+  WscleanSettings s;
+  s.program = cfg.get_string("imaging.wsclean");
+  s.field_deg = cfg.get_double("imaging.field_deg");
+  s.cell_arcsec = cfg.get_double("imaging.cell_arcsec");
+  s.cell_oversample = cfg.get_double("imaging.cell_oversample");
+  s.briggs = cfg.get_double("imaging.briggs");
+  s.niter = cfg.get_int("imaging.niter");
+  s.auto_mask = cfg.get_double("imaging.auto_mask");
+  s.auto_threshold = cfg.get_double("imaging.auto_threshold");
+  s.mgain = cfg.get_double("imaging.mgain");
+  s.threads = static_cast<int>(cfg.get_int("imaging.threads"));
+  s.abs_mem_gb = cfg.get_double("imaging.abs_mem_gb");
+  s.timeout = std::chrono::seconds(cfg.get_int("imaging.timeout_s"));
+  if (s.program.empty()) throw ConfigError("imaging.wsclean must name a program");
+  if (!(s.field_deg > 0 && s.field_deg <= 180)) throw ConfigError("imaging.field_deg must be in (0, 180]");
+  if (s.cell_arcsec < 0) throw ConfigError("imaging.cell_arcsec must be >= 0 (0 = automatic)");
+  if (!(s.cell_oversample >= 1)) throw ConfigError("imaging.cell_oversample must be >= 1");
+  if (s.niter < 0) throw ConfigError("imaging.niter must be >= 0");
+  if (!(s.mgain > 0 && s.mgain <= 1)) throw ConfigError("imaging.mgain must be in (0, 1]");
+  if (s.auto_mask <= 0 || s.auto_threshold <= 0) {
+    throw ConfigError("imaging.auto_mask and imaging.auto_threshold must be > 0");
+  }
+  if (s.threads < 0 || s.abs_mem_gb < 0) throw ConfigError("imaging.threads and imaging.abs_mem_gb must be >= 0");
+  if (s.timeout.count() <= 0) throw ConfigError("imaging.timeout_s must be > 0");
+  return s;
+}
+
+double cell_size_arcsec(double max_freq_hz, double max_baseline_m, double oversample) {
+  if (!(max_freq_hz > 0) || !(max_baseline_m > 0) || !(oversample > 0)) {
+    throw InputError(fmt::format("cell size: needs a positive frequency, baseline and oversampling "
+                                 "(got {} Hz, {} m, {})", max_freq_hz, max_baseline_m, oversample));
+  }
+  const double cell = (kC / max_freq_hz) / max_baseline_m / oversample * kRadToArcsec;
+  const double rounded = std::floor(cell * 10.0) / 10.0;
+  return rounded > 0 ? rounded : cell;
+}
+
+int image_size_px(double field_deg, double cell_arcsec) {
+  if (!(field_deg > 0) || !(cell_arcsec > 0)) {
+    throw InputError(fmt::format("image size: field {} deg, cell {} arcsec", field_deg, cell_arcsec));
+  }
+  const int n = static_cast<int>(std::ceil(field_deg * 3600.0 / cell_arcsec));
+  return n + (n % 2);
+}
+
+std::vector<std::string> wsclean_argv(const WscleanSettings& s, const fs::path& ms, const fs::path& prefix,
+                                      const fs::path& temp_dir, double cell_arcsec, int size_px) {
+  std::vector<std::string> a = {s.program,
+                                "-name", prefix.string(),
+                                "-temp-dir", temp_dir.string(),
+                                "-reorder",  // 16 SPWs: WSClean 3.1 cannot read them directly
+                                "-data-column", "DATA",
+                                "-pol", "I",
+                                "-weight", "briggs", fmt::format("{}", s.briggs),
+                                "-use-wgridder",
+                                "-size", std::to_string(size_px), std::to_string(size_px),
+                                "-scale", fmt::format("{}asec", cell_arcsec),
+                                "-niter", std::to_string(s.niter),
+                                "-mgain", fmt::format("{}", s.mgain),
+                                "-auto-mask", fmt::format("{}", s.auto_mask),
+                                "-auto-threshold", fmt::format("{}", s.auto_threshold)};
+  if (s.threads > 0) a.insert(a.end(), {"-j", std::to_string(s.threads)});
+  if (s.abs_mem_gb > 0) a.insert(a.end(), {"-abs-mem", fmt::format("{}", s.abs_mem_gb)});
+  a.push_back(ms.string());
+  return a;
+}
+
+std::string tail_of_file(const fs::path& path, int lines) {
+  std::ifstream in(path);
+  std::deque<std::string> last;
+  for (std::string line; std::getline(in, line);) {
+    last.push_back(line);
+    if (static_cast<int>(last.size()) > lines) last.pop_front();
+  }
+  std::string out;
+  for (const auto& l : last) out += l + "\n";
+  return out;
+}
+
+void run_wsclean(const std::vector<std::string>& argv, std::chrono::seconds timeout, const fs::path& log) {
+  if (!find_in_path(argv.at(0))) {
+    throw IoError(fmt::format("WSClean not found: \"{}\" is not in PATH (install Debian's wsclean or set imaging.wsclean)",
+                              argv[0]));
+  }
+  const ProcessResult r = run_process(argv, timeout, log);
+  if (r.timed_out) {
+    throw Error(fmt::format("WSClean timed out after {} s (imaging.timeout_s); log {}; last lines:\n{}",
+                            timeout.count(), log.string(), tail_of_file(log, 15)));
+  }
+  if (r.exit_code != 0) {
+    throw Error(fmt::format("WSClean failed ({}); log {}; last lines:\n{}{}",
+                            r.exit_code < 0 ? "killed by a signal" : fmt::format("exit status {}", r.exit_code),
+                            log.string(), r.output, tail_of_file(log, 15)));
+  }
+}
+
+}  // namespace contimg::imaging

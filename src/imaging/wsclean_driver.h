@@ -1,0 +1,58 @@
+#pragma once
+// Driving WSClean (SPEC §6): its parameters (from imaging.* configuration),
+// the cell size rule, the argv (no shell: paths are passed as they are) and
+// running it with a time-out and its log kept in a file.
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace contimg::config {
+class Config;
+}
+
+namespace contimg::imaging {
+
+struct WscleanSettings {
+  std::string program = "wsclean";
+  double field_deg = 3.5;
+  double cell_arcsec = 0;          // 0: from the data (cell_size_arcsec)
+  double cell_oversample = 5;
+  double briggs = 0;
+  long niter = 100000;
+  double auto_mask = 3;
+  double auto_threshold = 0.5;
+  double mgain = 0.8;
+  int threads = 0;                 // 0: WSClean's default (all cores)
+  double abs_mem_gb = 0;           // 0: WSClean's default
+  std::chrono::seconds timeout{7200};
+
+  // Reads the imaging.* keys; throws ConfigError on out-of-range values.
+  static WscleanSettings from_config(const config::Config& cfg);
+};
+
+// (λ_min / B_max) / oversample in arcsec, rounded down to 0.1″ (so the beam
+// is sampled by at least `oversample` pixels). Throws InputError when a value
+// is not positive.
+double cell_size_arcsec(double max_freq_hz, double max_baseline_m, double oversample);
+
+// Pixels across field_deg at cell_arcsec, rounded up to an even number.
+int image_size_px(double field_deg, double cell_arcsec);
+
+// The WSClean command line: Stokes I, Briggs, w-gridder, auto-masking, the
+// multi-SPW -reorder, DATA of `ms` (the imaging MS holds the re-phased
+// CORRECTED_DATA or DATA there), products named `prefix`-image.fits etc.
+std::vector<std::string> wsclean_argv(const WscleanSettings& s, const std::filesystem::path& ms,
+                                      const std::filesystem::path& prefix, const std::filesystem::path& temp_dir,
+                                      double cell_arcsec, int size_px);
+
+// Runs argv with the settings' time-out, output into `log`. Throws IoError
+// (WSClean missing from PATH) or Error (non-zero exit, signal, time-out) whose
+// message ends with the last lines of the log.
+void run_wsclean(const std::vector<std::string>& argv, std::chrono::seconds timeout,
+                 const std::filesystem::path& log);
+
+// The last `lines` lines of a text file ("" when unreadable).
+std::string tail_of_file(const std::filesystem::path& path, int lines);
+
+}  // namespace contimg::imaging

@@ -1,0 +1,32 @@
+#pragma once
+// The images table (imaging QA, SPEC §6): one row per group, replaced when a
+// group is imaged again.
+#include <optional>
+#include <string>
+
+namespace contimg::state {
+
+class StateDb;
+
+struct ImageRecord {
+  std::string group_id;
+  std::string ms_path;
+  std::string data_column;
+  std::string image_path;
+  std::string pbcor_path;
+  double centre_ra_deg = 0, centre_dec_deg = 0;
+  std::optional<double> freq_hz;
+  double cell_arcsec = 0;
+  long size_px = 0;
+  double rms_jy = 0, peak_jy = 0, dynamic_range = 0;
+  std::optional<double> bmaj_arcsec, bmin_arcsec, bpa_deg;
+  std::optional<double> seconds_rephase, seconds_wsclean, seconds_total;
+  std::string contimg_version;
+  std::string imaged_at;  // set by upsert_image
+};
+
+// Inserts or replaces the group's row (imaged_at = now).
+void upsert_image(StateDb& db, const ImageRecord& r);
+std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id);
+
+}  // namespace contimg::state

@@ -1,0 +1,325 @@
+#!/usr/bin/python3
+"""Acceptance of `contimg image` (SPEC §6, docs/imaging.md), checked with independent clients.
+
+  /usr/bin/python3 imaging_check.py --contimg BIN --workdir DIR [--data DATA_DIR] [--reuse]
+
+1. A quick one-subband simulation gives the mid-group meridian (truth pointing).
+2. A sky of point sources (flat spectra) around it: one at the centre, others up to 1.5 deg off
+   in RA and Dec, and one that transits at the end of the group (+0.64 deg east: it crosses the
+   meridian at the last integration). `contimg simulate --size tiny --nants 48 --ntimes 24
+   --no-gains`, `contimg convert-files`, `contimg image --keep-ms --json`.
+3. Checks, each measured:
+   - re-phasing: imaging-MS UVW of a sample of rows vs pyuvdata's calc_uvw toward the new centre
+     (tests/tools/pyuvdata_reference.py on astropy + pyERFA) to 1e-6 relative; DATA vs the
+     input DATA x exp(+2 pi i (w_in - w_new) nu / c) to 1e-6 relative (w_new both from the
+     imaging MS and from the reference); the one FIELD = astropy's meridian at mid-group;
+   - astropy opens every FITS product and its celestial WCS; the headers carry BMAJ, BMIN, BPA,
+     CRVAL3 (frequency), DATE-OBS, GROUPID, CONTIMGV;
+   - every source within 2" of its true ICRS position (sub-pixel peak in the PB-corrected image,
+     world coordinates from astropy's WCS), and its PB-corrected peak within 5 % of the truth
+     when above 50 sigma;
+   - the late-transit source's apparent (uncorrected) peak = truth x the airy power averaged
+     over the 24 integrations and the SPWs, computed here with astropy (HADec of the source at
+     each integration) -- not the first integration's attenuation;
+   - the images table holds one row for the group with the printed QA.
+One line per check, then "N passed, M failed" on the last line; exit 1 when a check failed,
+77 (CTest SKIP_RETURN_CODE) when wsclean is not installed.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+
+import numpy as np
+import casacore.tables as ct
+from astropy import units as u
+from astropy.coordinates import ICRS, EarthLocation, HADec, SkyCoord
+from astropy.io import fits
+from astropy.time import Time
+from astropy.wcs import WCS, FITSFixedWarning
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pyuvdata_reference import (calc_uvw, configure_astropy, frame_pos_angle, icrs_to_app,  # noqa: E402
+                                itrf, lst_pyuvdata, read_stations)
+
+START = "2025-03-20T08:00:00"
+DEC_DEG = 54.6
+SITE = dict(lat=37.2314, lon=-118.2817, height=1222.0)
+DISH_M = 4.65
+C = 299792458.0
+# name, RA offset x cos(Dec) (deg), Dec offset (deg), flux (Jy)
+SOURCES = [("centre", 0.0, 0.0, 2.0), ("north", 0.2, 1.0, 1.5), ("south", -0.3, -1.2, 2.5),
+           ("west", -1.5, 0.2, 3.0), ("east", 1.2, -0.6, 3.0), ("late", None, 0.35, 2.0)]
+# The meridian moves 15 deg/h x 309 s / 2 = 0.644 deg of RA from mid-group to the last
+# integration: "late" (dra None) sits there, so it transits at the end of the group.
+LATE_RA_DEG = 0.644
+# WSClean settings for a test that runs in about a minute on 2 cores: 4" pixels (the beam's minor
+# axis is ~11" with 48 antennas; the automatic cell would be 3.2"), 3.4 deg (sources reach
+# 1.55 deg), 1000 iterations (the sources are CLEANed; the rest is sidelobes and noise).
+IMAGE_ARGS = ["--niter", "1000", "--cell", "4", "--field", "3.4", "--threads", "2"]
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def check(name, ok, detail):
+    RESULTS["passed" if ok else "failed"] += 1
+    print("%s %s: %s" % ("PASS" if ok else "FAIL", name, detail), flush=True)
+    return ok
+
+
+def run(cmd, timeout=900):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTIMG_")}
+    env.pop("HDF5_PLUGIN_PATH", None)
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError("%s: exit %d\n%s" % (" ".join(map(str, cmd[:4])), p.returncode, p.stderr.strip()[-3000:]))
+    return p
+
+
+def airy_power(theta_rad, freq_hz):
+    """(2 J1(x) / x)^2 with J1 from its integral representation (no scipy in Debian's python here)."""
+    x = math.pi * DISH_M * math.sin(theta_rad) * freq_hz / C
+    if x == 0:
+        return 1.0
+    tau = np.linspace(0.0, math.pi, 4001)
+    f = np.cos(tau - x * np.sin(tau))
+    j1 = float(np.sum((f[1:] + f[:-1]) * 0.5 * np.diff(tau))) / math.pi
+    return (2 * j1 / x) ** 2
+
+
+def site_location():
+    return EarthLocation.from_geodetic(SITE["lon"] * u.deg, SITE["lat"] * u.deg, SITE["height"] * u.m,
+                                       ellipsoid="WGS84")
+
+
+def prepare(contimg, work, sets):
+    base = [contimg, "--progress", "quiet"] + sets + ["--json"]
+    probe = json.loads(run(base + ["simulate", os.path.join(work, "probe"), "--size", "tiny", "--start", START,
+                                   "--dec", DEC_DEG, "--nants", 6, "--ntimes", 24, "--subbands", 0]).stdout)
+    with open(probe["truth"]) as f:
+        ra0, dec0 = json.load(f)["pointing"]["meridian_icrs_mid_deg"]
+    sources = []
+    for name, dra, ddec, flux in SOURCES:
+        dec = dec0 + ddec
+        ra = ra0 + (LATE_RA_DEG if dra is None else dra / math.cos(math.radians(dec)))
+        sources.append({"name": name, "ra_deg": ra, "dec_deg": dec,
+                        "flux_jy": flux, "spectral_index": 0.0})
+    sky = os.path.join(work, "sky.json")
+    with open(sky, "w") as f:
+        json.dump({"sources": sources}, f)
+    sim = json.loads(run(base + ["simulate", os.path.join(work, "in"), "--size", "tiny", "--start", START,
+                                 "--dec", DEC_DEG, "--nants", 48, "--ntimes", 24, "--no-gains", "--noise", 0.5,
+                                 "--sky", sky, "--seed", 11]).stdout)
+    conv = json.loads(run(base + ["convert-files", os.path.join(work, "ms")] + sorted(sim["files"])).stdout)
+    return {"ms": conv["converted"][0]["ms"], "truth": sim["truth"], "centre": [ra0, dec0]}
+
+
+def rephase_checks(ms, ims, data_dir):
+    m = ct.table(ms, ack=False)
+    im = ct.table(ims, ack=False)
+    check("rephase: the imaging MS has every row of the MS", im.nrows() == m.nrows(),
+          "%d vs %d rows" % (im.nrows(), m.nrows()))
+    fld = ct.table(os.path.join(ims, "FIELD"), ack=False)
+    check("rephase: one FIELD", fld.nrows() == 1, "%d rows" % fld.nrows())
+    pd = fld.getcol("PHASE_DIR")[0, 0]
+    times = m.getcol("TIME")
+    mid_jd = 0.5 * (times.min() + times.max()) / 86400.0 + 2400000.5
+    t = Time([mid_jd], format="jd", scale="utc")
+    hadec = SkyCoord(ha=[0.0] * u.hourangle, dec=[DEC_DEG] * u.deg,
+                     frame=HADec(obstime=t, location=site_location(), pressure=0 * u.hPa))
+    mer = hadec.transform_to(ICRS())
+    sep = float(SkyCoord(pd[0] * u.rad, pd[1] * u.rad).separation(mer[0]).arcsec)
+    check("rephase: FIELD = astropy's meridian (HA 0, Dec %.1f) at mid-group within 0.01\"" % DEC_DEG, sep < 0.01,
+          "%.2e arcsec" % sep)
+
+    rng = np.random.default_rng(3)
+    a1, a2 = m.getcol("ANTENNA1"), m.getcol("ANTENNA2")
+    cross = np.flatnonzero(a1 != a2)
+    rows = np.sort(rng.choice(cross, size=min(300, cross.size), replace=False))
+    site = site_location()
+    stations = read_stations(os.path.join(data_dir, "DSA110_Station_Coordinates.csv"))
+    site_xyz = np.array([site.x.to_value(u.m), site.y.to_value(u.m), site.z.to_value(u.m)])
+    rel = {n - 1: itrf(*v) - site_xyz for n, v in stations.items()}
+    spw_freq = ct.table(os.path.join(ms, "SPECTRAL_WINDOW"), ack=False).getcol("CHAN_FREQ")
+    worst_uvw = worst_vis = worst_vis_ref = 0.0
+    changed = 0
+    for r in rows:
+        tr = Time(times[r] / 86400.0 + 2400000.5, format="jd", scale="utc")
+        tt = Time([tr.jd], format="jd", scale="utc")
+        lst = lst_pyuvdata(tt, site)
+        app_ra, app_dec = icrs_to_app(tt, np.array([pd[0]]), np.array([pd[1]]), site)
+        pa = frame_pos_angle(tt, app_ra, app_dec, site)
+        want = calc_uvw(app_ra[0], app_dec[0], pa[0], lst[0], site.lon.rad, rel, [a1[r]], [a2[r]])[0]
+        got = im.getcell("UVW", int(r))
+        worst_uvw = max(worst_uvw, np.linalg.norm(got - want) / np.linalg.norm(want))
+        w_in = m.getcell("UVW", int(r))[2]
+        f = spw_freq[m.getcell("DATA_DESC_ID", int(r))]
+        vin = m.getcell("DATA", int(r)).astype(np.complex128)
+        vout = im.getcell("DATA", int(r)).astype(np.complex128)
+        scale = np.abs(vin).max()
+        for w_new, which in ((got[2], "ms"), (want[2], "ref")):
+            expect = vin * np.exp(2j * np.pi * (w_in - w_new) * f / C)[:, None]
+            d = np.abs(vout - expect).max() / scale
+            if which == "ms":
+                worst_vis = max(worst_vis, d)
+            else:
+                worst_vis_ref = max(worst_vis_ref, d)
+        changed += np.abs(vout - vin).max() / scale > 1e-3
+    check("rephase: UVW of %d sampled rows vs pyuvdata calc_uvw toward the new centre, 1e-6 relative" % rows.size,
+          worst_uvw < 1e-6, "max |d|/|uvw| %.2e" % worst_uvw)
+    check("rephase: DATA = DATA_in exp(+2 pi i (w_in - w_new) nu/c), w_new from the imaging MS, 1e-6 relative",
+          worst_vis < 1e-6 and changed > rows.size // 2,
+          "max relative %.2e; %d of %d rows changed phase" % (worst_vis, changed, rows.size))
+    check("rephase: the same with w_new from the astropy reference, 1e-6 relative", worst_vis_ref < 1e-6,
+          "max relative %.2e" % worst_vis_ref)
+
+
+def measure_peak(data, w, ra, dec, search_px):
+    x0, y0 = w.celestial.world_to_pixel(SkyCoord(ra * u.deg, dec * u.deg))
+    x0, y0 = int(round(float(x0))), int(round(float(y0)))
+    box = data[y0 - search_px:y0 + search_px + 1, x0 - search_px:x0 + search_px + 1]
+    iy, ix = np.unravel_index(np.nanargmax(box), box.shape)
+    y, x = y0 - search_px + iy, x0 - search_px + ix
+    # The peak between pixels: a 2-D quadratic in log(pixel) (exact for the Gaussian restoring
+    # beam; with the xy term, since the beam is elongated and tilted and separate x and y
+    # parabolas would slide along its major axis), fitted by least squares to the 3 x 3 pixels
+    # around the brightest one; its vertex gives position and peak.
+    yy, xx = np.mgrid[-1:2, -1:2]
+    xx, yy = xx.ravel().astype(float), yy.ravel().astype(float)
+    z = np.log(np.maximum(data[y - 1:y + 2, x - 1:x + 2].ravel().astype(float), 1e-3 * data[y, x]))
+    a = np.column_stack([np.ones(9), xx, yy, xx * xx, xx * yy, yy * yy])
+    c0, cx, cy, cxx, cxy, cyy = np.linalg.lstsq(a, z, rcond=None)[0]
+    hess = np.array([[2 * cxx, cxy], [cxy, 2 * cyy]])
+    dx, dy = np.linalg.solve(hess, [-cx, -cy]) if np.linalg.det(hess) > 0 and cxx < 0 else (0.0, 0.0)
+    dx, dy = float(np.clip(dx, -1, 1)), float(np.clip(dy, -1, 1))
+    pos = w.celestial.pixel_to_world(x + dx, y + dy)
+    peak = math.exp(c0 + cx * dx + cy * dy + cxx * dx * dx + cxy * dx * dy + cyy * dy * dy)
+    return pos, float(peak)
+
+
+def apparent_factor(ra, dec, ms):
+    """Mean over integrations and SPW centres of the Airy power at the source's distance from the
+    meridian pointing (HA 0, DEC_DEG), from astropy's HADec of the source."""
+    times = np.unique(ct.table(ms, ack=False).getcol("TIME"))
+    t = Time(times / 86400.0 + 2400000.5, format="jd", scale="utc")
+    frame = HADec(obstime=t, location=site_location(), pressure=0 * u.hPa)
+    hd = SkyCoord(np.full(t.size, ra) * u.deg, np.full(t.size, dec) * u.deg, frame="icrs").transform_to(frame)
+    point = SkyCoord(ha=np.zeros(t.size) * u.hourangle, dec=np.full(t.size, DEC_DEG) * u.deg, frame=frame)
+    theta = hd.separation(point).rad
+    freqs = ct.table(os.path.join(ms, "SPECTRAL_WINDOW"), ack=False).getcol("CHAN_FREQ").mean(axis=1)
+    per_time = np.array([np.mean([airy_power(th, f) for f in freqs]) for th in theta])
+    return float(per_time.mean()), float(per_time[0])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--contimg", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "data"))
+    ap.add_argument("--reuse", action="store_true")
+    args = ap.parse_args()
+    if shutil.which("wsclean") is None:
+        print("SKIP wsclean is not installed")
+        return 77
+    warnings.simplefilter("ignore", FITSFixedWarning)
+    data_dir = os.path.abspath(args.data)
+    configure_astropy(data_dir)
+    work = os.path.abspath(args.workdir)
+    sets = ["--set", "paths.data_dir=" + data_dir, "--set", "paths.state_db=" + os.path.join(work, "state.sqlite3"),
+            "--set", "paths.scratch_dir=" + os.path.join(work, "scratch")]
+    state_file = os.path.join(work, "state.json")
+    if args.reuse and os.path.exists(state_file):
+        with open(state_file) as f:
+            st = json.load(f)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        t0 = time.time()
+        st = prepare(os.path.abspath(args.contimg), work, sets)
+        print("simulated and converted in %.1f s: %s" % (time.time() - t0, st["ms"]), flush=True)
+        t0 = time.time()
+        out = run([os.path.abspath(args.contimg), "--progress", "quiet"] + sets +
+                  ["--json", "image", st["ms"], "--out", os.path.join(work, "products"), "--keep-ms"] + IMAGE_ARGS)
+        st["image"] = json.loads(out.stdout)
+        st["image_seconds"] = time.time() - t0
+        with open(state_file, "w") as f:
+            json.dump(st, f)
+    res = st["image"]
+    print("imaged in %.1f s (re-phase %.1f s, WSClean %.1f s, PB %.1f s); %d x %d px of %.1f\"" % (
+        st.get("image_seconds", 0), res["rephase"]["seconds"], res["wsclean"]["seconds"], res["seconds_pb"],
+        res["wsclean"]["size_px"], res["wsclean"]["size_px"], res["wsclean"]["cell_arcsec"]), flush=True)
+    prod = res["products"]
+    rephase_checks(st["ms"], prod["imaging_ms"], data_dir)
+
+    # FITS products and headers.
+    group = res["group_id"]
+    for kind in ("image", "residual", "model", "psf", "pb", "pbcor"):
+        path = prod[kind]
+        with fits.open(path) as hdul:
+            h = hdul[0].header
+            w = WCS(h)
+            missing = [k for k in ("BMAJ", "BMIN", "BPA", "CRVAL3", "DATE-OBS", "GROUPID", "CONTIMGV") if k not in h]
+            ok = w.has_celestial and not missing and h["GROUPID"] == group and hdul[0].data is not None
+            check("fits: astropy opens %s with a celestial WCS and the header keys" % kind, ok,
+                  "%s; missing %s; CTYPE %s/%s; CRVAL3 %.6g Hz; DATE-OBS %s; CONTIMGV %s; BMAJ %.1f\"" % (
+                      os.path.basename(path), missing or "none", h.get("CTYPE1"), h.get("CTYPE2"),
+                      h.get("CRVAL3", float("nan")), h.get("DATE-OBS"), h.get("CONTIMGV"),
+                      h.get("BMAJ", float("nan")) * 3600))
+    check("products: quick-look PNG and WSClean log beside the FITS",
+          os.path.getsize(prod["quicklook"]) > 1000 and os.path.getsize(prod["wsclean_log"]) > 0,
+          "%d bytes PNG" % os.path.getsize(prod["quicklook"]))
+    leftovers = [p for p in glob.glob(os.path.join(os.path.dirname(prod["image"]), ".*")) if "image-" in p]
+    check("products: no staging directory left", not leftovers, str(leftovers))
+
+    # Positions and fluxes.
+    with open(st["truth"]) as f:
+        truth = json.load(f)
+    rms = res["qa"]["rms_jy"]
+    pbcor = fits.getdata(prod["pbcor"])[0, 0]
+    image = fits.getdata(prod["image"])[0, 0]
+    w = WCS(fits.getheader(prod["pbcor"]))
+    cell = res["wsclean"]["cell_arcsec"]
+    search = max(3, int(round(30.0 / cell)))
+    for src in truth["sky"]["sources"]:
+        true = SkyCoord(src["ra_deg"] * u.deg, src["dec_deg"] * u.deg)
+        pos, peak = measure_peak(pbcor, w, src["ra_deg"], src["dec_deg"], search)
+        sep = float(pos.separation(true).arcsec)
+        check("position: %s (%.2f deg from the centre) within 2\" of truth" % (
+            src["name"], true.separation(SkyCoord(st["centre"][0] * u.deg, st["centre"][1] * u.deg)).deg),
+            sep < 2.0, "%.2f\" (cell %.1f\")" % (sep, cell))
+        _, app = measure_peak(image, w, src["ra_deg"], src["dec_deg"], search)
+        snr = app / rms
+        rel = peak / src["flux_jy"] - 1
+        check("flux: %s PB-corrected peak within 5%% of %.2f Jy (%.0f sigma)" % (src["name"], src["flux_jy"], snr),
+              snr <= 50 or abs(rel) < 0.05, "%.4f Jy (%+.2f %%)" % (peak, 100 * rel))
+        if src["name"] == "late":
+            mean_pb, first_pb = apparent_factor(src["ra_deg"], src["dec_deg"], st["ms"])
+            want = src["flux_jy"] * mean_pb
+            check("drift: the late-transit source's apparent peak = truth x beam averaged over all 24 integrations",
+                  abs(app / want - 1) < 0.05,
+                  "%.4f Jy vs %.4f Jy predicted (%+.2f %%); the first integration alone would give %.4f Jy" % (
+                      app, want, 100 * (app / want - 1), src["flux_jy"] * first_pb))
+
+    db = sqlite3.connect(os.path.join(work, "state.sqlite3"))
+    rowsdb = db.execute("SELECT rms_jy, peak_jy, dynamic_range, bmaj_arcsec FROM images WHERE group_id = ?",
+                        (group,)).fetchall()
+    check("state: one images row with the printed QA", len(rowsdb) == 1 and abs(rowsdb[0][0] - rms) < 1e-12,
+          "%s" % (rowsdb,))
+    print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
+    return 0 if RESULTS["failed"] == 0 and RESULTS["passed"] > 0 else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception:
+        traceback.print_exc()
+        print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"] + 1))
+        sys.exit(1)
