@@ -98,6 +98,8 @@ int run(int argc, char** argv) {
   register_validate_command(app, ctx);
   register_catalog_command(app, ctx);
   register_image_command(app, ctx);
+  register_run_command(app, ctx);
+  register_demo_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -70,6 +70,8 @@ void register_calsets_command(CLI::App& app, CommandContext& ctx);
 void register_validate_command(CLI::App& app, CommandContext& ctx);
 void register_catalog_command(CLI::App& app, CommandContext& ctx);
 void register_image_command(CLI::App& app, CommandContext& ctx);
+void register_run_command(CLI::App& app, CommandContext& ctx);
+void register_demo_command(CLI::App& app, CommandContext& ctx);
 
 // Entry point used by main(): returns the process exit code (docs/cli.md).
 int run(int argc, char** argv);

@@ -54,6 +54,36 @@ ImageStage::ImageStage(const config::Config& cfg)
 
 ImageStage::~ImageStage() = default;
 
+bool ImageStage::is_done(const pipeline::Context& ctx) const {
+  if (!ctx.has("products_dir") || !ctx.has("ms_path")) return false;
+  state::StateDb db(state_db_);
+  const auto rec = state::image_record(db, ctx.group_id());
+  if (!rec || rec->ms_path != ctx.get_string("ms_path")) return false;
+  const auto p = ImageProducts::in(ctx.get_string("products_dir"), ctx.group_id());
+  if (rec->image_path != p.image.string()) return false;
+  for (const auto& f : {p.image, p.residual, p.model, p.psf, p.pb, p.pbcor, p.quicklook}) {
+    if (!fs::is_regular_file(f)) return false;
+  }
+  return true;
+}
+
+pipeline::Context ImageStage::restore(const pipeline::Context& ctx) const {
+  state::StateDb db(state_db_);
+  const auto rec = state::image_record(db, ctx.group_id());
+  if (!rec) throw Error("image: no images row for group " + ctx.group_id());
+  const auto p = ImageProducts::in(ctx.get_string("products_dir"), ctx.group_id());
+  return ctx.with_outputs({{"image_fits", p.image.string()},
+                           {"residual_fits", p.residual.string()},
+                           {"model_fits", p.model.string()},
+                           {"psf_fits", p.psf.string()},
+                           {"pb_fits", p.pb.string()},
+                           {"pbcor_fits", p.pbcor.string()},
+                           {"quicklook_png", p.quicklook.string()},
+                           {"image_rms_jy", rec->rms_jy},
+                           {"image_peak_jy", rec->peak_jy},
+                           {"dynamic_range", rec->dynamic_range}});
+}
+
 void ImageStage::validate(const pipeline::Context& ctx) const {
   const fs::path ms = ctx.get_string("ms_path");
   if (!fs::is_directory(ms)) throw InputError(fmt::format("image: {} is not a Measurement Set directory", ms.string()));

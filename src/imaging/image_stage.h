@@ -19,6 +19,10 @@ class ImageStage : public pipeline::Stage {
   ~ImageStage() override;
 
   std::string name() const override { return "image"; }
+  // Done when the images table holds this group's image of this MS and every
+  // product file is in place (products are renamed into place, image last).
+  bool is_done(const pipeline::Context& ctx) const override;
+  pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
   void validate_outputs(const pipeline::Context& ctx) const override;

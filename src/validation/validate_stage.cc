@@ -53,6 +53,33 @@ fs::path ValidateStage::reference_for(const pipeline::Context& ctx) const {
   return default_reference_;
 }
 
+bool ValidateStage::is_done(const pipeline::Context& ctx) const {
+  if (!ctx.has("pbcor_fits")) return false;
+  const fs::path pbcor = fs::absolute(ctx.get_string("pbcor_fits"));
+  const fs::path ref = reference_for(ctx);
+  if (ref.empty() || !fs::exists(pbcor)) return false;
+  state::StateDb db(state_db_);
+  const auto rec = state::load_validation(db.database(), ctx.group_id());
+  if (!rec || rec->image_path != pbcor.string() || rec->reference != fs::absolute(ref).string() ||
+      !fs::is_regular_file(rec->report_html)) {
+    return false;
+  }
+  return fs::last_write_time(rec->report_html) >= fs::last_write_time(pbcor);
+}
+
+pipeline::Context ValidateStage::restore(const pipeline::Context& ctx) const {
+  state::StateDb db(state_db_);
+  const auto rec = state::load_validation(db.database(), ctx.group_id());
+  if (!rec) throw Error("validate: no validation row for group " + ctx.group_id());
+  return ctx.with_outputs({{"verdict", rec->verdict},
+                           {"verdict_reasons", rec->reasons},
+                           {"catalogue_fits", rec->catalogue_fits},
+                           {"catalogue_csv", rec->catalogue_csv},
+                           {"report_html", rec->report_html},
+                           {"n_detections", static_cast<std::int64_t>(rec->n_detections)},
+                           {"validation_metrics", rec->metrics_json}});
+}
+
 void ValidateStage::validate(const pipeline::Context& ctx) const {
   if (!ctx.has("pbcor_fits")) throw ConfigError("validate: no \"pbcor_fits\" in the context");
   if (!ctx.has("products_dir")) throw ConfigError("validate: no \"products_dir\" in the context");

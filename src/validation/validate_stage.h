@@ -6,9 +6,10 @@
 // in the context, go into the report. Outputs: "verdict" (pass|warn|fail),
 // "verdict_reasons", "catalogue_fits", "catalogue_csv", "report_html",
 // "n_detections". Results go to the state database (validations, detections).
-// Always re-run (it takes seconds and the reference may have changed): the
-// products are replaced atomically and the group's rows are replaced, so a
-// rerun leaves the same products and no duplicates.
+// Done (skipped by a resumed chain) when the database holds this group's
+// validation of this image against this reference and the report is newer
+// than the image; otherwise re-run: the products are replaced atomically and
+// the group's rows are replaced, so a rerun leaves no duplicates.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -33,6 +34,8 @@ class ValidateStage : public pipeline::Stage {
   explicit ValidateStage(const config::Config& config);
 
   std::string name() const override { return "validate"; }
+  bool is_done(const pipeline::Context& ctx) const override;
+  pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
   void validate_outputs(const pipeline::Context& ctx) const override;

@@ -1,0 +1,226 @@
+#include "chain/chain_runner.h"
+
+#include <chrono>
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "astro/site_data.h"
+#include "calibration/apply_stage.h"
+#include "calibration/solve_stage.h"
+#include "common/error.h"
+#include "common/interrupts.h"
+#include "common/logging.h"
+#include "conversion/conversion_settings.h"
+#include "conversion/conversion_stage.h"
+#include "flagging/flag_stage.h"
+#include "grouping/group_selection.h"
+#include "imaging/image_stage.h"
+#include "state/state_db.h"
+#include "validation/validate_stage.h"
+
+namespace contimg::chain {
+namespace fs = std::filesystem;
+namespace {
+
+using Stages = std::vector<std::unique_ptr<pipeline::Stage>>;
+
+state::EventLevel event_level(pipeline::Outcome o) {
+  switch (o) {
+    case pipeline::Outcome::kFailed: return state::EventLevel::kError;
+    case pipeline::Outcome::kCancelled: return state::EventLevel::kWarn;
+    default: return state::EventLevel::kInfo;
+  }
+}
+
+void record_stages(state::StateDb& db, const std::string& group_id,
+                   const std::vector<pipeline::StageRecord>& stages) {
+  for (const auto& s : stages) {
+    if (s.outcome == pipeline::Outcome::kNotRun) continue;
+    db.record_event(group_id, s.stage, event_level(s.outcome),
+                    s.outcome == pipeline::Outcome::kFailed || s.outcome == pipeline::Outcome::kCancelled
+                        ? fmt::format("{}: {}", pipeline::to_string(s.outcome), s.error)
+                        : fmt::format("{} in {:.2f} s", pipeline::to_string(s.outcome), s.seconds));
+  }
+}
+
+// The first failed (or cancelled) stage's error, with the stage's name.
+std::string failure_of(const pipeline::RunReport& r) {
+  for (const auto& s : r.stages) {
+    if (s.outcome == pipeline::Outcome::kFailed || s.outcome == pipeline::Outcome::kCancelled) {
+      return fmt::format("{}: {}", s.stage, s.error);
+    }
+  }
+  return "failed";
+}
+
+bool cancelled(const pipeline::RunReport& r) {
+  for (const auto& s : r.stages) {
+    if (s.outcome == pipeline::Outcome::kCancelled) return true;
+  }
+  return false;
+}
+
+fs::path reference_for(const ChainOptions& o, const std::string& group_id) {
+  if (!o.reference.empty()) return o.reference;
+  const fs::path truth = o.input_dir / (group_id + ".truth.json");
+  return fs::exists(truth) ? truth : fs::path();
+}
+
+}  // namespace
+
+int ChainSummary::processed() const {
+  int n = 0;
+  for (const auto& g : groups) n += g.status == "processed";
+  return n;
+}
+int ChainSummary::failed() const {
+  int n = 0;
+  for (const auto& g : groups) n += g.status == "failed";
+  return n;
+}
+int ChainSummary::skipped() const {
+  int n = 0;
+  for (const auto& g : groups) n += g.status == "skipped";
+  return n;
+}
+
+double ChainSummary::real_time_factor() const {
+  return wall_seconds > 0 ? kGroupCadenceS * processed() / wall_seconds : 0.0;
+}
+
+nlohmann::json ChainSummary::to_json() const {
+  nlohmann::json groups_json = nlohmann::json::array();
+  std::map<std::string, double> stage_seconds;
+  for (const auto& g : groups) {
+    nlohmann::json stages = nlohmann::json::array();
+    for (const auto& s : g.stages) {
+      stages.push_back({{"stage", s.stage},
+                        {"outcome", pipeline::to_string(s.outcome)},
+                        {"seconds", s.seconds},
+                        {"mb_per_s", s.mb_per_s()},
+                        {"peak_rss_bytes", s.peak_rss},
+                        {"error", s.error}});
+      if (s.outcome == pipeline::Outcome::kCompleted) stage_seconds[s.stage] += s.seconds;
+    }
+    nlohmann::json e = {{"group_id", g.group_id}, {"status", g.status}, {"stages", stages},
+                        {"outputs", g.outputs}};
+    if (!g.reason.empty()) e["reason"] = g.reason;
+    groups_json.push_back(e);
+  }
+  return {{"groups", groups_json},
+          {"counts", {{"processed", processed()}, {"failed", failed()}, {"skipped", skipped()}}},
+          {"stage_seconds", stage_seconds},
+          {"wall_seconds", wall_seconds},
+          {"real_time_factor", real_time_factor()}};
+}
+
+ChainSummary ChainRunner::run(const ChainOptions& o) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto& cfg = *config_;
+  auto check = [this] {
+    if (interrupts_) interrupts_->throw_if_interrupted();
+  };
+  const auto gs = grouping::GroupingSettings::from_config(cfg);
+  state::StateDb db(state::StateDb::resolve_path(cfg));
+  grouping::index_directory(db, o.input_dir, gs, uvh5::CacheProfiles::from_config(cfg), check);
+
+  const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
+  const conversion::GroupConverter converter(
+      site, conversion::calibrator_refs_from_config(cfg),
+      conversion::options_from_config(cfg, o.allow_incomplete, o.command_line));
+  fs::create_directories(o.layout.ms_dir());
+
+  ChainSummary summary;
+  struct Pending {
+    std::size_t index;  // into summary.groups
+    pipeline::Context context;
+  };
+  std::vector<Pending> pending;
+  const pipeline::StageRunner runner(interrupts_);
+
+  // Pass 1: convert, flag, solve.
+  for (const auto& sel : grouping::select_groups(db, o.first_epoch, o.last_epoch, gs, o.allow_incomplete)) {
+    check();
+    GroupResult gr;
+    gr.group_id = sel.group.group_id;
+    using Decision = grouping::SelectedGroup::Decision;
+    if (sel.decision != Decision::kProcess) {
+      gr.status = sel.decision == Decision::kFailInvalid ? "failed" : "skipped";
+      gr.reason = sel.reason;
+      db.set_group_state(gr.group_id,
+                         sel.decision == Decision::kFailInvalid ? state::GroupState::kFailed
+                                                                : state::GroupState::kSkipped,
+                         sel.reason);
+      logging::group_logger(gr.group_id)->warn("{}: {}", gr.status, gr.reason);
+      summary.groups.push_back(std::move(gr));
+      continue;
+    }
+    std::vector<std::string> encoded;
+    for (const auto& [k, path] : sel.subband_files) {
+      encoded.push_back(conversion::ConversionStage::encode({k, path}));
+    }
+    const fs::path products = o.layout.products_dir(gr.group_id);
+    std::map<std::string, pipeline::Value> inputs{
+        {"subband_files", encoded},
+        {"output_dir", o.layout.ms_dir().string()},
+        // Set up front so that later stages find the MS when conversion is skipped (done).
+        {"ms_path", (o.layout.ms_dir() / (gr.group_id + ".ms")).string()},
+        {"products_dir", products.string()}};
+    if (const auto ref = reference_for(o, gr.group_id); !ref.empty()) {
+      inputs["reference_catalogue"] = ref.string();
+    }
+    const pipeline::Context start(config_, gr.group_id, inputs, interrupts_);
+    Stages stages;
+    stages.push_back(std::make_unique<conversion::ConversionStage>(converter, /*skip_existing=*/true));
+    stages.push_back(std::make_unique<flagging::FlagStage>(cfg));
+    stages.push_back(std::make_unique<calibration::SolveStage>(cfg));
+    const auto report = runner.run(stages, start);
+    record_stages(db, gr.group_id, report.stages);
+    gr.stages = report.stages;
+    if (!report.ok) {
+      gr.status = "failed";
+      gr.reason = failure_of(report);
+      if (report.stages.front().outcome != pipeline::Outcome::kCompleted &&
+          report.stages.front().outcome != pipeline::Outcome::kSkipped) {
+        db.set_group_state(gr.group_id, state::GroupState::kFailed, gr.reason);
+      }
+      logging::group_logger(gr.group_id)->error("{}", gr.reason);
+      summary.groups.push_back(std::move(gr));
+      if (cancelled(report)) throw Cancelled(summary.groups.back().reason);
+      continue;
+    }
+    db.set_group_state(gr.group_id, state::GroupState::kConverted, {},
+                       report.final_context->get_string("ms_path"));
+    pending.push_back({summary.groups.size(), *report.final_context});
+    summary.groups.push_back(std::move(gr));
+  }
+
+  // Pass 2: apply the nearest valid calibration, image, validate.
+  for (auto& p : pending) {
+    check();
+    auto& gr = summary.groups[p.index];
+    Stages stages;
+    stages.push_back(std::make_unique<calibration::ApplyStage>(cfg));
+    stages.push_back(std::make_unique<imaging::ImageStage>(cfg));
+    stages.push_back(std::make_unique<validation::ValidateStage>(cfg));
+    const auto report = runner.run(stages, p.context);
+    record_stages(db, gr.group_id, report.stages);
+    gr.stages.insert(gr.stages.end(), report.stages.begin(), report.stages.end());
+    if (!report.ok) {
+      gr.status = "failed";
+      gr.reason = failure_of(report);
+      logging::group_logger(gr.group_id)->error("{}", gr.reason);
+      if (cancelled(report)) throw Cancelled(gr.reason);
+      continue;
+    }
+    gr.status = "processed";
+    gr.outputs = report.final_context->to_json().value("outputs", nlohmann::json::object());
+  }
+  summary.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return summary;
+}
+
+}  // namespace contimg::chain

@@ -1,0 +1,60 @@
+#include "cli/chain_output.h"
+
+#include <iostream>
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace contimg::cli {
+namespace fs = std::filesystem;
+
+void add_output_dir_overrides(CommandContext& ctx, const fs::path& out_dir) {
+  const fs::path out = fs::absolute(out_dir);
+  // Flags from the command line come after these, and file/environment values
+  // are kept: the action re-checks provenance before using them.
+  ctx.derived_overrides.push_back([out](const config::Config& cfg) {
+    std::vector<config::Override> v;
+    if (cfg.entry("paths.state_db").source == config::Source::kDefault) {
+      v.push_back({"paths.state_db", (out / "contimg.sqlite").string(), "--out"});
+    }
+    if (cfg.entry("paths.scratch_dir").source == config::Source::kDefault) {
+      v.push_back({"paths.scratch_dir", (out / "scratch").string(), "--out"});
+    }
+    if (cfg.entry("paths.stage_dir").source == config::Source::kDefault) {
+      v.push_back({"paths.stage_dir", (out / "stage").string(), "--out"});
+    }
+    return v;
+  });
+}
+
+void print_chain_summary(const CommandContext& ctx, const chain::ChainSummary& s) {
+  if (ctx.json()) {
+    std::cout << s.to_json().dump(2) << "\n";
+    return;
+  }
+  std::map<std::string, double> stage_seconds;
+  for (const auto& g : s.groups) {
+    std::string line = fmt::format("{:<9} {}", g.status, g.group_id);
+    const auto& out = g.outputs;
+    if (out.contains("verdict")) line += fmt::format("  verdict={}", out["verdict"].get<std::string>());
+    if (out.contains("calibrated")) line += fmt::format("  calibrated={}", out["calibrated"].get<bool>());
+    if (out.contains("image_rms_jy")) {
+      line += fmt::format("  rms={:.2f} mJy/beam", 1e3 * out["image_rms_jy"].get<double>());
+    }
+    if (out.contains("report_html")) line += "  report=" + out["report_html"].get<std::string>();
+    if (!g.reason.empty()) line += "  (" + g.reason + ")";
+    std::cout << line << "\n";
+    for (const auto& st : g.stages) {
+      if (st.outcome == pipeline::Outcome::kCompleted) stage_seconds[st.stage] += st.seconds;
+    }
+  }
+  std::string timing;
+  for (const auto& [stage, secs] : stage_seconds) timing += fmt::format(" {}={:.1f}s", stage, secs);
+  std::cout << fmt::format(
+      "run: {} processed, {} failed, {} skipped in {:.1f} s; real-time factor {:.1f} (309 s cadence)\n"
+      "stage time:{}\n",
+      s.processed(), s.failed(), s.skipped(), s.wall_seconds, s.real_time_factor(), timing);
+}
+
+}  // namespace contimg::cli
