@@ -71,7 +71,7 @@ void register_demo_command(CLI::App& app, CommandContext& ctx) {
   cmd->callback([&ctx, o] {
     add_output_dir_overrides(ctx, o->dir);
     // Small demos image the SPEC's 3.5° field with 4" pixels (about the SPEC
-    // rule's 3.2") and at most 1000 CLEAN components, so that WSClean takes a
+    // rule's 3.2") and at most 10000 CLEAN components, so that WSClean takes a
     // minute, not ten; "full" uses the SPEC settings. Configured values win.
     ctx.derived_overrides.push_back([o](const config::Config& cfg) {
       std::vector<config::Override> v;
@@ -80,7 +80,7 @@ void register_demo_command(CLI::App& app, CommandContext& ctx) {
         v.push_back({"imaging.cell_arcsec", "4", "demo --size"});
       }
       if (cfg.entry("imaging.niter").source == config::Source::kDefault) {
-        v.push_back({"imaging.niter", "1000", "demo --size"});
+        v.push_back({"imaging.niter", "10000", "demo --size"});
       }
       return v;
     });
@@ -95,7 +95,8 @@ void register_demo_command(CLI::App& app, CommandContext& ctx) {
 
       simulation::SimulationSpec cal_spec;
       apply_demo_size(cal_spec, o->size);
-      cal_spec.noise_jy = 0.5;
+      // DSA-110's per-visibility noise: SEFD ~7000 Jy / sqrt(2 × 244 kHz × 12.9 s) ≈ 2.8 Jy.
+      cal_spec.noise_jy = 2.8;
       cal_spec.seed = o->seed;
       cal_spec.instrument_seed = o->seed;
       simulation::put_calibrator_at_transit(cal_spec, *cal, site.observatory, o->date);
