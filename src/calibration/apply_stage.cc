@@ -78,6 +78,7 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req) {
   if (!req.check_model.empty()) model = load_model_json(req.check_model).sources;
   ModelComparison total;
   vis->ensure_corrected_data();
+  vis->set_applied_calset({});
   for (int spw = 0; spw < meta.nspw(); ++spw) {
     if (req.check_interrupt) req.check_interrupt();
     if (!vis->has_rows(spw)) continue;
@@ -93,6 +94,7 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req) {
     }
   }
   vis->flush();
+  vis->set_applied_calset(set->id);
   out.residual_rms = total.residual_rms();
   out.bytes_read = vis->bytes_read();
   out.bytes_written = vis->bytes_written();
@@ -129,6 +131,33 @@ nlohmann::json to_json(const ApplyOutcome& o) {
 void ApplyStage::validate(const pipeline::Context& ctx) const {
   if (!ctx.has("ms_path")) throw ConfigError("applycal: no ms_path in the context");
   if (!fs::exists(ctx.get_string("ms_path"))) throw InputError(ctx.get_string("ms_path") + ": no such MS");
+}
+
+namespace {
+
+// The set this stage would apply: one solved from this MS in this run (when
+// it passed), else the valid passed set nearest in time; empty when none.
+std::string wanted_calset(const config::Config& cfg, const pipeline::Context& ctx, const MsMeta& meta) {
+  if (ctx.has("calset_id") && ctx.has("calset_status") && ctx.get_string("calset_status") == "passed") {
+    return ctx.get_string("calset_id");
+  }
+  state::StateDb db(state::StateDb::resolve_path(cfg));
+  const auto set = state::nearest_valid_calset(db, 0.5 * (meta.time_first + meta.time_last));
+  return set ? set->id : std::string();
+}
+
+}  // namespace
+
+bool ApplyStage::is_done(const pipeline::Context& ctx) const {
+  if (!ctx.has("ms_path") || !fs::exists(ctx.get_string("ms_path"))) return false;
+  const MsVisibilities vis(ctx.get_string("ms_path"));
+  const std::string applied = vis.applied_calset();
+  return !applied.empty() && applied == wanted_calset(cfg_, ctx, vis.meta());
+}
+
+pipeline::Context ApplyStage::restore(const pipeline::Context& ctx) const {
+  const MsVisibilities vis(ctx.get_string("ms_path"));
+  return ctx.with_outputs({{"calibrated", true}, {"applied_calset_id", vis.applied_calset()}});
 }
 
 pipeline::Context ApplyStage::execute(const pipeline::Context& ctx) {

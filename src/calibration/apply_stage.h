@@ -47,6 +47,10 @@ class ApplyStage : public pipeline::Stage {
  public:
   explicit ApplyStage(const config::Config& cfg) : cfg_(cfg) {}
   std::string name() const override { return "applycal"; }
+  // Done when CORRECTED_DATA holds the set this stage would apply now (a newer
+  // or nearer set makes it re-apply, from DATA as always).
+  bool is_done(const pipeline::Context& ctx) const override;
+  pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
 

@@ -253,6 +253,33 @@ void MsVisibilities::flush() {
   }
 }
 
+namespace {
+constexpr const char* kAppliedCalsetKeyword = "CONTIMG_APPLIED_CALSET";
+}
+
+std::string MsVisibilities::applied_calset() const {
+  const auto& m = *impl_;
+  if (!m.ms.tableDesc().isColumn("CORRECTED_DATA")) return {};
+  const auto& kw = m.ms.keywordSet();
+  return kw.isDefined(kAppliedCalsetKeyword) ? std::string(kw.asString(kAppliedCalsetKeyword)) : std::string();
+}
+
+void MsVisibilities::set_applied_calset(const std::string& calset_id) {
+  auto& m = *impl_;
+  if (!m.writable) throw InputError(m.where() + ": opened read-only, cannot record the applied set");
+  try {
+    auto& kw = m.ms.rwKeywordSet();
+    if (calset_id.empty()) {
+      if (kw.isDefined(kAppliedCalsetKeyword)) kw.removeField(kAppliedCalsetKeyword);
+    } else {
+      kw.define(kAppliedCalsetKeyword, calset_id);
+    }
+    m.ms.flush(true);
+  } catch (const cc::AipsError& e) {
+    throw IoError(fmt::format("{}: recording the applied calibration set: {}", m.where(), e.what()));
+  }
+}
+
 std::uint64_t MsVisibilities::bytes_read() const { return impl_->bytes_read; }
 std::uint64_t MsVisibilities::bytes_written() const { return impl_->bytes_written; }
 

@@ -61,6 +61,13 @@ class MsVisibilities {
   void write_corrected(const VisBlock& block);
   void flush();
 
+  // The calibration set whose solutions CORRECTED_DATA holds (MS keyword
+  // CONTIMG_APPLIED_CALSET), empty when none or when CORRECTED_DATA is absent.
+  // Cleared before an apply writes and set after it flushed, so an interrupted
+  // apply never looks done.
+  std::string applied_calset() const;
+  void set_applied_calset(const std::string& calset_id);
+
   std::uint64_t bytes_read() const;
   std::uint64_t bytes_written() const;
 
