@@ -135,12 +135,19 @@ void ApplyStage::validate(const pipeline::Context& ctx) const {
 
 namespace {
 
-// The set this stage would apply: one solved from this MS in this run (when
-// it passed), else the valid passed set nearest in time; empty when none.
-std::string wanted_calset(const config::Config& cfg, const pipeline::Context& ctx, const MsMeta& meta) {
+// A set solved from this MS by the chain's solve stage, applied only when it
+// passed; empty otherwise (then the registry chooses).
+std::string solved_here(const pipeline::Context& ctx) {
   if (ctx.has("calset_id") && ctx.has("calset_status") && ctx.get_string("calset_status") == "passed") {
     return ctx.get_string("calset_id");
   }
+  return {};
+}
+
+// The set this stage would apply: solved_here, else the valid passed set
+// nearest in time (as apply_ms chooses); empty when none.
+std::string wanted_calset(const config::Config& cfg, const pipeline::Context& ctx, const MsMeta& meta) {
+  if (auto id = solved_here(ctx); !id.empty()) return id;
   state::StateDb db(state::StateDb::resolve_path(cfg));
   const auto set = state::nearest_valid_calset(db, 0.5 * (meta.time_first + meta.time_last));
   return set ? set->id : std::string();
@@ -163,10 +170,7 @@ pipeline::Context ApplyStage::restore(const pipeline::Context& ctx) const {
 pipeline::Context ApplyStage::execute(const pipeline::Context& ctx) {
   ApplyRequest req;
   req.ms = ctx.get_string("ms_path");
-  // A set solved in this run is applied only when it passed.
-  if (ctx.has("calset_id") && ctx.has("calset_status") && ctx.get_string("calset_status") == "passed") {
-    req.calset_id = ctx.get_string("calset_id");
-  }
+  req.calset_id = solved_here(ctx);
   req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };
   const auto o = apply_ms(cfg_, req);
   return ctx.with_outputs({{"calibrated", o.calibrated}, {"applied_calset_id", o.calset_id}})

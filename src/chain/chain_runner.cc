@@ -71,20 +71,20 @@ fs::path reference_for(const ChainOptions& o, const std::string& group_id) {
 
 }  // namespace
 
-int ChainSummary::processed() const {
+int ChainSummary::count(std::string_view status) const {
   int n = 0;
-  for (const auto& g : groups) n += g.status == "processed";
+  for (const auto& g : groups) n += g.status == status;
   return n;
 }
-int ChainSummary::failed() const {
-  int n = 0;
-  for (const auto& g : groups) n += g.status == "failed";
-  return n;
-}
-int ChainSummary::skipped() const {
-  int n = 0;
-  for (const auto& g : groups) n += g.status == "skipped";
-  return n;
+
+std::map<std::string, double> ChainSummary::stage_seconds() const {
+  std::map<std::string, double> out;
+  for (const auto& g : groups) {
+    for (const auto& s : g.stages) {
+      if (s.outcome == pipeline::Outcome::kCompleted) out[s.stage] += s.seconds;
+    }
+  }
+  return out;
 }
 
 double ChainSummary::real_time_factor() const {
@@ -93,7 +93,6 @@ double ChainSummary::real_time_factor() const {
 
 nlohmann::json ChainSummary::to_json() const {
   nlohmann::json groups_json = nlohmann::json::array();
-  std::map<std::string, double> stage_seconds;
   for (const auto& g : groups) {
     nlohmann::json stages = nlohmann::json::array();
     for (const auto& s : g.stages) {
@@ -103,7 +102,6 @@ nlohmann::json ChainSummary::to_json() const {
                         {"mb_per_s", s.mb_per_s()},
                         {"peak_rss_bytes", s.peak_rss},
                         {"error", s.error}});
-      if (s.outcome == pipeline::Outcome::kCompleted) stage_seconds[s.stage] += s.seconds;
     }
     nlohmann::json e = {{"group_id", g.group_id}, {"status", g.status}, {"stages", stages},
                         {"outputs", g.outputs}};
@@ -112,7 +110,7 @@ nlohmann::json ChainSummary::to_json() const {
   }
   return {{"groups", groups_json},
           {"counts", {{"processed", processed()}, {"failed", failed()}, {"skipped", skipped()}}},
-          {"stage_seconds", stage_seconds},
+          {"stage_seconds", stage_seconds()},
           {"wall_seconds", wall_seconds},
           {"real_time_factor", real_time_factor()}};
 }

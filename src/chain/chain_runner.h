@@ -10,7 +10,9 @@
 // others.
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,9 +58,12 @@ struct GroupResult {
 struct ChainSummary {
   std::vector<GroupResult> groups;
   double wall_seconds = 0;
-  int processed() const;
-  int failed() const;
-  int skipped() const;
+  int count(std::string_view status) const;  // groups with that status
+  int processed() const { return count("processed"); }
+  int failed() const { return count("failed"); }
+  int skipped() const { return count("skipped"); }
+  // Seconds of completed stages, summed over groups, by stage name.
+  std::map<std::string, double> stage_seconds() const;
   // Cadence (309 s per group) × processed groups ÷ wall time: > 1 keeps up.
   double real_time_factor() const;
   nlohmann::json to_json() const;

@@ -1,7 +1,6 @@
 #include "cli/chain_output.h"
 
 #include <iostream>
-#include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -33,7 +32,6 @@ void print_chain_summary(const CommandContext& ctx, const chain::ChainSummary& s
     std::cout << s.to_json().dump(2) << "\n";
     return;
   }
-  std::map<std::string, double> stage_seconds;
   for (const auto& g : s.groups) {
     std::string line = fmt::format("{:<9} {}", g.status, g.group_id);
     const auto& out = g.outputs;
@@ -45,12 +43,9 @@ void print_chain_summary(const CommandContext& ctx, const chain::ChainSummary& s
     if (out.contains("report_html")) line += "  report=" + out["report_html"].get<std::string>();
     if (!g.reason.empty()) line += "  (" + g.reason + ")";
     std::cout << line << "\n";
-    for (const auto& st : g.stages) {
-      if (st.outcome == pipeline::Outcome::kCompleted) stage_seconds[st.stage] += st.seconds;
-    }
   }
   std::string timing;
-  for (const auto& [stage, secs] : stage_seconds) timing += fmt::format(" {}={:.1f}s", stage, secs);
+  for (const auto& [stage, secs] : s.stage_seconds()) timing += fmt::format(" {}={:.1f}s", stage, secs);
   std::cout << fmt::format(
       "run: {} processed, {} failed, {} skipped in {:.1f} s; real-time factor {:.1f} (309 s cadence)\n"
       "stage time:{}\n",

@@ -33,7 +33,10 @@ import sys
 import numpy as np
 import casacore.tables as ct
 
-CASA_TEMPLATE = "/work/shared/data/samples/caltables/template_gcal_ant"
+# A real CASA-written gain table (from the DSA-110 shared samples), kept in the
+# repository so that the comparison runs on any clean checkout.
+CASA_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "caltables",
+                             "template_gcal_ant")
 # Keys of a caltable whose values legitimately differ from the template's.
 VALUE_DIFFERS = {"MSName", "VisCal", "CASA_Version"}
 
