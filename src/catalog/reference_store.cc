@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "common/error.h"
+#include "common/angles.h"
 #include "io/fits/fits_table.h"
 #include "sky/primary_beam.h"
 #include "state/sqlite.h"
@@ -282,7 +283,7 @@ std::int64_t ReferenceStore::import(const std::string& catalogue, const std::vec
     if (s.dec_deg < -90 || s.dec_deg > 90) {
       throw InputError(fmt::format("{}: source {} has declination {} outside [-90, 90]", catalogue, s.name, s.dec_deg));
     }
-    const double ra = std::fmod(std::fmod(s.ra_deg, 360) + 360, 360);
+    const double ra = wrap_ra_deg(s.ra_deg);
     st.bind(1, catalogue).bind(2, s.name).bind(3, ra).bind(4, s.dec_deg).bind(5, strip_of(s.dec_deg))
         .bind(6, s.flux_jy).bind(7, s.flux_err_jy).bind(8, s.freq_hz).bind(9, s.major_arcsec)
         .bind(10, s.minor_arcsec).bind(11, s.pa_deg);
@@ -306,7 +307,7 @@ std::vector<RefSource> ReferenceStore::cone(double ra_deg, double dec_deg, doubl
   const double cmin = std::cos(std::max(std::abs(dlo), std::abs(dhi)) * kDeg);
   const bool all_ra = dhi >= 90 || dlo <= -90 || radius_deg / std::max(cmin, 1e-12) >= 180;
   const double half = all_ra ? 180 : std::asin(std::min(1.0, std::sin(radius_deg * kDeg) / cmin)) / kDeg;
-  const double ra = std::fmod(std::fmod(ra_deg, 360) + 360, 360);
+  const double ra = wrap_ra_deg(ra_deg);
   std::vector<std::pair<double, double>> ranges;
   if (all_ra) {
     ranges = {{0, 360}};

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct ValidateOptions {
-  std::string image, reference, out_dir, group;
+  std::string image, reference, out_dir, group, pb;
 };
 
 // "<dir>/<group>.pbcor.fits" -> "<group>"; other names lose their extension.
@@ -47,6 +47,9 @@ void register_validate_command(CLI::App& app, CommandContext& ctx) {
                   "(default: validation.reference_catalogue)");
   cmd->add_option("--out", o->out_dir, "Directory for the products (default: beside the image)");
   cmd->add_option("--group", o->group, "Group id for the products and the state database (default: from the image name)");
+  cmd->add_option("--pb", o->pb,
+                  "Primary-beam FITS the image was divided by: noise maps then follow 1/PB "
+                  "(default: <group>.pb.fits beside the image, when it exists; \"none\" to ignore it)");
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
       const fs::path image = fs::absolute(o->image);
@@ -57,6 +60,11 @@ void register_validate_command(CLI::App& app, CommandContext& ctx) {
       // The image beside a WSClean-style pbcor product, when there is one.
       const auto plain = image.parent_path() / (group + ".fits");
       if (plain != image && fs::exists(plain)) inputs["image_fits"] = plain.string();
+      if (o->pb != "none") {
+        const fs::path pb = o->pb.empty() ? image.parent_path() / (group + ".pb.fits") : fs::absolute(o->pb);
+        if (!o->pb.empty() && !fs::exists(pb)) throw InputError(fmt::format("--pb {}: no such file", pb.string()));
+        if (fs::exists(pb)) inputs["pb_fits"] = pb.string();
+      }
       pipeline::Context initial(ctx.shared_config(), group, inputs, &ctx.interrupts());
       std::vector<std::unique_ptr<pipeline::Stage>> stages;
       stages.push_back(std::make_unique<validation::ValidateStage>(ctx.config()));

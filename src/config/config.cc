@@ -215,7 +215,7 @@ const std::vector<KeyDef>& schema() {
       {"imaging.cell_oversample", Type::kDouble, "5", "Pixels across lambda_min / B_max when the cell is automatic."},
       {"imaging.briggs", Type::kDouble, "0", "Briggs robustness (WSClean -weight briggs)."},
       {"imaging.niter", Type::kInt, "100000", "Maximum CLEAN iterations (WSClean -niter)."},
-      {"imaging.auto_mask", Type::kDouble, "3", "WSClean -auto-mask (sigma)."},
+      {"imaging.auto_mask", Type::kDouble, "5", "WSClean -auto-mask (sigma); 5, not the SPEC's 3: see docs/imaging.md (auto-mask)."},
       {"imaging.auto_threshold", Type::kDouble, "0.5", "WSClean -auto-threshold (sigma)."},
       {"imaging.mgain", Type::kDouble, "0.8", "WSClean -mgain."},
       {"imaging.threads", Type::kInt, "0", "WSClean -j; 0 = all cores."},

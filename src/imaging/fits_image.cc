@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/angles.h"
 
 namespace contimg::imaging {
 namespace fs = std::filesystem;
@@ -121,7 +122,7 @@ std::vector<std::pair<double, double>> pixel_to_world(const fs::path& fits,
       if (stat[i]) world[i * naxis + wcs->lng] = world[i * naxis + wcs->lat] = NAN;
   }
   std::vector<std::pair<double, double>> out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = {world[i * naxis + wcs->lng], world[i * naxis + wcs->lat]};
+  for (std::size_t i = 0; i < n; ++i) out[i] = {wrap_ra_deg(world[i * naxis + wcs->lng]), world[i * naxis + wcs->lat]};
   return out;
 }
 

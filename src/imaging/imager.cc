@@ -10,6 +10,7 @@
 #include "astro/time.h"
 #include "common/build_info.h"
 #include "common/error.h"
+#include "common/angles.h"
 #include "common/interrupts.h"
 #include "config/config.h"
 #include "imaging/fits_image.h"
@@ -61,7 +62,7 @@ astro::SkyDirection parse_phase_centre(const std::string& text) {
       !std::isfinite(dec) || dec < -90 || dec > 90) {
     throw ConfigError(fmt::format("phase centre must be \"RA,DEC\" in degrees (Dec within ±90), got \"{}\"", text));
   }
-  return {std::fmod(ra + 360.0, 360.0) * kDeg, dec * kDeg};
+  return {wrap_ra_deg(ra) * kDeg, dec * kDeg};
 }
 
 ImagerOptions ImagerOptions::from_config(const config::Config& cfg) {

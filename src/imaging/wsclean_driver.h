@@ -20,7 +20,7 @@ struct WscleanSettings {
   double cell_oversample = 5;
   double briggs = 0;
   long niter = 100000;
-  double auto_mask = 3;
+  double auto_mask = 5;            // SPEC §6 says 3; docs/imaging.md §2 "Auto-mask"
   double auto_threshold = 0.5;
   double mgain = 0.8;
   int threads = 0;                 // 0: WSClean's default (all cores)

@@ -75,7 +75,7 @@ void condon_errors(PixelComponent& c, double beam_major_fwhm, double beam_minor_
 }
 
 PixelCatalogue find_components(const std::vector<float>& pixels, int nx, int ny,
-                               const PixelBeam& beam, const FinderOptions& o) {
+                               const PixelBeam& beam, const FinderOptions& o, const std::vector<float>* pb) {
   if (beam.sigma_major <= 0 || beam.sigma_minor <= 0) {
     throw InputError("source finding needs a restoring beam with positive axes");
   }
@@ -90,7 +90,20 @@ PixelCatalogue find_components(const std::vector<float>& pixels, int nx, int ny,
   bo.box = std::clamp(static_cast<int>(std::lround(o.box_beams * beam_major_fwhm)), 20,
                       std::max(20, std::max(nx, ny)));
   bo.step = std::max(1, static_cast<int>(std::lround(bo.box * o.step_fraction)));
-  cat.maps = estimate_background(pixels.data(), nx, ny, bo);
+  if (pb == nullptr) {
+    cat.maps = estimate_background(pixels.data(), nx, ny, bo);
+  } else {
+    if (pb->size() != pixels.size()) {
+      throw InputError(fmt::format("primary beam has {} pixels, the image {}", pb->size(), pixels.size()));
+    }
+    std::vector<float> flat(pixels.size());
+    for (std::size_t k = 0; k < pixels.size(); ++k) flat[k] = pixels[k] * (*pb)[k];  // NaN stays NaN
+    cat.maps = estimate_background(flat.data(), nx, ny, bo);
+    for (std::size_t k = 0; k < pixels.size(); ++k) {
+      cat.maps.background[k] /= (*pb)[k];
+      cat.maps.rms[k] /= (*pb)[k];
+    }
+  }
 
   std::vector<float> snr(pixels.size());
   for (std::size_t k = 0; k < pixels.size(); ++k) {
@@ -155,8 +168,9 @@ PixelCatalogue find_components(const std::vector<float>& pixels, int nx, int ny,
       const int yi = std::clamp(static_cast<int>(std::lround(c.g.y0)), 0, ny - 1);
       c.local_rms = cat.maps.rms[static_cast<std::size_t>(yi) * nx + xi];
       if (!std::isfinite(c.local_rms)) c.local_rms = cat.maps.rms[static_cast<std::size_t>(init[k].y0) * nx + static_cast<std::size_t>(init[k].x0)];
-      // A component the fit drove into the noise is not a source.
-      if (c.g.amp / c.local_rms < o.island_sigma) continue;
+      // A component is detected when its fitted peak, not just one noise-boosted
+      // pixel of it, reaches the threshold (docs/validation.md, false detections).
+      if (c.g.amp / c.local_rms < o.detect_sigma) continue;
       condon_errors(c, beam_major_fwhm, beam_minor_fwhm);
       cat.components.push_back(c);
     }
@@ -164,9 +178,13 @@ PixelCatalogue find_components(const std::vector<float>& pixels, int nx, int ny,
   return cat;
 }
 
-SourceFinderResult find_sources(const fits::Image& image, const FinderOptions& o) {
+SourceFinderResult find_sources(const fits::Image& image, const FinderOptions& o, const fits::Image* beam_map) {
   if (!image.beam) {
     throw InputError(fmt::format("{}: no restoring beam (BMAJ/BMIN) in the header", image.path.string()));
+  }
+  if (beam_map && (beam_map->nx != image.nx || beam_map->ny != image.ny)) {
+    throw InputError(fmt::format("{}: primary beam {}x{} px does not match the image {} ({}x{} px)",
+                                 beam_map->path.string(), beam_map->nx, beam_map->ny, image.path.string(), image.nx, image.ny));
   }
   const auto& wcs = *image.wcs;
   const double cx = image.nx / 2.0, cy = image.ny / 2.0;
@@ -185,7 +203,7 @@ SourceFinderResult find_sources(const fits::Image& image, const FinderOptions& o
   pb.theta = north + parity * image.beam->pa_deg * kPi / 180;
 
   SourceFinderResult r;
-  r.pixel = find_components(image.pixels, image.nx, image.ny, pb, o);
+  r.pixel = find_components(image.pixels, image.nx, image.ny, pb, o, beam_map ? &beam_map->pixels : nullptr);
   const double beam_ratio = 1 / (pb.sigma_major * pb.sigma_minor);
   int last_island = -1, comp = 0;
   for (const auto& c : r.pixel.components) {

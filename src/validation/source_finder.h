@@ -58,8 +58,13 @@ struct PixelCatalogue {
   std::vector<Island> islands;
   std::vector<PixelComponent> components;
 };
+// `pb` (optional, same shape; any normalisation): the primary beam the image
+// was divided by. The noise of a PB-corrected image grows as 1/PB, faster than
+// a box can follow at the field's edge, so the maps are then estimated on the
+// flat-noise image (pixels x PB) and divided by the PB.
 PixelCatalogue find_components(const std::vector<float>& pixels, int nx, int ny,
-                               const PixelBeam& beam, const FinderOptions& o);
+                               const PixelBeam& beam, const FinderOptions& o,
+                               const std::vector<float>* pb = nullptr);
 
 // A catalogue row (SPEC §7): sky positions and sizes.
 struct Detection {
@@ -79,8 +84,10 @@ struct SourceFinderResult {
   std::vector<Detection> detections;
 };
 
-// The whole finder on an image with its WCS and restoring beam. Throws
-// InputError when the image has no beam.
-SourceFinderResult find_sources(const fits::Image& image, const FinderOptions& o);
+// The whole finder on an image with its WCS and restoring beam; `beam_map`: the PB, as
+// `pb` of find_components (must match the image's shape). Throws InputError when the
+// image has no beam or the PB's shape differs.
+SourceFinderResult find_sources(const fits::Image& image, const FinderOptions& o,
+                                const fits::Image* beam_map = nullptr);
 
 }  // namespace contimg::validation

@@ -1,6 +1,7 @@
 #include "validation/validate_stage.h"
 
 #include <chrono>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -133,7 +134,10 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
   fs::create_directories(products_dir);
 
   const auto image = fits::read_image(pbcor);
-  const auto found = find_sources(image, finder_);
+  // With the PB the noise maps follow the PB-corrected image's 1/PB noise (source_finder.h).
+  std::optional<fits::Image> pb;
+  if (ctx.has("pb_fits") && !ctx.get_string("pb_fits").empty()) pb = fits::read_image(ctx.get_string("pb_fits"));
+  const auto found = find_sources(image, finder_, pb ? &*pb : nullptr);
   ctx.throw_if_interrupted();
   const auto query = query_for_image(image, spectral_index_);
   const auto refs = in_footprint(load_reference(ref_path, query), image);

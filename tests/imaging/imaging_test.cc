@@ -96,7 +96,7 @@ TEST(WscleanArgv, HoldsTheSpec6ParametersAndPathsAsSingleArguments) {
   EXPECT_TRUE(has({"-reorder"}));
   EXPECT_TRUE(has({"-size", "3938", "3938"}));
   EXPECT_TRUE(has({"-scale", "3.2asec"}));
-  EXPECT_TRUE(has({"-auto-mask", "3"}));
+  EXPECT_TRUE(has({"-auto-mask", "5"}));
   EXPECT_TRUE(has({"-auto-threshold", "0.5"}));
   EXPECT_TRUE(has({"-mgain", "0.8"}));
   EXPECT_TRUE(has({"-niter", "100000"}));

@@ -224,6 +224,70 @@ TEST(SourceFinder, SeparatesTwoBlendedSourcesInOneIsland) {
   EXPECT_NEAR(cat.components[1].g.amp, 0.5, 0.02);
 }
 
+// A PB-corrected noise image: white noise of rms 1 divided by a Gaussian beam
+// that falls to ~0.12 in the corners.
+struct PbNoise {
+  int n = 300;
+  std::vector<float> pixels, pb;
+};
+PbNoise pb_corrected_noise(unsigned seed) {
+  PbNoise p;
+  const int n = p.n;
+  p.pixels.resize(n * n);
+  p.pb.resize(n * n);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0, 1);
+  const double s = 100;  // beam sigma, pixels
+  for (int y = 0; y < n; ++y) {
+    for (int x = 0; x < n; ++x) {
+      const double r2 = (x - n / 2.0) * (x - n / 2.0) + (y - n / 2.0) * (y - n / 2.0);
+      const float b = static_cast<float>(std::exp(-r2 / (2 * s * s)));
+      p.pb[y * n + x] = b;
+      p.pixels[y * n + x] = g(rng) / b;
+    }
+  }
+  return p;
+}
+
+TEST(SourceFinder, NoiseMapsFollowThePrimaryBeamThatTheImageWasDividedBy) {
+  const auto p = pb_corrected_noise(11);
+  const int n = p.n;
+  const PixelBeam beam{1.5, 1.5, 0};
+  const auto with_pb = find_components(p.pixels, n, n, beam, FinderOptions{}, &p.pb);
+  const auto without = find_components(p.pixels, n, n, beam, FinderOptions{});
+  for (int k : {0, n - 1, n * n / 2 + n / 2, n * n - 1, n * (n / 2)}) {
+    const double truth = 1 / p.pb[k];
+    EXPECT_NEAR(with_pb.maps.rms[k] / truth, 1.0, 0.12) << "pixel " << k;
+  }
+  // Boxes alone cannot follow 1/PB into a corner: the reason for the PB.
+  EXPECT_LT(without.maps.rms[0] * p.pb[0], 0.85);
+  EXPECT_LE(with_pb.components.size(), 1u) << "pure noise at 5 sigma";
+  const std::vector<float> wrong(10, 1.f);
+  EXPECT_THROW(find_components(p.pixels, n, n, beam, FinderOptions{}, &wrong), InputError);
+}
+
+TEST(SourceFinder, ReportsOnlyComponentsWhoseFittedPeakReachesTheThreshold) {
+  const int n = 400;
+  std::vector<float> px(n * n);
+  std::mt19937 rng(21);
+  std::normal_distribution<float> g(0, 1);
+  for (auto& v : px) v = g(rng);
+  // 64 sources of peak 4.7 sigma: noise lifts some seed pixels past 5 sigma.
+  const PixelBeam beam{1.5, 1.5, 0};
+  for (int i = 0; i < 8; ++i) {
+    for (int j = 0; j < 8; ++j) {
+      const Gaussian2D src{4.7, 25.0 + 50 * i, 25.0 + 50 * j, 1.5, 1.5, 0};
+      for (int y = static_cast<int>(src.y0) - 8; y <= src.y0 + 8; ++y) {
+        for (int x = static_cast<int>(src.x0) - 8; x <= src.x0 + 8; ++x) px[y * n + x] += static_cast<float>(src.value(x, y));
+      }
+    }
+  }
+  const auto cat = find_components(px, n, n, beam, FinderOptions{});
+  ASSERT_FALSE(cat.islands.empty()) << "some 4.7-sigma sources seed islands";
+  EXPECT_LT(cat.components.size(), cat.islands.size()) << "and most fits stay below 5 sigma";
+  for (const auto& c : cat.components) EXPECT_GE(c.g.amp / c.local_rms, 5.0);
+}
+
 TEST(Catalogue, FitsTableKeepsColumnsAndUnits) {
   const auto dir = temp_dir("cat");
   Detection d;

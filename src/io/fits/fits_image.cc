@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/angles.h"
 #include "io/fits/fits_util.h"
 
 namespace contimg::fits {
@@ -70,7 +71,7 @@ bool CelestialWcs::pixel_to_world(double x, double y, double& ra_deg, double& de
   double pix[2] = {x + 1, y + 1}, img[2], phi, theta, world[2];
   int stat = 0;
   if (wcsp2s(wcs_.get(), 1, 2, pix, img, &phi, &theta, world, &stat) != 0 || stat != 0) return false;
-  ra_deg = world[0];
+  ra_deg = wrap_ra_deg(world[0]);
   dec_deg = world[1];
   return std::isfinite(ra_deg) && std::isfinite(dec_deg);
 }
