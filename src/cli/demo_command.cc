@@ -107,6 +107,9 @@ void register_demo_command(CLI::App& app, CommandContext& ctx) {
       sci_spec.random_sources = o->sources;
       sci_spec.random_min_jy = 0.05;
       sci_spec.random_max_jy = 2.0;
+      // The real sky's counts (docs/chain.md: bright sources drifting through
+      // the beam limit the snapshot's dynamic range).
+      sci_spec.random_count_slope = 2.5;
       sci_spec.start_utc = astro::jd_utc_to_iso(
           astro::iso_to_jd_utc(cal_spec.start_utc) + o->science_offset_h / 24.0, 0);
 

@@ -85,6 +85,11 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
                                      "(default: the day of --start)");
   cmd->add_option("--cal-flux", s.calibrator_flux_jy, "Calibrator flux, Jy")->capture_default_str();
   cmd->add_option("--random-sources", s.random_sources, "Random point sources in the beam")->capture_default_str();
+  cmd->add_option("--random-min", s.random_min_jy, "Faintest random source, Jy")->capture_default_str();
+  cmd->add_option("--random-max", s.random_max_jy, "Brightest random source, Jy")->capture_default_str();
+  cmd->add_option("--count-slope", s.random_count_slope,
+                  "Random fluxes follow dN/dS ~ S^-SLOPE (1 = log-uniform, 2.5 = Euclidean counts)")
+      ->capture_default_str();
   cmd->add_option("--sky", o->sky_file, "Sky model JSON {\"sources\": [{ra_deg, dec_deg, flux_jy, ...}]}")
       ->check(CLI::ExistingFile);
   cmd->add_option("--compression", o->compression, "none, gzip, lzf, bitshuffle")->capture_default_str();

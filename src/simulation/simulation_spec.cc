@@ -16,6 +16,8 @@ void SimulationSpec::validate() const {
   require(nchan >= 1 && nchan <= 48, "--nchan must be 1..48");
   require(pointing_dec_deg > -50 && pointing_dec_deg < 90, "--dec must be within the sky seen from OVRO");
   require(noise_jy >= 0 && gain_amp_rms >= 0 && bandpass_ripple >= 0, "noise and gain scatter must be >= 0");
+  require(random_sources >= 0 && random_min_jy > 0 && random_max_jy >= random_min_jy && random_count_slope > 0,
+          "random sources: need count >= 0, 0 < min <= max Jy and count slope > 0");
   for (int k : subbands) require(k >= 0 && k < nsubbands, "subband " + std::to_string(k) + " out of range");
   for (int s : dead_stations) require(s >= 1 && s <= 117, "dead station " + std::to_string(s) + " is not 1..117");
 }
@@ -43,6 +45,9 @@ nlohmann::json to_json(const SimulationSpec& s) {
           {"calibrator_at_transit", s.calibrator_at_transit},
           {"calibrator_flux_jy", s.calibrator_flux_jy},
           {"random_sources", s.random_sources},
+          {"random_min_jy", s.random_min_jy},
+          {"random_max_jy", s.random_max_jy},
+          {"random_count_slope", s.random_count_slope},
           {"compression", uvh5::to_string(s.compression)},
           {"chunk_rows", s.chunk_rows},
           {"seed", s.seed},

@@ -45,6 +45,10 @@ struct SimulationSpec {
   std::string calibrator_name = "SIMCAL";
   int random_sources = 0;              // extra point sources in the primary beam
   double random_min_jy = 0.05, random_max_jy = 1.0;
+  // Their fluxes follow dN/dS ∝ S^-slope between min and max: 1 = log-uniform
+  // (every decade equally filled), 2.5 = Euclidean counts, close to the real
+  // sky's at 0.05–2 Jy at 1.4 GHz (few bright sources).
+  double random_count_slope = 1.0;
 
   // Output.
   uvh5::Compression compression = uvh5::Compression::kNone;

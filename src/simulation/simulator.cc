@@ -97,6 +97,13 @@ std::vector<int> active_station_indices(int n, int nstations) {
   return out;
 }
 
+double power_law_flux(double min_jy, double max_jy, double slope, double u) {
+  // Inverse of the cumulative distribution of dN/dS ∝ S^-slope on [min, max].
+  if (std::abs(slope - 1) < 1e-9) return min_jy * std::pow(max_jy / min_jy, u);
+  const double e = 1 - slope;
+  return std::pow(std::pow(min_jy, e) + u * (std::pow(max_jy, e) - std::pow(min_jy, e)), 1 / e);
+}
+
 double channel_frequency_hz(int subband, int channel, int nchan) {
   return kTopFreqHz - (static_cast<double>(nchan) * subband + channel) * kChannelWidthHz;
 }
@@ -165,7 +172,7 @@ SimulationResult Simulator::run(const SimulationSpec& spec, const fs::path& out_
       s.name = fmt::format("SIM{:03d}", k);
       s.dec_rad = centre.dec_rad + r * std::cos(phi);
       s.ra_rad = centre.ra_rad + r * std::sin(phi) / std::cos(s.dec_rad);
-      s.flux_jy = spec.random_min_jy * std::pow(spec.random_max_jy / spec.random_min_jy, u01(sky_rng));
+      s.flux_jy = power_law_flux(spec.random_min_jy, spec.random_max_jy, spec.random_count_slope, u01(sky_rng));
       s.spectral_index = -0.7;
       plan.sources.push_back(s);
     }

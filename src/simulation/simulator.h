@@ -26,6 +26,9 @@ struct SimulationResult {
 // simulations still have core and outrigger baselines), as 0-based indices.
 std::vector<int> active_station_indices(int n, int nstations = 117);
 
+// A flux on [min_jy, max_jy] drawn from dN/dS ∝ S^-slope by the inverse CDF at u in [0, 1).
+double power_law_flux(double min_jy, double max_jy, double slope, double u);
+
 // Subband k, file channel j centre frequency (SPEC §2): descending.
 double channel_frequency_hz(int subband, int channel, int nchan = 48);
 

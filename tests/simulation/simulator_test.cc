@@ -47,6 +47,22 @@ TEST(SimulatorLayout, FrequenciesFollowTheSpec) {
   EXPECT_EQ(std::set<int>(act.begin(), act.end()).size(), 6u);
 }
 
+TEST(SimulatorSky, RandomFluxesFollowTheRequestedCounts) {
+  // Euclidean counts (slope 2.5) on [0.05, 2] Jy: N(>S) ∝ S^-1.5, so the
+  // fraction above 0.2 Jy is (0.2^-1.5 - 2^-1.5) / (0.05^-1.5 - 2^-1.5) = 0.121;
+  // log-uniform (slope 1) puts ln(10)/ln(40) = 0.624 there.
+  auto fraction_above = [](double slope, double s) {
+    int n = 0;
+    const int total = 20000;
+    for (int k = 0; k < total; ++k) n += power_law_flux(0.05, 2.0, slope, (k + 0.5) / total) > s;
+    return static_cast<double>(n) / total;
+  };
+  EXPECT_NEAR(fraction_above(2.5, 0.2), 0.121, 0.002);
+  EXPECT_NEAR(fraction_above(1.0, 0.2), 0.624, 0.002);
+  EXPECT_DOUBLE_EQ(power_law_flux(0.05, 2.0, 2.5, 0.0), 0.05);
+  EXPECT_NEAR(power_law_flux(0.05, 2.0, 2.5, 1.0), 2.0, 1e-12);
+}
+
 TEST_F(SimulatorTest, WritesAGroupInTheDsa110Layout) {
   const Simulator sim(site().observatory, site().stations);
   const auto res = sim.run(tiny(), dir_.path());
