@@ -41,6 +41,12 @@ state::ImageRecord to_record(const std::string& group_id, const fs::path& ms, co
   return rec;
 }
 
+// The calibration set the chain applied before this stage ("" when none or
+// when the stage runs alone).
+std::string applied_calset(const pipeline::Context& ctx) {
+  return ctx.has("applied_calset_id") ? ctx.get_string("applied_calset_id") : std::string();
+}
+
 }  // namespace
 
 struct ImageStage::Site {
@@ -59,6 +65,8 @@ bool ImageStage::is_done(const pipeline::Context& ctx) const {
   state::StateDb db(state_db_);
   const auto rec = state::image_record(db, ctx.group_id());
   if (!rec || rec->ms_path != ctx.get_string("ms_path")) return false;
+  // Re-applied with another set: the image is stale.
+  if (rec->calset_id != applied_calset(ctx)) return false;
   const auto p = ImageProducts::in(ctx.get_string("products_dir"), ctx.group_id());
   if (rec->image_path != p.image.string()) return false;
   for (const auto& f : {p.image, p.residual, p.model, p.psf, p.pb, p.pbcor, p.quicklook}) {
@@ -103,7 +111,9 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
             r.stats.dynamic_range, r.rephase.seconds_total, r.seconds_wsclean, r.seconds_pb, r.seconds_total,
             r.products.image.string());
   state::StateDb db(state_db_);
-  state::upsert_image(db, to_record(ctx.group_id(), ms, r));
+  auto rec = to_record(ctx.group_id(), ms, r);
+  rec.calset_id = applied_calset(ctx);
+  state::upsert_image(db, rec);
   return ctx
       .with_outputs({{"image_fits", r.products.image.string()},
                      {"residual_fits", r.products.residual.string()},

@@ -77,6 +77,8 @@ ImagerOptions ImagerOptions::from_config(const config::Config& cfg) {
   o.pb_cutoff = cfg.get_double("imaging.pb_cutoff");
   if (!(o.pb_cutoff > 0 && o.pb_cutoff < 1)) throw ConfigError("imaging.pb_cutoff must be in (0, 1)");
   o.keep_ms = cfg.get_bool("imaging.keep_ms");
+  o.max_channel_width_hz = 1e3 * cfg.get_double("imaging.max_channel_width_khz");
+  if (!(o.max_channel_width_hz >= 0)) throw ConfigError("imaging.max_channel_width_khz must be >= 0");
   return o;
 }
 
@@ -97,10 +99,11 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   mo.data_column = options_.data_column;
   mo.centre = options_.centre;
   mo.command_line = options_.command_line;
+  mo.max_channel_width_hz = options_.max_channel_width_hz;
   res.rephase = make_imaging_ms(ms, staged.imaging_ms, observatory_, mo);
-  spdlog::info("image {}: re-phased {} rows of {} to RA {:.5f} Dec {:.5f} deg in {:.1f} s", group_id,
-               res.rephase.rows, res.rephase.source_column, res.rephase.centre.ra_rad / kDeg,
-               res.rephase.centre.dec_rad / kDeg, res.rephase.seconds_total);
+  spdlog::info("image {}: re-phased {} rows of {} to RA {:.5f} Dec {:.5f} deg, {} channel(s) averaged into one, in {:.1f} s",
+               group_id, res.rephase.rows, res.rephase.source_column, res.rephase.centre.ra_rad / kDeg,
+               res.rephase.centre.dec_rad / kDeg, res.rephase.channel_average, res.rephase.seconds_total);
 
   res.cell_arcsec = options_.wsclean.cell_arcsec > 0
                         ? options_.wsclean.cell_arcsec

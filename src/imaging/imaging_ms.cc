@@ -22,6 +22,7 @@
 
 #include "common/build_info.h"
 #include "common/error.h"
+#include "imaging/channel_average.h"
 #include "imaging/rephase.h"
 #include "io/ms/ms_writer.h"
 
@@ -224,6 +225,19 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   }
 
   ms::MsLayout layout = in.layout;
+  // The imaging MS's channels: `factor[spw]` input channels each.
+  std::vector<std::size_t> factor(layout.spectral_windows.size(), 1);
+  for (std::size_t s = 0; s < layout.spectral_windows.size(); ++s) {
+    auto& spw = layout.spectral_windows[s];
+    if (spw.chan_width_hz.empty()) continue;
+    factor[s] = channel_average_factor(spw.chan_width_hz.front(), options.max_channel_width_hz);
+    if (factor[s] == 1) continue;
+    std::vector<double> f, w;
+    average_channel_axis(spw.chan_freq_hz, spw.chan_width_hz, factor[s], f, w);
+    spw.chan_freq_hz = std::move(f);
+    spw.chan_width_hz = std::move(w);
+  }
+  if (!factor.empty()) res.channel_average = factor.front();
   layout.fields = {{"common_centre", "", res.centre.ra_rad, res.centre.dec_rad, res.mid_mjd_s}};
   layout.integration_time_s = interval_s;
   layout.expected_rows = nrows;
@@ -252,8 +266,9 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   std::vector<double> spw_max_unflagged(layout.spectral_windows.size(), 0.0);
   std::vector<bool> spw_has_data(layout.spectral_windows.size(), false);
 
-  std::vector<std::uint8_t> flags;
-  std::vector<float> weights;
+  std::vector<std::uint8_t> flags, avg_flags;
+  std::vector<float> weights, avg_weights;
+  std::vector<std::complex<float>> avg_data;
   std::vector<double> w_old, uvw_new;
   const std::vector<int> field_zero = {0};
   std::size_t r0 = 0;
@@ -267,7 +282,7 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     if (spw < 0 || static_cast<std::size_t>(spw) >= layout.spectral_windows.size()) {
       throw InputError(fmt::format("{}: DATA_DESC_ID {} at row {} has no SPW", in_ms.string(), spw, r0));
     }
-    const auto& freqs = layout.spectral_windows[static_cast<std::size_t>(spw)].chan_freq_hz;
+    const auto& freqs = in.layout.spectral_windows[static_cast<std::size_t>(spw)].chan_freq_hz;
     const std::size_t nchan = freqs.size();
 
     auto t0 = Clock::now();
@@ -330,6 +345,8 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
       spw_has_data[static_cast<std::size_t>(spw)] = true;
       res.max_uv_m = std::max(res.max_uv_m, std::hypot(uvw_new[3 * r], uvw_new[3 * r + 1]));
     }
+    const std::size_t f = factor[static_cast<std::size_t>(spw)];
+    if (f > 1) average_channels(vis, flags, weights, n, ncorr, f, avg_data, avg_flags, avg_weights);
     res.seconds_rephase += since(t0);
 
     t0 = Clock::now();
@@ -341,12 +358,18 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     block.antenna2 = a2;
     block.field_id = field_zero;
     block.uvw_m = uvw_new;
-    block.data = vis;
-    block.flags = flags;
-    block.weight_spectrum = weights;
+    if (f > 1) {
+      block.data = avg_data;
+      block.flags = avg_flags;
+      block.weight_spectrum = avg_weights;
+    } else {
+      block.data = vis;
+      block.flags = flags;
+      block.weight_spectrum = weights;
+    }
     writer.append(block);
     data.putStorage(dptr, dcopy);
-    res.bytes_written += n * nchan * ncorr * (sizeof(casacore::Complex) + 1 + sizeof(float)) + n * 24;
+    res.bytes_written += block.data.size() * (sizeof(casacore::Complex) + 1 + sizeof(float)) + n * 24;
     res.seconds_write += since(t0);
     r0 += n;
   }
@@ -356,7 +379,7 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   res.rows = nrows;
   for (std::size_t s = 0; s < layout.spectral_windows.size(); ++s) {
     if (!spw_has_data[s]) continue;
-    const auto& f = layout.spectral_windows[s].chan_freq_hz;
+    const auto& f = in.layout.spectral_windows[s].chan_freq_hz;
     res.spw_centre_hz.push_back(0.5 * (f.front() + f.back()));
     res.max_freq_hz = std::max(res.max_freq_hz, spw_max_unflagged[s]);
   }

@@ -20,6 +20,8 @@ struct ImagingMsOptions {
   // The common phase centre (ICRS); none = the meridian at the group's mid time.
   std::optional<astro::SkyDirection> centre;
   std::vector<std::string> command_line;  // for HISTORY
+  // Average channels (after re-phasing) to at most this width; 0 = keep them.
+  double max_channel_width_hz = 0;
 };
 
 struct ImagingMsResult {
@@ -35,6 +37,7 @@ struct ImagingMsResult {
   double mid_mjd_s = 0;
   double first_mjd_s = 0;                // start of the first integration (DATE-OBS)
   std::uint64_t rows = 0;
+  std::size_t channel_average = 1;       // input channels per imaging-MS channel (first SPW)
   std::uint64_t bytes_read = 0, bytes_written = 0;
   double seconds_read = 0, seconds_rephase = 0, seconds_write = 0, seconds_total = 0;
 };

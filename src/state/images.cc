@@ -10,8 +10,8 @@ void upsert_image(StateDb& db, const ImageRecord& r) {
   Statement st(db.database(), R"sql(
     INSERT INTO images (group_id, ms_path, data_column, image_path, pbcor_path, centre_ra_deg, centre_dec_deg,
                         freq_hz, cell_arcsec, size_px, rms_jy, peak_jy, dynamic_range, bmaj_arcsec, bmin_arcsec,
-                        bpa_deg, seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+                        bpa_deg, seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
     ON CONFLICT (group_id) DO UPDATE SET
       ms_path = excluded.ms_path, data_column = excluded.data_column, image_path = excluded.image_path,
       pbcor_path = excluded.pbcor_path, centre_ra_deg = excluded.centre_ra_deg,
@@ -20,13 +20,14 @@ void upsert_image(StateDb& db, const ImageRecord& r) {
       dynamic_range = excluded.dynamic_range, bmaj_arcsec = excluded.bmaj_arcsec,
       bmin_arcsec = excluded.bmin_arcsec, bpa_deg = excluded.bpa_deg, seconds_rephase = excluded.seconds_rephase,
       seconds_wsclean = excluded.seconds_wsclean, seconds_total = excluded.seconds_total,
-      contimg_version = excluded.contimg_version, imaged_at = excluded.imaged_at)sql");
+      contimg_version = excluded.contimg_version, imaged_at = excluded.imaged_at,
+      calset_id = excluded.calset_id)sql");
   st.bind(1, r.group_id).bind(2, r.ms_path).bind(3, r.data_column).bind(4, r.image_path).bind(5, r.pbcor_path);
   st.bind(6, r.centre_ra_deg).bind(7, r.centre_dec_deg).bind(8, r.freq_hz).bind(9, r.cell_arcsec);
   st.bind(10, static_cast<std::int64_t>(r.size_px)).bind(11, r.rms_jy).bind(12, r.peak_jy).bind(13, r.dynamic_range);
   st.bind(14, r.bmaj_arcsec).bind(15, r.bmin_arcsec).bind(16, r.bpa_deg);
   st.bind(17, r.seconds_rephase).bind(18, r.seconds_wsclean).bind(19, r.seconds_total);
-  st.bind(20, r.contimg_version).bind(21, now_iso());
+  st.bind(20, r.contimg_version).bind(21, now_iso()).bind(22, r.calset_id);
   st.run();
 }
 
@@ -34,7 +35,7 @@ std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id
   Statement st(db.database(), R"sql(
     SELECT group_id, ms_path, data_column, image_path, pbcor_path, centre_ra_deg, centre_dec_deg, freq_hz,
            cell_arcsec, size_px, rms_jy, peak_jy, dynamic_range, bmaj_arcsec, bmin_arcsec, bpa_deg,
-           seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at
+           seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id
     FROM images WHERE group_id = ?1)sql");
   st.bind(1, group_id);
   if (!st.step()) return std::nullopt;
@@ -60,6 +61,7 @@ std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id
   r.seconds_total = st.get_opt_double(18);
   r.contimg_version = st.get_text(19);
   r.imaged_at = st.get_text(20);
+  r.calset_id = st.get_text(21);
   return r;
 }
 

@@ -12,6 +12,7 @@ struct ImageRecord {
   std::string group_id;
   std::string ms_path;
   std::string data_column;
+  std::string calset_id;  // the set applied to the data imaged; empty = uncalibrated
   std::string image_path;
   std::string pbcor_path;
   double centre_ra_deg = 0, centre_dec_deg = 0;

@@ -217,6 +217,12 @@ bool has_table(Database& db, std::string_view name) {
 
 }  // namespace
 
+// The calibration set whose CORRECTED_DATA an image was made from ('' = none):
+// a re-applied group must be imaged again (ImageStage::is_done).
+constexpr std::string_view kImagesCalset = R"sql(
+ALTER TABLE images ADD COLUMN calset_id TEXT NOT NULL DEFAULT '';
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "files, groups, events (indexing and grouping)", kV1},
@@ -224,6 +230,7 @@ const std::vector<Migration>& migrations() {
       {3, "calsets (calibration registry)", kCalsets},
       {4, "validations and detections (source finding, cross-match QA)", kValidation},
       {5, "images (imaging QA)", kImages},
+      {6, "images.calset_id (re-image after a new calibration)", kImagesCalset},
   };
   return list;
 }

@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <complex>
 #include <random>
 
 #include "common/error.h"
+#include "config/config.h"
+#include "pipeline/context.h"
 #include "imaging/image_qa.h"
+#include "imaging/image_stage.h"
 #include "imaging/imager.h"
 #include "imaging/primary_beam_image.h"
 #include "imaging/rephase.h"
@@ -218,6 +222,37 @@ TEST(ImagesTable, UpsertKeepsOneRowPerGroup) {
   ASSERT_TRUE(st.step());
   EXPECT_EQ(st.get_int(0), 1);
   EXPECT_FALSE(state::image_record(db, "other"));
+}
+
+TEST(ImageStage, IsStaleWhenTheGroupWasRecalibratedWithAnotherSet) {
+  namespace fs = std::filesystem;
+  test::TempDir dir;
+  auto cfg = std::make_shared<const config::Config>(
+      config::Config::defaults().with_override({"paths.state_db", (dir / "state.sqlite3").string(), "--set"}));
+  const auto products = dir / "products";
+  const auto p = ImageProducts::in(products, "grp");
+  fs::create_directories(p.image.parent_path());
+  for (const auto& f : {p.image, p.residual, p.model, p.psf, p.pb, p.pbcor, p.quicklook}) std::ofstream(f) << "x";
+  state::StateDb db(dir / "state.sqlite3");
+  state::ImageRecord r;
+  r.group_id = "grp";
+  r.ms_path = (dir / "grp.ms").string();
+  r.data_column = "CORRECTED_DATA";
+  r.calset_id = "cal-A";
+  r.image_path = p.image.string();
+  r.pbcor_path = p.pbcor.string();
+  r.contimg_version = "test";
+  state::upsert_image(db, r);
+  ImageStage stage(*cfg);
+  auto ctx_with = [&](const std::string& calset) {
+    return pipeline::Context(cfg, "grp", {{"ms_path", r.ms_path}, {"products_dir", products.string()},
+                                          {"applied_calset_id", calset}});
+  };
+  EXPECT_TRUE(stage.is_done(ctx_with("cal-A")));
+  EXPECT_FALSE(stage.is_done(ctx_with("cal-B"))) << "applied another set since: image again";
+  EXPECT_FALSE(stage.is_done(ctx_with(""))) << "now uncalibrated";
+  fs::remove(p.psf);
+  EXPECT_FALSE(stage.is_done(ctx_with("cal-A"))) << "a product is missing";
 }
 
 }  // namespace
