@@ -66,8 +66,10 @@ TEST(FitsImage, WritesAndReadsAWsCleanLikeImageWithItsWcs) {
   std::vector<float> px(64 * 48);
   for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<float>(i);
   px[5] = NAN;
-  fits::write_image(dir / "a.fits", px, spec);
-  const auto img = fits::read_image(dir / "a.fits");
+  // Brackets and spaces are plain characters of a path (no cfitsio filter syntax).
+  const auto path = dir / "a [b] c.fits";
+  fits::write_image(path, px, spec);
+  const auto img = fits::read_image(path);
   EXPECT_EQ(img.nx, 64);
   EXPECT_EQ(img.ny, 48);
   EXPECT_TRUE(std::isnan(img.pixels[5]));
@@ -87,6 +89,12 @@ TEST(FitsImage, WritesAndReadsAWsCleanLikeImageWithItsWcs) {
   EXPECT_NEAR(img.wcs->pixel_scale_deg(32, 24) * 3600, 10, 1e-3);
   EXPECT_NEAR(img.wcs->north_angle_rad(32, 24), 0, 1e-6);
   EXPECT_THROW(fits::read_image(dir / "missing.fits"), InputError);
+  // RA comes back in [0, 360) west of RA 0 (WSClean writes CRVAL1 in (-180, 180]).
+  spec.ra0_deg = -0.001;
+  fits::write_image(dir / "ra0.fits", px, spec);
+  ASSERT_TRUE(fits::read_wcs(dir / "ra0.fits").pixel_to_world(40, 24, ra, dec));
+  EXPECT_GT(ra, 359.9);
+  EXPECT_LT(ra, 360);
   fs::remove_all(dir);
 }
 

@@ -37,6 +37,23 @@ constexpr double kDeg = std::numbers::pi / 180;
 
 }  // namespace
 
+namespace {
+CelestialWcs wcs_of_current_hdu(const FitsFile& f, const fs::path& path) {
+  char* header = nullptr;
+  int ncards = 0, status = 0;
+  fits_hdr2str(f.get(), 1, nullptr, 0, &header, &ncards, &status);
+  f.check(status, "reading the header");
+  const std::string hdr(header);
+  fits_free_memory(header, &status);
+  return CelestialWcs(hdr, ncards, path.string());
+}
+}  // namespace
+
+CelestialWcs read_wcs(const fs::path& path) {
+  const FitsFile f(path, READONLY);
+  return wcs_of_current_hdu(f, path);
+}
+
 CelestialWcs::CelestialWcs(const std::string& header, int ncards, const std::string& what)
     : wcs_(nullptr, free_wcs), what_(what) {
   int nreject = 0, nwcs = 0;
@@ -152,13 +169,7 @@ Image read_image(const fs::path& path) {
   f.check(status, "reading the pixels");
 
   img.keys = f.header_keys();
-  char* header = nullptr;
-  int ncards = 0;
-  fits_hdr2str(f.get(), 1, nullptr, 0, &header, &ncards, &status);
-  f.check(status, "reading the header");
-  std::string hdr(header);
-  fits_free_memory(header, &status);
-  img.wcs = std::make_shared<CelestialWcs>(hdr, ncards, path.string());
+  img.wcs = std::make_shared<CelestialWcs>(wcs_of_current_hdu(f, path));
 
   auto num = [&](const std::string& k) -> std::optional<double> {
     auto it = img.keys.find(k);

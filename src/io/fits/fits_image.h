@@ -27,6 +27,7 @@ class CelestialWcs {
   // source in errors. Throws InputError when no celestial WCS is found.
   CelestialWcs(const std::string& header, int ncards, const std::string& what);
   CelestialWcs(const CelestialWcs& o);
+  CelestialWcs(CelestialWcs&&) noexcept = default;
   CelestialWcs& operator=(const CelestialWcs&) = delete;
   ~CelestialWcs();
 
@@ -57,6 +58,9 @@ struct Image {
 
   float at(int x, int y) const { return pixels[static_cast<std::size_t>(y) * nx + x]; }
 };
+
+// The celestial WCS of the primary HDU's header, without reading pixels.
+CelestialWcs read_wcs(const std::filesystem::path& path);
 
 // Reads the primary HDU (or the first image HDU with data). Throws InputError
 // naming the file for a missing file, a non-image, or more than one plane.

@@ -15,9 +15,9 @@ FitsFile::FitsFile(const fs::path& path, int mode) : path_(path), writing_(mode 
   if (mode == kCreate) {
     std::error_code ec;
     fs::remove(path, ec);
-    fits_create_file(&f_, path.c_str(), &status);
+    fits_create_diskfile(&f_, path.c_str(), &status);
   } else {
-    fits_open_file(&f_, path.c_str(), mode, &status);
+    fits_open_diskfile(&f_, path.c_str(), mode, &status);
   }
   if (status != 0) {
     f_ = nullptr;

@@ -1,6 +1,7 @@
 #pragma once
-// Internal to io/fits: an RAII cfitsio handle whose errors name the file, and a
-// staging path that becomes the final path only when committed.
+// An RAII cfitsio handle whose errors name the file (paths are plain disk files:
+// cfitsio's extended file-name syntax is off, so brackets or spaces mean
+// nothing special), and a staging path that becomes the final path only when committed.
 #include <filesystem>
 #include <map>
 #include <string>
