@@ -53,6 +53,7 @@ class ApplyStage : public pipeline::Stage {
   pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
+  std::vector<std::string> config_prefixes() const override { return {"calibration."}; }
 
  private:
   const config::Config& cfg_;

@@ -276,7 +276,16 @@ bool SolveStage::is_done(const pipeline::Context& ctx) const {
 pipeline::Context SolveStage::restore(const pipeline::Context& ctx) const {
   const auto set = registered_set(cfg_, ctx.get_string("ms_path"));
   if (!set) return ctx;  // no calibrator field: no set of this group
-  return ctx.with_outputs({{"calset_id", set->id}, {"calset_status", set->status}, {"calset_reason", set->reasons}});
+  return ctx.with_outputs({{"calset_id", set->id},
+                           {"calset_status", set->status},
+                           {"calset_reason", set->reasons},
+                           {"bandpass_table", set->bandpass_table},
+                           {"gain_table", set->gain_table}});
+}
+
+std::vector<pipeline::ProductRef> SolveStage::products(const pipeline::Context& out) const {
+  if (!out.has("bandpass_table")) return {};
+  return {{out.get_string("bandpass_table"), "caltable"}, {out.get_string("gain_table"), "caltable"}};
 }
 
 void SolveStage::validate(const pipeline::Context& ctx) const {
@@ -285,6 +294,8 @@ void SolveStage::validate(const pipeline::Context& ctx) const {
 }
 
 pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
+  // No calibrator field: nothing to solve (done, with no product).
+  if (!calibrator_from_fields(MsVisibilities(ctx.get_string("ms_path")).meta().field_names)) return ctx;
   SolveRequest req;
   req.ms = ctx.get_string("ms_path");
   req.command_line = "contimg run (solve stage)";
@@ -292,7 +303,12 @@ pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
   const auto o = solve_ms(cfg_, req);
   std::string reasons;
   for (const auto& r : o.qa.reasons) reasons += (reasons.empty() ? "" : "; ") + r;
-  return ctx.with_outputs({{"calset_id", o.calset_id}, {"calset_status", o.status}, {"calset_reason", reasons}})
+  return ctx
+      .with_outputs({{"calset_id", o.calset_id},
+                     {"calset_status", o.status},
+                     {"calset_reason", reasons},
+                     {"bandpass_table", o.bandpass_table.string()},
+                     {"gain_table", o.gain_table.string()}})
       .with_io(o.bytes_read, 0);
 }
 

@@ -56,6 +56,9 @@ class SolveStage : public pipeline::Stage {
   pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
+  // The set's two tables (none for a group without a calibrator field).
+  std::vector<pipeline::ProductRef> products(const pipeline::Context& out) const override;
+  std::vector<std::string> config_prefixes() const override { return {"calibration."}; }
 
  private:
   const config::Config& cfg_;

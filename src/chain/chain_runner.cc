@@ -18,6 +18,8 @@
 #include "flagging/flag_stage.h"
 #include "grouping/group_selection.h"
 #include "imaging/image_stage.h"
+#include "orchestration/orchestrator.h"
+#include "orchestration/provenance.h"
 #include "state/state_db.h"
 #include "validation/validate_stage.h"
 
@@ -27,25 +29,6 @@ namespace {
 
 using Stages = std::vector<std::unique_ptr<pipeline::Stage>>;
 
-state::EventLevel event_level(pipeline::Outcome o) {
-  switch (o) {
-    case pipeline::Outcome::kFailed: return state::EventLevel::kError;
-    case pipeline::Outcome::kCancelled: return state::EventLevel::kWarn;
-    default: return state::EventLevel::kInfo;
-  }
-}
-
-void record_stages(state::StateDb& db, const std::string& group_id,
-                   const std::vector<pipeline::StageRecord>& stages) {
-  for (const auto& s : stages) {
-    if (s.outcome == pipeline::Outcome::kNotRun) continue;
-    db.record_event(group_id, s.stage, event_level(s.outcome),
-                    s.outcome == pipeline::Outcome::kFailed || s.outcome == pipeline::Outcome::kCancelled
-                        ? fmt::format("{}: {}", pipeline::to_string(s.outcome), s.error)
-                        : fmt::format("{} in {:.2f} s", pipeline::to_string(s.outcome), s.seconds));
-  }
-}
-
 // The first failed (or cancelled) stage's error, with the stage's name.
 std::string failure_of(const pipeline::RunReport& r) {
   for (const auto& s : r.stages) {
@@ -54,13 +37,6 @@ std::string failure_of(const pipeline::RunReport& r) {
     }
   }
   return "failed";
-}
-
-bool cancelled(const pipeline::RunReport& r) {
-  for (const auto& s : r.stages) {
-    if (s.outcome == pipeline::Outcome::kCancelled) return true;
-  }
-  return false;
 }
 
 fs::path reference_for(const ChainOptions& o, const std::string& group_id) {
@@ -130,6 +106,11 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
       site, conversion::calibrator_refs_from_config(cfg),
       conversion::options_from_config(cfg, o.allow_incomplete, o.command_line));
   fs::create_directories(o.layout.ms_dir());
+  // What killed runs left behind, under every tier this run writes into.
+  orchestration::sweep_temporaries({o.layout.ms_dir(), o.layout.out_dir / "products",
+                                    cfg.get_path("paths.scratch_dir")});
+  orchestration::Orchestrator orch(db, o.layout.out_dir,
+                                   orchestration::OrchestratorSettings::from_config(cfg), interrupts_);
 
   ChainSummary summary;
   struct Pending {
@@ -137,7 +118,6 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
     pipeline::Context context;
   };
   std::vector<Pending> pending;
-  const pipeline::StageRunner runner(interrupts_);
 
   // Pass 1: convert, flag, solve.
   for (const auto& sel : grouping::select_groups(db, o.first_epoch, o.last_epoch, gs, o.allow_incomplete)) {
@@ -175,23 +155,18 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
     stages.push_back(std::make_unique<conversion::ConversionStage>(converter, /*skip_existing=*/true));
     stages.push_back(std::make_unique<flagging::FlagStage>(cfg));
     stages.push_back(std::make_unique<calibration::SolveStage>(cfg));
-    const auto report = runner.run(stages, start);
-    record_stages(db, gr.group_id, report.stages);
+    orchestration::Segment first;
+    first.done = std::nullopt;  // the second pass finishes the group
+    first.source_inputs = orchestration::describe_files(sel.subband_files);
+    const auto report = orch.run(stages, start, first);
     gr.stages = report.stages;
     if (!report.ok) {
       gr.status = "failed";
       gr.reason = failure_of(report);
-      if (report.stages.front().outcome != pipeline::Outcome::kCompleted &&
-          report.stages.front().outcome != pipeline::Outcome::kSkipped) {
-        db.set_group_state(gr.group_id, state::GroupState::kFailed, gr.reason);
-      }
       logging::group_logger(gr.group_id)->error("{}", gr.reason);
       summary.groups.push_back(std::move(gr));
-      if (cancelled(report)) throw Cancelled(summary.groups.back().reason);
       continue;
     }
-    db.set_group_state(gr.group_id, state::GroupState::kConverted, {},
-                       report.final_context->get_string("ms_path"));
     pending.push_back({summary.groups.size(), *report.final_context});
     summary.groups.push_back(std::move(gr));
   }
@@ -204,14 +179,12 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
     stages.push_back(std::make_unique<calibration::ApplyStage>(cfg));
     stages.push_back(std::make_unique<imaging::ImageStage>(cfg));
     stages.push_back(std::make_unique<validation::ValidateStage>(cfg));
-    const auto report = runner.run(stages, p.context);
-    record_stages(db, gr.group_id, report.stages);
+    const auto report = orch.run(stages, p.context, orchestration::Segment{});
     gr.stages.insert(gr.stages.end(), report.stages.begin(), report.stages.end());
     if (!report.ok) {
       gr.status = "failed";
       gr.reason = failure_of(report);
       logging::group_logger(gr.group_id)->error("{}", gr.reason);
-      if (cancelled(report)) throw Cancelled(gr.reason);
       continue;
     }
     gr.status = "processed";

@@ -21,6 +21,8 @@
 #include "grouping/settings.h"
 #include "grouping/subband_name.h"
 #include "grouping/utc_time.h"
+#include "orchestration/orchestrator.h"
+#include "orchestration/provenance.h"
 #include "pipeline/runner.h"
 #include "state/state_db.h"
 
@@ -150,16 +152,21 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
                                            conversion::options_from_config(cfg, o->allow_incomplete, ctx.argv));
       const fs::path out_dir = fs::absolute(o->output_dir);
       std::vector<Outcome> outcomes;
-      for (const auto& sel : grouping::select_groups(db, first, last, gs, o->allow_incomplete)) {
+      const auto selected = grouping::select_groups(db, first, last, gs, o->allow_incomplete);
+      std::unique_ptr<orchestration::Orchestrator> orch;
+      if (!o->dry_run) {
+        fs::create_directories(out_dir);
+        orchestration::sweep_temporaries({out_dir, cfg.get_path("paths.scratch_dir")});
+        orch = std::make_unique<orchestration::Orchestrator>(
+            db, out_dir, orchestration::OrchestratorSettings::from_config(cfg), &ctx.interrupts());
+      }
+      for (const auto& sel : selected) {
         ctx.interrupts().throw_if_interrupted();
         const auto& g = sel.group;
         Outcome oc{g.group_id, "", "", "", nullptr};
         const fs::path ms = out_dir / (g.group_id + ".ms");
         using Decision = grouping::SelectedGroup::Decision;
-        if (o->skip_existing && fs::exists(ms)) {
-          oc.status = "skipped";
-          oc.reason = "MS exists";
-        } else if (sel.decision == Decision::kFailInvalid) {
+        if (sel.decision == Decision::kFailInvalid) {
           oc.status = "failed";
           oc.reason = sel.reason;
         } else if (sel.decision == Decision::kSkipIncomplete) {
@@ -171,35 +178,39 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
           oc.ms_path = ms.string();
         }
         if (!oc.status.empty()) {
-          if (!o->dry_run && oc.status == "skipped") {
-            // An existing MS is the product: the group counts as converted.
-            if (oc.reason == "MS exists") {
-              if (g.state != state::GroupState::kConverted) {
-                db.set_group_state(g.group_id, state::GroupState::kConverted, {}, ms.string());
-              }
-            } else {
-              db.set_group_state(g.group_id, state::GroupState::kSkipped, oc.reason);
-            }
+          if (!o->dry_run) {
+            db.set_group_state(g.group_id,
+                               oc.status == "failed" ? state::GroupState::kFailed : state::GroupState::kSkipped,
+                               oc.reason);
           }
-          if (!o->dry_run && oc.status == "failed") db.set_group_state(g.group_id, state::GroupState::kFailed, oc.reason);
           outcomes.push_back(oc);
           continue;
         }
-        db.set_group_state(g.group_id, state::GroupState::kConverting);
         auto progress = ctx.progress(fmt::format("convert {}", g.group_id), 24, "integrations");
         std::vector<std::string> encoded;
         for (const auto& [k, path] : sel.subband_files) {
           encoded.push_back(conversion::ConversionStage::encode({k, path}));
         }
         std::vector<std::unique_ptr<pipeline::Stage>> stages;
-        stages.push_back(std::make_unique<conversion::ConversionStage>(converter, false, progress.get()));
+        stages.push_back(std::make_unique<conversion::ConversionStage>(converter, true, progress.get()));
         const pipeline::Context start(ctx.shared_config(), g.group_id,
                                       {{"subband_files", encoded}, {"output_dir", out_dir.string()}},
                                       &ctx.interrupts());
-        const auto run = pipeline::StageRunner(&ctx.interrupts()).run(stages, start);
+        orchestration::Segment seg;
+        seg.running = state::GroupState::kConverting;
+        seg.done = state::GroupState::kConverted;
+        seg.source_inputs = orchestration::describe_files(sel.subband_files);
+        // Without --skip-existing a group is converted again even when its MS
+        // is registered and current (the command's documented behaviour).
+        seg.force = !o->skip_existing;
+        const auto run = orch->run(stages, start, seg);  // throws Cancelled after recording it
         progress->finish();
         const auto& st = run.stages.front();
-        if (run.ok) {
+        if (run.ok && st.outcome == pipeline::Outcome::kSkipped) {
+          oc.status = "skipped";
+          oc.reason = "MS exists (registered, current)";
+          oc.ms_path = ms.string();
+        } else if (run.ok) {
           const auto& out = *run.final_context;
           oc.status = "converted";
           oc.ms_path = out.get_string("ms_path");
@@ -211,13 +222,8 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
                         {"peak_rss_bytes", st.peak_rss},
                         {"staged_in_tmpfs", out.get_bool("staged_in_tmpfs")},
                         {"calibrator_field", out.get_string("calibrator_field")}};
-          db.set_group_state(g.group_id, state::GroupState::kConverted, {}, oc.ms_path);
-        } else if (st.outcome == pipeline::Outcome::kCancelled) {
-          db.set_group_state(g.group_id, state::GroupState::kFailed, "interrupted");
-          throw Cancelled(st.error);
         } else {
-          // The failed group is recorded; the others go on.
-          db.set_group_state(g.group_id, state::GroupState::kFailed, st.error);
+          // The failed group is recorded (job and group); the others go on.
           oc.status = "failed";
           oc.reason = st.error;
         }

@@ -141,6 +141,20 @@ const std::vector<KeyDef>& schema() {
        "Run-time data: station table, IERS tables, calibrator list (the repository's data/)."},
       {"paths.state_db", Type::kPath, "",
        "State database file; empty means <paths.stage_dir>/state/contimg.sqlite3."},
+      // The orchestrator: jobs, claims and provenance (docs/state.md).
+      {"orchestrator.lease_s", Type::kDouble, "120",
+       "A running job's claim lasts this long without a heartbeat; then another process may "
+       "take the job over (a holder that died on this host is recognised at once)."},
+      {"orchestrator.heartbeat_s", Type::kDouble, "30",
+       "How often the holder of a running job renews its lease (less than lease_s)."},
+      {"orchestrator.wait_poll_s", Type::kDouble, "1",
+       "How often a run waiting for a job another process holds looks again."},
+      {"orchestrator.max_attempts", Type::kInt, "3",
+       "Attempts of a job failing for a retryable reason (I/O, time-out, interrupted) before it "
+       "is discarded."},
+      {"orchestrator.untrusted_products", Type::kString, "move-aside",
+       "A path at a product's final place that the state database has no record of: "
+       "\"move-aside\" (to <out>/untrusted/) or \"fail\" (the stage fails and says so)."},
       // Grouping subband files into observations (SPEC §3).
       {"grouping.tolerance_s", Type::kDouble, "60",
        "A group takes the files whose filename timestamps lie within this many seconds of its "

@@ -36,6 +36,11 @@ void ConversionStage::validate(const pipeline::Context& ctx) const {
   if (ctx.get_string("output_dir").empty()) throw ConfigError("convert: no output directory");
 }
 
+std::vector<pipeline::ProductRef> ConversionStage::planned_products(
+    const pipeline::Context& ctx) const {
+  return {{fs::path(ctx.get_string("output_dir")) / (ctx.group_id() + ".ms"), "ms"}};
+}
+
 pipeline::Context ConversionStage::execute(const pipeline::Context& ctx) {
   std::vector<SubbandFile> files;
   for (const auto& s : ctx.get_strings("subband_files")) files.push_back(decode(s));

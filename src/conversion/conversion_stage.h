@@ -24,6 +24,8 @@ class ConversionStage : public pipeline::Stage {
   pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
+  std::vector<pipeline::ProductRef> planned_products(const pipeline::Context& ctx) const override;
+  std::vector<std::string> config_prefixes() const override { return {"conversion."}; }
 
   // "NN=path" <-> SubbandFile.
   static std::string encode(const SubbandFile& f);

@@ -128,6 +128,13 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
       .with_io(r.rephase.bytes_read, r.rephase.bytes_written);
 }
 
+std::vector<pipeline::ProductRef> ImageStage::planned_products(const pipeline::Context& ctx) const {
+  if (!ctx.has("products_dir")) return {};
+  const auto p = ImageProducts::in(ctx.get_string("products_dir"), ctx.group_id());
+  return {{p.image, "image"}, {p.residual, "image"}, {p.model, "image"}, {p.psf, "image"},
+          {p.pb, "image"},    {p.pbcor, "image"},    {p.quicklook, "quicklook"}};
+}
+
 void ImageStage::validate_outputs(const pipeline::Context& ctx) const {
   for (const char* key : {"image_fits", "residual_fits", "model_fits", "psf_fits", "pb_fits", "pbcor_fits",
                           "quicklook_png"}) {

@@ -25,6 +25,8 @@ class ImageStage : public pipeline::Stage {
   pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
+  std::vector<pipeline::ProductRef> planned_products(const pipeline::Context& ctx) const override;
+  std::vector<std::string> config_prefixes() const override { return {"imaging."}; }
   void validate_outputs(const pipeline::Context& ctx) const override;
 
   // The last run's full result (for the command's report).

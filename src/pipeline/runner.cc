@@ -70,74 +70,81 @@ nlohmann::json RunReport::to_json() const {
   return {{"group_id", group_id}, {"ok", ok}, {"seconds", seconds}, {"stages", st}};
 }
 
+StageRecord StageRunner::run_one(Stage& stage, Context& ctx, bool consult_is_done) const {
+  auto log = logging::group_logger(ctx.group_id());
+  const auto scratch_root = ctx.config().get_path("paths.scratch_dir");
+  StageRecord rec;
+  rec.stage = stage.name();
+  const MemorySample before = sample_memory();
+  const bool peak_reset = reset_peak_memory();
+  rec.rss_before = before.rss_bytes;
+  const auto t0 = std::chrono::steady_clock::now();
+  bool succeeded = false;
+  std::exception_ptr error;
+  Context stage_in = ctx;
+  try {
+    ctx.throw_if_interrupted();
+    if (consult_is_done && stage.is_done(ctx)) {
+      ctx = stage.restore(ctx);
+      rec.outcome = Outcome::kSkipped;
+      succeeded = true;
+      log->info("stage={} outcome=skipped reason=\"product exists\"", rec.stage);
+    } else {
+      ScopedTempDir scratch(scratch_root, rec.stage, interrupts_);
+      stage_in = ctx.with_scratch_dir(scratch.path());
+      log->info("stage={} event=start", rec.stage);
+      stage.validate(stage_in);
+      Context out = stage.execute(stage_in);
+      stage.validate_outputs(out);
+      rec.bytes_read = out.io().bytes_read - stage_in.io().bytes_read;
+      rec.bytes_written = out.io().bytes_written - stage_in.io().bytes_written;
+      ctx = out.with_scratch_dir({});
+      rec.outcome = Outcome::kCompleted;
+      succeeded = true;
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (rec.outcome != Outcome::kSkipped) stage.cleanup(stage_in, succeeded);
+  rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const MemorySample after = sample_memory();
+  rec.rss_after = after.rss_bytes;
+  rec.peak_rss = peak_reset ? after.peak_rss_bytes : std::max(after.peak_rss_bytes, before.rss_bytes);
+  if (error) {
+    auto [kind, what] = describe(error);
+    rec.error_kind = kind;
+    rec.error = what;
+    rec.outcome = kind == "cancelled" ? Outcome::kCancelled : Outcome::kFailed;
+    log->error("stage={} outcome={} secs={:.3f} error_kind={} error=\"{}\"", rec.stage,
+               to_string(rec.outcome), rec.seconds, kind, what);
+  } else if (rec.outcome == Outcome::kCompleted) {
+    log->info("stage={} outcome=completed secs={:.3f} read_MB={:.1f} written_MB={:.1f} "
+              "MB/s={:.1f} rss_MiB={:.0f}->{:.0f} peak_MiB={:.0f}",
+              rec.stage, rec.seconds, rec.bytes_read / 1e6, rec.bytes_written / 1e6,
+              rec.mb_per_s(), rec.rss_before / kMiB, rec.rss_after / kMiB, rec.peak_rss / kMiB);
+  }
+  return rec;
+}
+
 RunReport StageRunner::run(const std::vector<std::unique_ptr<Stage>>& stages,
                            const Context& initial) const {
-  auto log = logging::group_logger(initial.group_id());
   RunReport report;
   report.group_id = initial.group_id();
   const auto run_start = std::chrono::steady_clock::now();
-  const auto scratch_root = initial.config().get_path("paths.scratch_dir");
-  sweep_stale_temp_dirs(scratch_root);
+  sweep_stale_temp_dirs(initial.config().get_path("paths.scratch_dir"));
 
   Context ctx = initial;
   bool failed = false;
   for (const auto& stage : stages) {
-    StageRecord rec;
-    rec.stage = stage->name();
     if (failed) {
+      StageRecord rec;
+      rec.stage = stage->name();
       report.stages.push_back(rec);
       continue;
     }
-    const MemorySample before = sample_memory();
-    const bool peak_reset = reset_peak_memory();
-    rec.rss_before = before.rss_bytes;
-    const auto t0 = std::chrono::steady_clock::now();
-    bool succeeded = false;
-    std::exception_ptr error;
-    Context stage_in = ctx;
-    try {
-      ctx.throw_if_interrupted();
-      if (stage->is_done(ctx)) {
-        ctx = stage->restore(ctx);
-        rec.outcome = Outcome::kSkipped;
-        succeeded = true;
-        log->info("stage={} outcome=skipped reason=\"product exists\"", rec.stage);
-      } else {
-        ScopedTempDir scratch(scratch_root, rec.stage, interrupts_);
-        stage_in = ctx.with_scratch_dir(scratch.path());
-        log->info("stage={} event=start", rec.stage);
-        stage->validate(stage_in);
-        Context out = stage->execute(stage_in);
-        stage->validate_outputs(out);
-        rec.bytes_read = out.io().bytes_read - stage_in.io().bytes_read;
-        rec.bytes_written = out.io().bytes_written - stage_in.io().bytes_written;
-        ctx = out.with_scratch_dir({});
-        rec.outcome = Outcome::kCompleted;
-        succeeded = true;
-      }
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (rec.outcome != Outcome::kSkipped) stage->cleanup(stage_in, succeeded);
-    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const MemorySample after = sample_memory();
-    rec.rss_after = after.rss_bytes;
-    rec.peak_rss = peak_reset ? after.peak_rss_bytes : std::max(after.peak_rss_bytes, before.rss_bytes);
-    if (error) {
-      auto [kind, what] = describe(error);
-      rec.error_kind = kind;
-      rec.error = what;
-      rec.outcome = kind == "cancelled" ? Outcome::kCancelled : Outcome::kFailed;
-      failed = true;
-      log->error("stage={} outcome={} secs={:.3f} error_kind={} error=\"{}\"", rec.stage,
-                 to_string(rec.outcome), rec.seconds, kind, what);
-    } else if (rec.outcome == Outcome::kCompleted) {
-      log->info("stage={} outcome=completed secs={:.3f} read_MB={:.1f} written_MB={:.1f} "
-                "MB/s={:.1f} rss_MiB={:.0f}->{:.0f} peak_MiB={:.0f}",
-                rec.stage, rec.seconds, rec.bytes_read / 1e6, rec.bytes_written / 1e6,
-                rec.mb_per_s(), rec.rss_before / kMiB, rec.rss_after / kMiB, rec.peak_rss / kMiB);
-    }
-    report.stages.push_back(rec);
+    report.stages.push_back(run_one(*stage, ctx, /*consult_is_done=*/true));
+    const auto o = report.stages.back().outcome;
+    failed = o == Outcome::kFailed || o == Outcome::kCancelled;
   }
   report.ok = !failed;
   report.seconds =

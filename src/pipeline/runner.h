@@ -54,6 +54,12 @@ class StageRunner {
   // remaining stages are reported as not run.
   RunReport run(const std::vector<std::unique_ptr<Stage>>& stages, const Context& initial) const;
 
+  // One stage's life cycle on `ctx` (updated with its outputs on success):
+  // is_done/restore when `consult_is_done`, else validate, execute,
+  // validate_outputs, cleanup, in a scratch directory removed on every exit
+  // path; timed and measured. Never throws: the error is in the record.
+  StageRecord run_one(Stage& stage, Context& ctx, bool consult_is_done) const;
+
  private:
   const InterruptGuard* interrupts_;
 };

@@ -4,11 +4,21 @@
 //   then restore gives the product's outputs to later stages),
 //   validate (prerequisites), execute, validate_outputs, and cleanup (always,
 //   with whether the stage succeeded, so partial products can be removed).
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "pipeline/context.h"
 
 namespace contimg::pipeline {
+
+// A product a stage writes at a final path. Directory products (an MS, a
+// calibration table) carry an identity token file written by the
+// orchestrator; file products are identified by size and mtime.
+struct ProductRef {
+  std::filesystem::path path;
+  std::string kind;  // ms, caltable, image, catalogue, report, ...
+};
 
 class Stage {
  public:
@@ -36,6 +46,16 @@ class Stage {
 
   // Called after every attempt. Must not throw.
   virtual void cleanup(const Context&, bool /*succeeded*/) noexcept {}
+
+  // ---- what the orchestrator needs (provenance, trust, freshness)
+  // The final paths execute will write, known before it runs: a path there
+  // without a product record is not trusted (moved aside or refused).
+  virtual std::vector<ProductRef> planned_products(const Context&) const { return {}; }
+  // The products an execution made, from its output context.
+  virtual std::vector<ProductRef> products(const Context& out) const { return planned_products(out); }
+  // Prefixes of the configuration keys that change this stage's product
+  // ("flagging."): part of the product's version, so a changed setting redoes it.
+  virtual std::vector<std::string> config_prefixes() const { return {}; }
 };
 
 }  // namespace contimg::pipeline

@@ -223,6 +223,99 @@ constexpr std::string_view kImagesCalset = R"sql(
 ALTER TABLE images ADD COLUMN calset_id TEXT NOT NULL DEFAULT '';
 )sql";
 
+
+// The orchestrator (issue 11, docs/state.md "Jobs and provenance"): one job
+// per (group, stage, output tree) with its attempts, holder and lease; products
+// registered with what they were made from. The group life cycle gains the
+// states of the whole chain; the CHECK list can only change by rebuilding the
+// table, and files' group assignments survive the rebuild (DROP TABLE runs
+// files' ON DELETE SET NULL, so they are saved and restored).
+constexpr std::string_view kJobs = R"sql(
+CREATE TEMP TABLE saved_file_groups AS SELECT id, group_id FROM files WHERE group_id IS NOT NULL;
+CREATE TABLE groups_v7 (
+  group_id          TEXT PRIMARY KEY,
+  start_epoch       INTEGER NOT NULL,
+  start_mjd         REAL NOT NULL,
+  first_file_epoch  INTEGER NOT NULL,
+  last_file_epoch   INTEGER NOT NULL,
+  n_subbands        INTEGER NOT NULL CHECK (n_subbands >= 0),
+  subband_mask      INTEGER NOT NULL CHECK (subband_mask >= 0),
+  complete          INTEGER NOT NULL CHECK (complete IN (0, 1)),
+  n_duplicates      INTEGER NOT NULL DEFAULT 0,
+  pointing_dec_rad  REAL,
+  time_first_mjd    REAL,
+  time_last_mjd     REAL,
+  state             TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'converting', 'converted', 'processing',
+                                     'processed', 'failed', 'skipped')),
+  reason            TEXT,
+  ms_path           TEXT,                 -- the MS of the newest conversion (products holds every one)
+  attempts          INTEGER NOT NULL DEFAULT 0,
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL,
+  state_changed_at  TEXT
+);
+INSERT INTO groups_v7 SELECT group_id, start_epoch, start_mjd, first_file_epoch, last_file_epoch,
+  n_subbands, subband_mask, complete, n_duplicates, pointing_dec_rad, time_first_mjd,
+  time_last_mjd, state, reason, ms_path, attempts, created_at, updated_at, state_changed_at
+  FROM groups;
+DROP TABLE groups;
+ALTER TABLE groups_v7 RENAME TO groups;
+CREATE INDEX groups_by_start ON groups (start_epoch);
+CREATE INDEX groups_by_state ON groups (state, start_epoch);
+UPDATE files SET group_id = (SELECT s.group_id FROM saved_file_groups s WHERE s.id = files.id)
+  WHERE id IN (SELECT id FROM saved_file_groups);
+DROP TABLE saved_file_groups;
+
+CREATE TABLE jobs (
+  id              INTEGER PRIMARY KEY,
+  group_id        TEXT NOT NULL,
+  stage           TEXT NOT NULL,        -- convert, flag, solve, applycal, image, validate
+  out_root        TEXT NOT NULL,        -- the output tree the job writes into (absolute)
+  state           TEXT NOT NULL DEFAULT 'queued'
+                  CHECK (state IN ('queued', 'running', 'done', 'failed', 'discarded')),
+  attempt         INTEGER NOT NULL DEFAULT 0,   -- attempts started
+  holder          TEXT,                 -- host:pid:start-ticks of the running attempt
+  lease_expires   REAL,                 -- Unix seconds; renewed by the holder's heartbeat
+  heartbeat_at    TEXT,
+  fingerprint     TEXT,                 -- inputs + configuration of the attempt that ended done
+  error_kind      TEXT CHECK (error_kind IN ('input', 'config', 'io', 'timeout', 'interrupted',
+                                             'internal')),
+  retryable       INTEGER CHECK (retryable IN (0, 1)),
+  error           TEXT,
+  seconds         REAL,
+  created_at      TEXT NOT NULL,
+  started_at      TEXT,
+  finished_at     TEXT,
+  updated_at      TEXT NOT NULL,
+  UNIQUE (group_id, stage, out_root)
+);
+CREATE INDEX jobs_by_state ON jobs (state, group_id);
+
+CREATE TABLE products (
+  id              INTEGER PRIMARY KEY,
+  path            TEXT NOT NULL UNIQUE, -- absolute
+  kind            TEXT NOT NULL,        -- ms, caltable, image, catalogue, report, ...
+  group_id        TEXT NOT NULL,
+  stage           TEXT NOT NULL,
+  job_id          INTEGER REFERENCES jobs (id) ON DELETE SET NULL,
+  token           TEXT,                 -- identity written into a directory product
+  size_bytes      INTEGER,              -- a file product's size and mtime when registered
+  mtime_ns        INTEGER,
+  fingerprint     TEXT NOT NULL,        -- the producing job's fingerprint: the product's version
+  inputs          TEXT NOT NULL,        -- JSON: input files (path, size, mtime) or upstream versions
+  config          TEXT NOT NULL,        -- JSON: the configuration that matters
+  created_at      TEXT NOT NULL
+);
+CREATE INDEX products_by_group ON products (group_id);
+
+-- Existing conversions are adopted: their MS is trusted by path once (fingerprint 'legacy').
+INSERT INTO products (path, kind, group_id, stage, fingerprint, inputs, config, created_at)
+  SELECT ms_path, 'ms', group_id, 'convert', 'legacy', '[]', '{}',
+         COALESCE(state_changed_at, updated_at)
+  FROM groups WHERE state = 'converted' AND ms_path IS NOT NULL;
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "files, groups, events (indexing and grouping)", kV1},
@@ -231,6 +324,7 @@ const std::vector<Migration>& migrations() {
       {4, "validations and detections (source finding, cross-match QA)", kValidation},
       {5, "images (imaging QA)", kImages},
       {6, "images.calset_id (re-image after a new calibration)", kImagesCalset},
+      {7, "jobs, products (orchestrator, provenance); group states of the chain", kJobs},
   };
   return list;
 }

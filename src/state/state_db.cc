@@ -117,6 +117,8 @@ const char* to_string(GroupState s) {
     case GroupState::kPending: return "pending";
     case GroupState::kConverting: return "converting";
     case GroupState::kConverted: return "converted";
+    case GroupState::kProcessing: return "processing";
+    case GroupState::kProcessed: return "processed";
     case GroupState::kFailed: return "failed";
     case GroupState::kSkipped: return "skipped";
   }
@@ -141,11 +143,14 @@ FileState parse_file_state(std::string_view s) {
 
 GroupState parse_group_state(std::string_view s) {
   for (auto g : {GroupState::kPending, GroupState::kConverting, GroupState::kConverted,
-                 GroupState::kFailed, GroupState::kSkipped}) {
+                 GroupState::kProcessing, GroupState::kProcessed, GroupState::kFailed,
+                 GroupState::kSkipped}) {
     if (s == to_string(g)) return g;
   }
   throw ConfigError(fmt::format(
-      "unknown group state \"{}\" (pending, converting, converted, failed or skipped)", s));
+      "unknown group state \"{}\" (pending, converting, converted, processing, processed, "
+      "failed or skipped)",
+      s));
 }
 
 bool FileRecord::same_content(const FileRecord& o) const {
@@ -376,15 +381,23 @@ void StateDb::set_group_state(const std::string& group_id, GroupState state,
     throw InputError(fmt::format("state db {}: no group {}", path().string(), group_id));
   }
   const bool keeps_reason = state == GroupState::kFailed || state == GroupState::kSkipped;
+  const auto new_reason = keeps_reason ? non_empty(reason) : std::nullopt;
+  const bool starts = state == GroupState::kConverting || state == GroupState::kProcessing;
+  // Nothing changes: no write, no event (reruns leave the history as it was).
+  if (before->state == state && before->reason.empty() == !new_reason.has_value() &&
+      (!new_reason || before->reason == *new_reason) && (!ms_path || before->ms_path == ms_path)) {
+    tx.commit();
+    return;
+  }
   const std::string now = now_iso();
   auto& st = db_.cached(
       "UPDATE groups SET state = ?2, reason = ?3, ms_path = COALESCE(?4, ms_path), "
       "attempts = attempts + ?5, state_changed_at = ?6, updated_at = ?6 WHERE group_id = ?1");
   st.bind(1, group_id)
       .bind(2, to_string(state))
-      .bind(3, keeps_reason ? non_empty(reason) : std::nullopt)
+      .bind(3, new_reason)
       .bind(4, ms_path)
-      .bind(5, state == GroupState::kConverting ? 1 : 0)
+      .bind(5, starts && before->state != state ? 1 : 0)
       .bind(6, now);
   st.run();
   std::string message = fmt::format("state {} -> {}", to_string(before->state), to_string(state));

@@ -21,7 +21,9 @@ class Config;
 namespace contimg::state {
 
 enum class FileState { kIndexed, kInvalid };
-enum class GroupState { kPending, kConverting, kConverted, kFailed, kSkipped };
+// converting/converted: the convert stage alone (`contimg convert`); processing/
+// processed: the whole chain (`contimg run`); failed names the stage that failed.
+enum class GroupState { kPending, kConverting, kConverted, kProcessing, kProcessed, kFailed, kSkipped };
 enum class EventLevel { kDebug, kInfo, kWarn, kError };
 
 const char* to_string(FileState s);
@@ -129,9 +131,11 @@ class StateDb {
   std::optional<GroupRecord> group(const std::string& group_id);
   // Groups whose id time lies in [first, last] (Unix s), in time order.
   std::vector<GroupRecord> groups_in_range(std::int64_t first, std::int64_t last);
-  // Moves a group through its life cycle: entering `converting` counts an
-  // attempt; `reason` is kept for failed/skipped (cleared otherwise); ms_path
-  // is set when given. Records an event. Throws InputError for an unknown id.
+  // Moves a group through its life cycle: entering `converting` or
+  // `processing` counts an attempt; `reason` is kept for failed/skipped
+  // (cleared otherwise); ms_path is set when given. Records an event when
+  // something changed (a repeated state writes nothing). Throws InputError for
+  // an unknown id.
   void set_group_state(const std::string& group_id, GroupState state, std::string_view reason = {},
                        const std::optional<std::string>& ms_path = std::nullopt);
   bool delete_group(const std::string& group_id);

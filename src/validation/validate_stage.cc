@@ -47,6 +47,12 @@ ValidateStage::ValidateStage(const config::Config& config)
       default_reference_(config.get_path("validation.reference_catalogue")),
       state_db_(state::StateDb::resolve_path(config)) {}
 
+std::vector<pipeline::ProductRef> ValidateStage::planned_products(const pipeline::Context& ctx) const {
+  if (!ctx.has("products_dir")) return {};
+  const auto p = products_for(ctx.get_string("products_dir"), ctx.group_id());
+  return {{p.catalogue_fits, "catalogue"}, {p.catalogue_csv, "catalogue"}, {p.report_html, "report"}};
+}
+
 fs::path ValidateStage::reference_for(const pipeline::Context& ctx) const {
   if (ctx.has("reference_catalogue") && !ctx.get_string("reference_catalogue").empty()) {
     return ctx.get_string("reference_catalogue");

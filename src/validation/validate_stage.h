@@ -38,6 +38,8 @@ class ValidateStage : public pipeline::Stage {
   pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
+  std::vector<pipeline::ProductRef> planned_products(const pipeline::Context& ctx) const override;
+  std::vector<std::string> config_prefixes() const override { return {"validation."}; }
   void validate_outputs(const pipeline::Context& ctx) const override;
 
  private:

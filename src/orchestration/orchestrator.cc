@@ -1,0 +1,499 @@
+#include "orchestration/orchestrator.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "common/interrupts.h"
+#include "common/logging.h"
+#include "config/config.h"
+
+namespace contimg::orchestration {
+namespace fs = std::filesystem;
+namespace {
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+  return buf;
+}
+
+// Field 22 of /proc/<pid>/stat: the process's start time in clock ticks since
+// boot. With the pid it names a process uniquely (pids are reused).
+std::optional<std::string> start_ticks(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string text;
+  if (!std::getline(in, text)) return std::nullopt;
+  const auto close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 22) return field;
+  }
+  return std::nullopt;
+}
+
+int next_instance() {
+  static std::atomic<int> n{0};
+  return ++n;
+}
+
+state::ErrorKind kind_of(const pipeline::StageRecord& r) {
+  if (r.outcome == pipeline::Outcome::kCancelled) return state::ErrorKind::kInterrupted;
+  if (r.error_kind == "input") return state::ErrorKind::kInput;
+  if (r.error_kind == "config") return state::ErrorKind::kConfig;
+  if (r.error_kind == "io") return state::ErrorKind::kIo;
+  if (r.error_kind == "timeout") return state::ErrorKind::kTimeout;
+  return state::ErrorKind::kInternal;
+}
+
+std::string random_token() {
+  std::random_device rd;
+  return fmt::format("{:016x}{:016x}", (static_cast<std::uint64_t>(rd()) << 32) ^ rd(),
+                     (static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+}
+
+std::optional<std::string> read_token(const fs::path& dir) {
+  std::ifstream in(dir / kTokenFile);
+  if (!in) return std::nullopt;
+  try {
+    const auto j = nlohmann::json::parse(in);
+    return j.at("token").get<std::string>();
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+void write_token(const fs::path& dir, const std::string& token, const std::string& group_id,
+                 const std::string& stage, const std::string& fingerprint) {
+  const fs::path tmp = dir / (std::string(kTokenFile) + ".tmp");
+  {
+    std::ofstream out(tmp);
+    out << nlohmann::json{{"token", token},
+                          {"group_id", group_id},
+                          {"stage", stage},
+                          {"fingerprint", fingerprint},
+                          {"path", dir.string()}}
+               .dump(1)
+        << "\n";
+    out.flush();
+    if (!out) throw IoError(fmt::format("{}: cannot write the product identity file", tmp.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, dir / kTokenFile, ec);
+  if (ec) {
+    throw IoError(fmt::format("{}: cannot publish the product identity file: {}", dir.string(),
+                              ec.message()));
+  }
+}
+
+std::int64_t mtime_ns(const fs::path& p) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             fs::last_write_time(p).time_since_epoch())
+      .count();
+}
+
+// The configuration that matters to a stage, as canonical JSON text.
+std::string config_subset(const config::Config& cfg, const std::vector<std::string>& prefixes) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [key, entry] : cfg.entries()) {
+    for (const auto& p : prefixes) {
+      if (key.rfind(p, 0) == 0) {
+        j[key] = entry.value;
+        break;
+      }
+    }
+  }
+  return j.dump();
+}
+
+// A path with no record at a product's place goes to <out_root>/untrusted/<stamp>/.
+fs::path move_aside(const fs::path& out_root, const fs::path& path) {
+  const auto stamp = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  fs::path dest = out_root / "untrusted" / fmt::format("{}-{}", stamp, getpid());
+  std::error_code ec;
+  fs::create_directories(dest, ec);
+  dest /= path.filename();
+  fs::rename(path, dest, ec);
+  if (ec) {
+    throw IoError(fmt::format("{}: not a registered product and cannot be moved aside to {}: {}",
+                              path.string(), dest.string(), ec.message()));
+  }
+  return dest;
+}
+
+}  // namespace
+
+OrchestratorSettings OrchestratorSettings::from_config(const config::Config& cfg) {
+  OrchestratorSettings s;
+  s.lease_s = cfg.get_double("orchestrator.lease_s");
+  s.heartbeat_s = cfg.get_double("orchestrator.heartbeat_s");
+  s.wait_poll_s = cfg.get_double("orchestrator.wait_poll_s");
+  s.max_attempts = static_cast<int>(cfg.get_int("orchestrator.max_attempts"));
+  const auto policy = cfg.get_string("orchestrator.untrusted_products");
+  if (policy != "move-aside" && policy != "fail") {
+    throw ConfigError(fmt::format(
+        "orchestrator.untrusted_products = \"{}\": expected \"move-aside\" or \"fail\"", policy));
+  }
+  s.move_untrusted = policy == "move-aside";
+  if (s.heartbeat_s <= 0 || s.lease_s <= s.heartbeat_s) {
+    throw ConfigError(fmt::format(
+        "orchestrator.lease_s ({}) must exceed orchestrator.heartbeat_s ({}) > 0", s.lease_s,
+        s.heartbeat_s));
+  }
+  return s;
+}
+
+std::string this_holder() {
+  static const std::string h = fmt::format("{}:{}:{}", host_name(), getpid(),
+                                           start_ticks(getpid()).value_or("0"));
+  return h;
+}
+
+bool holder_alive(const std::string& holder_text) {
+  // "host:pid:ticks/n": n tells orchestrators of one process apart.
+  const std::string holder = holder_text.substr(0, holder_text.find('/'));
+  const auto c2 = holder.rfind(':');
+  const auto c1 = c2 == std::string::npos ? std::string::npos : holder.rfind(':', c2 - 1);
+  if (c1 == std::string::npos) return true;  // not ours to judge: the lease decides
+  if (holder.substr(0, c1) != host_name()) return true;
+  pid_t pid = 0;
+  try {
+    pid = static_cast<pid_t>(std::stol(holder.substr(c1 + 1, c2 - c1 - 1)));
+  } catch (const std::exception&) {
+    return true;
+  }
+  if (kill(pid, 0) != 0 && errno != EPERM) return false;
+  const auto ticks = start_ticks(pid);
+  return !ticks || *ticks == holder.substr(c2 + 1);
+}
+
+std::string fingerprint_of(const std::string& text) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+Orchestrator::Orchestrator(state::StateDb& db, fs::path out_root, OrchestratorSettings settings,
+                           const InterruptGuard* interrupts)
+    : db_(db),
+      jobs_(db.database()),
+      out_root_(fs::absolute(out_root).lexically_normal()),
+      settings_(settings),
+      interrupts_(interrupts),
+      holder_(fmt::format("{}/{}", this_holder(), next_instance())),
+      runner_(interrupts) {
+  heartbeat_ = std::thread([this] { heartbeat_loop(); });
+}
+
+Orchestrator::~Orchestrator() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+void Orchestrator::heartbeat_loop() {
+  std::unique_ptr<state::StateDb> conn;  // opened on first use, in this thread
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, std::chrono::duration<double>(settings_.heartbeat_s));
+    if (stopping_ || !current_) continue;
+    const auto job = *current_;
+    lock.unlock();
+    try {
+      if (!conn) conn = std::make_unique<state::StateDb>(db_.path());
+      if (!state::JobStore(conn->database()).heartbeat(job.id, job.attempt, holder_, settings_.lease_s)) {
+        logging::group_logger(job.key.group_id)
+            ->warn("stage={} the claim was lost (lease expired and taken over)", job.key.stage);
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("heartbeat for job {}: {}", job.id, e.what());
+    }
+    lock.lock();
+  }
+}
+
+bool Orchestrator::products_verified(const state::JobRecord& job) {
+  for (const auto& p : jobs_.products_of_job(job.id)) {
+    std::error_code ec;
+    if (!fs::exists(p.path, ec)) return false;
+    if (p.token) {
+      if (read_token(p.path) != p.token) return false;
+    } else if (p.size_bytes && p.mtime_ns) {
+      if (fs::is_directory(p.path) || static_cast<std::int64_t>(fs::file_size(p.path)) != *p.size_bytes ||
+          mtime_ns(p.path) != *p.mtime_ns) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool Orchestrator::adoptable_legacy(pipeline::Stage& stage, const pipeline::Context& ctx) {
+  const auto planned = stage.planned_products(ctx);
+  if (planned.empty()) return false;
+  for (const auto& ref : planned) {
+    const auto rec = jobs_.product(fs::absolute(ref.path).lexically_normal().string());
+    if (!rec || rec->fingerprint != "legacy" || !fs::exists(ref.path)) return false;
+  }
+  try {
+    return stage.is_done(ctx);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+void Orchestrator::settle_planned_products(pipeline::Stage& stage, const pipeline::Context& ctx,
+                                           const state::JobStore::Claim& claim) {
+  auto log = logging::group_logger(ctx.group_id());
+  for (const auto& ref : stage.planned_products(ctx)) {
+    const fs::path path = fs::absolute(ref.path).lexically_normal();
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(path, ec))) continue;
+    const auto rec = jobs_.product(path.string());
+    if (rec) {
+      // Registered by this job before (being redone now) or by another job:
+      // a directory product whose identity differs is not the registered one.
+      if (!rec->token || read_token(path) == rec->token) continue;
+    }
+    // No record (or a record of something else). What a crashed attempt of
+    // this very job left is its own partial product: removed. Anything else
+    // is foreign: moved aside, or refused.
+    if (claim.previous_state == state::JobState::kRunning && !rec) {
+      fs::remove_all(path, ec);
+      if (ec) {
+        throw IoError(fmt::format("{}: cannot remove the partial product of a crashed attempt: {}",
+                                  path.string(), ec.message()));
+      }
+      log->warn("stage={} removed {} left by a crashed attempt", stage.name(), path.string());
+      continue;
+    }
+    if (!settings_.move_untrusted) {
+      throw InputError(fmt::format(
+          "{}: exists but is not a product this pipeline registered (no provenance record); "
+          "remove it or set orchestrator.untrusted_products=move-aside",
+          path.string()));
+    }
+    const auto dest = move_aside(out_root_, path);
+    log->warn("stage={} {} has no provenance record: not trusted, moved aside to {}", stage.name(),
+              path.string(), dest.string());
+    db_.record_event(ctx.group_id(), stage.name(), state::EventLevel::kWarn,
+                     fmt::format("untrusted {} moved aside to {}", path.string(), dest.string()));
+  }
+}
+
+std::vector<state::ProductRecord> Orchestrator::product_records(pipeline::Stage& stage,
+                                                                const pipeline::Context& out,
+                                                                const std::string& fingerprint,
+                                                                const std::string& inputs_json,
+                                                                const std::string& config_json) {
+  std::vector<state::ProductRecord> recs;
+  for (const auto& ref : stage.products(out)) {
+    state::ProductRecord p;
+    const fs::path path = fs::absolute(ref.path).lexically_normal();
+    p.path = path.string();
+    p.kind = ref.kind;
+    p.group_id = out.group_id();
+    p.stage = stage.name();
+    p.fingerprint = fingerprint;
+    p.inputs_json = inputs_json;
+    p.config_json = config_json;
+    if (!fs::exists(path)) {
+      throw IoError(fmt::format("stage {} reported product {} but it does not exist", stage.name(),
+                                path.string()));
+    }
+    if (fs::is_directory(path)) {
+      p.token = random_token();
+      write_token(path, *p.token, out.group_id(), stage.name(), fingerprint);
+    } else {
+      p.size_bytes = static_cast<std::int64_t>(fs::file_size(path));
+      p.mtime_ns = mtime_ns(path);
+    }
+    recs.push_back(std::move(p));
+  }
+  return recs;
+}
+
+pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline::Stage>>& stages,
+                                      const pipeline::Context& initial, const Segment& segment) {
+  const std::string& group_id = initial.group_id();
+  auto log = logging::group_logger(group_id);
+  pipeline::RunReport report;
+  report.group_id = group_id;
+  const auto t_run = std::chrono::steady_clock::now();
+  pipeline::Context ctx = initial;
+  bool failed = false, cancelled = false, set_running = false;
+  std::string cancel_message;
+
+  auto set_group = [&](state::GroupState s, std::string_view reason = {},
+                       const std::optional<std::string>& ms = std::nullopt) {
+    if (db_.group(group_id)) db_.set_group_state(group_id, s, reason, ms);
+  };
+
+  for (const auto& stage_ptr : stages) {
+    auto& stage = *stage_ptr;
+    if (failed) {
+      pipeline::StageRecord rec;
+      rec.stage = stage.name();
+      report.stages.push_back(rec);
+      continue;
+    }
+    const state::JobKey key{group_id, stage.name(), out_root_.string()};
+    // The version of this stage's product: the upstream version (or the
+    // source files) and the configuration that matters.
+    const std::string inputs_json =
+        ctx.has(kUpstreamFingerprint)
+            ? nlohmann::json::array({{{"upstream", ctx.get_string(kUpstreamFingerprint)}}}).dump()
+            : segment.source_inputs.dump();
+    const std::string config_json = config_subset(ctx.config(), stage.config_prefixes());
+    const std::string fp = fingerprint_of(stage.name() + "\n" + inputs_json + "\n" + config_json);
+
+    bool said_waiting = false;
+    std::optional<state::JobStore::Claim> claim;
+    pipeline::StageRecord rec;
+    rec.stage = stage.name();
+    while (true) {
+      ctx.throw_if_interrupted();
+      const auto job = jobs_.ensure(key);
+      if (!segment.force && job.state == state::JobState::kDone && job.fingerprint == fp &&
+          products_verified(job)) {
+        bool done = false;
+        try {
+          done = stage.is_done(ctx);
+          if (done) ctx = stage.restore(ctx);
+        } catch (const std::exception& e) {
+          log->warn("stage={} registered product unreadable, redoing: {}", stage.name(), e.what());
+          done = false;
+        }
+        if (done) {
+          rec.outcome = pipeline::Outcome::kSkipped;
+          log->info("stage={} outcome=skipped reason=\"done (job {}, version {})\"", stage.name(),
+                    job.id, fp);
+          break;
+        }
+      }
+      auto c = jobs_.claim(key, holder_, settings_.lease_s, holder_alive);
+      if (c.claimed) {
+        claim = c;
+        break;
+      }
+      if (!said_waiting) {
+        log->info("stage={} held by {} (attempt {}): waiting", stage.name(),
+                  c.job.holder.value_or("?"), c.job.attempt);
+        said_waiting = true;
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(settings_.wait_poll_s));
+    }
+    if (rec.outcome == pipeline::Outcome::kSkipped) {
+      ctx = ctx.with_output(kUpstreamFingerprint, fp);
+      report.stages.push_back(rec);
+      continue;
+    }
+
+    // We hold the job.
+    if (!set_running) {
+      set_group(segment.running);
+      set_running = true;
+    }
+    if (claim->previous_state == state::JobState::kRunning) {
+      log->warn("stage={} taking over job {} from {} (gone)", stage.name(), claim->job.id,
+                claim->previous_holder.value_or("?"));
+    }
+    {
+      std::lock_guard lock(mutex_);
+      current_ = claim->job;
+    }
+    pipeline::Context out = ctx;
+    try {
+      if (adoptable_legacy(stage, ctx)) {
+        // A product registered by a contimg before the orchestrator (migration
+        // 7): adopted as it is, registered anew with today's version.
+        out = stage.restore(ctx);
+        rec.outcome = pipeline::Outcome::kCompleted;
+        log->info("stage={} adopted the existing product (registered before version 7)", stage.name());
+      } else {
+        settle_planned_products(stage, ctx, *claim);
+        rec = runner_.run_one(stage, out, /*consult_is_done=*/false);
+      }
+    } catch (const std::exception& e) {
+      rec.outcome = pipeline::Outcome::kFailed;
+      rec.error_kind = dynamic_cast<const IoError*>(&e) ? "io" : "input";
+      rec.error = e.what();
+    }
+    std::vector<state::ProductRecord> products;
+    if (rec.outcome == pipeline::Outcome::kCompleted) {
+      try {
+        products = product_records(stage, out, fp, inputs_json, config_json);
+      } catch (const std::exception& e) {
+        rec.outcome = pipeline::Outcome::kFailed;
+        rec.error_kind = "io";
+        rec.error = e.what();
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      current_.reset();
+    }
+    if (rec.outcome == pipeline::Outcome::kCompleted) {
+      std::optional<std::string> ms;
+      for (const auto& p : products) {
+        if (p.kind == "ms") ms = p.path;
+      }
+      const bool ok = jobs_.finish_done(claim->job, fp, rec.seconds, products, [&] {
+        if (ms) set_group(segment.running, {}, ms);
+      });
+      if (!ok) {
+        rec.outcome = pipeline::Outcome::kFailed;
+        rec.error_kind = "io";
+        rec.error = fmt::format(
+            "the claim on job {} was lost while it ran (lease {} s expired): its result is not "
+            "recorded",
+            claim->job.id, settings_.lease_s);
+        log->error("stage={} {}", stage.name(), rec.error);
+      } else {
+        ctx = out.with_output(kUpstreamFingerprint, fp);
+      }
+    }
+    if (rec.outcome != pipeline::Outcome::kCompleted) {
+      const auto kind = kind_of(rec);
+      const std::string reason = fmt::format("{}: {}", stage.name(), rec.error);
+      jobs_.finish_failed(claim->job, kind, rec.error, rec.seconds, settings_.max_attempts, [&] {
+        set_group(state::GroupState::kFailed, reason);
+      });
+      failed = true;
+      if (rec.outcome == pipeline::Outcome::kCancelled) {
+        cancelled = true;
+        cancel_message = rec.error;
+      }
+    }
+    report.stages.push_back(rec);
+  }
+  report.ok = !failed;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
+  if (report.ok) {
+    if (segment.done) set_group(*segment.done);
+    report.final_context = ctx;
+  }
+  if (cancelled) throw Cancelled(cancel_message);
+  return report;
+}
+
+}  // namespace contimg::orchestration

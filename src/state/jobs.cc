@@ -1,0 +1,287 @@
+#include "state/jobs.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "state/clock.h"
+
+namespace contimg::state {
+namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+constexpr const char* kJobColumns =
+    "id, group_id, stage, out_root, state, attempt, holder, lease_expires, fingerprint, "
+    "error_kind, error, seconds, created_at, updated_at, started_at, finished_at";
+
+JobRecord read_job(const Statement& st) {
+  JobRecord j;
+  j.id = st.get_int(0);
+  j.key = {st.get_text(1), st.get_text(2), st.get_text(3)};
+  j.state = parse_job_state(st.get_text(4));
+  j.attempt = static_cast<int>(st.get_int(5));
+  j.holder = st.get_opt_text(6);
+  j.lease_expires = st.get_opt_double(7);
+  j.fingerprint = st.get_opt_text(8);
+  if (auto k = st.get_opt_text(9)) j.error_kind = parse_error_kind(*k);
+  j.error = st.get_opt_text(10).value_or("");
+  j.seconds = st.get_opt_double(11);
+  j.created_at = st.get_text(12);
+  j.updated_at = st.get_text(13);
+  j.started_at = st.get_opt_text(14);
+  j.finished_at = st.get_opt_text(15);
+  return j;
+}
+
+constexpr const char* kProductColumns =
+    "path, kind, group_id, stage, job_id, token, size_bytes, mtime_ns, fingerprint, inputs, "
+    "config, created_at";
+
+ProductRecord read_product(const Statement& st) {
+  ProductRecord p;
+  p.path = st.get_text(0);
+  p.kind = st.get_text(1);
+  p.group_id = st.get_text(2);
+  p.stage = st.get_text(3);
+  p.job_id = st.get_opt_int(4);
+  p.token = st.get_opt_text(5);
+  p.size_bytes = st.get_opt_int(6);
+  p.mtime_ns = st.get_opt_int(7);
+  p.fingerprint = st.get_text(8);
+  p.inputs_json = st.get_text(9);
+  p.config_json = st.get_text(10);
+  p.created_at = st.get_text(11);
+  return p;
+}
+
+// The fence: the row is still this attempt's.
+constexpr const char* kFence = "id = ?1 AND attempt = ?2 AND holder = ?3 AND state = 'running'";
+
+}  // namespace
+
+const char* to_string(JobState s) {
+  switch (s) {
+    case JobState::kQueued: return "queued";
+    case JobState::kRunning: return "running";
+    case JobState::kDone: return "done";
+    case JobState::kFailed: return "failed";
+    case JobState::kDiscarded: return "discarded";
+  }
+  return "?";
+}
+
+const char* to_string(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::kInput: return "input";
+    case ErrorKind::kConfig: return "config";
+    case ErrorKind::kIo: return "io";
+    case ErrorKind::kTimeout: return "timeout";
+    case ErrorKind::kInterrupted: return "interrupted";
+    case ErrorKind::kInternal: return "internal";
+  }
+  return "?";
+}
+
+JobState parse_job_state(std::string_view s) {
+  for (auto v : {JobState::kQueued, JobState::kRunning, JobState::kDone, JobState::kFailed,
+                 JobState::kDiscarded}) {
+    if (s == to_string(v)) return v;
+  }
+  throw IoError(fmt::format("state db: unknown job state \"{}\"", s));
+}
+
+ErrorKind parse_error_kind(std::string_view s) {
+  for (auto v : {ErrorKind::kInput, ErrorKind::kConfig, ErrorKind::kIo, ErrorKind::kTimeout,
+                 ErrorKind::kInterrupted, ErrorKind::kInternal}) {
+    if (s == to_string(v)) return v;
+  }
+  throw IoError(fmt::format("state db: unknown error kind \"{}\"", s));
+}
+
+bool is_retryable(ErrorKind k) {
+  return k == ErrorKind::kIo || k == ErrorKind::kTimeout || k == ErrorKind::kInterrupted;
+}
+
+JobRecord JobStore::ensure(const JobKey& key) {
+  Transaction tx(db_);
+  const std::string now = now_iso();
+  db_.cached(
+         "INSERT INTO jobs (group_id, stage, out_root, state, created_at, updated_at) "
+         "VALUES (?1, ?2, ?3, 'queued', ?4, ?4) ON CONFLICT (group_id, stage, out_root) DO NOTHING")
+      .bind(1, key.group_id)
+      .bind(2, key.stage)
+      .bind(3, key.out_root)
+      .bind(4, now)
+      .run();
+  auto j = get(key);
+  tx.commit();
+  return *j;
+}
+
+std::optional<JobRecord> JobStore::get(const JobKey& key) {
+  auto& st = db_.cached(fmt::format(
+      "SELECT {} FROM jobs WHERE group_id = ?1 AND stage = ?2 AND out_root = ?3", kJobColumns));
+  st.bind(1, key.group_id).bind(2, key.stage).bind(3, key.out_root);
+  if (!st.step()) return std::nullopt;
+  auto j = read_job(st);
+  st.reset();
+  return j;
+}
+
+std::vector<JobRecord> JobStore::jobs_of_group(const std::string& group_id) {
+  auto& st = db_.cached(
+      fmt::format("SELECT {} FROM jobs WHERE group_id = ?1 ORDER BY id", kJobColumns));
+  st.bind(1, group_id);
+  std::vector<JobRecord> out;
+  while (st.step()) out.push_back(read_job(st));
+  return out;
+}
+
+JobStore::Claim JobStore::claim(const JobKey& key, const std::string& holder, double lease_s,
+                                const std::function<bool(const std::string&)>& holder_alive) {
+  Transaction tx(db_);
+  JobRecord j = ensure(key);
+  const double now = unix_now();
+  const JobState previous = j.state;
+  const auto previous_holder = j.holder;
+  if (j.state == JobState::kRunning && j.holder && *j.holder != holder) {
+    const bool lease_live = j.lease_expires && *j.lease_expires > now;
+    if (lease_live && holder_alive(*j.holder)) {
+      tx.commit();
+      return {false, j, previous, previous_holder};
+    }
+  }
+  const std::string now_text = now_iso();
+  db_.cached(
+         "UPDATE jobs SET state = 'running', attempt = attempt + 1, holder = ?2, "
+         "lease_expires = ?3, heartbeat_at = ?4, started_at = ?4, finished_at = NULL, "
+         "error_kind = NULL, retryable = NULL, error = NULL, seconds = NULL, updated_at = ?4 "
+         "WHERE id = ?1")
+      .bind(1, j.id)
+      .bind(2, holder)
+      .bind(3, now + lease_s)
+      .bind(4, now_text)
+      .run();
+  j = *get(key);
+  tx.commit();
+  return {true, j, previous, previous_holder};
+}
+
+bool JobStore::heartbeat(std::int64_t job_id, int attempt, const std::string& holder,
+                         double lease_s) {
+  auto& st = db_.cached(fmt::format(
+      "UPDATE jobs SET lease_expires = ?4, heartbeat_at = ?5 WHERE {}", kFence));
+  st.bind(1, job_id).bind(2, attempt).bind(3, holder).bind(4, unix_now() + lease_s).bind(5, now_iso());
+  return st.run() == 1;
+}
+
+bool JobStore::finish_done(const JobRecord& job, const std::string& fingerprint, double seconds,
+                           const std::vector<ProductRecord>& products,
+                           const std::function<void()>& also) {
+  Transaction tx(db_);
+  const std::string now = now_iso();
+  auto& st = db_.cached(fmt::format(
+      "UPDATE jobs SET state = 'done', fingerprint = ?4, seconds = ?5, finished_at = ?6, "
+      "updated_at = ?6, lease_expires = NULL, holder = NULL WHERE {}",
+      kFence));
+  st.bind(1, job.id).bind(2, job.attempt).bind(3, *job.holder).bind(4, fingerprint).bind(5, seconds).bind(6, now);
+  if (st.run() != 1) return false;  // the transaction rolls back
+  for (const auto& p : products) {
+    db_.cached(
+           "INSERT INTO products (path, kind, group_id, stage, job_id, token, size_bytes, mtime_ns, "
+           "fingerprint, inputs, config, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+           "?10, ?11, ?12) ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, "
+           "group_id = excluded.group_id, stage = excluded.stage, job_id = excluded.job_id, "
+           "token = excluded.token, size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
+           "fingerprint = excluded.fingerprint, inputs = excluded.inputs, config = excluded.config, "
+           "created_at = excluded.created_at")
+        .bind(1, p.path)
+        .bind(2, p.kind)
+        .bind(3, p.group_id)
+        .bind(4, p.stage)
+        .bind(5, job.id)
+        .bind(6, p.token)
+        .bind(7, p.size_bytes)
+        .bind(8, p.mtime_ns)
+        .bind(9, p.fingerprint)
+        .bind(10, p.inputs_json)
+        .bind(11, p.config_json)
+        .bind(12, now)
+        .run();
+  }
+  if (also) also();
+  tx.commit();
+  return true;
+}
+
+bool JobStore::finish_failed(const JobRecord& job, ErrorKind kind, std::string_view error,
+                             double seconds, int max_attempts, const std::function<void()>& also) {
+  Transaction tx(db_);
+  // A retryable failure that used up its attempts is the dead letter.
+  const bool discard = is_retryable(kind) && job.attempt >= max_attempts;
+  const std::string now = now_iso();
+  auto& st = db_.cached(fmt::format(
+      "UPDATE jobs SET state = ?4, error_kind = ?5, retryable = ?6, error = ?7, seconds = ?8, "
+      "finished_at = ?9, updated_at = ?9, lease_expires = NULL, holder = NULL WHERE {}",
+      kFence));
+  st.bind(1, job.id)
+      .bind(2, job.attempt)
+      .bind(3, *job.holder)
+      .bind(4, discard ? "discarded" : "failed")
+      .bind(5, to_string(kind))
+      .bind(6, is_retryable(kind))
+      .bind(7, error)
+      .bind(8, seconds)
+      .bind(9, now);
+  if (st.run() != 1) return false;
+  if (also) also();
+  tx.commit();
+  return true;
+}
+
+bool JobStore::release(const JobRecord& job) {
+  auto& st = db_.cached(fmt::format(
+      "UPDATE jobs SET state = 'queued', holder = NULL, lease_expires = NULL, updated_at = ?4 "
+      "WHERE {}",
+      kFence));
+  st.bind(1, job.id).bind(2, job.attempt).bind(3, job.holder.value_or("")).bind(4, now_iso());
+  return st.run() == 1;
+}
+
+bool JobStore::requeue(const JobKey& key) {
+  auto& st = db_.cached(
+      "UPDATE jobs SET state = 'queued', updated_at = ?4 WHERE group_id = ?1 AND stage = ?2 AND "
+      "out_root = ?3 AND state IN ('failed', 'discarded')");
+  st.bind(1, key.group_id).bind(2, key.stage).bind(3, key.out_root).bind(4, now_iso());
+  return st.run() == 1;
+}
+
+std::optional<ProductRecord> JobStore::product(const std::string& path) {
+  auto& st = db_.cached(fmt::format("SELECT {} FROM products WHERE path = ?1", kProductColumns));
+  st.bind(1, path);
+  if (!st.step()) return std::nullopt;
+  auto p = read_product(st);
+  st.reset();
+  return p;
+}
+
+std::vector<ProductRecord> JobStore::products_of_job(std::int64_t job_id) {
+  auto& st = db_.cached(
+      fmt::format("SELECT {} FROM products WHERE job_id = ?1 ORDER BY path", kProductColumns));
+  st.bind(1, job_id);
+  std::vector<ProductRecord> out;
+  while (st.step()) out.push_back(read_product(st));
+  return out;
+}
+
+bool JobStore::forget_product(const std::string& path) {
+  auto& st = db_.cached("DELETE FROM products WHERE path = ?1");
+  st.bind(1, path);
+  return st.run() > 0;
+}
+
+}  // namespace contimg::state

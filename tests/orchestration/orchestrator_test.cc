@@ -1,0 +1,252 @@
+#include "orchestration/orchestrator.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "common/error.h"
+#include "state/jobs.h"
+#include "state/state_db.h"
+#include "support/tiny_uvh5.h"
+
+namespace contimg::orchestration {
+namespace {
+
+namespace fs = std::filesystem;
+using pipeline::Context;
+using pipeline::Outcome;
+
+// A stage that writes one directory product <out>/<group>.prod/ with a data
+// file, counting its executions; can fail or block on request.
+class DirStage : public pipeline::Stage {
+ public:
+  DirStage(std::string name, fs::path out, int& executions)
+      : name_(std::move(name)), out_(std::move(out)), executions_(executions) {}
+  std::string name() const override { return name_; }
+  bool is_done(const Context& ctx) const override { return fs::exists(path(ctx)); }
+  Context execute(const Context& ctx) override {
+    ++executions_;
+    if (block_ms) std::this_thread::sleep_for(std::chrono::milliseconds(block_ms));
+    if (fail_with_io) throw IoError(path(ctx).string() + ": No space left on device");
+    fs::create_directories(path(ctx));
+    std::ofstream(path(ctx) / "data") << name_ << " of " << ctx.group_id();
+    return ctx.with_output(name_ + ".path", path(ctx).string());
+  }
+  std::vector<pipeline::ProductRef> planned_products(const Context& ctx) const override {
+    return {{path(ctx), "test"}};
+  }
+  std::vector<std::string> config_prefixes() const override { return {"imaging."}; }
+
+  bool fail_with_io = false;
+  int block_ms = 0;
+
+ private:
+  fs::path path(const Context& ctx) const { return out_ / (ctx.group_id() + "." + name_); }
+  std::string name_;
+  fs::path out_;
+  int& executions_;
+};
+
+class OrchestratorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    out = tmp.path() / "out";
+    fs::create_directories(out);
+    db_path = tmp.path() / "state.sqlite3";
+    state::StateDb db(db_path);
+    state::GroupRecord g;
+    g.group_id = "2025-01-01T00:00:00";
+    g.created_at = g.updated_at = "2025-01-01T00:00:00.000Z";
+    db.upsert_group(g);
+  }
+  std::shared_ptr<const config::Config> config(const std::string& pb_cutoff = "0.1") {
+    return std::make_shared<const config::Config>(
+        config::Config::defaults()
+            .with_override({"paths.scratch_dir", (tmp.path() / "scratch").string(), "test"})
+            .with_override({"imaging.pb_cutoff", pb_cutoff, "test"}));
+  }
+  OrchestratorSettings fast() {
+    OrchestratorSettings s;
+    s.lease_s = 2;
+    s.heartbeat_s = 0.5;
+    s.wait_poll_s = 0.05;
+    return s;
+  }
+  pipeline::RunReport run_once(int& executions, const std::string& pb = "0.1",
+                               bool fail = false) {
+    state::StateDb db(db_path);
+    Orchestrator orch(db, out, fast(), nullptr);
+    std::vector<std::unique_ptr<pipeline::Stage>> stages;
+    auto s = std::make_unique<DirStage>("stageA", out, executions);
+    s->fail_with_io = fail;
+    stages.push_back(std::move(s));
+    return orch.run(stages, Context(config(pb), "2025-01-01T00:00:00"), Segment{});
+  }
+  fs::path product() const { return out / "2025-01-01T00:00:00.stageA"; }
+
+  test::TempDir tmp;
+  fs::path out, db_path;
+};
+
+TEST_F(OrchestratorTest, ADoneJobIsSkippedAndItsProductCarriesItsRecord) {
+  int n = 0;
+  EXPECT_TRUE(run_once(n).ok);
+  EXPECT_EQ(n, 1);
+  const auto second = run_once(n);
+  EXPECT_TRUE(second.ok);
+  EXPECT_EQ(second.stages.front().outcome, Outcome::kSkipped);
+  EXPECT_EQ(n, 1);
+  state::StateDb db(db_path);
+  state::JobStore jobs(db.database());
+  const auto rec = jobs.product(product().string());
+  ASSERT_TRUE(rec);
+  ASSERT_TRUE(rec->token);
+  EXPECT_TRUE(fs::exists(product() / kTokenFile));
+  const auto job = jobs.get({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()});
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->state, state::JobState::kDone);
+  EXPECT_EQ(job->attempt, 1);
+  EXPECT_EQ(db.group("2025-01-01T00:00:00")->state, state::GroupState::kProcessed);
+  EXPECT_EQ(db.group("2025-01-01T00:00:00")->attempts, 1);
+}
+
+TEST_F(OrchestratorTest, AChangedSettingThatMattersRedoesTheStage) {
+  int n = 0;
+  run_once(n, "0.1");
+  run_once(n, "0.2");
+  EXPECT_EQ(n, 2);
+}
+
+// D7: a directory at the product path that the database never registered is
+// not trusted: moved aside, and the stage runs.
+TEST_F(OrchestratorTest, AJunkDirectoryAtTheProductPathIsMovedAsideNotTrusted) {
+  fs::create_directories(product());
+  std::ofstream(product() / "junk") << "not a product";
+  int n = 0;
+  const auto r = run_once(n);
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(n, 1);
+  EXPECT_FALSE(fs::exists(product() / "junk"));
+  bool found = false;
+  for (const auto& e : fs::recursive_directory_iterator(out / "untrusted")) {
+    found |= e.path().filename() == "junk";
+  }
+  EXPECT_TRUE(found);
+}
+
+// D7: a registered product replaced by a copy of another one (another token)
+// is not the registered product: the stage is redone.
+TEST_F(OrchestratorTest, AProductReplacedByACopyIsRedone) {
+  int n = 0;
+  run_once(n);
+  const fs::path other = tmp.path() / "elsewhere";
+  fs::create_directories(other);
+  std::ofstream(other / "data") << "someone else's";
+  std::ofstream(other / kTokenFile) << R"({"token": "0000"})";
+  fs::remove_all(product());
+  fs::copy(other, product(), fs::copy_options::recursive);
+  run_once(n);
+  EXPECT_EQ(n, 2);
+  std::ifstream in(product() / "data");
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "stageA of 2025-01-01T00:00:00");
+}
+
+// A failure reaches the job and the group, with its kind; a rerun retries it.
+TEST_F(OrchestratorTest, AFailureReachesJobAndGroupAndARerunCompletes) {
+  int n = 0;
+  const auto r = run_once(n, "0.1", /*fail=*/true);
+  EXPECT_FALSE(r.ok);
+  {
+    state::StateDb db(db_path);
+    const auto g = db.group("2025-01-01T00:00:00");
+    EXPECT_EQ(g->state, state::GroupState::kFailed);
+    EXPECT_NE(g->reason.find("stageA: "), std::string::npos) << g->reason;
+    EXPECT_NE(g->reason.find("No space left"), std::string::npos) << g->reason;
+    const auto job = state::JobStore(db.database())
+                         .get({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()});
+    EXPECT_EQ(job->state, state::JobState::kFailed);
+    EXPECT_EQ(job->error_kind, state::ErrorKind::kIo);
+  }
+  EXPECT_TRUE(run_once(n).ok);
+  state::StateDb db(db_path);
+  EXPECT_EQ(db.group("2025-01-01T00:00:00")->state, state::GroupState::kProcessed);
+  EXPECT_EQ(db.group("2025-01-01T00:00:00")->attempts, 2);
+}
+
+// A job left running by a process that is gone is taken over at once, and
+// what that attempt left at the product path is removed, not moved aside.
+TEST_F(OrchestratorTest, AJobOfADeadHolderIsTakenOverAndItsPartialProductRemoved) {
+  {
+    state::StateDb db(db_path);
+    state::JobStore jobs(db.database());
+    // A holder on this host whose pid cannot exist.
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    const std::string dead = std::string(host) + ":999999999:1";
+    const auto c = jobs.claim({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()}, dead,
+                              3600, [](const std::string&) { return true; });
+    ASSERT_TRUE(c.claimed);
+    EXPECT_FALSE(holder_alive(dead));
+  }
+  fs::create_directories(product());
+  std::ofstream(product() / "half") << "half-written";
+  int n = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(run_once(n).ok);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));  // no lease wait
+  EXPECT_EQ(n, 1);
+  EXPECT_FALSE(fs::exists(product() / "half"));
+  EXPECT_FALSE(fs::exists(out / "untrusted"));
+}
+
+// Two orchestrators on the same job: the second waits for the first and then
+// finds the product done: made once.
+TEST_F(OrchestratorTest, TwoRunsOnTheSameJobMakeTheProductOnce) {
+  int n = 0;
+  auto one = [&](int block) {
+    state::StateDb db(db_path);
+    Orchestrator orch(db, out, fast(), nullptr);
+    std::vector<std::unique_ptr<pipeline::Stage>> stages;
+    auto s = std::make_unique<DirStage>("stageA", out, n);
+    s->block_ms = block;
+    stages.push_back(std::move(s));
+    return orch.run(stages, Context(config(), "2025-01-01T00:00:00"), Segment{});
+  };
+  auto first = std::async(std::launch::async, one, 1500);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto second = one(0);
+  EXPECT_TRUE(first.get().ok);
+  EXPECT_TRUE(second.ok);
+  EXPECT_EQ(second.stages.front().outcome, Outcome::kSkipped);
+  EXPECT_EQ(n, 1);
+}
+
+// A stale attempt cannot overwrite a newer one's outcome (fenced completion).
+TEST_F(OrchestratorTest, ACompletionOfALostClaimIsRefused) {
+  state::StateDb db(db_path);
+  state::JobStore jobs(db.database());
+  const state::JobKey key{"2025-01-01T00:00:00", "stageA", "/x"};
+  auto alive = [](const std::string&) { return false; };
+  const auto a = jobs.claim(key, "h:1:1", 60, alive);
+  const auto b = jobs.claim(key, "h:2:2", 60, alive);  // a's holder judged dead
+  ASSERT_TRUE(a.claimed && b.claimed);
+  EXPECT_EQ(b.job.attempt, 2);
+  EXPECT_FALSE(jobs.finish_done(a.job, "f", 1.0, {}, {}));
+  EXPECT_TRUE(jobs.finish_done(b.job, "f", 1.0, {}, {}));
+  EXPECT_FALSE(jobs.finish_failed(a.job, state::ErrorKind::kIo, "late", 1.0, 3, {}));
+  EXPECT_EQ(jobs.get(key)->state, state::JobState::kDone);
+}
+
+TEST(Fingerprint, IsStableAndSensitive) {
+  EXPECT_EQ(fingerprint_of("abc"), fingerprint_of("abc"));
+  EXPECT_NE(fingerprint_of("abc"), fingerprint_of("abd"));
+  EXPECT_EQ(fingerprint_of("").size(), 16u);
+}
+
+}  // namespace
+}  // namespace contimg::orchestration
