@@ -141,6 +141,13 @@ const std::vector<KeyDef>& schema() {
        "Run-time data: station table, IERS tables, calibrator list (the repository's data/)."},
       {"paths.state_db", Type::kPath, "",
        "State database file; empty means <paths.stage_dir>/state/contimg.sqlite3."},
+      // The budget a run hands to its stages (src/common/resources.h).
+      {"resources.threads", Type::kInt, "0",
+       "Threads the work of a run may use in all (stages size their pools and WSClean -j from "
+       "it); 0 = this machine's cores."},
+      {"resources.memory_mb", Type::kInt, "0",
+       "Memory the work of a run may use (WSClean -abs-mem unless imaging.abs_mem_gb is set); "
+       "0 = 3/4 of this machine's memory."},
       // The orchestrator: jobs, claims and provenance (docs/state.md).
       {"orchestrator.lease_s", Type::kDouble, "120",
        "A running job's claim lasts this long without a heartbeat; then another process may "

@@ -119,7 +119,7 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
                                          const std::vector<SubbandFile>& files,
                                          const fs::path& output_dir,
                                          const InterruptGuard* interrupts,
-                                         Progress* progress) const {
+                                         Progress* progress, int thread_budget) const {
   const auto t_start = Clock::now();
   auto log = logging::group_logger(group_id);
   auto check_interrupt = [&] {
@@ -301,9 +301,10 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
   storage.block_rows = nbls;
   ms::MsWriter writer(staged_ms, layout, storage);
 
-  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned hw = thread_budget > 0 ? static_cast<unsigned>(thread_budget)
+                                        : std::max(1u, std::thread::hardware_concurrency());
   const int readers = options_.parallel_io
-                          ? std::max(1, std::min({options_.max_workers > 0 ? options_.max_workers : static_cast<int>(hw),
+                          ? std::max(1, std::min({options_.max_workers > 0 ? std::min(options_.max_workers, static_cast<int>(hw)) : static_cast<int>(hw),
                                                   options_.io_batch_size, static_cast<int>(files.size())}))
                           : 1;
   BoundedQueue<SlotBuffer> ready(1), free_buffers(3);

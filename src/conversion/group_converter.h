@@ -63,12 +63,14 @@ class GroupConverter {
                  ConversionOptions options);
 
   // Writes <output_dir>/<group_id>.ms, replacing an existing one atomically.
+  // Reader threads: conversion.max_workers capped by `thread_budget` (> 0;
+  // 0 = the machine's cores).
   // Throws InputError (bad or incomplete input), IoError (disk), Cancelled;
   // on every failure the output path is untouched and staging is removed.
   ConversionResult convert(const std::string& group_id, const std::vector<SubbandFile>& files,
                            const std::filesystem::path& output_dir,
                            const InterruptGuard* interrupts = nullptr,
-                           Progress* progress = nullptr) const;
+                           Progress* progress = nullptr, int thread_budget = 0) const;
 
   const ConversionOptions& options() const { return options_; }
 

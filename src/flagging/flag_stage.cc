@@ -87,7 +87,9 @@ void FlagStage::validate(const pipeline::Context& ctx) const {
 pipeline::Context FlagStage::execute(const pipeline::Context& ctx) {
   const fs::path ms = ctx.get_string("ms_path");
   auto log = logging::group_logger(ctx.group_id());
-  const FlagReport rep = flag_and_record(cfg_, options_, ms, ctx.group_id(), ctx.interrupts());
+  auto options = options_;
+  options.threads = ctx.resources().threads_for(options.threads);
+  const FlagReport rep = flag_and_record(cfg_, options, ms, ctx.group_id(), ctx.interrupts());
   log->info("stage=flag ms={} flagged_before={:.4f} flagged_after={:.4f} dead={} seconds={:.1f}", ms.string(),
             rep.fraction_before(), rep.fraction_after(), fmt::join(rep.dead_names, ","), rep.seconds_total);
   return ctx

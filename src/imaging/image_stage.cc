@@ -102,7 +102,12 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
   const fs::path ms = ctx.get_string("ms_path");
   const fs::path products_dir = ctx.get_string("products_dir");
   auto log = logging::group_logger(ctx.group_id());
-  const Imager imager(site_->data.observatory, options_);
+  auto options = options_;
+  options.wsclean.threads = ctx.resources().threads_for(options.wsclean.threads);
+  if (options.wsclean.abs_mem_gb <= 0 && ctx.resources().memory_bytes > 0) {
+    options.wsclean.abs_mem_gb = static_cast<double>(ctx.resources().memory_bytes) / (1 << 30);
+  }
+  const Imager imager(site_->data.observatory, options);
   last_ = std::make_unique<ImagerResult>(imager.run(ms, products_dir, ctx.group_id()));
   const auto& r = *last_;
   log->info("stage=image rows={} column={} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "

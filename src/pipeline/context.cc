@@ -17,6 +17,13 @@ Context::Context(std::shared_ptr<const config::Config> config, std::string group
       inputs_(std::move(inputs)),
       interrupts_(interrupts) {
   if (!config_) throw std::invalid_argument("Context needs a configuration");
+  resources_ = Resources::from_config(*config_);
+}
+
+Context Context::with_resources(Resources r) const {
+  Context c = *this;
+  c.resources_ = r;
+  return c;
 }
 
 const Value& Context::lookup(const std::string& key) const {

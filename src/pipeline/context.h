@@ -14,6 +14,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "common/resources.h"
 #include "config/config.h"
 
 namespace contimg {
@@ -42,6 +43,9 @@ class Context {
   const IoCounters& io() const { return io_; }
   // The stage's own temporary directory (set by the runner, removed after the stage).
   const std::filesystem::path& scratch_dir() const { return scratch_dir_; }
+  // The threads and memory this stage may use (resources.* unless the caller
+  // handed it a share).
+  const Resources& resources() const { return resources_; }
 
   // Typed look-ups: outputs first, then inputs. Throw std::out_of_range naming
   // the key when absent or of another type.
@@ -56,6 +60,7 @@ class Context {
   Context with_outputs(const std::map<std::string, Value>& values) const;
   Context with_io(std::uint64_t bytes_read, std::uint64_t bytes_written) const;  // adds
   Context with_scratch_dir(std::filesystem::path dir) const;
+  Context with_resources(Resources r) const;
 
   // Throws contimg::Cancelled after SIGINT/SIGTERM; long loops call it.
   void throw_if_interrupted() const;
@@ -72,6 +77,7 @@ class Context {
   std::map<std::string, Value> outputs_;
   IoCounters io_;
   std::filesystem::path scratch_dir_;
+  Resources resources_;
   const InterruptGuard* interrupts_ = nullptr;
 };
 
