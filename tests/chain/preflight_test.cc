@@ -60,9 +60,12 @@ class Preflight : public ::testing::Test {
     fs::permissions(p, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
   }
 
-  // Defaults with the tiers under the test's directory, plus `sets`.
+  // Defaults with the tiers under the test's directory and small images (a
+  // few MB estimated: no space finding on a small disk), plus `sets`.
   config::Config config(const std::vector<std::pair<std::string, std::string>>& sets = {}) const {
     auto c = config::Config::defaults()
+                 .with_override({"imaging.field_deg", "1", "--set"})
+                 .with_override({"imaging.cell_arcsec", "10", "--set"})
                  .with_override({"paths.state_db", (dir_ / "out" / "contimg.sqlite").string(), "--set"})
                  .with_override({"paths.scratch_dir", (dir_ / "out" / "scratch").string(), "--set"})
                  .with_override({"paths.stage_dir", (dir_ / "out" / "stage").string(), "--set"});
