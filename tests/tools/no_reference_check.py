@@ -6,7 +6,8 @@ no --reference, no <group>.truth.json, validation.reference_catalogue unset)
 and runs the chain with a small image. Both groups must be processed (exit 0,
 --json counts), each verdict must say the cross-match was skipped and why, the
 catalogue and the report must exist, and a rerun must resume (validate
-skipped, same verdict). Checks the program's behaviour only (exit code, JSON
+skipped, same verdict); `contimg validate` without --reference gives warn,
+exit 0. Checks the program's behaviour only (exit code, JSON
 summary, product files, the state database), not its internals.
 
 usage: no_reference_check.py CONTIMG WORKDIR
@@ -97,6 +98,16 @@ def main():
     rows = db.execute("SELECT group_id, verdict, reference FROM validations ORDER BY group_id").fetchall()
     db.close()
     check(len(rows) == 2 and all(r[2] == "" for r in rows), f"validations recorded without a reference: {rows}")
+
+    # `contimg validate` on the science image without --reference: the same (exit 0, verdict warn).
+    if os.path.isfile(sci_out.get("pbcor_fits", "")):
+        vdir = os.path.join(work, "validate-cli")
+        code, v = contimg(exe, "--set", "paths.state_db=" + os.path.join(vdir, "state.sqlite"), "validate",
+                          sci_out["pbcor_fits"], "--out", vdir, "--group", "science")
+        check(code == 0 and v.get("verdict") == "warn"
+              and v.get("metrics", {}).get("crossmatch", {}).get("status") == "skipped",
+              f"validate without --reference: exit {code}, verdict {v.get('verdict')}, "
+              f"crossmatch {v.get('metrics', {}).get('crossmatch')}")
 
     # A rerun resumes: validation is found done, with the same verdict.
     code2, s2 = contimg(exe, *QUICK, "run", raw, "2025-03-20", "2025-03-20", "--out", out)
