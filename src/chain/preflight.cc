@@ -5,18 +5,24 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <cmath>
 #include <fstream>
+#include <numbers>
 #include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "astro/astrometry.h"
+#include "astro/time.h"
 #include "catalog/reference_store.h"
+#include "catalog/transits.h"
 #include "catalog/vla_calibrators.h"
 #include "common/error.h"
 #include "common/subprocess.h"
 #include "flagging/ms_flagger.h"
 #include "imaging/wsclean_driver.h"
+#include "sky/primary_beam.h"
 #include "state/state_db.h"
 
 namespace contimg::chain {
@@ -265,6 +271,28 @@ std::vector<Finding> preflight(const config::Config& cfg, const PreflightRequest
   std::stable_sort(out.begin(), out.end(),
                    [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
   return out;
+}
+
+bool holds_calibrator_transit(const state::GroupRecord& g, const astro::Observatory& obs,
+                              const catalog::VlaCalibratorCatalog& calibrators, const config::Config& cfg) {
+  if (!g.pointing_dec_rad || !g.time_first_mjd || !g.time_last_mjd) return false;
+  constexpr double kDeg = std::numbers::pi / 180;
+  const double radius = cfg.get_double("conversion.calibrator_radius_deg") * kDeg;
+  const double min_flux = cfg.get_double("conversion.calibrator_min_flux_jy");
+  const double dec = *g.pointing_dec_rad;
+  const double pad = 6.5 / astro::kSecondsPerDay;  // half of DSA-110's 12.9 s integration
+  const double jd0 = *g.time_first_mjd + astro::kMjdOffset - pad;
+  const double jd1 = *g.time_last_mjd + astro::kMjdOffset + pad;
+  for (const auto& c : calibrators.calibrators()) {
+    // At transit the separation is the declination difference to < 0.25 deg (transits.cc).
+    if (std::abs(c.dec_rad - dec) > radius + 0.25 * kDeg) continue;
+    if (!c.flux_20cm_jy || *c.flux_20cm_jy < min_flux) continue;
+    for (double t : catalog::transits_between(obs, {c.ra_rad, c.dec_rad}, jd0, jd1)) {
+      const auto pointing = obs.meridian_icrs(t, dec);
+      if (sky::angular_distance(c.ra_rad, c.dec_rad, pointing.ra_rad, pointing.dec_rad) <= radius) return true;
+    }
+  }
+  return false;
 }
 
 const char* to_string(Finding::Severity s) { return s == Severity::kError ? "error" : "warning"; }

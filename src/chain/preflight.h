@@ -18,6 +18,16 @@
 
 #include "config/config.h"
 
+namespace contimg::astro {
+class Observatory;
+}
+namespace contimg::catalog {
+class VlaCalibratorCatalog;
+}
+namespace contimg::state {
+struct GroupRecord;
+}
+
 namespace contimg::chain {
 
 struct Finding {
@@ -46,6 +56,16 @@ std::vector<Finding> preflight(const config::Config& cfg, const PreflightRequest
 // CORRECTED_DATA, measured 1.25 × its UVH5 files, plus imaging's re-phased
 // working copy) + per group 6 float32 FITS images of the configured size.
 std::uintmax_t estimate_output_bytes(const config::Config& cfg, const PreflightRequest& req);
+
+// For PreflightRequest::any_calibrator_transit, from the index alone (before
+// any conversion): whether a VLA calibrator the converter would name — 20 cm
+// flux >= conversion.calibrator_min_flux_jy, within
+// conversion.calibrator_radius_deg of the meridian pointing — transits while
+// the group's data were taken (time_first/last_mjd ± half an integration).
+// False when the index lacks the pointing or the times. An approximation of
+// the converter's per-field test, good enough for a warning.
+bool holds_calibrator_transit(const state::GroupRecord& group, const astro::Observatory& obs,
+                              const catalog::VlaCalibratorCatalog& calibrators, const config::Config& cfg);
 
 const char* to_string(Finding::Severity s);
 std::string to_string(const Finding& f);  // "error: image: WSClean not found: ..."

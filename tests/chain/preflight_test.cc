@@ -10,11 +10,16 @@
 
 #include <algorithm>
 #include <fstream>
+#include <numbers>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "astro/site_data.h"
+#include "astro/time.h"
+#include "catalog/vla_calibrators.h"
 #include "common/error.h"
+#include "state/state_db.h"
 
 namespace contimg::chain {
 namespace {
@@ -261,6 +266,36 @@ TEST_F(Preflight, ErrorsComeFirstAndAreAllReported) {
   EXPECT_EQ(j[0]["severity"], "error");
   EXPECT_TRUE(j[0].contains("stage") && j[0].contains("message"));
   EXPECT_EQ(to_string(Finding{"image", Severity::kError, "x"}), "error: image: x");
+}
+
+// The index alone tells whether a group holds a calibrator transit: 0834+555
+// (J0834+5534, 8.8 Jy) transits DSA-110's meridian at 2025-03-20T04:38:07.4
+// UTC (what `contimg simulate --calibrator 0834+555 --date 2025-03-20` uses).
+TEST_F(Preflight, CalibratorTransitFromTheIndex) {
+  const auto cfg = config();
+  const auto data = cfg.get_path("paths.data_dir");
+  const auto site = astro::load_site_data(data);
+  const auto cals = catalog::VlaCalibratorCatalog::load(catalog::vla_calibrator_path(data));
+  const double transit_mjd = astro::iso_to_jd_utc("2025-03-20T04:38:07.4") - astro::kMjdOffset;
+  state::GroupRecord g;
+  g.pointing_dec_rad = 55.5725 * std::numbers::pi / 180;
+  auto span = [&](double centre_mjd) {
+    g.time_first_mjd = centre_mjd - 150 / astro::kSecondsPerDay;
+    g.time_last_mjd = centre_mjd + 150 / astro::kSecondsPerDay;
+  };
+  span(transit_mjd);
+  EXPECT_TRUE(holds_calibrator_transit(g, site.observatory, cals, cfg));
+  span(transit_mjd + 1.0 / 24);  // an hour later: a science group
+  EXPECT_FALSE(holds_calibrator_transit(g, site.observatory, cals, cfg));
+  span(transit_mjd);
+  g.pointing_dec_rad = 50.0 * std::numbers::pi / 180;  // 5.6 deg away
+  EXPECT_FALSE(holds_calibrator_transit(g, site.observatory, cals, cfg));
+  g.pointing_dec_rad = 55.5725 * std::numbers::pi / 180;
+  EXPECT_FALSE(holds_calibrator_transit(g, site.observatory, cals,
+                                        config({{"conversion.calibrator_min_flux_jy", "20"}})))
+      << "too faint for the converter to name it";
+  g.time_first_mjd.reset();
+  EXPECT_FALSE(holds_calibrator_transit(g, site.observatory, cals, cfg)) << "unknown times";
 }
 
 }  // namespace
