@@ -211,8 +211,28 @@ QaResult cross_match(const std::vector<Detection>& dets, const std::vector<catal
   return r;
 }
 
+QaResult without_reference(int n_detections, double noise_jy, double peak_jy, const std::string& why) {
+  QaResult r;
+  r.n_detections = n_detections;
+  r.crossmatch_skipped = true;
+  r.skip_reason = why;
+  const bool measurable = std::isfinite(noise_jy) && noise_jy > 0;
+  r.verdict = measurable ? Verdict::kWarn : Verdict::kFail;
+  const auto image = measurable
+      ? fmt::format("pass: image: MAD noise {:.3g} mJy/beam, peak {:.4g} Jy/beam (dynamic range {:.0f}), "
+                    "{} detections", noise_jy * 1e3, peak_jy, peak_jy / noise_jy, n_detections)
+      : std::string("fail: image: no noise measurable (blank or constant image)");
+  const auto skipped = fmt::format("warn: crossmatch: skipped: {}; flux scale, astrometry, completeness and "
+                                   "false detections not checked", why);
+  r.reasons = measurable ? std::vector<std::string>{skipped, image} : std::vector<std::string>{image, skipped};
+  return r;
+}
+
 nlohmann::json to_json(const QaResult& r) {
   return {{"verdict", to_string(r.verdict)},
+          {"crossmatch", r.crossmatch_skipped
+                             ? nlohmann::json{{"status", "skipped"}, {"reason", r.skip_reason}}
+                             : nlohmann::json{{"status", "done"}}},
           {"reasons", r.reasons},
           {"n_detections", r.n_detections},
           {"n_reference", r.n_reference},

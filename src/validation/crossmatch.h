@@ -53,11 +53,23 @@ struct QaResult {
   Verdict verdict = Verdict::kPass;
   std::vector<std::string> reasons;  // every check's finding, worst first
   std::vector<int> unmatched_detections, missed_references;
+  // No reference to compare with: the cross-match statistics above are empty
+  // and `skip_reason` says why (docs/validation.md, "Without a reference").
+  bool crossmatch_skipped = false;
+  std::string skip_reason;
 };
 
 // `references` are the ones inside the footprint, with fluxes at the image frequency.
 QaResult cross_match(const std::vector<Detection>& detections,
                      const std::vector<catalog::RefSource>& references, const QaThresholds& t);
+
+// The verdict of an image that has no reference to be compared with: the
+// cross-match is skipped (a warning naming `why`: flux scale, astrometry,
+// completeness and false detections are not checked), and the image checks
+// decide the rest — fail when the noise cannot be measured (`noise_jy` not
+// positive: a blank or constant image), else pass. So the verdict is warn or
+// fail, never pass: a pass claims a flux scale and positions that were checked.
+QaResult without_reference(int n_detections, double noise_jy, double peak_jy, const std::string& why);
 
 nlohmann::json to_json(const QaResult& r);
 

@@ -182,8 +182,10 @@ void write_report(const fs::path& html, const ReportInput& in, const fs::path& w
   if (offsets.series.empty()) offsets.series.push_back({{0}, {0}, "no matches", plot::Series::Style::kMarkers});
   if (ratios.series.empty()) ratios.series.push_back({{1}, {1}, "no matches", plot::Series::Style::kMarkers});
   const auto offsets_png = work_dir / "offsets.png", ratios_png = work_dir / "ratios.png";
-  plot::write_panels_png(offsets_png, {offsets}, 1, 600, 560);
-  plot::write_panels_png(ratios_png, {ratios}, 1, 600, 560);
+  if (!qa.crossmatch_skipped) {
+    plot::write_panels_png(offsets_png, {offsets}, 1, 600, 560);
+    plot::write_panels_png(ratios_png, {ratios}, 1, 600, 560);
+  }
 
   const char* verdict = to_string(qa.verdict);
   std::string body;
@@ -191,7 +193,12 @@ void write_report(const fs::path& html, const ReportInput& in, const fs::path& w
   body += fmt::format("<p class=\"verdict {0}\">Verdict: <b>{0}</b></p>\n<ul>", verdict);
   for (const auto& r : qa.reasons) body += fmt::format("<li>{}</li>", html_escape(r));
   body += "</ul>\n";
-  body += "<h2>Cross-match</h2>" +
+  if (qa.crossmatch_skipped) {
+    body += fmt::format("<h2>Cross-match</h2><p class=\"skipped\">Skipped: {}. Flux scale, astrometry, "
+                        "completeness and false detections were not checked.</p>\n",
+                        html_escape(qa.skip_reason));
+  } else {
+    body += "<h2>Cross-match</h2>" +
           table({{"Reference", in.reference_name},
                  {"Reference sources in the footprint", std::to_string(qa.n_reference)},
                  {"Detections", std::to_string(qa.n_detections)},
@@ -202,9 +209,13 @@ void write_report(const fs::path& html, const ReportInput& in, const fs::path& w
                                                              qa.flux_ratio_sigma, qa.n_flux)},
                  {"Completeness", fmt::format("{:.0f}% ({} of {})", 100 * qa.completeness, qa.n_complete_found, qa.n_complete_ref)},
                  {"Unmatched detections", fmt::format("{} ({:.0f}%)", qa.n_unmatched, 100 * qa.false_rate)}});
+  }
   body += "\n<h2>Image</h2>\n<figure>" + img_tag(quicklook, "quick-look with sources") + "</figure>\n";
-  body += "<div class=\"plots\"><figure>" + img_tag(offsets_png, "astrometric offsets") + "</figure><figure>" +
-          img_tag(ratios_png, "flux ratios") + "</figure></div>\n";
+  // Offsets and flux ratios exist only with a cross-match.
+  if (!qa.crossmatch_skipped) {
+    body += "<div class=\"plots\"><figure>" + img_tag(offsets_png, "astrometric offsets") + "</figure><figure>" +
+            img_tag(ratios_png, "flux ratios") + "</figure></div>\n";
+  }
   body += "<h2>Image QA</h2>" + table(in.image_qa) + "\n";
   body += "<h2>Calibration QA</h2>" +
           (in.calibration_qa.empty() ? std::string("<p>No calibration results for this group.</p>")

@@ -1,6 +1,8 @@
 #include "validation/validate_stage.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <optional>
 
 #include <fmt/format.h>
@@ -13,12 +15,27 @@
 #include "io/fits/fits_image.h"
 #include "state/state_db.h"
 #include "state/validation_records.h"
+#include "validation/background.h"
 #include "validation/catalogue_io.h"
 #include "validation/reference.h"
 #include "validation/report.h"
 
 namespace contimg::validation {
 namespace fs = std::filesystem;
+namespace {
+
+// Why the cross-match is skipped when no reference reaches the stage (the
+// chain passes --reference or a truth file as "reference_catalogue").
+constexpr const char* kNoReference = "no reference catalogue (none given, validation.reference_catalogue unset)";
+
+// The "crossmatch" output: "done", or "skipped: <reason>".
+std::string crossmatch_output(const nlohmann::json& metrics) {
+  const auto c = metrics.value("crossmatch", nlohmann::json::object());
+  if (c.value("status", std::string("done")) != "skipped") return "done";
+  return "skipped: " + c.value("reason", std::string());
+}
+
+}  // namespace
 
 FinderOptions finder_options(const config::Config& c) {
   FinderOptions o;
@@ -64,10 +81,12 @@ bool ValidateStage::is_done(const pipeline::Context& ctx) const {
   if (!ctx.has("pbcor_fits")) return false;
   const fs::path pbcor = fs::absolute(ctx.get_string("pbcor_fits"));
   const fs::path ref = reference_for(ctx);
-  if (ref.empty() || !fs::exists(pbcor)) return false;
+  if (!fs::exists(pbcor)) return false;
+  // Without a reference the row records "" (a validation that skipped the cross-match).
+  const std::string ref_key = ref.empty() ? std::string() : fs::absolute(ref).string();
   state::StateDb db(state_db_);
   const auto rec = state::load_validation(db.database(), ctx.group_id());
-  if (!rec || rec->image_path != pbcor.string() || rec->reference != fs::absolute(ref).string() ||
+  if (!rec || rec->image_path != pbcor.string() || rec->reference != ref_key ||
       !fs::is_regular_file(rec->report_html)) {
     return false;
   }
@@ -78,7 +97,16 @@ pipeline::Context ValidateStage::restore(const pipeline::Context& ctx) const {
   state::StateDb db(state_db_);
   const auto rec = state::load_validation(db.database(), ctx.group_id());
   if (!rec) throw Error("validate: no validation row for group " + ctx.group_id());
+  nlohmann::json metrics = nlohmann::json::object();
+  try {
+    metrics = nlohmann::json::parse(rec->metrics_json);
+  } catch (const nlohmann::json::exception&) {
+    // Unparsable metrics: the cross-match status falls back to the reference column.
+  }
+  std::string crossmatch = crossmatch_output(metrics);
+  if (rec->reference.empty() && crossmatch == "done") crossmatch = std::string("skipped: ") + kNoReference;
   return ctx.with_outputs({{"verdict", rec->verdict},
+                           {"crossmatch", crossmatch},
                            {"verdict_reasons", rec->reasons},
                            {"catalogue_fits", rec->catalogue_fits},
                            {"catalogue_csv", rec->catalogue_csv},
@@ -92,11 +120,12 @@ void ValidateStage::validate(const pipeline::Context& ctx) const {
   if (!ctx.has("products_dir")) throw ConfigError("validate: no \"products_dir\" in the context");
   const fs::path pbcor = ctx.get_string("pbcor_fits");
   if (!fs::exists(pbcor)) throw InputError(fmt::format("{}: no such image", pbcor.string()));
+  // No reference at all is not an error: the cross-match is skipped (execute).
+  // One that was named but is missing is.
   const auto ref = reference_for(ctx);
-  if (ref.empty()) {
-    throw ConfigError("validate: no reference catalogue (give one, or set validation.reference_catalogue)");
+  if (!ref.empty() && !fs::exists(ref)) {
+    throw InputError(fmt::format("{}: no such reference catalogue", ref.string()));
   }
-  if (!fs::exists(ref)) throw InputError(fmt::format("{}: no such reference catalogue", ref.string()));
 }
 
 namespace {
@@ -129,6 +158,20 @@ const std::vector<std::pair<const char*, const char*>> kProductKeys = {
     {"model_fits", "Model"},        {"psf_fits", "PSF"},         {"pb_fits", "Primary beam"},
     {"pbcor_fits", "PB-corrected image"}, {"quicklook_png", "Quick-look PNG"}};
 
+// One-pass MAD noise (as the report's image QA table) and the peak of the finite pixels.
+std::pair<double, double> noise_and_peak(const fits::Image& image) {
+  std::vector<float> finite;
+  double peak = -INFINITY;
+  for (float v : image.pixels) {
+    if (std::isfinite(v)) {
+      finite.push_back(v);
+      peak = std::max(peak, static_cast<double>(v));
+    }
+  }
+  if (finite.empty()) return {0.0, 0.0};
+  return {clipped_stats(finite, 1e30).sigma, peak};
+}
+
 }  // namespace
 
 pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
@@ -145,17 +188,25 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
   if (ctx.has("pb_fits") && !ctx.get_string("pb_fits").empty()) pb = fits::read_image(ctx.get_string("pb_fits"));
   const auto found = find_sources(image, finder_, pb ? &*pb : nullptr);
   ctx.throw_if_interrupted();
-  const auto query = query_for_image(image, spectral_index_);
-  const auto refs = in_footprint(load_reference(ref_path, query), image);
-  const auto qa = cross_match(found.detections, refs, thresholds_);
+  std::vector<catalog::RefSource> refs;
+  QaResult qa;
+  if (ref_path.empty()) {
+    const auto [noise, peak] = noise_and_peak(image);
+    qa = without_reference(static_cast<int>(found.detections.size()), noise, peak, kNoReference);
+    log->warn("validate: cross-match skipped: {}", kNoReference);
+  } else {
+    refs = in_footprint(load_reference(ref_path, query_for_image(image, spectral_index_)), image);
+    qa = cross_match(found.detections, refs, thresholds_);
+  }
   log->info("validate: {} islands, {} detections, {} reference sources in the footprint, verdict {}",
             found.pixel.islands.size(), found.detections.size(), refs.size(), to_string(qa.verdict));
   for (const auto& r : qa.reasons) log->info("validate: {}", r);
+  const std::string ref_name = ref_path.empty() ? std::string("none") : ref_path.filename().string();
 
   const auto out = products_for(products_dir, ctx.group_id());
   write_catalogue_fits(out.catalogue_fits, found.detections,
                        {{"IMAGE", pbcor.filename().string()}, {"GROUP", ctx.group_id()},
-                        {"REFCAT", ref_path.filename().string()}, {"VERDICT", to_string(qa.verdict)}});
+                        {"REFCAT", ref_name}, {"VERDICT", to_string(qa.verdict)}});
   write_catalogue_csv(out.catalogue_csv, found.detections);
 
   ReportInput rin;
@@ -164,7 +215,7 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
   rin.detections = &found.detections;
   rin.references = &refs;
   rin.qa = &qa;
-  rin.reference_name = ref_path.filename().string();
+  rin.reference_name = ref_name;
   rin.image_qa = image_statistics(image);
   // Earlier stages' values: outputs first, then inputs (the Context look-up order).
   auto value_of = [&ctx](const std::string& key) {
@@ -193,7 +244,7 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
   state::ValidationRecord rec;
   rec.group_id = ctx.group_id();
   rec.image_path = fs::absolute(pbcor).string();
-  rec.reference = fs::absolute(ref_path).string();
+  rec.reference = ref_path.empty() ? std::string() : fs::absolute(ref_path).string();
   rec.verdict = to_string(qa.verdict);
   rec.reasons = qa.reasons;
   rec.metrics_json = to_json(qa).dump();
@@ -213,13 +264,15 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
                   fmt::format("verdict {}: {}", rec.verdict, fmt::join(qa.reasons, "; ")));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   log->info("validate: report {} ({:.1f} s)", out.report_html.string(), secs);
+  const auto metrics = to_json(qa);
   return ctx.with_outputs({{"verdict", std::string(to_string(qa.verdict))},
+                           {"crossmatch", crossmatch_output(metrics)},
                            {"verdict_reasons", qa.reasons},
                            {"catalogue_fits", out.catalogue_fits.string()},
                            {"catalogue_csv", out.catalogue_csv.string()},
                            {"report_html", out.report_html.string()},
                            {"n_detections", static_cast<std::int64_t>(found.detections.size())},
-                           {"validation_metrics", to_json(qa).dump()}});
+                           {"validation_metrics", metrics.dump()}});
 }
 
 void ValidateStage::validate_outputs(const pipeline::Context& ctx) const {

@@ -2,9 +2,11 @@
 // Validation as a pipeline stage (the adapter; the algorithms are
 // source_finder, reference, crossmatch and report). Inputs: "pbcor_fits",
 // "products_dir", optional "image_fits" and "reference_catalogue" (else
-// validation.reference_catalogue); QA numbers of earlier stages, when present
+// validation.reference_catalogue; neither: the cross-match is skipped, a
+// warning, and the products are still made); QA numbers of earlier stages, when present
 // in the context, go into the report. Outputs: "verdict" (pass|warn|fail),
-// "verdict_reasons", "catalogue_fits", "catalogue_csv", "report_html",
+// "verdict_reasons", "crossmatch" ("done" or "skipped: <reason>"),
+// "catalogue_fits", "catalogue_csv", "report_html",
 // "n_detections". Results go to the state database (validations, detections).
 // Done (skipped by a resumed chain) when the database holds this group's
 // validation of this image against this reference and the report is newer
