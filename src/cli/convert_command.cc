@@ -150,7 +150,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
                                            conversion::options_from_config(cfg, o->allow_incomplete, ctx.argv));
       const fs::path out_dir = fs::absolute(o->output_dir);
       std::vector<Outcome> outcomes;
-      for (const auto& sel : grouping::select_groups(db, first, last, gs, o->allow_incomplete)) {
+      for (const auto& sel : grouping::select_groups(db, first, last, gs, o->allow_incomplete, o->input_dir)) {
         ctx.interrupts().throw_if_interrupted();
         const auto& g = sel.group;
         Outcome oc{g.group_id, "", "", "", nullptr};
