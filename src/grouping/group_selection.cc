@@ -119,7 +119,9 @@ std::vector<SelectedGroup> select_groups(state::StateDb& db, std::int64_t first,
     for (auto& f : db.files_of_group(g.group_id)) {
       if (in_scope(f.path)) candidates.push_back(std::move(f));
     }
-    if (scoped && candidates.empty()) continue;  // another directory's group
+    // Another directory's group, or one kept for its products whose files are
+    // all gone: nothing of it to process here.
+    if (candidates.empty()) continue;
     SelectedGroup s;
     s.group = g;
     const auto r = apply_rule(candidates, settings);

@@ -47,7 +47,9 @@ void index_directory(state::StateDb& db, const std::filesystem::path& input_dir,
 // Scope: with a non-empty `scope_dir`, only the groups that have indexed files
 // directly in `scope_dir` (at any depth when `recursive`), and for each group
 // only those files: the newest present file of each subband within the scope
-// (by the grouping rule). An empty `scope_dir` means the whole index.
+// (by the grouping rule). An empty `scope_dir` means the whole index. A group
+// with no indexed file in scope (e.g. a converted group whose files were all
+// deleted) is not returned.
 //
 // Before choosing, every file recorded for the range is checked on disk: a
 // vanished one is dropped from the index (an event on its group) and its

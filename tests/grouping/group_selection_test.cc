@@ -187,6 +187,19 @@ TEST_F(SelectTest, IndexingADirectoryDropsItsVanishedFilesAndRegroups) {
   EXPECT_TRUE(db.groups_in_range(kT0 - 1000, kT0 + 1000).empty());
 }
 
+TEST_F(SelectTest, AConvertedGroupWhoseFilesAreAllGoneIsLeftAlone) {
+  observation(dir("A"), kT0);
+  StateDb db(db_path());
+  index(db, dir("A"));
+  const auto id = epoch_to_iso(kT0 + 2);
+  db.set_group_state(id, state::GroupState::kConverted, "", "/ms/x.ms");
+  fs::remove_all(dir("A"));  // raw data deleted after conversion
+  EXPECT_TRUE(select_groups(db, kT0 - 100, kT0 + 100, settings_, false).empty());
+  EXPECT_EQ(db.count_files(), 0);
+  ASSERT_TRUE(db.group(id));  // kept for its products
+  EXPECT_EQ(db.group(id)->state, state::GroupState::kConverted);
+}
+
 TEST_F(SelectTest, AFileChangedSinceIndexingIsPeekedAgainAtSelection) {
   observation(dir("A"), kT0);
   StateDb db(db_path());
