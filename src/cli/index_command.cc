@@ -57,6 +57,7 @@ void register_index_command(CLI::App& app, CommandContext& ctx) {
       grouping::forget_vanished(db, opts->dir, io, pruned);
       auto s = grouping::index_files(db, files, io);
       s.removed = pruned.removed;
+      s.groups_written += pruned.groups_written;
       s.groups_removed += pruned.groups_removed;
       progress->finish();
 
