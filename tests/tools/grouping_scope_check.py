@@ -185,7 +185,8 @@ def scope_and_vanished(ci, w):
     for path in glob.glob(os.path.join(Z, "*.hdf5")):
         os.remove(path)
     p = ci.run("index", [Z, "--db", db])
-    C.check("D2 index of the emptied Z exits 0", p.returncode == 0, describe(p))
+    C.check("D2 index of the emptied Z exits 0 and reports 16 removed",
+            p.returncode == 0 and (p.json or {}).get("removed") == 16, describe(p) + " " + p.stdout[-300:])
     C.check("D2 the emptied Z's files left the index", rows_under(db, Z) == 0, "%d rows" % rows_under(db, Z))
     C.check("D2 the emptied Z's group left the index", "2025-01-01T12:00:00" not in group_ids(db),
             str(group_ids(db)))
