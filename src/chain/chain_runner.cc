@@ -120,7 +120,7 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
   std::vector<Pending> pending;
 
   // Pass 1: convert, flag, solve.
-  for (const auto& sel : grouping::select_groups(db, o.first_epoch, o.last_epoch, gs, o.allow_incomplete)) {
+  for (const auto& sel : grouping::select_groups(db, o.first_epoch, o.last_epoch, gs, o.allow_incomplete, o.input_dir)) {
     check();
     GroupResult gr;
     gr.group_id = sel.group.group_id;

@@ -152,7 +152,8 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
                                            conversion::options_from_config(cfg, o->allow_incomplete, ctx.argv));
       const fs::path out_dir = fs::absolute(o->output_dir);
       std::vector<Outcome> outcomes;
-      const auto selected = grouping::select_groups(db, first, last, gs, o->allow_incomplete);
+      const auto selected = grouping::select_groups(db, first, last, gs, o->allow_incomplete,
+                                                    fs::absolute(o->input_dir));
       std::unique_ptr<orchestration::Orchestrator> orch;
       if (!o->dry_run) {
         fs::create_directories(out_dir);

@@ -9,6 +9,7 @@
 
 #include "cli/app.h"
 #include "common/error.h"
+#include "grouping/group_selection.h"
 #include "grouping/grouping.h"
 #include "grouping/settings.h"
 #include "grouping/utc_time.h"
@@ -81,6 +82,7 @@ void register_groups_command(CLI::App& app, CommandContext& ctx) {
         const double dec_deg = has_dec ? *g.pointing_dec_rad * 180 / std::numbers::pi : 0.0;
         std::vector<state::FileRecord> files;
         if (opts->files) files = db.files_of_group(g.group_id);
+        const auto excluded = grouping::excluded_reasons(db, g.group_id, settings);
         if (ctx.json()) {
           nlohmann::json j = {{"group_id", g.group_id},
                               {"start_mjd", g.start_mjd},
@@ -91,6 +93,7 @@ void register_groups_command(CLI::App& app, CommandContext& ctx) {
                               {"missing", missing},
                               {"convertible_incomplete", !is_complete && can_convert},
                               {"n_duplicates", g.n_duplicates},
+                              {"excluded", excluded},
                               {"state", state::to_string(g.state)},
                               {"reason", g.reason.empty() ? nlohmann::json() : nlohmann::json(g.reason)},
                               {"ms_path", g.ms_path ? nlohmann::json(*g.ms_path) : nlohmann::json()},
@@ -118,6 +121,7 @@ void register_groups_command(CLI::App& app, CommandContext& ctx) {
                                : fmt::format(" (below min {})", settings.min_subbands);
         }
         if (g.n_duplicates) notes += fmt::format(" {} duplicate(s) superseded", g.n_duplicates);
+        for (const auto& why : excluded) notes += fmt::format(" [{}]", why);
         if (!g.reason.empty()) notes += fmt::format(" [{}]", g.reason);
         std::cout << fmt::format("{:<19}  {:>2}/{:<2}  {:<10}  {:>10}  {}\n", g.group_id,
                                  g.n_subbands, expected, state::to_string(g.state),

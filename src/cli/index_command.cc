@@ -49,10 +49,16 @@ void register_index_command(CLI::App& app, CommandContext& ctx) {
       grouping::IndexOptions io;
       io.tolerance_s = settings.tolerance_s;
       io.expected_subbands = settings.expected_subbands;
+      io.pointing_tolerance_deg = settings.pointing_tolerance_deg;
       io.profiles = uvh5::CacheProfiles::from_config(cfg);
       io.check_interrupt = [&ctx] { ctx.interrupts().throw_if_interrupted(); };
       io.progress = progress.get();
-      const auto s = grouping::index_files(db, files, io);
+      grouping::IndexSummary pruned;  // recorded files under dir that no longer exist
+      grouping::forget_vanished(db, opts->dir, io, pruned);
+      auto s = grouping::index_files(db, files, io);
+      s.removed = pruned.removed;
+      s.groups_written += pruned.groups_written;
+      s.groups_removed += pruned.groups_removed;
       progress->finish();
 
       for (const auto& f : s.invalid_files) {
@@ -76,17 +82,20 @@ void register_index_command(CLI::App& app, CommandContext& ctx) {
                                     {"groups_written", s.groups_written},
                                     {"groups_removed", s.groups_removed},
                                     {"duplicates", s.duplicates},
+                                    {"excluded", s.excluded},
+                                    {"removed", s.removed},
                                     {"seconds", s.seconds}};
         std::cout << out.dump(2) << "\n";
       } else {
         std::cout << fmt::format(
             "index {}: {} files: {} indexed, {} unchanged, {} invalid{}; {} groups ({} complete, "
-            "{} written{}){}; {:.2f} s; {}\n",
+            "{} written{}){}{}; {:.2f} s; {}\n",
             opts->dir, s.scanned, s.indexed, s.unchanged, s.invalid,
             s.invalid_total > s.invalid ? fmt::format(" ({} in total)", s.invalid_total) : "",
             s.groups, s.groups_complete, s.groups_written,
             s.groups_removed ? fmt::format(", {} removed", s.groups_removed) : "",
             s.duplicates ? fmt::format("; {} duplicate files superseded", s.duplicates) : "",
+            s.removed ? fmt::format("; {} vanished files removed", s.removed) : "",
             s.seconds, db.path().string());
       }
       return s.invalid_total ? static_cast<int>(ExitCode::kInputError) : 0;

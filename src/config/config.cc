@@ -170,6 +170,8 @@ const std::vector<KeyDef>& schema() {
        "Subband codes 00..N-1 a complete group has."},
       {"grouping.min_subbands", Type::kInt, "12",
        "Fewest subbands an incomplete group may have to be converted with --allow-incomplete."},
+      {"grouping.pointing_tolerance_deg", Type::kDouble, "1.0",
+       "Subbands whose pointing Dec differs from their group's by more than this are excluded."},
       // HDF5 chunk-cache profiles (SPEC §4, seed 'HDF5 I/O Optimization').
       {"hdf5.cache_metadata_bytes", Type::kInt, "1048576",
        "Chunk cache of the 'metadata' profile (header peeks)."},

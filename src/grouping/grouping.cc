@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <numbers>
 #include <numeric>
 #include <optional>
 
@@ -14,7 +15,7 @@
 namespace contimg::grouping {
 
 std::vector<Group> group_files(std::span<const GroupInput> files, double tolerance_s,
-                               int expected_subbands) {
+                               int expected_subbands, double pointing_tolerance_deg) {
   if (!(tolerance_s >= 0) || !std::isfinite(tolerance_s)) {
     throw ConfigError(fmt::format("grouping.tolerance_s must be >= 0 seconds, got {}", tolerance_s));
   }
@@ -22,6 +23,12 @@ std::vector<Group> group_files(std::span<const GroupInput> files, double toleran
     throw ConfigError(fmt::format("grouping.expected_subbands must be 1..{}, got {}", kMaxSubbands,
                                   expected_subbands));
   }
+  if (!(pointing_tolerance_deg > 0 && pointing_tolerance_deg <= 180)) {
+    throw ConfigError(fmt::format("grouping.pointing_tolerance_deg must be in (0, 180] degrees, got {}",
+                                  pointing_tolerance_deg));
+  }
+  constexpr double kDeg = std::numbers::pi / 180;
+  const double pointing_tol_rad = pointing_tolerance_deg * kDeg;
   // Time order; ties by code, then path, then input position: a total order,
   // so the result is independent of the input order.
   std::vector<std::size_t> order(files.size());
@@ -54,6 +61,37 @@ std::vector<Group> group_files(std::span<const GroupInput> files, double toleran
       ++end;
     }
     Group g;
+    // The reference pointing: the Dec that most of the window's files share
+    // within the tolerance (ties: the lowest subband code, then time order),
+    // so one stray file cannot pull the group to its pointing.
+    std::optional<std::size_t> ref;
+    std::size_t ref_count = 0;
+    for (std::size_t k = i; k < end; ++k) {
+      const auto& fk = files[order[k]];
+      if (!fk.pointing_dec_rad) continue;
+      std::size_t count = 0;
+      for (std::size_t m = i; m < end; ++m) {
+        const auto& dm = files[order[m]].pointing_dec_rad;
+        if (dm && std::abs(*dm - *fk.pointing_dec_rad) <= pointing_tol_rad) ++count;
+      }
+      if (!ref || count > ref_count ||
+          (count == ref_count && fk.name.subband < files[*ref].name.subband)) {
+        ref = order[k];
+        ref_count = count;
+      }
+    }
+    if (ref) g.pointing_dec_rad = files[*ref].pointing_dec_rad;
+    auto excluded_reason = [&](const GroupInput& f) -> std::optional<std::string> {
+      if (!ref || !f.pointing_dec_rad) return std::nullopt;
+      const double off = std::abs(*f.pointing_dec_rad - *g.pointing_dec_rad);
+      if (off <= pointing_tol_rad) return std::nullopt;
+      return fmt::format(
+          "sb{:02d} {} excluded: pointing Dec {:+.4f} deg differs from the group's {:+.4f} deg by "
+          "{:.4f} deg (> grouping.pointing_tolerance_deg {})",
+          f.name.subband, f.path, *f.pointing_dec_rad / kDeg, *g.pointing_dec_rad / kDeg, off / kDeg,
+          pointing_tolerance_deg);
+    };
+
     g.first_epoch = anchor;
     g.last_epoch = files[order[end - 1]].name.epoch;
     std::array<std::optional<std::size_t>, kMaxSubbands> kept{};
@@ -61,6 +99,10 @@ std::vector<Group> group_files(std::span<const GroupInput> files, double toleran
     for (std::size_t k = i; k < end; ++k) {
       const std::size_t f = order[k];
       const int sb = files[f].name.subband;
+      if (auto why = excluded_reason(files[f])) {
+        g.excluded.push_back({f, sb, std::move(*why)});
+        continue;
+      }
       all[static_cast<std::size_t>(sb)].push_back(f);
       auto& slot = kept[static_cast<std::size_t>(sb)];
       if (!slot || newer(f, *slot)) slot = f;

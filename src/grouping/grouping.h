@@ -10,7 +10,15 @@
 //   subband code appears more than once in a group, the newest file (mtime)
 //   is kept and the others are reported as duplicates. The group is complete
 //   when every code 00..expected-1 is present.
+//
+//   Pointing: before duplicates are resolved, a window's files whose pointing
+//   Dec differs by more than `pointing_tolerance_deg` from the window's
+//   reference pointing (the Dec shared, within the tolerance, by the most
+//   files; ties: the lowest subband code) are excluded: they are reported with
+//   the reason and take no part in this or any other group. Files of unknown
+//   Dec are never excluded.
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,7 +32,17 @@ struct GroupInput {
   std::string path;
   SubbandName name;
   std::int64_t mtime_ns = 0;
+  std::optional<double> pointing_dec_rad = std::nullopt;  // from the header peek
 };
+
+// A file of the window left out because its pointing disagrees.
+struct Excluded {
+  std::size_t file = 0;  // input index
+  int subband = 0;
+  std::string reason;    // for the user: the two Decs and the tolerance
+};
+
+constexpr double kDefaultPointingToleranceDeg = 1.0;  // grouping.pointing_tolerance_deg
 
 struct Duplicate {
   std::size_t dropped = 0;  // input index of the file not used
@@ -39,6 +57,8 @@ struct Group {
   std::int64_t last_epoch = 0;       // its latest file
   std::vector<std::size_t> members;  // input indices of the files used, ascending subband code
   std::vector<Duplicate> duplicates; // ascending subband code, then input order
+  std::vector<Excluded> excluded;    // pointing disagrees; by time, code, path
+  std::optional<double> pointing_dec_rad;  // the reference pointing (none when unknown)
   std::vector<int> present;          // subband codes, ascending
   std::vector<int> missing;          // codes 0..expected-1 not present, ascending
   std::uint32_t subband_mask = 0;    // bit k set = code k present
@@ -49,10 +69,11 @@ struct Group {
 
 // Groups `files` by the rule above. Deterministic: the result does not depend
 // on the input order (ties are broken by subband code, then path). Groups
-// come out in time order. Throws ConfigError for tolerance_s < 0 or an
-// expected count outside 1..16.
+// come out in time order. Throws ConfigError for tolerance_s < 0, an expected
+// count outside 1..16 or a pointing tolerance outside (0, 180].
 std::vector<Group> group_files(std::span<const GroupInput> files, double tolerance_s = 60.0,
-                               int expected_subbands = kMaxSubbands);
+                               int expected_subbands = kMaxSubbands,
+                               double pointing_tolerance_deg = kDefaultPointingToleranceDeg);
 
 // "sb03,sb11" (empty for none).
 std::string format_subbands(const std::vector<int>& codes);

@@ -175,13 +175,64 @@ IndexSummary index_files(state::StateDb& db, std::span<const fs::path> files,
   }
   flush();
   s.invalid_total = s.invalid_files.size();
-  if (lo) regroup(db, *lo, *hi, options.tolerance_s, options.expected_subbands, s);
+  if (lo) {
+    regroup(db, *lo, *hi, options.tolerance_s, options.expected_subbands, s,
+            options.pointing_tolerance_deg);
+  }
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return s;
 }
 
+OnDisk check_on_disk(const FileRecord& f) {
+  struct stat st {};
+  if (::stat(f.path.c_str(), &st) != 0) {
+    return errno == ENOENT || errno == ENOTDIR ? OnDisk::kVanished : OnDisk::kUnreadable;
+  }
+  if (!S_ISREG(st.st_mode)) return OnDisk::kVanished;  // replaced by a directory or the like
+  const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                             static_cast<std::int64_t>(st.st_mtim.tv_nsec);
+  return static_cast<std::int64_t>(st.st_size) == f.size_bytes && mtime == f.mtime_ns
+             ? OnDisk::kUnchanged
+             : OnDisk::kChanged;
+}
+
+void forget_vanished(state::StateDb& db, const fs::path& dir, const IndexOptions& options,
+                     IndexSummary& summary) {
+  std::vector<FileRecord> gone;
+  for (auto& f : db.files_under(fs::absolute(dir).lexically_normal())) {
+    if (check_on_disk(f) == OnDisk::kVanished) gone.push_back(std::move(f));
+  }
+  forget_files(db, gone, options, summary);
+}
+
+void forget_files(state::StateDb& db, std::span<const FileRecord> gone, const IndexOptions& options,
+                  IndexSummary& summary) {
+  if (gone.empty()) return;
+  std::optional<std::int64_t> lo, hi;
+  auto tx = db.transaction();
+  for (const auto& f : gone) {
+    if (!db.delete_file(f.path)) continue;
+    ++summary.removed;
+    if (f.name_epoch) widen(lo, hi, *f.name_epoch);
+    const auto msg = fmt::format("{}: no longer exists; removed from the index", f.path);
+    if (f.group_id) {
+      logging::group_logger(*f.group_id)->warn("{}", msg);
+    } else {
+      spdlog::warn("index: {}", msg);
+    }
+    db.record_event(f.group_id, "index", EventLevel::kWarn, msg);
+  }
+  // What the files belonged to is regrouped from what remains: a duplicate
+  // elsewhere takes the subband's place, or the group loses it.
+  if (lo) {
+    regroup(db, *lo, *hi, options.tolerance_s, options.expected_subbands, summary,
+            options.pointing_tolerance_deg);
+  }
+  tx.commit();
+}
+
 void regroup(state::StateDb& db, std::int64_t first, std::int64_t last, double tolerance_s,
-             int expected_subbands, IndexSummary& summary) {
+             int expected_subbands, IndexSummary& summary, double pointing_tolerance_deg) {
   auto within = [&](std::int64_t a, std::int64_t b) {
     return static_cast<double>(b - a) <= tolerance_s;
   };
@@ -201,10 +252,11 @@ void regroup(state::StateDb& db, std::int64_t first, std::int64_t last, double t
   for (std::size_t i = 0; i < files.size(); ++i) {
     const auto& f = files[i];
     if (f.state != FileState::kIndexed) continue;
-    inputs.push_back({f.path, SubbandName{*f.name_time, *f.name_epoch, *f.subband}, f.mtime_ns});
+    inputs.push_back({f.path, SubbandName{*f.name_time, *f.name_epoch, *f.subband}, f.mtime_ns,
+                      f.pointing_dec_rad});
     file_of_input.push_back(i);
   }
-  const auto groups = group_files(inputs, tolerance_s, expected_subbands);
+  const auto groups = group_files(inputs, tolerance_s, expected_subbands, pointing_tolerance_deg);
 
   std::map<std::string, GroupRecord> stored;
   for (auto& g : db.groups_in_range(lo, hi)) stored.emplace(g.group_id, std::move(g));
@@ -281,6 +333,17 @@ void regroup(state::StateDb& db, std::int64_t first, std::int64_t last, double t
                                       kept.path, dropped.path);
         logging::group_logger(g.id)->warn("{}", warn);
         db.record_event(g.id, "index", EventLevel::kWarn, warn);
+      }
+    }
+    // An excluded file is recorded with its group as not used (superseded);
+    // the rule gives the reason again wherever it is needed (groups, convert).
+    for (const auto& e : g.excluded) {
+      const FileRecord& f = files[file_of_input[e.file]];
+      wanted[f.path] = {g.id, true};
+      ++summary.excluded;
+      if (!(f.superseded && f.group_id == g.id)) {
+        logging::group_logger(g.id)->warn("{}", e.reason);
+        db.record_event(g.id, "index", EventLevel::kWarn, e.reason);
       }
     }
   }

@@ -23,6 +23,7 @@ namespace contimg::grouping {
 struct IndexOptions {
   double tolerance_s = 60.0;
   int expected_subbands = 16;
+  double pointing_tolerance_deg = 1.0;
   uvh5::CacheProfiles profiles;
   // Called before each file; throws Cancelled to stop (batches already
   // committed stay: the next run resumes).
@@ -50,6 +51,8 @@ struct IndexSummary {
   std::size_t groups_written = 0;  // created or changed in the database
   std::size_t groups_removed = 0;  // stale groups deleted (their files regrouped)
   std::size_t duplicates = 0;      // files superseded by a newer one of their subband
+  std::size_t excluded = 0;        // files left out of their group: pointing disagrees
+  std::size_t removed = 0;         // recorded files that no longer exist, dropped from the index
   double seconds = 0;
 };
 
@@ -63,12 +66,33 @@ std::vector<std::filesystem::path> scan_directory(const std::filesystem::path& d
 IndexSummary index_files(state::StateDb& db, std::span<const std::filesystem::path> files,
                          const IndexOptions& options);
 
+// How a recorded file compares with the file system now.
+enum class OnDisk {
+  kUnchanged,   // same size and mtime
+  kChanged,     // size or mtime differ: its header must be peeked again
+  kVanished,    // no such file (moved or deleted)
+  kUnreadable,  // stat failed otherwise (permissions, I/O): left as recorded
+};
+OnDisk check_on_disk(const state::FileRecord& f);
+
+// Drops every recorded file under `dir` (any depth) that no longer exists,
+// with an event on the group it belonged to, and regroups what they
+// belonged to. Adds to summary.removed and the group counters.
+void forget_vanished(state::StateDb& db, const std::filesystem::path& dir,
+                     const IndexOptions& options, IndexSummary& summary);
+
+// Drops these recorded files from the index (each with an event naming the
+// file, on its group) and regroups the time span they covered.
+void forget_files(state::StateDb& db, std::span<const state::FileRecord> gone,
+                  const IndexOptions& options, IndexSummary& summary);
+
 // Recomputes the groups of every indexed file whose filename time lies in
 // [first, last], widened to the nearest gaps longer than the tolerance (the
 // rule's groups never straddle such a gap, so the span's groups are exactly
 // those of the whole index). Writes only what differs. Adds to `summary`'s
 // group counters.
 void regroup(state::StateDb& db, std::int64_t first, std::int64_t last, double tolerance_s,
-             int expected_subbands, IndexSummary& summary);
+             int expected_subbands, IndexSummary& summary,
+             double pointing_tolerance_deg = 1.0);
 
 }  // namespace contimg::grouping

@@ -26,6 +26,11 @@ GroupingSettings GroupingSettings::from_config(const config::Config& config) {
     throw ConfigError(fmt::format(
         "grouping.min_subbands must be 1..grouping.expected_subbands ({}), got {}", expected, min));
   }
+  s.pointing_tolerance_deg = config.get_double("grouping.pointing_tolerance_deg");
+  if (!(s.pointing_tolerance_deg > 0 && s.pointing_tolerance_deg <= 180)) {
+    throw ConfigError(fmt::format("grouping.pointing_tolerance_deg must be in (0, 180] degrees, got {}",
+                                  s.pointing_tolerance_deg));
+  }
   s.expected_subbands = static_cast<int>(expected);
   s.min_subbands = static_cast<int>(min);
   return s;

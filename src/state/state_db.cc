@@ -312,6 +312,29 @@ std::int64_t StateDb::count_files(std::optional<FileState> state) {
   return n;
 }
 
+std::vector<FileRecord> StateDb::files_under(const fs::path& dir) {
+  // A range over the unique path index: every "<dir>/..." sorts in
+  // ["<dir>/", "<dir>0") since '0' follows '/' (binary collation). LIKE would
+  // treat '_' and '%' in directory names as wildcards.
+  std::string prefix = dir.string();
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  if (prefix != "/") prefix += '/';
+  std::string end = prefix;
+  end.back() = '0';
+  auto& st = db_.cached(fmt::format(
+      "SELECT {} FROM files WHERE path >= ?1 AND path < ?2 ORDER BY path", kFileColumns));
+  st.bind(1, prefix).bind(2, end);
+  std::vector<FileRecord> out;
+  while (st.step()) out.push_back(read_file(st));
+  return out;
+}
+
+bool StateDb::delete_file(const std::string& p) {
+  auto& st = db_.cached("DELETE FROM files WHERE path = ?1");
+  st.bind(1, p);
+  return st.run() > 0;
+}
+
 // ---- groups
 
 bool StateDb::upsert_group(const GroupRecord& g) {

@@ -123,6 +123,12 @@ class StateDb {
   std::optional<std::int64_t> indexed_epoch_before(std::int64_t epoch);
   std::optional<std::int64_t> indexed_epoch_after(std::int64_t epoch);
   std::int64_t count_files(std::optional<FileState> state = std::nullopt);
+  // Files (both states) recorded under `dir` at any depth, by path. `dir` is
+  // compared as text with the stored absolute paths: pass it absolute and
+  // lexically normal, as scan_directory records them.
+  std::vector<FileRecord> files_under(const std::filesystem::path& dir);
+  // Removes a file from the index (a vanished file); false when not recorded.
+  bool delete_file(const std::string& path);
 
   // ---- groups
   // Inserts a pending group or updates its membership fields; the life-cycle

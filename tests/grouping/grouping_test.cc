@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <numbers>
 #include <random>
 
 #include "common/error.h"
@@ -13,6 +14,7 @@
 namespace contimg::grouping {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -249,6 +251,71 @@ TEST(GroupFiles, EmptyInputAndBadSettings) {
   EXPECT_THROW(group_files(in, 60.0, 0), ConfigError);
   // Tolerance 0: only identical stamps group together.
   EXPECT_EQ(group_files(in, 0.0).size(), 9u);  // distinct offsets in kJitter
+}
+
+// ---------------------------------------------------------------- pointing (issue 11 D8)
+
+std::vector<GroupInput> pointed(std::vector<GroupInput> in, double dec_deg) {
+  for (auto& f : in) f.pointing_dec_rad = dec_deg * std::numbers::pi / 180;
+  return in;
+}
+
+TEST(GroupFiles, ASubbandPointedElsewhereIsExcludedWithTheReason) {
+  auto in = pointed(observation(kT0, kJitter), 54.6);
+  in[5].pointing_dec_rad = 20.0 * std::numbers::pi / 180;
+  const auto groups = group_files(in);
+  ASSERT_EQ(groups.size(), 1u);  // it takes part in no other group either
+  const auto& g = groups[0];
+  EXPECT_FALSE(g.complete);
+  EXPECT_THAT(g.missing, ElementsAre(5));
+  EXPECT_THAT(g.duplicates, IsEmpty());
+  ASSERT_EQ(g.excluded.size(), 1u);
+  EXPECT_EQ(g.excluded[0].file, 5u);
+  EXPECT_EQ(g.excluded[0].subband, 5);
+  EXPECT_THAT(g.excluded[0].reason,
+              AllOf(HasSubstr("sb05 " + in[5].path + " excluded"),
+                    HasSubstr("pointing Dec +20.0000 deg differs from the group's +54.6000 deg by "
+                              "34.6000 deg (> grouping.pointing_tolerance_deg 1)")));
+  EXPECT_NEAR(*g.pointing_dec_rad, 54.6 * std::numbers::pi / 180, 1e-12);
+  // Within the tolerance it joins; a wider tolerance takes the stray one in.
+  in[5].pointing_dec_rad = 55.5 * std::numbers::pi / 180;
+  EXPECT_TRUE(group_files(in)[0].complete);
+  in[5].pointing_dec_rad = 20.0 * std::numbers::pi / 180;
+  EXPECT_TRUE(group_files(in, 60.0, 16, 40.0)[0].complete);
+}
+
+TEST(GroupFiles, AnAgreeingDuplicateWinsOverANewerStrayOne) {
+  auto in = pointed(observation(kT0, std::vector<int>(16, 0)), 54.6);
+  in.push_back(file(kT0, 9, /*mtime=*/100, "/elsewhere"));  // newer, pointed at Dec 20
+  in.back().pointing_dec_rad = 20.0 * std::numbers::pi / 180;
+  const auto g = group_files(in)[0];
+  EXPECT_TRUE(g.complete);
+  EXPECT_EQ(in[g.members[9]].path, "/in/" + subband_file_name(epoch_to_iso(kT0), 9));
+  EXPECT_THAT(g.duplicates, IsEmpty());
+  ASSERT_EQ(g.excluded.size(), 1u);
+  EXPECT_EQ(g.excluded[0].file, 16u);
+}
+
+TEST(GroupFiles, TheMajorityPointingIsTheReferenceTiesGoToSb00) {
+  auto in = pointed(observation(kT0, kJitter), 54.6);
+  for (int sb = 0; sb < 6; ++sb) in[static_cast<std::size_t>(sb)].pointing_dec_rad = 0.1;
+  auto g = group_files(in)[0];  // 10 against 6: the 10 win even without sb00
+  EXPECT_THAT(g.missing, ElementsAre(0, 1, 2, 3, 4, 5));
+  EXPECT_EQ(g.excluded.size(), 6u);
+  EXPECT_EQ(g.id, epoch_to_iso(kT0 - 3));  // the earliest agreeing file (sb12)
+  for (int sb = 6; sb < 8; ++sb) in[static_cast<std::size_t>(sb)].pointing_dec_rad = 0.1;
+  g = group_files(in)[0];  // 8 against 8: sb00's pointing
+  EXPECT_THAT(g.present, ElementsAre(0, 1, 2, 3, 4, 5, 6, 7));
+  // Order does not matter, and a file of unknown Dec is never excluded.
+  in[12].pointing_dec_rad.reset();
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 10; ++trial) {
+    auto shuffled = in;
+    std::shuffle(shuffled.begin(), shuffled.end(), rng);
+    EXPECT_THAT(group_files(shuffled)[0].present, ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 12));
+  }
+  EXPECT_THROW(group_files(in, 60.0, 16, 0.0), ConfigError);
+  EXPECT_THROW(group_files(in, 60.0, 16, 181.0), ConfigError);
 }
 
 }  // namespace

@@ -293,6 +293,41 @@ TEST_F(IndexerTest, ConvertedGroupIsKeptWhenItsFilesRegroup) {
   EXPECT_TRUE(db.group(epoch_to_iso(kT0 + 2))->complete);
 }
 
+TEST_F(IndexerTest, ForgetVanishedDropsMissingFilesUnderTheDirectoryOnly) {
+  observation(kT0, all16());
+  const fs::path deep = write(kT0 + 1, 6, 300, "resent");  // a newer sb06 one level down
+  {
+    StateDb db(db_path());
+    index_files(db, scan_directory(in(), true), IndexOptions{});
+  }
+  const auto id = epoch_to_iso(kT0 + 2);
+  StateDb db(db_path());
+  ASSERT_EQ(db.files_of_group(id)[6].path, deep.string());
+  fs::remove(deep);
+  fs::remove(in() / subband_file_name(epoch_to_iso(kT0 + 4), 4));
+  IndexSummary s;
+  forget_vanished(db, dir_ / "elsewhere", IndexOptions{}, s);
+  EXPECT_EQ(s.removed, 0u);
+  forget_vanished(db, in(), IndexOptions{}, s);
+  EXPECT_EQ(s.removed, 2u);
+  EXPECT_EQ(db.count_files(), 15);
+  // sb06 falls back to the duplicate that is still there; sb04 is missing.
+  const auto g = db.group(id);
+  EXPECT_EQ(g->n_subbands, 15);
+  EXPECT_EQ(g->n_duplicates, 0);
+  const auto files = db.files_of_group(id);
+  ASSERT_EQ(files.size(), 15u);
+  EXPECT_EQ(files[5].path, (in() / subband_file_name(epoch_to_iso(kT0 + 3), 6)).string());
+  EXPECT_FALSE(files[5].superseded);
+  EXPECT_THAT(db.events(id, 3)[1].message, HasSubstr(": no longer exists; removed from the index"));
+  EXPECT_EQ(check_on_disk(files[0]), OnDisk::kUnchanged);
+  auto changed = files[0];
+  changed.size_bytes += 1;
+  EXPECT_EQ(check_on_disk(changed), OnDisk::kChanged);
+  changed.path += ".gone";
+  EXPECT_EQ(check_on_disk(changed), OnDisk::kVanished);
+}
+
 TEST_F(IndexerTest, ScanFindsOnlySubbandCandidates) {
   write(kT0, 0);
   write(kT0, 1, 0, "deeper");

@@ -300,6 +300,31 @@ TEST_F(StateDbTest, FilesInRangeAreOrderedByTimeSubbandPath) {
   EXPECT_FALSE(db.indexed_epoch_after(2000));
 }
 
+TEST_F(StateDbTest, FilesUnderADirectoryAreItsDescendantsOnly) {
+  StateDb db(db_path());
+  // '_' and '%' are LIKE wildcards; "/d/a_b0" and "/d/a_bc" share the prefix text.
+  for (const char* p : {"/d/a_b/x_sb00.hdf5", "/d/a_b/sub/y_sb01.hdf5", "/d/a_b0/z_sb02.hdf5",
+                        "/d/a_bc/w_sb03.hdf5", "/d/aXb/v_sb04.hdf5", "/d/a_b%/u_sb05.hdf5",
+                        "/d/a_b.hdf5"}) {
+    db.upsert_file(valid_file(p, 1000, 0));
+  }
+  auto paths = [&](const std::string& dir) {
+    std::vector<std::string> out;
+    for (const auto& f : db.files_under(dir)) out.push_back(f.path);
+    return out;
+  };
+  EXPECT_THAT(paths("/d/a_b"), ElementsAre("/d/a_b/sub/y_sb01.hdf5", "/d/a_b/x_sb00.hdf5"));
+  EXPECT_THAT(paths("/d/a_b/"), ElementsAre("/d/a_b/sub/y_sb01.hdf5", "/d/a_b/x_sb00.hdf5"));
+  EXPECT_THAT(paths("/d/a_b%"), ElementsAre("/d/a_b%/u_sb05.hdf5"));
+  EXPECT_EQ(paths("/").size(), 7u);
+  EXPECT_TRUE(paths("/e").empty());
+
+  EXPECT_TRUE(db.delete_file("/d/a_b/x_sb00.hdf5"));
+  EXPECT_FALSE(db.delete_file("/d/a_b/x_sb00.hdf5"));
+  EXPECT_FALSE(db.file("/d/a_b/x_sb00.hdf5"));
+  EXPECT_EQ(db.count_files(), 6);
+}
+
 TEST_F(StateDbTest, UpsertGroupKeepsTheLifeCycle) {
   StateDb db(db_path());
   auto g = group_record("2025-01-01T06:00:00", 1735711200, 15);
