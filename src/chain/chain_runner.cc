@@ -9,6 +9,7 @@
 
 #include "astro/site_data.h"
 #include "calibration/apply_stage.h"
+#include "catalog/vla_calibrators.h"
 #include "calibration/solve_stage.h"
 #include "common/error.h"
 #include "common/interrupts.h"
@@ -20,6 +21,7 @@
 #include "imaging/image_stage.h"
 #include "orchestration/orchestrator.h"
 #include "orchestration/provenance.h"
+#include "state/calsets.h"
 #include "state/state_db.h"
 #include "validation/validate_stage.h"
 
@@ -88,6 +90,7 @@ nlohmann::json ChainSummary::to_json() const {
           {"counts", {{"processed", processed()}, {"failed", failed()}, {"skipped", skipped()}}},
           {"stage_seconds", stage_seconds()},
           {"wall_seconds", wall_seconds},
+          {"preflight", chain::to_json(preflight)},
           {"real_time_factor", real_time_factor()}};
 }
 
@@ -101,6 +104,47 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
   state::StateDb db(state::StateDb::resolve_path(cfg));
   grouping::index_directory(db, o.input_dir, gs, uvh5::CacheProfiles::from_config(cfg), check);
 
+  const auto selected =
+      grouping::select_groups(db, o.first_epoch, o.last_epoch, gs, o.allow_incomplete, o.input_dir);
+  ChainSummary summary;
+
+  // Preflight: what the run cannot do is said before its first stage (D9).
+  {
+    PreflightRequest req;
+    req.input_dir = o.input_dir;
+    req.out_dir = o.layout.out_dir;
+    if (!o.reference.empty()) req.reference = o.reference;
+    std::optional<catalog::VlaCalibratorCatalog> calibrators;
+    std::optional<astro::SiteData> site_for_transits;
+    try {
+      calibrators = catalog::VlaCalibratorCatalog::load(
+          catalog::vla_calibrator_path(cfg.get_path("paths.data_dir")));
+      site_for_transits = astro::load_site_data(cfg.get_path("paths.data_dir"));
+    } catch (const std::exception&) {
+      // preflight itself reports unreadable run-time data as an error
+    }
+    for (const auto& sel : selected) {
+      if (sel.decision != grouping::SelectedGroup::Decision::kProcess) continue;
+      ++req.n_groups;
+      if (o.reference.empty() && !reference_for(o, sel.group.group_id).empty()) ++req.n_groups_with_reference;
+      for (const auto& [k, path] : sel.subband_files) {
+        std::error_code ec;
+        const auto size = fs::file_size(path, ec);
+        if (!ec) req.input_bytes += size;
+      }
+      if (calibrators && site_for_transits && !req.any_calibrator_transit) {
+        req.any_calibrator_transit = holds_calibrator_transit(
+            sel.group, site_for_transits->observatory, *calibrators, cfg);
+      }
+    }
+    for (const auto& c : state::list_calsets(db)) req.calset_available |= c.status == "passed";
+    summary.preflight = preflight(cfg, req);
+    for (const auto& f : summary.preflight) {
+      if (f.severity == Finding::Severity::kWarning) spdlog::warn("preflight: {}", to_string(f));
+    }
+    throw_if_errors(summary.preflight);
+  }
+
   const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
   const conversion::GroupConverter converter(
       site, conversion::calibrator_refs_from_config(cfg),
@@ -112,7 +156,6 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
   orchestration::Orchestrator orch(db, o.layout.out_dir,
                                    orchestration::OrchestratorSettings::from_config(cfg), interrupts_);
 
-  ChainSummary summary;
   struct Pending {
     std::size_t index;  // into summary.groups
     pipeline::Context context;
@@ -120,7 +163,7 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
   std::vector<Pending> pending;
 
   // Pass 1: convert, flag, solve.
-  for (const auto& sel : grouping::select_groups(db, o.first_epoch, o.last_epoch, gs, o.allow_incomplete, o.input_dir)) {
+  for (const auto& sel : selected) {
     check();
     GroupResult gr;
     gr.group_id = sel.group.group_id;

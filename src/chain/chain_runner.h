@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chain/preflight.h"
 #include "config/config.h"
 #include "pipeline/runner.h"
 
@@ -58,6 +59,7 @@ struct GroupResult {
 struct ChainSummary {
   std::vector<GroupResult> groups;
   double wall_seconds = 0;
+  std::vector<Finding> preflight;  // warnings found before the first stage
   int count(std::string_view status) const;  // groups with that status
   int processed() const { return count("processed"); }
   int failed() const { return count("failed"); }
