@@ -11,6 +11,7 @@
 
 #include "astro/site_data.h"
 #include "cli/app.h"
+#include "cli/empty_range.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "conversion/conversion_settings.h"
@@ -41,7 +42,16 @@ struct Outcome {
   std::string reason;
   std::string ms_path;
   nlohmann::json metrics;
+  // Subbands the group lacks and why ("invalid: <error>", "no file"): an
+  // incomplete group converted with --allow-incomplete must say what it lacks.
+  std::vector<std::pair<int, std::string>> missing_subbands;
 };
+
+std::string format_missing(const std::vector<std::pair<int, std::string>>& missing) {
+  std::string out;
+  for (const auto& [k, why] : missing) out += fmt::format("{}sb{:02d} {}", out.empty() ? "" : "; ", k, why);
+  return out;
+}
 
 nlohmann::json summary_json(const std::vector<Outcome>& outcomes, double seconds) {
   nlohmann::json j = {{"converted", nlohmann::json::array()},
@@ -53,6 +63,10 @@ nlohmann::json summary_json(const std::vector<Outcome>& outcomes, double seconds
     if (!o.reason.empty()) e["reason"] = o.reason;
     if (!o.ms_path.empty()) e["ms"] = o.ms_path;
     if (!o.metrics.is_null()) e["metrics"] = o.metrics;
+    if (!o.missing_subbands.empty()) {
+      auto& m = e["missing_subbands"] = nlohmann::json::array();
+      for (const auto& [k, why] : o.missing_subbands) m.push_back({{"subband", k}, {"reason", why}});
+    }
     j[o.status].push_back(e);
   }
   j["counts"] = {{"converted", j["converted"].size()},
@@ -78,16 +92,24 @@ nlohmann::json metrics_json(const conversion::ConversionResult& r) {
           {"calibrator_field", r.calibrator_field}};
 }
 
-int report(const CommandContext& ctx, const std::vector<Outcome>& outcomes, double seconds) {
-  const auto j = summary_json(outcomes, seconds);
+int report(const CommandContext& ctx, const std::vector<Outcome>& outcomes, double seconds,
+           const std::vector<std::string>& warnings = {}) {
+  auto j = summary_json(outcomes, seconds);
+  j["warnings"] = warnings;
   if (ctx.json()) {
     std::cout << j.dump(2) << "\n";
   } else {
     for (const auto& o : outcomes) {
-      std::cout << fmt::format("{:<9} {}{}{}\n", o.status, o.group_id,
+      // A skipped incomplete group's reason already lists what it lacks.
+      const bool say_missing = !o.missing_subbands.empty() && (o.status == "converted" || o.status == "planned");
+      std::cout << fmt::format("{:<9} {}{}{}{}\n", o.status, o.group_id,
                                o.ms_path.empty() ? "" : "  -> " + o.ms_path,
-                               o.reason.empty() ? "" : "  (" + o.reason + ")");
+                               o.reason.empty() ? "" : "  (" + o.reason + ")",
+                               say_missing ? "  [flagged SPWs for missing subbands: " +
+                                                 format_missing(o.missing_subbands) + "]"
+                                           : "");
     }
+    for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
     std::cout << fmt::format("convert: {} converted, {} skipped, {} failed{} in {:.1f} s\n",
                              j["counts"]["converted"].get<int>(), j["counts"]["skipped"].get<int>(),
                              j["counts"]["failed"].get<int>(),
@@ -150,10 +172,16 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
                                            conversion::options_from_config(cfg, o->allow_incomplete, ctx.argv));
       const fs::path out_dir = fs::absolute(o->output_dir);
       std::vector<Outcome> outcomes;
-      for (const auto& sel : grouping::select_groups(db, first, last, gs, o->allow_incomplete)) {
+      const auto selected = grouping::select_groups(db, first, last, gs, o->allow_incomplete);
+      std::vector<std::string> warnings;
+      if (selected.empty()) {
+        warnings.push_back(empty_range_warning(o->input_dir, first, last));  // InputError: no files at all
+        spdlog::warn("convert: {}", warnings.back());
+      }
+      for (const auto& sel : selected) {
         ctx.interrupts().throw_if_interrupted();
         const auto& g = sel.group;
-        Outcome oc{g.group_id, "", "", "", nullptr};
+        Outcome oc{g.group_id, "", "", "", nullptr, sel.missing};
         const fs::path ms = out_dir / (g.group_id + ".ms");
         using Decision = grouping::SelectedGroup::Decision;
         if (o->skip_existing && fs::exists(ms)) {
@@ -224,7 +252,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
         outcomes.push_back(oc);
       }
       return report(ctx, outcomes,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), warnings);
     };
   });
 
@@ -261,7 +289,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
       std::vector<conversion::SubbandFile> sb;
       for (auto i : g.members) sb.push_back({inputs[i].name.subband, inputs[i].path});
       const fs::path out_dir = fs::absolute(f->output_dir);
-      Outcome oc{g.id, "", "", "", nullptr};
+      Outcome oc{g.id, "", "", "", nullptr, {}};
       if (f->skip_existing && fs::exists(out_dir / (g.id + ".ms"))) {
         oc.status = "skipped";
         oc.reason = "MS exists";
@@ -278,6 +306,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
           oc.status = "converted";
           oc.ms_path = r.ms_path.string();
           oc.metrics = metrics_json(r);
+          for (int k : r.missing_subbands) oc.missing_subbands.emplace_back(k, "no file given");
         } catch (const InputError& e) {
           oc.status = "failed";
           oc.reason = e.what();

@@ -1,6 +1,7 @@
 #include "grouping/group_selection.h"
 
 #include <cmath>
+#include <map>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -35,25 +36,42 @@ std::vector<SelectedGroup> select_groups(state::StateDb& db, std::int64_t first,
         s.subband_files.emplace_back(*f.subband, f.path);
       }
     }
-    const bool too_few = !g.complete && (!allow_incomplete || g.n_subbands < settings.min_subbands);
-    if (too_few) {
-      std::string invalid;
+    std::string invalid;
+    if (!g.complete) {
+      // A missing subband whose file exists but is invalid is named with its error.
+      std::map<int, std::string> invalid_by_subband;
       const auto tol = static_cast<std::int64_t>(std::ceil(settings.tolerance_s));
       for (const auto& f : db.files_in_range(g.first_file_epoch - tol, g.first_file_epoch + tol)) {
         if (f.state == state::FileState::kInvalid && f.subband && !(g.subband_mask >> *f.subband & 1u)) {
           invalid += (invalid.empty() ? "" : "; ") + f.error;
+          auto& e = invalid_by_subband[*f.subband];
+          e += (e.empty() ? "" : "; ") + f.error;
         }
       }
+      for (int k : missing_subbands(g.subband_mask, settings.expected_subbands)) {
+        auto it = invalid_by_subband.find(k);
+        s.missing.emplace_back(k, it == invalid_by_subband.end() ? "no file" : "invalid: " + it->second);
+      }
+    }
+    const bool too_few = !g.complete && (!allow_incomplete || g.n_subbands < settings.min_subbands);
+    if (too_few) {
       if (!invalid.empty()) {
         s.decision = SelectedGroup::Decision::kFailInvalid;
         s.reason = "invalid input: " + invalid;
       } else {
         s.decision = SelectedGroup::Decision::kSkipIncomplete;
         const auto missing = missing_subbands(g.subband_mask, settings.expected_subbands);
+        // Suggest --allow-incomplete only where it would convert the group.
+        std::string hint;
+        if (g.n_subbands < settings.min_subbands) {
+          hint = fmt::format("; fewer than the minimum of {} (grouping.min_subbands){}",
+                             settings.min_subbands,
+                             allow_incomplete ? "" : ", so --allow-incomplete would not convert it either");
+        } else {
+          hint = " (use --allow-incomplete)";
+        }
         s.reason = fmt::format("incomplete: {}/{} subbands, missing {}{}", g.n_subbands,
-                               settings.expected_subbands, format_subbands(missing),
-                               allow_incomplete ? fmt::format(" (minimum {})", settings.min_subbands)
-                                                : " (use --allow-incomplete)");
+                               settings.expected_subbands, format_subbands(missing), hint);
       }
     }
     out.push_back(std::move(s));

@@ -22,6 +22,10 @@ struct SelectedGroup {
   std::vector<std::pair<int, std::string>> subband_files;  // (subband, absolute path)
   Decision decision = Decision::kProcess;
   std::string reason;  // why skipped or failed
+  // The subbands an incomplete group lacks, each with why: "invalid: <the
+  // file's error>" or "no file". Converted with --allow-incomplete, they become
+  // flagged SPWs; the summaries say so.
+  std::vector<std::pair<int, std::string>> missing;
 };
 
 // Indexes `input_dir` (new or changed files only) and logs a one-line summary.
