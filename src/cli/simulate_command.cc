@@ -30,7 +30,7 @@ struct SimulateOptions {
   simulation::SimulationSpec spec;
 };
 
-constexpr int kDefaultSkySources = 10;
+constexpr int kDefaultSkySources = 5;
 
 // Presets: "tiny" for tests (seconds), "small" for quick looks, "full" = SPEC §2.
 void apply_size(simulation::SimulationSpec& s, const std::string& size, const CLI::App& cmd) {
@@ -61,7 +61,7 @@ void apply_default_sky(simulation::SimulationSpec& s, const CLI::App& cmd) {
   auto given = [&](const char* opt) { return cmd.count(opt) > 0; };
   if (given("--sky") || given("--calibrator") || given("--random-sources")) return;
   s.random_sources = kDefaultSkySources;
-  if (!given("--random-min")) s.random_min_jy = 0.5;
+  if (!given("--random-min")) s.random_min_jy = 1.0;
   if (!given("--random-max")) s.random_max_jy = 5.0;
   // SEFD ~7000 Jy / sqrt(2 x 244 kHz x 12.9 s) per real/imag (as `demo`).
   if (!given("--noise")) s.noise_jy = 2.8;
@@ -102,7 +102,7 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
                                      "(default: the day of --start)");
   cmd->add_option("--cal-flux", s.calibrator_flux_jy, "Calibrator flux, Jy")->capture_default_str();
   cmd->add_option("--random-sources", s.random_sources,
-                  "Random point sources in the beam (default without --sky/--calibrator: 10 of 0.5-5 Jy, "
+                  "Random point sources in the beam (default without --sky/--calibrator: 5 of 1-5 Jy, "
                   "noise 2.8 Jy)")
       ->capture_default_str();
   cmd->add_option("--random-min", s.random_min_jy, "Faintest random source, Jy")->capture_default_str();
