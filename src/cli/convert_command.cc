@@ -1,6 +1,7 @@
 // `contimg convert INPUT_DIR OUTPUT_DIR START END`: every group of a time range
 // to one MS each (SPEC §4, §8), with its state in the database; and
 // `contimg convert-files OUTPUT_DIR FILE...`: one group given as files.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -293,6 +294,21 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
       if (f->skip_existing && fs::exists(out_dir / (g.id + ".ms"))) {
         oc.status = "skipped";
         oc.reason = "MS exists";
+      } else if (const int n = static_cast<int>(sb.size());
+                 !f->allow_incomplete && n < gs.expected_subbands && n < gs.min_subbands) {
+        // The converter would suggest --allow-incomplete, which refuses below the minimum.
+        std::vector<int> have;
+        for (const auto& x : sb) have.push_back(x.subband);
+        std::vector<int> missing;
+        for (int k = 0; k < gs.expected_subbands; ++k) {
+          if (std::find(have.begin(), have.end(), k) == have.end()) missing.push_back(k);
+        }
+        oc.status = "failed";
+        oc.reason = fmt::format("group {} is incomplete ({}/{} subbands; missing {}): fewer than the minimum of "
+                                "{} (grouping.min_subbands), so --allow-incomplete would not convert it either",
+                                g.id, n, gs.expected_subbands, grouping::format_subbands(missing),
+                                gs.min_subbands);
+        spdlog::error("{}", oc.reason);
       } else if (f->dry_run) {
         oc.status = "planned";
         oc.reason = fmt::format("{} subbands", sb.size());

@@ -136,6 +136,11 @@ def issue11_minor(exe, work):
     reason = (j.get("skipped") or [{}])[0].get("reason", "")
     check("11/16 subbands: the skip reason names the minimum and does not suggest --allow-incomplete",
           r.returncode == 0 and "minimum of 12" in reason and "use --allow-incomplete" not in reason, reason or r.stdout[:300])
+    r = run(exe, "--progress", "quiet", "convert-files", str(root / "ms11f"), *map(str, sorted(few.glob("*.hdf5"))),
+            *db_args("eleven"))
+    check("convert-files of 11 subbands: exit 3 naming the minimum, no --allow-incomplete suggestion",
+          r.returncode == 3 and "minimum of 12" in r.stdout + r.stderr
+          and "use --allow-incomplete" not in r.stdout + r.stderr, f"rc={r.returncode} {r.stdout[-300:]} {r.stderr[-300:]}")
     many = simulate("thirteen", "2025-02-03T00:00:00", "--subbands", *map(str, range(13)))
     r = run(exe, "--json", "--progress", "quiet", "convert", str(many), str(root / "ms13"),
             "2025-02-03", "2025-02-03", "--dry-run", *db_args("thirteen"))
