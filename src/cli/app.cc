@@ -1,7 +1,9 @@
 #include "cli/app.h"
 
 #include <iostream>
+#include <string_view>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/build_info.h"
@@ -28,28 +30,67 @@ std::vector<config::Override> global_overrides(const GlobalOptions& o) {
   return out;
 }
 
-int exit_code_for(std::exception_ptr e) {
+struct Failure {
+  const char* kind;  // config, input, io, cancelled, internal (docs/cli.md)
+  std::string message;
+  int exit_code;
+};
+
+// Every error that ends the program, whether thrown by a command line parse,
+// a subcommand's callback, the configuration or the action, is classified here.
+Failure classify(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
   } catch (const ConfigError& x) {
-    spdlog::error("configuration: {}", x.what());
-    return static_cast<int>(ExitCode::kUsage);
+    return {"config", x.what(), static_cast<int>(ExitCode::kUsage)};
   } catch (const InputError& x) {
-    spdlog::error("input: {}", x.what());
-    return static_cast<int>(ExitCode::kInputError);
+    return {"input", x.what(), static_cast<int>(ExitCode::kInputError)};
   } catch (const IoError& x) {
-    spdlog::error("i/o: {}", x.what());
-    return static_cast<int>(ExitCode::kIoError);
+    return {"io", x.what(), static_cast<int>(ExitCode::kIoError)};
   } catch (const std::filesystem::filesystem_error& x) {
-    spdlog::error("i/o: {}", x.what());
-    return static_cast<int>(ExitCode::kIoError);
+    return {"io", x.what(), static_cast<int>(ExitCode::kIoError)};
   } catch (const Cancelled& x) {
-    spdlog::warn("{}", x.what());
-    return static_cast<int>(ExitCode::kInterrupted);
+    return {"cancelled", x.what(), static_cast<int>(ExitCode::kInterrupted)};
   } catch (const std::exception& x) {
-    spdlog::error("{}", x.what());
-    return static_cast<int>(ExitCode::kFailure);
+    return {"internal", x.what(), static_cast<int>(ExitCode::kFailure)};
+  } catch (...) {
+    return {"internal", "unknown exception", static_cast<int>(ExitCode::kFailure)};
   }
+}
+
+void log_failure(const Failure& f) {
+  const std::string_view kind = f.kind;
+  if (kind == "config") {
+    spdlog::error("configuration: {}", f.message);
+  } else if (kind == "input") {
+    spdlog::error("input: {}", f.message);
+  } else if (kind == "io") {
+    spdlog::error("i/o: {}", f.message);
+  } else if (kind == "cancelled") {
+    spdlog::warn("{}", f.message);
+  } else {
+    spdlog::error("{}", f.message);
+  }
+}
+
+// With --json a script reads stdout only: a failure is one JSON object there.
+void print_json_failure(const Failure& f) {
+  const nlohmann::json j = {
+      {"ok", false},
+      {"error", {{"kind", f.kind}, {"message", f.message}, {"exit_code", f.exit_code}}}};
+  std::cout << j.dump(2) << "\n";
+  std::cout.flush();
+}
+
+// --json may not have been stored when the parse failed before reaching it.
+bool json_requested(const GlobalOptions& o, int argc, char** argv) {
+  if (o.json) return true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") break;
+    if (a == "--json") return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -101,14 +142,19 @@ int run(int argc, char** argv) {
   register_run_command(app, ctx);
   register_demo_command(app, ctx);
 
+  // One handler for every stage: subcommand callbacks run inside parse() and
+  // may throw ConfigError (e.g. `simulate --size huge`), which must not escape.
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : static_cast<int>(ExitCode::kUsage);
-  }
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      const int code = app.exit(e);  // prints help, version or the parse error
+      if (code == 0) return 0;
+      const Failure f{"config", e.what(), static_cast<int>(ExitCode::kUsage)};
+      if (json_requested(o, argc, argv)) print_json_failure(f);
+      return f.exit_code;
+    }
 
-  try {
     config::LoadOptions load;
     if (!o.config_file.empty()) load.file = o.config_file;
     load.environment = config::from_process_environment();
@@ -131,7 +177,10 @@ int run(int argc, char** argv) {
     std::cout.flush();
     return code;
   } catch (...) {
-    return exit_code_for(std::current_exception());
+    const Failure f = classify(std::current_exception());
+    log_failure(f);
+    if (json_requested(o, argc, argv)) print_json_failure(f);
+    return f.exit_code;
   }
 }
 

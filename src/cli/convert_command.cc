@@ -1,6 +1,7 @@
 // `contimg convert INPUT_DIR OUTPUT_DIR START END`: every group of a time range
 // to one MS each (SPEC §4, §8), with its state in the database; and
 // `contimg convert-files OUTPUT_DIR FILE...`: one group given as files.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -11,6 +12,7 @@
 
 #include "astro/site_data.h"
 #include "cli/app.h"
+#include "cli/empty_range.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "conversion/conversion_settings.h"
@@ -43,7 +45,16 @@ struct Outcome {
   std::string reason;
   std::string ms_path;
   nlohmann::json metrics;
+  // Subbands the group lacks and why ("invalid: <error>", "no file"): an
+  // incomplete group converted with --allow-incomplete must say what it lacks.
+  std::vector<std::pair<int, std::string>> missing_subbands;
 };
+
+std::string format_missing(const std::vector<std::pair<int, std::string>>& missing) {
+  std::string out;
+  for (const auto& [k, why] : missing) out += fmt::format("{}sb{:02d} {}", out.empty() ? "" : "; ", k, why);
+  return out;
+}
 
 nlohmann::json summary_json(const std::vector<Outcome>& outcomes, double seconds) {
   nlohmann::json j = {{"converted", nlohmann::json::array()},
@@ -55,6 +66,10 @@ nlohmann::json summary_json(const std::vector<Outcome>& outcomes, double seconds
     if (!o.reason.empty()) e["reason"] = o.reason;
     if (!o.ms_path.empty()) e["ms"] = o.ms_path;
     if (!o.metrics.is_null()) e["metrics"] = o.metrics;
+    if (!o.missing_subbands.empty()) {
+      auto& m = e["missing_subbands"] = nlohmann::json::array();
+      for (const auto& [k, why] : o.missing_subbands) m.push_back({{"subband", k}, {"reason", why}});
+    }
     j[o.status].push_back(e);
   }
   j["counts"] = {{"converted", j["converted"].size()},
@@ -80,16 +95,24 @@ nlohmann::json metrics_json(const conversion::ConversionResult& r) {
           {"calibrator_field", r.calibrator_field}};
 }
 
-int report(const CommandContext& ctx, const std::vector<Outcome>& outcomes, double seconds) {
-  const auto j = summary_json(outcomes, seconds);
+int report(const CommandContext& ctx, const std::vector<Outcome>& outcomes, double seconds,
+           const std::vector<std::string>& warnings = {}) {
+  auto j = summary_json(outcomes, seconds);
+  j["warnings"] = warnings;
   if (ctx.json()) {
     std::cout << j.dump(2) << "\n";
   } else {
     for (const auto& o : outcomes) {
-      std::cout << fmt::format("{:<9} {}{}{}\n", o.status, o.group_id,
+      // A skipped incomplete group's reason already lists what it lacks.
+      const bool say_missing = !o.missing_subbands.empty() && (o.status == "converted" || o.status == "planned");
+      std::cout << fmt::format("{:<9} {}{}{}{}\n", o.status, o.group_id,
                                o.ms_path.empty() ? "" : "  -> " + o.ms_path,
-                               o.reason.empty() ? "" : "  (" + o.reason + ")");
+                               o.reason.empty() ? "" : "  (" + o.reason + ")",
+                               say_missing ? "  [flagged SPWs for missing subbands: " +
+                                                 format_missing(o.missing_subbands) + "]"
+                                           : "");
     }
+    for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
     std::cout << fmt::format("convert: {} converted, {} skipped, {} failed{} in {:.1f} s\n",
                              j["counts"]["converted"].get<int>(), j["counts"]["skipped"].get<int>(),
                              j["counts"]["failed"].get<int>(),
@@ -154,6 +177,11 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
       std::vector<Outcome> outcomes;
       const auto selected = grouping::select_groups(db, first, last, gs, o->allow_incomplete,
                                                     fs::absolute(o->input_dir));
+      std::vector<std::string> warnings;
+      if (selected.empty()) {
+        warnings.push_back(empty_range_warning(o->input_dir, first, last));  // InputError: no files at all
+        spdlog::warn("convert: {}", warnings.back());
+      }
       std::unique_ptr<orchestration::Orchestrator> orch;
       if (!o->dry_run) {
         fs::create_directories(out_dir);
@@ -164,7 +192,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
       for (const auto& sel : selected) {
         ctx.interrupts().throw_if_interrupted();
         const auto& g = sel.group;
-        Outcome oc{g.group_id, "", "", "", nullptr};
+        Outcome oc{g.group_id, "", "", "", nullptr, sel.missing_reasons};
         const fs::path ms = out_dir / (g.group_id + ".ms");
         using Decision = grouping::SelectedGroup::Decision;
         if (sel.decision == Decision::kFailInvalid) {
@@ -231,7 +259,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
         outcomes.push_back(oc);
       }
       return report(ctx, outcomes,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), warnings);
     };
   });
 
@@ -268,10 +296,25 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
       std::vector<conversion::SubbandFile> sb;
       for (auto i : g.members) sb.push_back({inputs[i].name.subband, inputs[i].path});
       const fs::path out_dir = fs::absolute(f->output_dir);
-      Outcome oc{g.id, "", "", "", nullptr};
+      Outcome oc{g.id, "", "", "", nullptr, {}};
       if (f->skip_existing && fs::exists(out_dir / (g.id + ".ms"))) {
         oc.status = "skipped";
         oc.reason = "MS exists";
+      } else if (const int n = static_cast<int>(sb.size());
+                 !f->allow_incomplete && n < gs.expected_subbands && n < gs.min_subbands) {
+        // The converter would suggest --allow-incomplete, which refuses below the minimum.
+        std::vector<int> have;
+        for (const auto& x : sb) have.push_back(x.subband);
+        std::vector<int> missing;
+        for (int k = 0; k < gs.expected_subbands; ++k) {
+          if (std::find(have.begin(), have.end(), k) == have.end()) missing.push_back(k);
+        }
+        oc.status = "failed";
+        oc.reason = fmt::format("group {} is incomplete ({}/{} subbands; missing {}): fewer than the minimum of "
+                                "{} (grouping.min_subbands), so --allow-incomplete would not convert it either",
+                                g.id, n, gs.expected_subbands, grouping::format_subbands(missing),
+                                gs.min_subbands);
+        spdlog::error("{}", oc.reason);
       } else if (f->dry_run) {
         oc.status = "planned";
         oc.reason = fmt::format("{} subbands", sb.size());
@@ -285,6 +328,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
           oc.status = "converted";
           oc.ms_path = r.ms_path.string();
           oc.metrics = metrics_json(r);
+          for (int k : r.missing_subbands) oc.missing_subbands.emplace_back(k, "no file given");
         } catch (const InputError& e) {
           oc.status = "failed";
           oc.reason = e.what();

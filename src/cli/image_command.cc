@@ -1,7 +1,16 @@
 // `contimg image MS [--out DIR]`: one group's MS to image products (SPEC §6):
 // re-phase to a common centre, WSClean, primary beam, QA (docs/imaging.md).
+#include "io/ms/casacore_cxx20.h"  // first: before any casacore header
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
+
+#include <casacore/casa/Exceptions/Error.h>
+#include <casacore/tables/Tables/Table.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -51,6 +60,45 @@ nlohmann::json result_json(const imaging::ImagerResult& r, const pipeline::Stage
   return j;
 }
 
+// A path that exists but is no Measurement Set is bad input (InputError, exit
+// 3); one that cannot be read (permissions, a failing disk) is the
+// environment's (IoError, exit 4). Checked before imaging so that casacore's
+// "cannot open" is never the only classification.
+void check_is_ms(const fs::path& ms) {
+  std::error_code ec;
+  const auto st = fs::status(ms, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    throw IoError(fmt::format("{}: cannot access: {}", ms.string(), ec.message()));
+  }
+  if (!fs::exists(st)) throw InputError(fmt::format("{}: no such Measurement Set", ms.string()));
+  if (!fs::is_directory(st)) {
+    throw InputError(fmt::format("{}: not a Measurement Set (a file, not a table directory)", ms.string()));
+  }
+  auto readable = [](const fs::path& p, int mode) {
+    if (::access(p.c_str(), mode) == 0) return;
+    throw IoError(fmt::format("{}: cannot read: {}", p.string(), std::strerror(errno)));
+  };
+  readable(ms, R_OK | X_OK);
+  const fs::path dat = ms / "table.dat";
+  const auto dat_st = fs::status(dat, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    throw IoError(fmt::format("{}: cannot access: {}", dat.string(), ec.message()));
+  }
+  if (!fs::exists(dat_st)) {
+    throw InputError(fmt::format("{}: not a Measurement Set (no table.dat)", ms.string()));
+  }
+  readable(dat, R_OK);
+  bool is_table = false;
+  try {
+    is_table = casacore::Table::isReadable(ms.string());
+  } catch (const casacore::AipsError&) {
+    is_table = false;  // a table.dat casacore cannot parse: not a table
+  }
+  if (!is_table) {
+    throw InputError(fmt::format("{}: not a Measurement Set (table.dat is not a casacore table)", ms.string()));
+  }
+}
+
 [[noreturn]] void rethrow(const pipeline::StageRecord& st) {
   if (st.error_kind == "input") throw InputError(st.error);
   if (st.error_kind == "config") throw ConfigError(st.error);
@@ -84,7 +132,7 @@ void register_image_command(CLI::App& app, CommandContext& ctx) {
     ctx.action = [&ctx, o] {
       fs::path ms = fs::path(o->ms);
       while (!ms.empty() && !ms.has_filename()) ms = ms.parent_path();  // "x.ms/" -> "x.ms"
-      if (!fs::is_directory(ms)) throw InputError(fmt::format("{}: no such Measurement Set", o->ms));
+      check_is_ms(ms);
       const std::string group_id = o->group_id.empty() ? ms.stem().string() : o->group_id;
       const fs::path out = o->out.empty() ? fs::absolute(ms).parent_path() : fs::path(o->out);
       const fs::path products_dir = out / group_id;

@@ -30,6 +30,8 @@ struct SimulateOptions {
   simulation::SimulationSpec spec;
 };
 
+constexpr int kDefaultSkySources = 5;
+
 // Presets: "tiny" for tests (seconds), "small" for quick looks, "full" = SPEC §2.
 void apply_size(simulation::SimulationSpec& s, const std::string& size, const CLI::App& cmd) {
   auto unset = [&](const char* opt) { return cmd.count(opt) == 0; };
@@ -48,6 +50,21 @@ void apply_size(simulation::SimulationSpec& s, const std::string& size, const CL
     return;
   }
   throw ConfigError("--size must be tiny, small or full, got \"" + size + "\"");
+}
+
+// Without any sky option the group would hold only zeros (cross-correlations
+// of an empty sky, no noise), which no stage can flag, calibrate or image. So
+// the default sky is a few point sources bright enough for the 6-antenna tiny
+// preset to image, with DSA-110's radiometer noise unless --noise is given.
+// Any of --sky, --calibrator or --random-sources means the user chose the sky.
+void apply_default_sky(simulation::SimulationSpec& s, const CLI::App& cmd) {
+  auto given = [&](const char* opt) { return cmd.count(opt) > 0; };
+  if (given("--sky") || given("--calibrator") || given("--random-sources")) return;
+  s.random_sources = kDefaultSkySources;
+  if (!given("--random-min")) s.random_min_jy = 1.0;
+  if (!given("--random-max")) s.random_max_jy = 5.0;
+  // SEFD ~7000 Jy / sqrt(2 x 244 kHz x 12.9 s) per real/imag (as `demo`).
+  if (!given("--noise")) s.noise_jy = 2.8;
 }
 
 }  // namespace
@@ -84,7 +101,10 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--date", o->date, "UTC day (YYYY-MM-DD) of the --calibrator NAME transit "
                                      "(default: the day of --start)");
   cmd->add_option("--cal-flux", s.calibrator_flux_jy, "Calibrator flux, Jy")->capture_default_str();
-  cmd->add_option("--random-sources", s.random_sources, "Random point sources in the beam")->capture_default_str();
+  cmd->add_option("--random-sources", s.random_sources,
+                  "Random point sources in the beam (default without --sky/--calibrator: 5 of 1-5 Jy, "
+                  "noise 2.8 Jy)")
+      ->capture_default_str();
   cmd->add_option("--random-min", s.random_min_jy, "Faintest random source, Jy")->capture_default_str();
   cmd->add_option("--random-max", s.random_max_jy, "Brightest random source, Jy")->capture_default_str();
   cmd->add_option("--count-slope", s.random_count_slope,
@@ -101,6 +121,7 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--threads", s.threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->callback([&ctx, o, cmd] {
     apply_size(o->spec, o->size, *cmd);
+    apply_default_sky(o->spec, *cmd);
     // "--calibrator" alone keeps the anonymous SIMCAL of earlier versions.
     if (cmd->count("--calibrator") && o->vla_calibrator.empty()) o->spec.calibrator_at_transit = true;
     if (!o->date.empty() && o->vla_calibrator.empty()) throw ConfigError("--date needs --calibrator NAME");

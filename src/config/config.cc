@@ -9,8 +9,10 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
+#include <utility>
 
 #include "common/build_info.h"
 #include "common/error.h"
@@ -69,11 +71,16 @@ const char* type_name(Type t) {
   return "?";
 }
 
-// Validates `raw` against the key's type and returns its canonical text.
+// Validates `raw` against the key's type and allowed values and returns its
+// canonical text. `where` names the source (file:line, variable or flag).
 std::string canonical(const KeyDef& def, const std::string& raw, const std::string& where) {
   auto bad = [&]() {
     return ConfigError(fmt::format("{}: {} must be a {}, got \"{}\"", where, def.key,
                                    type_name(def.type), raw));
+  };
+  auto outside = [&]() {
+    return ConfigError(fmt::format("{}: {} = {} is outside the allowed range {}", where, def.key,
+                                   raw, def.allowed.text()));
   };
   switch (def.type) {
     case Type::kBool: {
@@ -84,18 +91,35 @@ std::string canonical(const KeyDef& def, const std::string& raw, const std::stri
     case Type::kInt: {
       auto i = parse_int(raw);
       if (!i) throw bad();
+      if (!def.allowed.admits(static_cast<double>(*i))) throw outside();
       return std::to_string(*i);
     }
     case Type::kDouble: {
       auto d = parse_double(raw);
       if (!d) throw bad();
+      if (!def.allowed.admits(*d)) throw outside();
       return raw;
     }
     case Type::kString:
     case Type::kPath:
+      if (!def.allowed.admits(raw)) {
+        throw ConfigError(fmt::format("{}: {} must be one of {}, got \"{}\"", where, def.key,
+                                      def.allowed.text(), raw));
+      }
       return raw;
   }
   return raw;
+}
+
+// "file contimg.toml:3", "environment variable CONTIMG_X", "flag --set".
+std::string describe_source(Source source, const std::string& origin) {
+  switch (source) {
+    case Source::kDefault: return "built-in default";
+    case Source::kFile: return "file " + origin;
+    case Source::kEnvironment: return "environment variable " + origin;
+    case Source::kFlag: return "flag " + origin;
+  }
+  return origin;
 }
 
 std::string toml_value_text(const toml::node& node) {
@@ -126,6 +150,32 @@ void flatten(const toml::table& table, const std::string& prefix,
 
 }  // namespace
 
+bool Allowed::admits(double v) const {
+  if (min && (min_exclusive ? !(v > *min) : !(v >= *min))) return false;
+  if (max && !(v <= *max)) return false;
+  return true;
+}
+
+bool Allowed::admits(const std::string& word) const {
+  return choices.empty() || std::find(choices.begin(), choices.end(), word) != choices.end();
+}
+
+std::string Allowed::text() const {
+  if (!choices.empty()) return fmt::format("{}", fmt::join(choices, ", "));
+  if (min && max) return fmt::format("{}{}, {}]", min_exclusive ? "(" : "[", *min, *max);
+  if (min) return fmt::format("{} {}", min_exclusive ? ">" : ">=", *min);
+  if (max) return fmt::format("<= {}", *max);
+  return "any";
+}
+
+Allowed at_least(double min) { return Allowed{min, std::nullopt, false, {}}; }
+Allowed above(double min) { return Allowed{min, std::nullopt, true, {}}; }
+Allowed between(double min, double max) { return Allowed{min, max, false, {}}; }
+Allowed above_up_to(double min, double max) { return Allowed{min, max, true, {}}; }
+Allowed one_of(std::vector<std::string> words) {
+  return Allowed{std::nullopt, std::nullopt, false, std::move(words)};
+}
+
 const std::vector<KeyDef>& schema() {
   static const std::vector<KeyDef> keys = {
       // Storage tiers (SPEC §8): raw input on HDD, products on SSD, scratch, tmpfs.
@@ -144,51 +194,53 @@ const std::vector<KeyDef>& schema() {
       // The budget a run hands to its stages (src/common/resources.h).
       {"resources.threads", Type::kInt, "0",
        "Threads the work of a run may use in all (stages size their pools and WSClean -j from "
-       "it); 0 = this machine's cores."},
+       "it); 0 = this machine's cores.", at_least(0)},
       {"resources.memory_mb", Type::kInt, "0",
        "Memory the work of a run may use (WSClean -abs-mem unless imaging.abs_mem_gb is set); "
-       "0 = 3/4 of this machine's memory."},
+       "0 = 3/4 of this machine's memory.", at_least(0)},
       // The orchestrator: jobs, claims and provenance (docs/state.md).
       {"orchestrator.lease_s", Type::kDouble, "120",
        "A running job's claim lasts this long without a heartbeat; then another process may "
-       "take the job over (a holder that died on this host is recognised at once)."},
+       "take the job over (a holder that died on this host is recognised at once).", above(0)},
       {"orchestrator.heartbeat_s", Type::kDouble, "30",
-       "How often the holder of a running job renews its lease (less than lease_s)."},
+       "How often the holder of a running job renews its lease (less than lease_s).", above(0)},
       {"orchestrator.wait_poll_s", Type::kDouble, "1",
-       "How often a run waiting for a job another process holds looks again."},
+       "How often a run waiting for a job another process holds looks again.", above(0)},
       {"orchestrator.max_attempts", Type::kInt, "3",
        "Attempts of a job failing for a retryable reason (I/O, time-out, interrupted) before it "
-       "is discarded."},
+       "is discarded.", at_least(1)},
       {"orchestrator.untrusted_products", Type::kString, "move-aside",
        "A path at a product's final place that the state database has no record of: "
-       "\"move-aside\" (to <out>/untrusted/) or \"fail\" (the stage fails and says so)."},
+       "\"move-aside\" (to <out>/untrusted/) or \"fail\" (the stage fails and says so).",
+       one_of({"move-aside", "fail"})},
       // Grouping subband files into observations (SPEC §3).
       {"grouping.tolerance_s", Type::kDouble, "60",
        "A group takes the files whose filename timestamps lie within this many seconds of its "
-       "first file."},
+       "first file.", at_least(0)},
       {"grouping.expected_subbands", Type::kInt, "16",
-       "Subband codes 00..N-1 a complete group has."},
+       "Subband codes 00..N-1 a complete group has.", between(1, 16)},
       {"grouping.min_subbands", Type::kInt, "12",
-       "Fewest subbands an incomplete group may have to be converted with --allow-incomplete."},
+       "Fewest subbands an incomplete group may have to be converted with --allow-incomplete.", between(1, 16)},
       {"grouping.pointing_tolerance_deg", Type::kDouble, "1.0",
-       "Subbands whose pointing Dec differs from their group's by more than this are excluded."},
+       "Subbands whose pointing Dec differs from their group's by more than this are excluded.",
+       above_up_to(0, 180)},
       // HDF5 chunk-cache profiles (SPEC §4, seed 'HDF5 I/O Optimization').
       {"hdf5.cache_metadata_bytes", Type::kInt, "1048576",
-       "Chunk cache of the 'metadata' profile (header peeks)."},
+       "Chunk cache of the 'metadata' profile (header peeks).", at_least(0)},
       {"hdf5.cache_standard_bytes", Type::kInt, "16777216",
-       "Chunk cache of the 'standard' profile (sequential block reads)."},
+       "Chunk cache of the 'standard' profile (sequential block reads).", at_least(0)},
       {"hdf5.cache_random_bytes", Type::kInt, "67108864",
-       "Chunk cache of the 'random' profile (strided or random access)."},
+       "Chunk cache of the 'random' profile (strided or random access).", at_least(0)},
       {"hdf5.cache_slots", Type::kInt, "12421",
-       "Hash slots of every chunk cache (a prime ~100x the chunks a cache holds)."},
+       "Hash slots of every chunk cache (a prime ~100x the chunks a cache holds).", at_least(1)},
       {"hdf5.plugin_dir", Type::kPath, build::kHdf5PluginDir,
        "Directory of the HDF5 filter plugins (LZF, bitshuffle), prepended to HDF5's search path "
        "at start-up."},
       // Conversion (SPEC §4, §8).
       {"conversion.parallel_io", Type::kBool, "true",
        "Read subbands with several threads, ahead of the MS writer."},
-      {"conversion.io_batch_size", Type::kInt, "4", "Subband reads in flight at once."},
-      {"conversion.max_workers", Type::kInt, "0", "Reader threads; 0 = all cores."},
+      {"conversion.io_batch_size", Type::kInt, "4", "Subband reads in flight at once.", at_least(1)},
+      {"conversion.max_workers", Type::kInt, "0", "Reader threads; 0 = all cores.", at_least(0)},
       {"conversion.merge_spws", Type::kBool, "false",
        "Write one 768-channel spectral window instead of 16."},
       {"conversion.stage_to_tmpfs", Type::kBool, "true",
@@ -196,101 +248,101 @@ const std::vector<KeyDef>& schema() {
       {"conversion.stage_dir", Type::kPath, "",
        "Staging directory; empty = tmpfs when it has room, else beside the output."},
       {"conversion.calibrator_radius_deg", Type::kDouble, "1.0",
-       "A calibrator within this distance of a field centre can rename that field."},
+       "A calibrator within this distance of a field centre can rename that field.", between(0, 180)},
       {"conversion.calibrator_min_flux_jy", Type::kDouble, "1.0",
-       "Only calibrators at least this bright at 20 cm rename fields."},
+       "Only calibrators at least this bright at 20 cm rename fields.", at_least(0)},
       // Flagging (docs/flagging.md).
       {"flagging.strategy", Type::kPath, "",
        "AOFlagger Lua strategy; empty = <paths.data_dir>/strategies/dsa110-lband.lua."},
-      {"flagging.threads", Type::kInt, "0", "Flagging threads (one AOFlagger strategy each); 0 = all cores."},
+      {"flagging.threads", Type::kInt, "0", "Flagging threads (one AOFlagger strategy each); 0 = all cores.", at_least(0)},
       {"flagging.dead_fraction", Type::kDouble, "0.8",
-       "An antenna with more than this fraction of its cross-correlations flagged is dead."},
+       "An antenna with more than this fraction of its cross-correlations flagged is dead.", between(0, 1)},
       {"flagging.dead_auto_ratio", Type::kDouble, "0.1",
-       "An antenna whose mean autocorrelation is below this fraction of the array median is dead."},
+       "An antenna whose mean autocorrelation is below this fraction of the array median is dead.", between(0, 1)},
       {"flagging.memory_mb", Type::kInt, "2048",
-       "Visibility buffer size: baselines are flagged in chunks that fit."},
+       "Visibility buffer size: baselines are flagged in chunks that fit.", at_least(1)},
       // Calibration (SPEC §5; docs/calibration.md).
       {"calibration.gain_interval_s", Type::kDouble, "0",
-       "Gain solution interval, s; 0 = one integration."},
-      {"calibration.min_snr", Type::kDouble, "5", "Solutions with a lower SNR are flagged."},
+       "Gain solution interval, s; 0 = one integration.", at_least(0)},
+      {"calibration.min_snr", Type::kDouble, "5", "Solutions with a lower SNR are flagged.", at_least(0)},
       {"calibration.refant", Type::kString, "",
        "Reference antenna (name or index); empty = automatic (outrigger with most unflagged data)."},
-      {"calibration.max_iterations", Type::kInt, "100", "StefCal iterations per solution at most."},
+      {"calibration.max_iterations", Type::kInt, "100", "StefCal iterations per solution at most.", at_least(1)},
       {"calibration.tolerance", Type::kDouble, "1e-8",
-       "StefCal convergence: relative change of the gain vector."},
+       "StefCal convergence: relative change of the gain vector.", above(0)},
       {"calibration.max_flagged_fraction", Type::kDouble, "0.25",
-       "QA: a set fails when more of its bandpass solutions are flagged."},
-      {"calibration.min_antennas", Type::kInt, "10", "QA: a set fails with fewer antennas solved."},
+       "QA: a set fails when more of its bandpass solutions are flagged.", between(0, 1)},
+      {"calibration.min_antennas", Type::kInt, "10", "QA: a set fails with fewer antennas solved.", at_least(1)},
       {"calibration.min_median_snr", Type::kDouble, "5",
-       "QA: a set fails when the median bandpass SNR is lower."},
+       "QA: a set fails when the median bandpass SNR is lower.", at_least(0)},
       {"calibration.validity_hours", Type::kDouble, "12",
-       "A set is valid this long before and after its calibrator MS."},
+       "A set is valid this long before and after its calibrator MS.", above(0)},
       {"calibration.warn_hours", Type::kDouble, "6",
-       "Warn when the set applied is further than this from the target MS."},
+       "Warn when the set applied is further than this from the target MS.", at_least(0)},
       {"calibration.when_uncalibrated", Type::kString, "skip",
-       "No valid set for an MS: skip (image DATA) or fail."},
+       "No valid set for an MS: skip (image DATA) or fail.", one_of({"skip", "fail"})},
       {"calibration.caltables_dir", Type::kPath, "",
        "Directory of the calibration tables and plots; empty = beside the MS."},
       // Imaging (SPEC §6).
-      {"imaging.field_deg", Type::kDouble, "3.5", "Image width and height, deg."},
+      {"imaging.field_deg", Type::kDouble, "3.5", "Image width and height, deg.", above_up_to(0, 180)},
       {"imaging.cell_arcsec", Type::kDouble, "0",
-       "Pixel size, arcsec; 0 = (lambda_min / B_max) / imaging.cell_oversample, rounded down to 0.1 arcsec."},
-      {"imaging.cell_oversample", Type::kDouble, "5", "Pixels across lambda_min / B_max when the cell is automatic."},
-      {"imaging.briggs", Type::kDouble, "0", "Briggs robustness (WSClean -weight briggs)."},
-      {"imaging.niter", Type::kInt, "100000", "Maximum CLEAN iterations (WSClean -niter)."},
-      {"imaging.auto_mask", Type::kDouble, "5", "WSClean -auto-mask (sigma); 5, not the SPEC's 3: see docs/imaging.md (auto-mask)."},
-      {"imaging.auto_threshold", Type::kDouble, "0.5", "WSClean -auto-threshold (sigma)."},
-      {"imaging.mgain", Type::kDouble, "0.8", "WSClean -mgain."},
-      {"imaging.threads", Type::kInt, "0", "WSClean -j; 0 = all cores."},
-      {"imaging.abs_mem_gb", Type::kDouble, "0", "WSClean -abs-mem (GB); 0 = WSClean's default."},
-      {"imaging.timeout_s", Type::kInt, "7200", "Kill WSClean after this many seconds."},
+       "Pixel size, arcsec; 0 = (lambda_min / B_max) / imaging.cell_oversample, rounded down to 0.1 arcsec.", at_least(0)},
+      {"imaging.cell_oversample", Type::kDouble, "5", "Pixels across lambda_min / B_max when the cell is automatic.", above(0)},
+      {"imaging.briggs", Type::kDouble, "0", "Briggs robustness (WSClean -weight briggs).", between(-2, 2)},
+      {"imaging.niter", Type::kInt, "100000", "Maximum CLEAN iterations (WSClean -niter).", at_least(0)},
+      {"imaging.auto_mask", Type::kDouble, "5", "WSClean -auto-mask (sigma); 5, not the SPEC's 3: see docs/imaging.md (auto-mask).", above(0)},
+      {"imaging.auto_threshold", Type::kDouble, "0.5", "WSClean -auto-threshold (sigma).", above(0)},
+      {"imaging.mgain", Type::kDouble, "0.8", "WSClean -mgain.", above_up_to(0, 1)},
+      {"imaging.threads", Type::kInt, "0", "WSClean -j; 0 = all cores.", at_least(0)},
+      {"imaging.abs_mem_gb", Type::kDouble, "0", "WSClean -abs-mem (GB); 0 = WSClean's default.", at_least(0)},
+      {"imaging.timeout_s", Type::kInt, "7200", "Kill WSClean after this many seconds.", at_least(1)},
       {"imaging.wsclean", Type::kString, "wsclean", "The WSClean program (searched in PATH)."},
       {"imaging.data_column", Type::kString, "auto",
-       "auto (CORRECTED_DATA when present, else DATA), DATA or CORRECTED_DATA."},
+       "auto (CORRECTED_DATA when present, else DATA), DATA or CORRECTED_DATA.", one_of({"auto", "DATA", "CORRECTED_DATA"})},
       {"imaging.phase_centre", Type::kString, "",
        "\"RA,DEC\" (deg, ICRS) common phase centre; empty = the meridian at the group's mid time."},
       {"imaging.max_channel_width_khz", Type::kDouble, "1000",
        "Channels of the imaging MS are averaged (after re-phasing) to at most this width; 0 = native. "
-       "1000: 4 of DSA-110's 244 kHz channels, < 0.5% peak loss at the field's edge (docs/imaging.md)."},
-      {"imaging.pb_cutoff", Type::kDouble, "0.2", "PB-corrected pixels where the beam is below this fraction of its peak are NaN."},
+       "1000: 4 of DSA-110's 244 kHz channels, < 0.5% peak loss at the field's edge (docs/imaging.md).", at_least(0)},
+      {"imaging.pb_cutoff", Type::kDouble, "0.2", "PB-corrected pixels where the beam is below this fraction of its peak are NaN.", between(0, 1)},
       {"imaging.keep_ms", Type::kBool, "false", "Keep the re-phased imaging MS in the products directory."},
       // Logging and progress.
-      {"logging.level", Type::kString, "info", "trace, debug, info, warn, error or off."},
+      {"logging.level", Type::kString, "info", "trace, debug, info, warn, error or off.", one_of({"trace", "debug", "info", "warn", "error", "off"})},
       {"logging.format", Type::kString, "text",
-       "text (human) or json (one JSON object per line)."},
+       "text (human) or json (one JSON object per line).", one_of({"text", "json"})},
       {"logging.file", Type::kPath, "", "Also append log lines to this file when set."},
       {"logging.progress", Type::kString, "auto",
-       "auto (bar on a terminal, log lines otherwise), bar, log or quiet."},
+       "auto (bar on a terminal, log lines otherwise), bar, log or quiet.", one_of({"auto", "bar", "log", "quiet"})},
       {"logging.progress_interval_s", Type::kDouble, "10",
-       "Seconds between progress log lines when not drawing a bar."},
+       "Seconds between progress log lines when not drawing a bar.", above(0)},
       // Validation (SPEC §7; docs/validation.md).
       {"validation.detect_sigma", Type::kDouble, "5",
-       "Islands are seeded by pixels at least this many sigma above the background."},
-      {"validation.island_sigma", Type::kDouble, "3", "Islands grow over pixels at least this many sigma."},
-      {"validation.max_components", Type::kInt, "4", "Gaussians fitted per island at most."},
+       "Islands are seeded by pixels at least this many sigma above the background.", above(0)},
+      {"validation.island_sigma", Type::kDouble, "3", "Islands grow over pixels at least this many sigma.", above(0)},
+      {"validation.max_components", Type::kInt, "4", "Gaussians fitted per island at most.", at_least(1)},
       {"validation.rms_box_beams", Type::kDouble, "20",
-       "Side of the background/noise box in restoring-beam major axes (grid step = box / 4)."},
-      {"validation.match_radius_arcsec", Type::kDouble, "10", "Cross-match radius."},
+       "Side of the background/noise box in restoring-beam major axes (grid step = box / 4).", above(0)},
+      {"validation.match_radius_arcsec", Type::kDouble, "10", "Cross-match radius.", above(0)},
       {"validation.astrometry_warn_arcsec", Type::kDouble, "2.5",
-       "Warn when the mean or RMS astrometric offset exceeds this."},
+       "Warn when the mean or RMS astrometric offset exceeds this.", at_least(0)},
       {"validation.astrometry_fail_arcsec", Type::kDouble, "5",
-       "Fail when the mean or RMS astrometric offset exceeds this."},
+       "Fail when the mean or RMS astrometric offset exceeds this.", at_least(0)},
       {"validation.flux_ratio_warn", Type::kDouble, "0.10",
-       "Warn when the clipped median measured/reference flux ratio deviates from 1 by more."},
+       "Warn when the clipped median measured/reference flux ratio deviates from 1 by more.", at_least(0)},
       {"validation.flux_ratio_fail", Type::kDouble, "0.20",
-       "Fail when the clipped median flux ratio deviates from 1 by more."},
-      {"validation.flux_clip_sigma", Type::kDouble, "3", "Sigma clipping of the flux ratios."},
+       "Fail when the clipped median flux ratio deviates from 1 by more.", at_least(0)},
+      {"validation.flux_clip_sigma", Type::kDouble, "3", "Sigma clipping of the flux ratios.", above(0)},
       {"validation.completeness_min_flux_jy", Type::kDouble, "0.010",
-       "Completeness counts reference sources at least this bright (at the image frequency)."},
-      {"validation.completeness_fail", Type::kDouble, "0.70", "Fail below this completeness."},
+       "Completeness counts reference sources at least this bright (at the image frequency).", at_least(0)},
+      {"validation.completeness_fail", Type::kDouble, "0.70", "Fail below this completeness.", between(0, 1)},
       {"validation.qa_min_snr", Type::kDouble, "10",
-       "Astrometry and flux statistics use matched detections at least this significant."},
+       "Astrometry and flux statistics use matched detections at least this significant.", at_least(0)},
       {"validation.false_rate_warn", Type::kDouble, "0.20",
-       "Warn when more than this fraction of detections has no reference counterpart."},
+       "Warn when more than this fraction of detections has no reference counterpart.", between(0, 1)},
       {"validation.reference_catalogue", Type::kPath, "",
        "Reference: sky-model/truth JSON, NVSS FITS/CSV, or a store from `contimg catalog import`."},
       {"validation.reference_spectral_index", Type::kDouble, "-0.7",
-       "Spectral index that scales catalogue (1.4 GHz) fluxes to the image frequency."},
+       "Spectral index that scales catalogue (1.4 GHz) fluxes to the image frequency.", between(-5, 5)},
   };
   return keys;
 }
@@ -329,7 +381,7 @@ void Config::set(const std::string& key, const std::string& raw, Source source,
     throw ConfigError(fmt::format("{}: unknown configuration key \"{}\" (see docs/configuration.md)",
                                   origin, key));
   }
-  entries_[key] = Entry{canonical(*def, raw, origin), source, origin};
+  entries_[key] = Entry{canonical(*def, raw, describe_source(source, origin)), source, origin};
 }
 
 Config Config::defaults() {
@@ -376,12 +428,28 @@ Config Config::load(const LoadOptions& options) {
     }
   }
   for (const auto& o : options.overrides) c.set(o.key, o.value, Source::kFlag, o.flag);
+  c.check_relations();
   return c;
+}
+
+// Ranges between keys, checked once every source is applied.
+void Config::check_relations() const {
+  const auto min_sb = get_int("grouping.min_subbands");
+  const auto expected = get_int("grouping.expected_subbands");
+  if (min_sb > expected) {
+    const auto& a = entry("grouping.min_subbands");
+    const auto& b = entry("grouping.expected_subbands");
+    throw ConfigError(fmt::format(
+        "{}: grouping.min_subbands = {} exceeds grouping.expected_subbands = {} ({}): "
+        "allowed range [1, grouping.expected_subbands]",
+        describe_source(a.source, a.origin), min_sb, expected, describe_source(b.source, b.origin)));
+  }
 }
 
 Config Config::with_override(const Override& o) const {
   Config c = *this;
   c.set(o.key, o.value, Source::kFlag, o.flag);
+  c.check_relations();
   return c;
 }
 

@@ -17,11 +17,38 @@ namespace contimg::config {
 
 enum class Type { kString, kInt, kDouble, kBool, kPath };
 
+// The values a key accepts beyond its type: a numeric interval, or a list of
+// words for enum-like strings. Declared with the key in the schema and checked
+// when any source sets it, so a bad value fails at start-up, not mid-run.
+struct Allowed {
+  std::optional<double> min, max;
+  bool min_exclusive = false;        // (min, ...] instead of [min, ...]
+  std::vector<std::string> choices;  // exact words; empty = any text
+
+  bool unrestricted() const { return !min && !max && choices.empty(); }
+  bool admits(double v) const;
+  bool admits(const std::string& word) const;
+  // "[0, 1]", "(0, 180]", ">= 1", "> 0", "skip, fail"; "any" when unrestricted
+  // (the form docs/configuration.md shows in its "allowed" column).
+  std::string text() const;
+};
+
+Allowed at_least(double min);
+Allowed above(double min);  // exclusive
+Allowed between(double min, double max);
+Allowed above_up_to(double min, double max);  // (min, max]
+Allowed one_of(std::vector<std::string> words);
+
 struct KeyDef {
+  KeyDef(std::string key_, Type type_, std::string default_value_, std::string doc_,
+         Allowed allowed_ = {})
+      : key(std::move(key_)), type(type_), default_value(std::move(default_value_)),
+        doc(std::move(doc_)), allowed(std::move(allowed_)) {}
   std::string key;            // "section.name"
   Type type;
   std::string default_value;  // as text, parsed like any other source
   std::string doc;
+  Allowed allowed;
 };
 
 // Every key the program knows, in documentation order.
@@ -79,6 +106,7 @@ class Config {
  private:
   void set(const std::string& key, const std::string& raw, Source source,
            const std::string& origin);
+  void check_relations() const;  // ConfigError when keys contradict each other
 
   std::map<std::string, Entry> entries_;
   std::optional<std::filesystem::path> file_;

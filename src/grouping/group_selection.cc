@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -144,24 +145,42 @@ std::vector<SelectedGroup> select_groups(state::StateDb& db, std::int64_t first,
     s.missing = missing_subbands(mask, settings.expected_subbands);
     const int n = static_cast<int>(s.present.size());
     const bool complete = s.missing.empty();
-    const bool too_few = !complete && (!allow_incomplete || n < settings.min_subbands);
-    if (too_few) {
-      std::string invalid;
+    std::string invalid;
+    if (!complete) {
+      // A missing subband whose file exists but is invalid is named with its error.
+      std::map<int, std::string> invalid_by_subband;
       for (const auto& f : db.files_in_range(g.first_file_epoch - tol, g.first_file_epoch + tol)) {
         if (f.state == FileState::kInvalid && f.subband && !(mask >> *f.subband & 1u) &&
             in_scope(f.path)) {
           invalid += (invalid.empty() ? "" : "; ") + f.error;
+          auto& e = invalid_by_subband[*f.subband];
+          e += (e.empty() ? "" : "; ") + f.error;
         }
       }
+      for (int k : s.missing) {
+        auto it = invalid_by_subband.find(k);
+        s.missing_reasons.emplace_back(k, it == invalid_by_subband.end() ? "no file"
+                                                                          : "invalid: " + it->second);
+      }
+    }
+    const bool too_few = !complete && (!allow_incomplete || n < settings.min_subbands);
+    if (too_few) {
       if (!invalid.empty()) {
         s.decision = SelectedGroup::Decision::kFailInvalid;
         s.reason = "invalid input: " + invalid;
       } else {
         s.decision = SelectedGroup::Decision::kSkipIncomplete;
+        // Suggest --allow-incomplete only where it would convert the group.
+        std::string hint;
+        if (n < settings.min_subbands) {
+          hint = fmt::format("; fewer than the minimum of {} (grouping.min_subbands){}",
+                             settings.min_subbands,
+                             allow_incomplete ? "" : ", so --allow-incomplete would not convert it either");
+        } else {
+          hint = " (use --allow-incomplete)";
+        }
         s.reason = fmt::format("incomplete: {}/{} subbands, missing {}{}", n,
-                               settings.expected_subbands, format_subbands(s.missing),
-                               allow_incomplete ? fmt::format(" (minimum {})", settings.min_subbands)
-                                                : " (use --allow-incomplete)");
+                               settings.expected_subbands, format_subbands(s.missing), hint);
         for (const auto& note : s.notes) s.reason += "; " + note;
       }
     }

@@ -33,6 +33,10 @@ struct SelectedGroup {
   // What a user should read even when the group is processed: files excluded
   // because their pointing disagrees (each one's reason).
   std::vector<std::string> notes;
+  // The missing subbands, each with why: "invalid: <the file's error>" or
+  // "no file". Converted with --allow-incomplete, they become flagged SPWs;
+  // the summaries say so.
+  std::vector<std::pair<int, std::string>> missing_reasons;
 };
 
 // Indexes `input_dir` (new or changed files only; files recorded under it

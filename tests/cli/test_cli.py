@@ -31,6 +31,159 @@ def run(contimg, *args, env=None, cwd=None):
                           cwd=cwd, timeout=120)
 
 
+def json_or_none(text):
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return None
+
+
+def is_error_object(doc, kind, code):
+    return (isinstance(doc, dict) and doc.get("ok") is False
+            and doc.get("error", {}).get("kind") == kind
+            and doc["error"].get("exit_code") == code and doc["error"].get("message"))
+
+
+def issue11_minor(exe, work):
+    """Issue 11, minor items: errors of option parsing, --json on failure,
+    config ranges, incomplete-group messages and summaries, empty ranges,
+    a default simulated sky."""
+    root = work / "issue11"
+    root.mkdir()
+    db_args = lambda name: ["--set", f"paths.state_db={root / (name + '.sqlite3')}"]
+
+    # D6: a ConfigError thrown while parsing (in a subcommand's callback) is
+    # handled like any other: exit 2, the option and its allowed values named.
+    r = run(exe, "simulate", str(root / "huge"), "--size", "huge")
+    check("D6 simulate --size huge: exit 2 naming the option and the allowed values",
+          r.returncode == 2 and "--size" in r.stderr and "tiny, small or full" in r.stderr,
+          f"rc={r.returncode} {r.stderr[-300:]}")
+    r = run(exe, "--json", "simulate", str(root / "huge"), "--size", "huge")
+    check("D6 --json simulate --size huge: one JSON error object (config, 2)",
+          r.returncode == 2 and is_error_object(json_or_none(r.stdout), "config", 2), f"rc={r.returncode} {r.stdout[:300]}")
+
+    # --json on errors: parse errors, configuration errors, bad input.
+    r = run(exe, "--json", "info", "--frobnicate")
+    check("--json parse error: JSON error object (config, 2)",
+          r.returncode == 2 and is_error_object(json_or_none(r.stdout), "config", 2), f"rc={r.returncode} {r.stdout[:300]}")
+    r = run(exe, "--json", "--set", "paths.stagedir=/x", "info")
+    check("--json unknown key: JSON error object naming it",
+          r.returncode == 2 and is_error_object(json_or_none(r.stdout), "config", 2)
+          and "paths.stagedir" in json_or_none(r.stdout)["error"]["message"], r.stdout[:300])
+    r = run(exe, "--json", "groups", "2025-01-02", "2025-01-01", *db_args("g"))
+    check("--json groups END < START: JSON error object (config, 2)",
+          r.returncode == 2 and is_error_object(json_or_none(r.stdout), "config", 2), r.stdout[:300])
+    r = run(exe, "--json", "peek", str(root / "none_sb00.hdf5"))
+    check("--json keeps a command's own error report (peek: array with the error)",
+          r.returncode == 3 and isinstance(json_or_none(r.stdout), list), r.stdout[:300])
+
+    # image on a path that is not an MS: bad input (3), not I/O (4).
+    not_ms = root / "not_an.ms"
+    not_ms.mkdir()
+    r = run(exe, "--json", "image", str(not_ms))
+    check("image on a directory that is not an MS: exit 3, JSON error kind input",
+          r.returncode == 3 and is_error_object(json_or_none(r.stdout), "input", 3)
+          and str(not_ms) in r.stdout, f"rc={r.returncode} {r.stdout[:300]} {r.stderr[-300:]}")
+    junk = root / "junk.ms"
+    junk.mkdir()
+    (junk / "table.dat").write_text("not a casacore table\n")
+    r = run(exe, "image", str(junk))
+    check("image on a directory with a junk table.dat: exit 3", r.returncode == 3,
+          f"rc={r.returncode} {r.stderr[-300:]}")
+
+    # Configuration ranges and choices, checked at load.
+    r = run(exe, "--set", "hdf5.cache_slots=-1", "info")
+    check("hdf5.cache_slots=-1: exit 2 naming key, value, source and range",
+          r.returncode == 2 and "hdf5.cache_slots = -1" in r.stderr and "--set" in r.stderr
+          and ">= 1" in r.stderr, f"rc={r.returncode} {r.stderr[-300:]}")
+    r = run(exe, "info", env={"CONTIMG_IMAGING_PB_CUTOFF": "7"})
+    check("imaging.pb_cutoff=7: exit 2 naming the variable and [0, 1]",
+          r.returncode == 2 and "CONTIMG_IMAGING_PB_CUTOFF" in r.stderr and "[0, 1]" in r.stderr,
+          f"rc={r.returncode} {r.stderr[-300:]}")
+    r = run(exe, "--set", "calibration.when_uncalibrated=maybe", "info")
+    check("calibration.when_uncalibrated=maybe: exit 2 at load, listing skip, fail",
+          r.returncode == 2 and "skip, fail" in r.stderr, f"rc={r.returncode} {r.stderr[-300:]}")
+
+    # A default simulation has a sky: non-zero cross-correlation power.
+    import h5py
+    import numpy as np
+    sim_dir = root / "sim_default"
+    r = run(exe, "--json", "--progress", "quiet", "simulate", str(sim_dir), "--size", "tiny",
+            "--start", "2025-02-01T00:00:00")
+    sim = json_or_none(r.stdout) or {}
+    power = 0.0
+    if r.returncode == 0 and sim.get("files"):
+        with h5py.File(sim["files"][0], "r") as f:
+            vis = f["Data/visdata"][()]
+            a1, a2 = f["Header/ant_1_array"][()], f["Header/ant_2_array"][()]
+        cross = vis[a1 != a2]
+        power = float(np.mean(np.abs(cross) ** 2)) if cross.size else 0.0
+    check("simulate --size tiny with defaults: non-zero cross-correlation power",
+          power > 0, f"rc={r.returncode} power={power} {r.stderr[-300:]}")
+
+    # Incomplete groups: suggest --allow-incomplete only where it would help.
+    def simulate(name, start, *extra):
+        d = root / name
+        p = run(exe, "--progress", "quiet", "simulate", str(d), "--size", "tiny", "--start", start,
+                "--jitter", "0", "--ntimes", "2", *extra)
+        if p.returncode != 0:
+            print(p.stderr[-500:])
+        return d
+    few = simulate("eleven", "2025-02-02T00:00:00", "--subbands", *map(str, range(11)))
+    r = run(exe, "--json", "--progress", "quiet", "convert", str(few), str(root / "ms11"),
+            "2025-02-02", "2025-02-02", *db_args("eleven"))
+    j = json_or_none(r.stdout) or {}
+    reason = (j.get("skipped") or [{}])[0].get("reason", "")
+    check("11/16 subbands: the skip reason names the minimum and does not suggest --allow-incomplete",
+          r.returncode == 0 and "minimum of 12" in reason and "use --allow-incomplete" not in reason, reason or r.stdout[:300])
+    r = run(exe, "--progress", "quiet", "convert-files", str(root / "ms11f"), *map(str, sorted(few.glob("*.hdf5"))),
+            *db_args("eleven"))
+    check("convert-files of 11 subbands: exit 3 naming the minimum, no --allow-incomplete suggestion",
+          r.returncode == 3 and "minimum of 12" in r.stdout + r.stderr
+          and "use --allow-incomplete" not in r.stdout + r.stderr, f"rc={r.returncode} {r.stdout[-300:]} {r.stderr[-300:]}")
+    many = simulate("thirteen", "2025-02-03T00:00:00", "--subbands", *map(str, range(13)))
+    r = run(exe, "--json", "--progress", "quiet", "convert", str(many), str(root / "ms13"),
+            "2025-02-03", "2025-02-03", "--dry-run", *db_args("thirteen"))
+    j = json_or_none(r.stdout) or {}
+    reason = (j.get("skipped") or [{}])[0].get("reason", "")
+    check("13/16 subbands: the skip reason suggests --allow-incomplete", "use --allow-incomplete" in reason,
+          reason or r.stdout[:300])
+
+    # --allow-incomplete with a truncated member: the summary says which and why.
+    trunc = simulate("truncated", "2025-02-04T00:00:00")
+    sb07 = next(trunc.glob("*_sb07.hdf5"))
+    data = sb07.read_bytes()
+    sb07.write_bytes(data[: len(data) // 2])
+    r = run(exe, "--json", "--progress", "quiet", "convert", str(trunc), str(root / "ms_trunc"),
+            "2025-02-04", "2025-02-04", "--allow-incomplete", *db_args("truncated"))
+    j = json_or_none(r.stdout) or {}
+    conv = (j.get("converted") or [{}])[0]
+    miss = conv.get("missing_subbands", [])
+    check("--allow-incomplete with truncated sb07: the JSON summary names sb07 invalid and why",
+          r.returncode == 0 and len(miss) == 1 and miss[0].get("subband") == 7
+          and "invalid" in miss[0].get("reason", "") and "truncated" in miss[0].get("reason", ""),
+          f"rc={r.returncode} {r.stdout[:600]}")
+    r = run(exe, "--progress", "quiet", "convert", str(trunc), str(root / "ms_trunc"),
+            "2025-02-04", "2025-02-04", "--allow-incomplete", "--dry-run", *db_args("truncated"))
+    check("... and the text summary too", "sb07 invalid" in r.stdout, r.stdout[-400:])
+
+    # An empty time range: exit 0 with a warning saying what the directory holds.
+    r = run(exe, "--json", "--progress", "quiet", "convert", str(trunc), str(root / "ms_none"),
+            "2030-01-01", "2030-01-02", *db_args("truncated"))
+    j = json_or_none(r.stdout) or {}
+    warn = " ".join(j.get("warnings", []))
+    check("empty range: exit 0, zero counts and a warning naming the range and the files' times",
+          r.returncode == 0 and j.get("counts", {}).get("converted") == 0 and "2030-01-01" in warn
+          and "2025-02-04T00:00:00" in warn and "no groups" in r.stderr, f"rc={r.returncode} {r.stdout[:400]} {r.stderr[-300:]}")
+    empty = root / "empty_dir"
+    empty.mkdir()
+    r = run(exe, "--json", "--progress", "quiet", "convert", str(empty), str(root / "ms_empty"),
+            "2025-01-01", "2025-01-02", *db_args("empty"))
+    check("a directory with no subband files: exit 3, JSON error kind input naming it",
+          r.returncode == 3 and is_error_object(json_or_none(r.stdout), "input", 3)
+          and str(empty) in r.stdout, f"rc={r.returncode} {r.stdout[:300]} {r.stderr[-300:]}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--contimg", required=True)
@@ -182,6 +335,8 @@ def main():
           any("cache profile metadata" in p["msg"] for p in parsed), r.stderr[:300])
     r = run(exe, "--log-level", "loud", "info")
     check("bad log level: exit 2", r.returncode == 2 and "logging.level" in r.stderr, r.stderr)
+
+    issue11_minor(exe, work)
 
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 0 if RESULTS["failed"] == 0 and RESULTS["passed"] > 0 else 1

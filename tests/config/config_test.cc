@@ -123,6 +123,56 @@ TEST_F(ConfigTest, EnvironmentNamesFollowTheKey) {
   EXPECT_EQ(env_name("paths.stage_dir"), "CONTIMG_PATHS_STAGE_DIR");
 }
 
+TEST_F(ConfigTest, OutOfRangeValuesAreErrorsNamingKeyValueSourceAndRange) {
+  LoadOptions f;
+  f.overrides = {{"imaging.pb_cutoff", "7", "--set"}};
+  EXPECT_THAT(config_error(f), AllOf(HasSubstr("flag --set"), HasSubstr("imaging.pb_cutoff = 7"),
+                                     HasSubstr("[0, 1]")));
+  LoadOptions e;
+  e.environment = {{"CONTIMG_HDF5_CACHE_SLOTS", "-1"}};
+  EXPECT_THAT(config_error(e), AllOf(HasSubstr("environment variable CONTIMG_HDF5_CACHE_SLOTS"),
+                                     HasSubstr("hdf5.cache_slots = -1"), HasSubstr(">= 1")));
+  LoadOptions t;
+  t.file = write("[imaging]\nfield_deg = 0\n");
+  EXPECT_THAT(config_error(t), AllOf(HasSubstr("file "), HasSubstr("contimg.toml:2"),
+                                     HasSubstr("imaging.field_deg = 0"), HasSubstr("(0, 180]")));
+  // The bounds themselves are allowed.
+  LoadOptions ok;
+  ok.overrides = {{"imaging.pb_cutoff", "1", "--set"}, {"hdf5.cache_slots", "1", "--set"},
+                  {"imaging.pb_cutoff", "0", "--set"}};
+  EXPECT_EQ(Config::load(ok).get_double("imaging.pb_cutoff"), 0.0);
+}
+
+TEST_F(ConfigTest, EnumLikeStringsAreCheckedWhenLoaded) {
+  LoadOptions o;
+  o.overrides = {{"calibration.when_uncalibrated", "ignore", "--set"}};
+  EXPECT_THAT(config_error(o), AllOf(HasSubstr("calibration.when_uncalibrated"), HasSubstr("ignore"),
+                                     HasSubstr("skip, fail")));
+  LoadOptions d;
+  d.environment = {{"CONTIMG_IMAGING_DATA_COLUMN", "corrected"}};
+  EXPECT_THAT(config_error(d), AllOf(HasSubstr("CONTIMG_IMAGING_DATA_COLUMN"),
+                                     HasSubstr("auto, DATA, CORRECTED_DATA")));
+  EXPECT_THROW(Config::defaults().with_override({"logging.progress", "loud", "--progress"}), ConfigError);
+}
+
+// Every numeric key declares its range: a new key cannot forget it.
+TEST(ConfigSchema, EveryNumericKeyHasARangeThatAdmitsItsDefault) {
+  for (const auto& def : schema()) {
+    if (def.type != Type::kInt && def.type != Type::kDouble) continue;
+    EXPECT_TRUE(def.allowed.min || def.allowed.max) << def.key << " has no range";
+    EXPECT_TRUE(def.allowed.admits(std::stod(def.default_value))) << def.key;
+  }
+}
+
+TEST_F(ConfigTest, MinSubbandsMayNotExceedExpectedSubbands) {
+  LoadOptions o;
+  o.overrides = {{"grouping.expected_subbands", "8", "--set"}};
+  EXPECT_THAT(config_error(o), AllOf(HasSubstr("grouping.min_subbands = 12"),
+                                     HasSubstr("grouping.expected_subbands = 8")));
+  o.overrides.push_back({"grouping.min_subbands", "8", "--set"});
+  EXPECT_EQ(Config::load(o).get_int("grouping.min_subbands"), 8);
+}
+
 // docs/configuration.md must list every key with its default, and nothing else.
 TEST(ConfigurationDoc, ListsEveryKeyWithItsDefault) {
   std::ifstream in(std::string(CONTIMG_SOURCE_DIR) + "/docs/configuration.md");
@@ -130,18 +180,20 @@ TEST(ConfigurationDoc, ListsEveryKeyWithItsDefault) {
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string doc = ss.str();
-  // Rows look like: | `section.key` | type | `default` | description |
-  const std::regex row(R"(\|\s*`([a-z0-9_]+\.[a-z0-9_]+)`\s*\|\s*([a-z]+)\s*\|\s*`([^`]*)`\s*\|)");
-  std::map<std::string, std::string> documented;
+  // Rows look like: | `section.key` | type | `default` | allowed | description |
+  const std::regex row(
+      R"(\|\s*`([a-z0-9_]+\.[a-z0-9_]+)`\s*\|\s*([a-z]+)\s*\|\s*`([^`]*)`\s*\|\s*([^|]*?)\s*\|)");
+  std::map<std::string, std::pair<std::string, std::string>> documented;  // default, allowed
   for (auto it = std::sregex_iterator(doc.begin(), doc.end(), row); it != std::sregex_iterator(); ++it) {
-    documented[(*it)[1]] = (*it)[3];
+    documented[(*it)[1]] = {(*it)[3], (*it)[4]};
   }
   for (const auto& def : schema()) {
     auto it = documented.find(def.key);
     ASSERT_NE(it, documented.end()) << def.key << " is not documented";
     if (def.key != "hdf5.plugin_dir" && def.key != "paths.data_dir") {  // build-dependent defaults
-      EXPECT_EQ(it->second, def.default_value) << def.key;
+      EXPECT_EQ(it->second.first, def.default_value) << def.key;
     }
+    EXPECT_EQ(it->second.second, def.allowed.text()) << def.key;
     documented.erase(it);
   }
   for (const auto& [key, _] : documented) ADD_FAILURE() << key << " is documented but not in the schema";

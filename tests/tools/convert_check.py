@@ -903,7 +903,13 @@ def expect_failure(ci, out, files, culprit, codes=(3,), extra_args=(), sets=(), 
                                                                  else 6, tail(p.stderr, 400)))
     name = os.path.basename(culprit) if culprit else None
     reason = ""
-    if p.json:
+    if isinstance(p.json, dict) and p.json.get("ok") is False and "error" in p.json:
+        # A failure before any group was tried: the --json error object (docs/cli.md).
+        err = p.json["error"]
+        if err.get("exit_code") != p.returncode:
+            problems.append("JSON error object: exit_code %s, exit %d" % (err.get("exit_code"), p.returncode))
+        reason = err.get("message", "")
+    elif p.json:
         failed = p.json.get("failed", [])
         if len(failed) != 1 or p.json.get("converted"):
             problems.append("JSON summary: %s" % json.dumps(p.json.get("counts")))
