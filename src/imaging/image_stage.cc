@@ -103,7 +103,7 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
   const fs::path products_dir = ctx.get_string("products_dir");
   auto log = logging::group_logger(ctx.group_id());
   const Imager imager(site_->data.observatory, options_);
-  last_ = std::make_unique<ImagerResult>(imager.run(ms, products_dir, ctx.group_id()));
+  last_ = std::make_unique<ImagerResult>(imager.run(ms, products_dir, ctx.group_id(), ctx.interrupts()));
   const auto& r = *last_;
   log->info("stage=image rows={} column={} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "
             "rephase_s={:.1f} wsclean_s={:.1f} pb_s={:.1f} total_s={:.1f} image={}",

@@ -97,20 +97,38 @@ std::string tail_of_file(const fs::path& path, int lines) {
   return out;
 }
 
-void run_wsclean(const std::vector<std::string>& argv, std::chrono::seconds timeout, const fs::path& log) {
+bool says_disk_full(const std::string& text) {
+  return text.find("No space left on device") != std::string::npos ||
+         text.find("ENOSPC") != std::string::npos || text.find("Disk quota exceeded") != std::string::npos;
+}
+
+void run_wsclean(const std::vector<std::string>& argv, std::chrono::seconds timeout, const fs::path& log,
+                 const std::function<bool()>& cancel) {
   if (!find_in_path(argv.at(0))) {
     throw IoError(fmt::format("WSClean not found: \"{}\" is not in PATH (install Debian's wsclean or set imaging.wsclean)",
                               argv[0]));
   }
-  const ProcessResult r = run_process(argv, timeout, log);
+  ProcessOptions o;
+  o.timeout = timeout;
+  o.log_file = log;
+  o.cancel = cancel;
+  const ProcessResult r = run_process(argv, o);
   if (r.timed_out) {
     throw Error(fmt::format("WSClean timed out after {} s (imaging.timeout_s); log {}; last lines:\n{}",
                             timeout.count(), log.string(), tail_of_file(log, 15)));
   }
   if (r.exit_code != 0) {
-    throw Error(fmt::format("WSClean failed ({}); log {}; last lines:\n{}{}",
-                            r.exit_code < 0 ? "killed by a signal" : fmt::format("exit status {}", r.exit_code),
-                            log.string(), r.output, tail_of_file(log, 15)));
+    const std::string tail = tail_of_file(log, 15);
+    const std::string how = r.term_signal ? fmt::format("killed by signal {}", r.term_signal)
+                                          : r.exit_code < 0 ? std::string("could not run")
+                                                            : fmt::format("exit status {}", r.exit_code);
+    // A full disk is the environment's, retryable (exit 4), and said plainly.
+    if (says_disk_full(r.output) || says_disk_full(tail_of_file(log, 200))) {
+      throw IoError(fmt::format("WSClean failed ({}): No space left on device (disk full) writing its temporary "
+                                "files or products; log {}; last lines:\n{}",
+                                how, log.string(), tail));
+    }
+    throw Error(fmt::format("WSClean failed ({}); log {}; last lines:\n{}{}", how, log.string(), r.output, tail));
   }
 }
 
