@@ -287,9 +287,10 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
   res.staged_in = stage.path();
   // A full disk must be a clear error before writing, not a failure inside
   // casacore (whose table destructors cannot report it).
-  const std::uint64_t needed = est + est / 8;
+  const std::uint64_t needed = est + est / 8 + options_.storage.reserve_bytes;
   if (const auto avail = free_bytes(stage.path()); avail < needed) {
-    throw IoError(fmt::format("not enough space to stage group {} in {}: ~{:.0f} MB needed, {:.0f} MB free",
+    throw IoError(fmt::format("not enough space to stage group {} in {}: No space left on device "
+                              "(~{:.0f} MB needed, {:.0f} MB free)",
                               group_id, stage.path().string(), needed / 1e6, avail / 1e6));
   }
   const fs::path staged_ms = stage.path() / (group_id + ".ms");
@@ -466,7 +467,7 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
   } else {
     // Across filesystems (tmpfs): copy next to the output first, then rename.
     if (const auto avail = free_bytes(output_dir); avail < res.bytes_written + res.bytes_written / 16) {
-      throw IoError(fmt::format("not enough space in {} for {} ({:.0f} MB needed, {:.0f} MB free)",
+      throw IoError(fmt::format("not enough space in {} for {}: No space left on device ({:.0f} MB needed, {:.0f} MB free)",
                                 output_dir.string(), res.ms_path.filename().string(),
                                 res.bytes_written / 1e6, avail / 1e6));
     }

@@ -48,6 +48,12 @@ struct StorageOptions {
   // between blocks, and a put only reads the shared table state (lock
   // checks). docs/perf.md.
   bool parallel_column_puts = true;
+  // Bytes set aside (a preallocated file inside the MS, removed by finish())
+  // while the MS is written. casacore writes its headers through objects
+  // whose destructors flush, and a failed write there is std::terminate: the
+  // reserve is freed before the final flush and after a failed write, so that
+  // those last writes find room on a full disk (issue 11, D4). 0: none.
+  std::uint64_t reserve_bytes = 16u << 20;
 };
 
 struct TileShape {
