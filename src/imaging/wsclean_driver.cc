@@ -3,6 +3,9 @@
 #include <cmath>
 #include <deque>
 #include <fstream>
+#include <optional>
+
+#include <sys/statvfs.h>
 
 #include <fmt/format.h>
 
@@ -97,6 +100,26 @@ std::string tail_of_file(const fs::path& path, int lines) {
   return out;
 }
 
+namespace {
+
+// A filesystem WSClean writes to (its log's, -temp-dir's, -name's) with
+// almost no room left: its own message may not have reached the full log.
+std::optional<fs::path> full_filesystem(const std::vector<std::string>& argv, const fs::path& log) {
+  std::vector<fs::path> dirs = {log.parent_path()};
+  for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == "-temp-dir") dirs.emplace_back(argv[i + 1]);
+    if (argv[i] == "-name") dirs.push_back(fs::path(argv[i + 1]).parent_path());
+  }
+  for (const auto& d : dirs) {
+    struct statvfs st{};
+    if (d.empty() || ::statvfs(d.c_str(), &st) != 0) continue;
+    if (static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize < (4u << 20)) return d;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 bool says_disk_full(const std::string& text) {
   return text.find("No space left on device") != std::string::npos ||
          text.find("ENOSPC") != std::string::npos || text.find("Disk quota exceeded") != std::string::npos;
@@ -123,10 +146,11 @@ void run_wsclean(const std::vector<std::string>& argv, std::chrono::seconds time
                                           : r.exit_code < 0 ? std::string("could not run")
                                                             : fmt::format("exit status {}", r.exit_code);
     // A full disk is the environment's, retryable (exit 4), and said plainly.
-    if (says_disk_full(r.output) || says_disk_full(tail_of_file(log, 200))) {
-      throw IoError(fmt::format("WSClean failed ({}): No space left on device (disk full) writing its temporary "
+    const auto full_dir = full_filesystem(argv, log);
+    if (full_dir || says_disk_full(r.output) || says_disk_full(tail_of_file(log, 200))) {
+      throw IoError(fmt::format("WSClean failed ({}): No space left on device (disk full{}) writing its temporary "
                                 "files or products; log {}; last lines:\n{}",
-                                how, log.string(), tail));
+                                how, full_dir ? " in " + full_dir->string() : std::string(), log.string(), tail));
     }
     throw Error(fmt::format("WSClean failed ({}); log {}; last lines:\n{}{}", how, log.string(), r.output, tail));
   }

@@ -12,6 +12,9 @@
                       temporary entry is a .contimg-tmp-* (swept by name); then
                       kill -9 while it stages, and a rerun leaves no temporary
                       path and both tables.
+  --case disk-full-image  (root) the products directory on a tmpfs that is
+                      filled while WSClean runs: exit 4 saying "No space left",
+                      nothing left; a rerun after freeing the space completes.
   --case disk-full    (root: a small tmpfs) convert into a tmpfs too small for
                       the MS, and into one that a background writer fills while
                       the MS is written: exit 4 (an I/O error, never 134), a
@@ -244,13 +247,31 @@ def tmpfs(size_bytes):
 
 
 def umount(d):
-    subprocess.run(["umount", d], capture_output=True)
+    subprocess.run(["umount", "-l", d], capture_output=True)  # lazy: a killed writer may still hold it
     shutil.rmtree(d, ignore_errors=True)
 
 
 def free_bytes(d):
     st = os.statvfs(d)
     return st.f_bavail * st.f_frsize
+
+
+def fill_up(path, leave=0):
+    """Another writer takes the free space of path's filesystem, leaving about `leave` bytes."""
+    with open(path, "wb", buffering=0) as f:
+        want = free_bytes(os.path.dirname(path)) - leave
+        while want > 0:  # a tmpfs may refuse the last pages of an allocation: ask for less
+            try:
+                os.posix_fallocate(f.fileno(), 0, want)
+                break
+            except OSError:
+                want -= 64 * 1024
+        if leave == 0:  # and the last crumbs
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
 
 
 def du(path):
@@ -303,14 +324,16 @@ def case_disk_full(ci, work):
         fill = os.path.join(mnt, "fill")
         proc = ci.start(*local, "convert-files", out, *files)
         filled = False
+        seen_ms = None
         while proc.poll() is None and not filled:
-            # The MS under the staging directory: fill the disk while it is written.
-            if glob.glob(os.path.join(out, ".contimg-tmp-*", "*.ms")):
-                with open(fill, "wb") as f:
-                    try:
-                        os.posix_fallocate(f.fileno(), 0, max(free_bytes(mnt) - ms_bytes // 10, 4096))
-                    except OSError:
-                        pass
+            # Fill the disk while the MS under the staging directory is written: once the
+            # writer has set its reserve aside (contimg.reserve), or 20 ms after the MS
+            # appeared (a writer without a reserve).
+            staged = glob.glob(os.path.join(out, ".contimg-tmp-*", "*.ms"))
+            if staged and seen_ms is None:
+                seen_ms = time.time()
+            if staged and (glob.glob(os.path.join(staged[0], "contimg.reserve")) or time.time() - seen_ms > 0.02):
+                fill_up(fill, ms_bytes // 10)
                 filled = True
         stdout, stderr = proc.communicate(timeout=300)
         check("the disk was filled while the MS was written", filled)
@@ -326,11 +349,48 @@ def case_disk_full(ci, work):
     return 0
 
 
+def case_disk_full_image(ci, work):
+    if shutil.which("wsclean") is None:
+        print("SKIP wsclean is not installed")
+        return SKIP
+    probe, why = tmpfs(1 << 20)
+    if probe is None:
+        print(f"SKIP cannot mount a tmpfs (needs root): {why}")
+        return SKIP
+    umount(probe)
+    ms, _ = simulate_convert(ci, work, "img", "--noise", "1")
+    # Room for the imaging MS (and its writer's 16 MiB reserve) and WSClean's files.
+    mnt, _ = tmpfs(64 * (1 << 20))
+    try:
+        products = os.path.join(mnt, "products")
+        proc = ci.start(*image_args(ms, products))
+        ws = wait_for_wsclean(proc)
+        fill = os.path.join(mnt, "fill")
+        if ws is not None:  # another writer takes the disk while WSClean runs
+            fill_up(fill)
+        stdout, stderr = proc.communicate(timeout=300)
+        check("the disk was filled while WSClean ran", ws is not None)
+        check("imaging on a full disk: exit 4 (I/O error)", proc.returncode == 4, f"exit {proc.returncode}: {stderr[-1500:]}")
+        check("imaging on a full disk: the message says the disk is full", "No space left" in stderr, stderr[-1500:])
+        check("imaging on a full disk: no .contimg-tmp-* left", not temporaries(products), temporaries(products))
+        images = glob.glob(os.path.join(products, "*", "*.fits"))
+        check("imaging on a full disk: no image product", not images, images)
+        if os.path.exists(fill):
+            os.remove(fill)
+        p = ci.run(*image_args(ms, products))
+        check("after freeing the space a rerun completes", p.returncode == 0, p.stderr[-1500:])
+        check("after the rerun: no .contimg-tmp-* left", not temporaries(products), temporaries(products))
+    finally:
+        umount(mnt)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--contimg", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("--case", required=True, choices=["kill-image", "term-image", "solve", "disk-full"])
+    ap.add_argument("--case", required=True,
+                    choices=["kill-image", "term-image", "solve", "disk-full", "disk-full-image"])
     a = ap.parse_args()
     work = os.path.abspath(a.workdir)
     shutil.rmtree(work, ignore_errors=True)
@@ -342,6 +402,8 @@ def main():
         rc = case_kill_image(ci, work, signal.SIGTERM)
     elif a.case == "solve":
         rc = case_solve(ci, work)
+    elif a.case == "disk-full-image":
+        rc = case_disk_full_image(ci, work)
     else:
         rc = case_disk_full(ci, work)
     if rc == SKIP:
