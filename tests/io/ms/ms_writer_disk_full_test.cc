@@ -7,20 +7,15 @@
 #include "io/ms/casacore_cxx20.h"  // before any casacore header
 
 #include <casacore/tables/Tables/Table.h>
-#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/mount.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <string>
 
 #include "common/error.h"
 #include "io/ms/tiny_ms.h"
+#include "support/small_tmpfs.h"
 #include "support/tiny_uvh5.h"
 
 namespace contimg::ms {
@@ -28,47 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-class SmallTmpfs {
- public:
-  explicit SmallTmpfs(std::uint64_t bytes) : mnt_(dir_ / "mnt") {
-    fs::create_directories(mnt_);
-    const std::string opts = "size=" + std::to_string(bytes);
-    mounted_ = ::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, opts.c_str()) == 0;
-    if (!mounted_) why_ = std::strerror(errno);
-  }
-  ~SmallTmpfs() {
-    if (mounted_) ::umount2(mnt_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  const std::string& why() const { return why_; }
-  const fs::path& path() const { return mnt_; }
-
-  std::uint64_t free_bytes() const {
-    struct statvfs st{};
-    ::statvfs(mnt_.c_str(), &st);
-    return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
-  }
-  // Another writer takes the space, leaving `leave` bytes (about: page granularity).
-  void fill(std::uint64_t leave) const {
-    const fs::path f = mnt_ / ("fill" + std::to_string(fills_++));
-    const int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ASSERT_GE(fd, 0);
-    const std::uint64_t avail = free_bytes();
-    if (avail > leave) ::posix_fallocate(fd, 0, static_cast<off_t>(avail - leave));
-    ::close(fd);
-  }
-  void unfill() const {
-    for (int i = 0; i < fills_; ++i) fs::remove(mnt_ / ("fill" + std::to_string(i)));
-  }
-
- private:
-  contimg::test::TempDir dir_;
-  fs::path mnt_;
-  bool mounted_ = false;
-  std::string why_;
-  mutable int fills_ = 0;
-};
+using contimg::test::SmallTmpfs;
 
 // ~1.3 MB of DATA + FLAG + WEIGHT_SPECTRUM a block.
 test::TinySpec big_spec() {
