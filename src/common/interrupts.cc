@@ -109,6 +109,11 @@ void InterruptGuard::remove_registered() noexcept {
   paths_.clear();
 }
 
+fs::path temp_path_in(const fs::path& parent, const std::string& label) {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  return parent / fmt::format("{}{}-{:08x}-{}@{}", kTempPrefix, getpid(), rng(), label, this_host());
+}
+
 ScopedTempDir::ScopedTempDir(const fs::path& parent, const std::string& label,
                              const InterruptGuard* guard)
     : guard_(guard) {
@@ -117,10 +122,8 @@ ScopedTempDir::ScopedTempDir(const fs::path& parent, const std::string& label,
   if (ec) {
     throw IoError(fmt::format("cannot create directory {}: {}", parent.string(), ec.message()));
   }
-  std::random_device rd;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    fs::path candidate =
-        parent / fmt::format("{}{}-{:08x}-{}@{}", kTempPrefix, getpid(), rd(), label, this_host());
+    fs::path candidate = temp_path_in(parent, label);
     if (fs::create_directory(candidate, ec)) {
       path_ = std::move(candidate);
       if (guard_) guard_->register_path(path_);

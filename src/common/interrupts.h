@@ -65,6 +65,12 @@ class ScopedTempDir {
   bool released_ = false;
 };
 
+// A fresh name ".contimg-tmp-<pid>-<random>-<label>@<host>" in `parent` for
+// a temporary file or directory the caller creates (ScopedTempDir's scheme;
+// e.g. a file written then renamed into place). Swept like ScopedTempDir's
+// once its process is gone.
+std::filesystem::path temp_path_in(const std::filesystem::path& parent, const std::string& label);
+
 // Every temporary path of contimg is a ScopedTempDir (one naming scheme,
 // wherever it lies: scratch, ms, staging, products/<group>, caltables), so
 // that one sweep finds what a killed process left.
