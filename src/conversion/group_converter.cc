@@ -287,7 +287,10 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
   res.staged_in = stage.path();
   // A full disk must be a clear error before writing, not a failure inside
   // casacore (whose table destructors cannot report it).
-  const std::uint64_t needed = est + est / 8 + options_.storage.reserve_bytes;
+  ms::StorageOptions storage = options_.storage;
+  storage.block_rows = nbls;
+  storage.reserve_bytes = ms::reserve_for(est, storage);
+  const std::uint64_t needed = est + est / 8 + storage.reserve_bytes;
   if (const auto avail = free_bytes(stage.path()); avail < needed) {
     throw IoError(fmt::format("not enough space to stage group {} in {}: No space left on device "
                               "(~{:.0f} MB needed, {:.0f} MB free)",
@@ -298,8 +301,6 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
   if (progress) progress->set_total(slots.size());
 
   // 4. Stream: readers fill slot buffers ahead of the writer.
-  ms::StorageOptions storage = options_.storage;
-  storage.block_rows = nbls;
   ms::MsWriter writer(staged_ms, layout, storage);
 
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());

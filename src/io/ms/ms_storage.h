@@ -56,6 +56,14 @@ struct StorageOptions {
   std::uint64_t reserve_bytes = 16u << 20;
 };
 
+// The reserve for an MS of about `ms_bytes`: storage.reserve_bytes, but no
+// more than an eighth of the MS plus 128 KiB (what a small MS can have
+// buffered, and room for every header), so that small disks stay usable.
+inline std::uint64_t reserve_for(std::uint64_t ms_bytes, const StorageOptions& storage) {
+  const std::uint64_t cap = ms_bytes / 8 + (128u << 10);
+  return storage.reserve_bytes < cap ? storage.reserve_bytes : cap;
+}
+
 struct TileShape {
   std::size_t ncorr = 0;  // always the full correlation axis
   std::size_t nchan = 0;  // channels per tile (all, unless one cell exceeds the target)
