@@ -22,10 +22,11 @@
 #include <set>
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include "common/build_info.h"
 #include "common/error.h"
+#include "common/interrupts.h"
+#include "io/ms/table_release.h"
 
 namespace contimg::calibration {
 namespace cc = casacore;
@@ -67,15 +68,21 @@ cc::TableDesc caltable_desc() {
   return td;
 }
 
-fs::path staging_path(const fs::path& path) {
-  return path.parent_path() / fmt::format(".{}.staging-{}", path.filename().string(), ::getpid());
-}
-
 void write_table(const fs::path& path, const std::string& viscal, const std::vector<CalRow>& rows,
                  const CaltableInfo& info) {
-  const auto staging = staging_path(path);
-  std::error_code ec;
-  fs::remove_all(staging, ec);
+  // Staged under the one temporary naming scheme (swept after a kill -9),
+  // beside the final path so that publishing is a rename.
+  const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  ScopedTempDir stage_dir(parent, "caltable");
+  const fs::path staging = stage_dir.path() / path.filename();
+  // casacore cannot report a full disk from its destructors (std::terminate):
+  // a table that does not fit is refused before it is started.
+  const std::uint64_t cell_bytes = rows.empty() ? 0 : rows.front().cparam.nelements() * (8 + 4 + 4 + 4 + 1);
+  const std::uint64_t needed = rows.size() * (cell_bytes + 64) + ms::kFlushHeadroomBytes;
+  if (const auto avail = ms::available_bytes(parent); avail < needed) {
+    throw IoError(fmt::format("{}: No space left on device for the {} table ({:.1f} MB needed, {:.1f} MB free in {})",
+                              path.string(), viscal, needed / 1e6, avail / 1e6, parent.string()));
+  }
   try {
     {
       const cc::Table ms(info.ms.string(), cc::Table::Old);
@@ -83,60 +90,68 @@ void write_table(const fs::path& path, const std::string& viscal, const std::vec
       cc::StandardStMan ssm("MSMTAB", 2560);
       setup.bindAll(ssm);
       cc::Table tab(setup, rows.size());
-      tab.tableInfo().setType("Calibration");
-      tab.tableInfo().setSubType(viscal);
-      tab.flushTableInfo();
-      auto& kw = tab.rwKeywordSet();
-      kw.define("ParType", "Complex");
-      kw.define("MSName", info.ms.filename().string());
-      kw.define("VisCal", viscal);
-      kw.define("PolBasis", "unknown");
-      kw.define("CASA_Version", fmt::format("contimg {}", build::kVersion));
-      for (const char* name : kSubtables) {
-        if (!ms.keywordSet().isDefined(name)) {
-          throw InputError(fmt::format("{}: subtable {} is missing", info.ms.string(), name));
+      // After a failure the table goes without writing (its directory is
+      // temporary); after the flush there is nothing left to write.
+      try {
+        tab.tableInfo().setType("Calibration");
+        tab.tableInfo().setSubType(viscal);
+        tab.flushTableInfo();
+        auto& kw = tab.rwKeywordSet();
+        kw.define("ParType", "Complex");
+        kw.define("MSName", info.ms.filename().string());
+        kw.define("VisCal", viscal);
+        kw.define("PolBasis", "unknown");
+        kw.define("CASA_Version", fmt::format("contimg {}", build::kVersion));
+        for (const char* name : kSubtables) {
+          if (!ms.keywordSet().isDefined(name)) {
+            throw InputError(fmt::format("{}: subtable {} is missing", info.ms.string(), name));
+          }
+          const auto dst = (staging / name).string();
+          ms.keywordSet().asTable(name).deepCopy(dst, cc::Table::New);
+          kw.defineTable(name, cc::Table(dst, cc::Table::Update));
         }
-        const auto dst = (staging / name).string();
-        ms.keywordSet().asTable(name).deepCopy(dst, cc::Table::New);
-        kw.defineTable(name, cc::Table(dst, cc::Table::Update));
+        {
+          cc::Table hist = kw.asTable("HISTORY");
+          hist.reopenRW();
+          const auto r = hist.nrow();
+          hist.addRow();
+          const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+          cc::ScalarColumn<double>(hist, "TIME").put(r, now + 3506716800.0);  // Unix -> MJD seconds
+          cc::ScalarColumn<cc::String>(hist, "MESSAGE").put(r, fmt::format("{} solved by contimg", viscal));
+          cc::ScalarColumn<cc::String>(hist, "APPLICATION").put(r, "contimg solve");
+          cc::ScalarColumn<cc::String>(hist, "ORIGIN").put(r, "contimg");
+          cc::ScalarColumn<cc::String>(hist, "PRIORITY").put(r, "NORMAL");
+          cc::ArrayColumn<cc::String>(hist, "CLI_COMMAND").put(r, cc::Vector<cc::String>(1, info.history));
+          cc::ArrayColumn<cc::String>(hist, "APP_PARAMS").put(r, cc::Vector<cc::String>(1, ""));
+        }
+        cc::ScalarColumn<double> time(tab, "TIME"), interval(tab, "INTERVAL");
+        cc::ScalarColumn<int> field(tab, "FIELD_ID"), spw(tab, "SPECTRAL_WINDOW_ID"), a1(tab, "ANTENNA1"),
+            a2(tab, "ANTENNA2"), scan(tab, "SCAN_NUMBER"), obs(tab, "OBSERVATION_ID");
+        cc::ArrayColumn<cc::Complex> cparam(tab, "CPARAM");
+        cc::ArrayColumn<float> perr(tab, "PARAMERR"), snr(tab, "SNR"), weight(tab, "WEIGHT");
+        cc::ArrayColumn<bool> flag(tab, "FLAG");
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+          const auto& r = rows[i];
+          time.put(i, r.time);
+          interval.put(i, r.interval);
+          field.put(i, r.field);
+          spw.put(i, r.spw);
+          a1.put(i, r.ant1);
+          a2.put(i, r.ant2);
+          scan.put(i, r.scan);
+          obs.put(i, 0);
+          cparam.put(i, r.cparam);
+          perr.put(i, r.paramerr);
+          flag.put(i, r.flag);
+          snr.put(i, r.snr);
+          weight.put(i, r.weight);
+        }
+        ms::flush_or_throw(tab, path.string() + ": writing the " + viscal + " table");
+      } catch (...) {
+        ms::release_without_writing(tab);
+        throw;
       }
-      {
-        cc::Table hist = kw.asTable("HISTORY");
-        hist.reopenRW();
-        const auto r = hist.nrow();
-        hist.addRow();
-        const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-        cc::ScalarColumn<double>(hist, "TIME").put(r, now + 3506716800.0);  // Unix -> MJD seconds
-        cc::ScalarColumn<cc::String>(hist, "MESSAGE").put(r, fmt::format("{} solved by contimg", viscal));
-        cc::ScalarColumn<cc::String>(hist, "APPLICATION").put(r, "contimg solve");
-        cc::ScalarColumn<cc::String>(hist, "ORIGIN").put(r, "contimg");
-        cc::ScalarColumn<cc::String>(hist, "PRIORITY").put(r, "NORMAL");
-        cc::ArrayColumn<cc::String>(hist, "CLI_COMMAND").put(r, cc::Vector<cc::String>(1, info.history));
-        cc::ArrayColumn<cc::String>(hist, "APP_PARAMS").put(r, cc::Vector<cc::String>(1, ""));
-      }
-      cc::ScalarColumn<double> time(tab, "TIME"), interval(tab, "INTERVAL");
-      cc::ScalarColumn<int> field(tab, "FIELD_ID"), spw(tab, "SPECTRAL_WINDOW_ID"), a1(tab, "ANTENNA1"),
-          a2(tab, "ANTENNA2"), scan(tab, "SCAN_NUMBER"), obs(tab, "OBSERVATION_ID");
-      cc::ArrayColumn<cc::Complex> cparam(tab, "CPARAM");
-      cc::ArrayColumn<float> perr(tab, "PARAMERR"), snr(tab, "SNR"), weight(tab, "WEIGHT");
-      cc::ArrayColumn<bool> flag(tab, "FLAG");
-      for (std::size_t i = 0; i < rows.size(); ++i) {
-        const auto& r = rows[i];
-        time.put(i, r.time);
-        interval.put(i, r.interval);
-        field.put(i, r.field);
-        spw.put(i, r.spw);
-        a1.put(i, r.ant1);
-        a2.put(i, r.ant2);
-        scan.put(i, r.scan);
-        obs.put(i, 0);
-        cparam.put(i, r.cparam);
-        perr.put(i, r.paramerr);
-        flag.put(i, r.flag);
-        snr.put(i, r.snr);
-        weight.put(i, r.weight);
-      }
-      tab.flush(true);
+      ms::release_without_writing(tab);
     }
     // Verify before publishing: it opens and holds every row.
     const cc::Table check(staging.string(), cc::Table::Old);
@@ -144,16 +159,13 @@ void write_table(const fs::path& path, const std::string& viscal, const std::vec
       throw IoError(fmt::format("{}: the written table does not read back", staging.string()));
     }
   } catch (const cc::AipsError& e) {
-    fs::remove_all(staging, ec);
-    throw IoError(fmt::format("{}: writing the {} table: {}", path.string(), viscal, e.what()));
-  } catch (...) {
-    fs::remove_all(staging, ec);
-    throw;
+    throw IoError(fmt::format("{}: writing the {} table: {}{}", path.string(), viscal, e.what(),
+                              ms::disk_full_note(parent, e.what())));
   }
+  std::error_code ec;
   fs::remove_all(path, ec);
   fs::rename(staging, path, ec);
   if (ec) {
-    fs::remove_all(staging, ec);
     throw IoError(fmt::format("{}: cannot rename the staged table into place: {}", path.string(), ec.message()));
   }
 }

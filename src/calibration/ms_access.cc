@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "io/ms/table_release.h"
 
 namespace contimg::calibration {
 namespace cc = casacore;
@@ -123,7 +124,16 @@ MsVisibilities::MsVisibilities(const std::filesystem::path& path, bool writable)
   }
 }
 
-MsVisibilities::~MsVisibilities() = default;
+// Closing a table opened for update rewrites its headers; on a full disk that
+// write fails inside casacore's destructor (std::terminate, issue 11 D4).
+// Writers flush where errors are caught (flush()); here, with no room left,
+// the table is let go without writing.
+MsVisibilities::~MsVisibilities() {
+  if (impl_ && impl_->writable && !impl_->ms.isNull() &&
+      ms::available_bytes(impl_->meta.path) < ms::kFlushHeadroomBytes) {
+    ms::release_without_writing(impl_->ms);
+  }
+}
 
 const MsMeta& MsVisibilities::meta() const { return impl_->meta; }
 
@@ -216,7 +226,9 @@ void MsVisibilities::ensure_corrected_data() {
     cc::ArrayColumn<cc::Complex> cd(m.ms, "CORRECTED_DATA");
     cd.rwKeywordSet().define("UNIT", "Jy");
   } catch (const cc::AipsError& e) {
-    throw IoError(fmt::format("{}: cannot add CORRECTED_DATA: {}", m.where(), e.what()));
+    const std::string note = ms::disk_full_note(m.meta.path, e.what());
+    ms::release_without_writing(m.ms);
+    throw IoError(fmt::format("{}: cannot add CORRECTED_DATA: {}{}", m.where(), e.what(), note));
   }
 }
 
@@ -240,18 +252,14 @@ void MsVisibilities::write_corrected(const VisBlock& b) {
       off += n;
     }
   } catch (const cc::AipsError& e) {
-    throw IoError(fmt::format("{}: writing CORRECTED_DATA of SPW {}: {}", m.where(), b.spw, e.what()));
+    const std::string note = ms::disk_full_note(m.meta.path, e.what());
+    ms::release_without_writing(m.ms);
+    throw IoError(fmt::format("{}: writing CORRECTED_DATA of SPW {}: {}{}", m.where(), b.spw, e.what(), note));
   }
   m.bytes_written += b.nrows * cell * (sizeof(std::complex<float>) + 1);
 }
 
-void MsVisibilities::flush() {
-  try {
-    impl_->ms.flush(true);
-  } catch (const cc::AipsError& e) {
-    throw IoError(fmt::format("{}: flush: {}", impl_->where(), e.what()));
-  }
-}
+void MsVisibilities::flush() { ms::flush_or_throw(impl_->ms, impl_->where()); }
 
 namespace {
 constexpr const char* kAppliedCalsetKeyword = "CONTIMG_APPLIED_CALSET";
@@ -274,10 +282,11 @@ void MsVisibilities::set_applied_calset(const std::string& calset_id) {
     } else {
       kw.define(kAppliedCalsetKeyword, calset_id);
     }
-    m.ms.flush(true);
   } catch (const cc::AipsError& e) {
+    ms::release_without_writing(m.ms);
     throw IoError(fmt::format("{}: recording the applied calibration set: {}", m.where(), e.what()));
   }
+  ms::flush_or_throw(m.ms, m.where() + ": recording the applied calibration set");
 }
 
 std::uint64_t MsVisibilities::bytes_read() const { return impl_->bytes_read; }

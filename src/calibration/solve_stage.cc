@@ -14,6 +14,7 @@
 #include "catalog/calibrator_models.h"
 #include "catalog/vla_calibrators.h"
 #include "common/error.h"
+#include "common/interrupts.h"
 #include "common/logging.h"
 #include "plot/plot.h"
 #include "state/calsets.h"
@@ -30,6 +31,20 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 std::string group_of(const fs::path& ms) { return ms.filename().stem().string(); }
+
+void remove_path(const fs::path& p) {
+  std::error_code ec;
+  fs::remove_all(p, ec);
+  if (ec) throw IoError(fmt::format("cannot remove {}: {}", p.string(), ec.message()));
+}
+
+// Renames a staged file or table over `to`.
+void publish(const fs::path& from, const fs::path& to) {
+  remove_path(to);
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec) throw IoError(fmt::format("cannot move {} to {}: {}", from.string(), to.string(), ec.message()));
+}
 
 fs::path caltable_dir(const config::Config& cfg, const fs::path& ms) {
   const auto dir = cfg.get_path("calibration.caltables_dir");
@@ -177,7 +192,11 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   out.qa = assess(sol, th);
   out.status = out.qa.passed ? "passed" : "failed";
 
-  // Tables, then plots; a failure removes what this call published.
+  // Tables and plots are written into one temporary directory beside their
+  // final paths, then renamed into place with the bandpass table last: it
+  // marks a complete set, so a kill at any moment never leaves a lone .bcal
+  // (at worst a .gcal and plots, which the rerun replaces), and what a kill
+  // left in the temporary directory is swept by the next run.
   const auto t1 = std::chrono::steady_clock::now();
   const auto dir = caltable_dir(cfg, ms);
   fs::create_directories(dir);
@@ -185,15 +204,24 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   out.bandpass_table = stem.string() + ".bcal";
   out.gain_table = stem.string() + ".gcal";
   const CaltableInfo info{ms, sol.refant, req.command_line};
-  try {
-    write_bandpass_table(out.bandpass_table, sol.bandpass, info);
-    write_gain_table(out.gain_table, sol.gains, meta.nspw(), info);
-    out.plots = write_plots(stem, sol, meta);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(out.bandpass_table, ec);
-    fs::remove_all(out.gain_table, ec);
-    throw;
+  {
+    sweep_stale_temp_dirs(dir);  // what a killed solve left here
+    ScopedTempDir stage(dir, "solve-" + out.group_id, req.interrupts);
+    const auto staged_stem = stage.path() / stem.filename();
+    const fs::path staged_b = staged_stem.string() + ".bcal", staged_g = staged_stem.string() + ".gcal";
+    write_bandpass_table(staged_b, sol.bandpass, info);
+    write_gain_table(staged_g, sol.gains, meta.nspw(), info);
+    const auto staged_plots = write_plots(staged_stem, sol, meta);
+    if (req.check_interrupt) req.check_interrupt();
+    // The previous set's marker goes first: an old B beside a new G would
+    // look complete.
+    remove_path(out.bandpass_table);
+    publish(staged_g, out.gain_table);
+    for (const auto& p : staged_plots) {
+      out.plots.push_back(dir / p.filename());
+      publish(p, out.plots.back());
+    }
+    publish(staged_b, out.bandpass_table);
   }
   out.seconds_write = seconds_since(t1);
 
@@ -300,6 +328,7 @@ pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
   req.ms = ctx.get_string("ms_path");
   req.command_line = "contimg run (solve stage)";
   req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };
+  req.interrupts = ctx.interrupts();
   const auto o = solve_ms(cfg_, req);
   std::string reasons;
   for (const auto& r : o.qa.reasons) reasons += (reasons.empty() ? "" : "; ") + r;

@@ -16,6 +16,10 @@
 #include "pipeline/stage.h"
 #include "sky/sky_model.h"
 
+namespace contimg {
+class InterruptGuard;
+}
+
 namespace contimg::calibration {
 
 struct SolveRequest {
@@ -24,6 +28,8 @@ struct SolveRequest {
   std::string refant;                // empty: calibration.refant, else automatic
   std::string command_line;
   std::function<void()> check_interrupt;
+  // The staging directory is registered with it (removed on a second signal).
+  const InterruptGuard* interrupts = nullptr;
 };
 
 struct SolveOutcome {

@@ -109,6 +109,11 @@ void InterruptGuard::remove_registered() noexcept {
   paths_.clear();
 }
 
+fs::path temp_path_in(const fs::path& parent, const std::string& label) {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  return parent / fmt::format("{}{}-{:08x}-{}@{}", kTempPrefix, getpid(), rng(), label, this_host());
+}
+
 ScopedTempDir::ScopedTempDir(const fs::path& parent, const std::string& label,
                              const InterruptGuard* guard)
     : guard_(guard) {
@@ -117,10 +122,8 @@ ScopedTempDir::ScopedTempDir(const fs::path& parent, const std::string& label,
   if (ec) {
     throw IoError(fmt::format("cannot create directory {}: {}", parent.string(), ec.message()));
   }
-  std::random_device rd;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    fs::path candidate =
-        parent / fmt::format("{}{}-{:08x}-{}@{}", kTempPrefix, getpid(), rd(), label, this_host());
+    fs::path candidate = temp_path_in(parent, label);
     if (fs::create_directory(candidate, ec)) {
       path_ = std::move(candidate);
       if (guard_) guard_->register_path(path_);
@@ -142,33 +145,66 @@ ScopedTempDir::~ScopedTempDir() {
   if (ec) spdlog::warn("could not remove temporary directory {}: {}", path_.string(), ec.message());
 }
 
-int sweep_stale_temp_dirs(const fs::path& parent) {
+namespace {
+
+// The pid of a stale temporary entry of this host, or 0 when `name` is not
+// one (not ours, another host's, or its process lives).
+pid_t stale_temp_owner(const std::string& name) {
+  if (name.rfind(kTempPrefix, 0) != 0) return 0;
+  if (const auto at = name.rfind('@'); at != std::string::npos && name.substr(at + 1) != this_host()) {
+    return 0;  // another machine's: only it can tell whether its owner lives
+  }
+  const std::string rest = name.substr(std::char_traits<char>::length(kTempPrefix));
+  const auto dash = rest.find('-');
+  if (dash == std::string::npos) return 0;
+  pid_t pid = 0;
+  try {
+    pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
+  } catch (const std::exception&) {
+    return 0;
+  }
+  if (pid <= 0 || pid == getpid() || kill(pid, 0) == 0 || errno == EPERM) return 0;  // still alive
+  return pid;
+}
+
+int sweep_dir(const fs::path& dir, int depth_left) {
   int removed = 0;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind(kTempPrefix, 0) != 0) continue;
-    if (const auto at = name.rfind('@'); at != std::string::npos && name.substr(at + 1) != this_host()) {
-      continue;  // another machine's: only it can tell whether its owner lives
-    }
-    const std::string rest = name.substr(std::char_traits<char>::length(kTempPrefix));
-    const auto dash = rest.find('-');
-    if (dash == std::string::npos) continue;
-    pid_t pid = 0;
-    try {
-      pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
-    } catch (const std::exception&) {
+    if (name.rfind(kTempPrefix, 0) == 0) {
+      const pid_t pid = stale_temp_owner(name);
+      if (!pid) continue;  // a live one: never look inside
+      std::error_code rm;
+      fs::remove_all(entry.path(), rm);
+      if (!rm) {
+        spdlog::info("removed stale temporary {} (process {} is gone)", entry.path().string(), pid);
+        ++removed;
+      } else {
+        spdlog::warn("could not remove stale temporary {}: {}", entry.path().string(), rm.message());
+      }
       continue;
     }
-    if (pid == getpid() || kill(pid, 0) == 0 || errno == EPERM) continue;  // still alive
-    std::error_code rm;
-    fs::remove_all(entry.path(), rm);
-    if (!rm) {
-      spdlog::info("removed stale temporary {} (process {} is gone)", entry.path().string(), pid);
-      ++removed;
-    }
+    if (depth_left <= 1) continue;
+    std::error_code st;
+    if (!entry.is_directory(st) || entry.is_symlink(st)) continue;
+    if (fs::exists(entry.path() / "table.dat", st)) continue;  // a casacore table (MS, caltable)
+    removed += sweep_dir(entry.path(), depth_left - 1);
   }
   return removed;
 }
+
+}  // namespace
+
+int sweep_stale_temp_paths(const std::vector<fs::path>& roots, int max_depth) {
+  int removed = 0;
+  for (const auto& root : roots) {
+    if (root.empty()) continue;
+    removed += sweep_dir(root, max_depth);
+  }
+  return removed;
+}
+
+int sweep_stale_temp_dirs(const fs::path& parent) { return sweep_stale_temp_paths({parent}, 1); }
 
 }  // namespace contimg

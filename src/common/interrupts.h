@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 namespace contimg {
 
@@ -64,8 +65,26 @@ class ScopedTempDir {
   bool released_ = false;
 };
 
-// Removes ".contimg-tmp-<pid>-*" entries of this host under `parent` whose
-// process is gone (left by kill -9 or a power cut). Returns the number removed.
+// A fresh name ".contimg-tmp-<pid>-<random>-<label>@<host>" in `parent` for
+// a temporary file or directory the caller creates (ScopedTempDir's scheme;
+// e.g. a file written then renamed into place). Swept like ScopedTempDir's
+// once its process is gone.
+std::filesystem::path temp_path_in(const std::filesystem::path& parent, const std::string& label);
+
+// Every temporary path of contimg is a ScopedTempDir (one naming scheme,
+// wherever it lies: scratch, ms, staging, products/<group>, caltables), so
+// that one sweep finds what a killed process left.
+//
+// Removes ".contimg-tmp-<pid>-*@<this host>" entries whose process is gone
+// (left by kill -9 or a power cut) at depth 1..max_depth below each root: an
+// entry directly in a root is depth 1, products/<group>/.contimg-tmp-… is
+// depth 2. Does not follow symlinks, and does not descend into temporary
+// directories or casacore tables (a directory holding table.dat). Missing
+// roots are skipped. Returns the number removed. The orchestrator calls it
+// at the start of every run with every product tier.
+int sweep_stale_temp_paths(const std::vector<std::filesystem::path>& roots, int max_depth);
+
+// The entries directly in `parent` (sweep_stale_temp_paths({parent}, 1)).
 int sweep_stale_temp_dirs(const std::filesystem::path& parent);
 
 }  // namespace contimg

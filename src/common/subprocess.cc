@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,13 +11,68 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/interrupts.h"
 
 extern char** environ;
 
 namespace contimg {
 namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// In the forked child: tells the parent why it could not start.
+[[noreturn]] void child_fail(int err_fd, int stage) {
+  const int e[2] = {stage, errno};
+  [[maybe_unused]] auto n = write(err_fd, e, sizeof e);
+  _exit(127);
+}
+
+// Runs in the forked child of a multi-threaded parent: async-signal-safe
+// calls only (no allocation). Reports a failure to start through `err_fd`.
+[[noreturn]] void exec_child(const char* program, char* const* args, int out_fd, int err_fd, pid_t parent) {
+  setpgid(0, 0);
+  // SIGKILL when contimg dies (even by kill -9). If it died before prctl
+  // took effect, we were re-parented already: give up rather than run on.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(err_fd, 1);
+  if (getppid() != parent) _exit(127);
+  // contimg blocks SIGINT/SIGTERM/SIGHUP in every thread (InterruptGuard);
+  // the child must get them with their default actions.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  const int in = open("/dev/null", O_RDONLY);
+  if (in < 0 || dup2(in, STDIN_FILENO) < 0) child_fail(err_fd, 2);
+  if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(out_fd, STDERR_FILENO) < 0) child_fail(err_fd, 2);
+  execve(program, args, environ);
+  child_fail(err_fd, 3);
+}
+
+// True once the child has exited (without reaping it: the zombie keeps its
+// process group id reserved, so signalling the group cannot hit a stranger).
+bool has_exited(pid_t pid) {
+  siginfo_t info{};
+  info.si_pid = 0;
+  for (;;) {
+    if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0) return info.si_pid == pid;
+    if (errno != EINTR) return true;  // ECHILD: nothing left to wait for
+  }
+}
+
+// SIGTERM to the group, SIGKILL to whatever is left after `grace`.
+void stop_group(pid_t pid, std::chrono::milliseconds grace) {
+  killpg(pid, SIGTERM);
+  const auto until = Clock::now() + grace;
+  while (!has_exited(pid) && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  killpg(pid, SIGKILL);  // grandchildren too, even when the leader went
+}
+
+}  // namespace
 
 std::optional<fs::path> find_in_path(const std::string& name) {
   if (name.find('/') != std::string::npos) {
@@ -34,78 +89,131 @@ std::optional<fs::path> find_in_path(const std::string& name) {
   return std::nullopt;
 }
 
+std::function<bool()> cancel_on(const InterruptGuard* interrupts) {
+  if (!interrupts) return [] { return false; };
+  return [interrupts] { return interrupts->interrupted(); };
+}
+
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::seconds timeout,
                           const std::optional<fs::path>& log_file) {
+  ProcessOptions o;
+  o.timeout = timeout;
+  o.log_file = log_file;
+  return run_process(argv, o);
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
   ProcessResult result;
   if (argv.empty()) throw std::invalid_argument("run_process: empty argv");
-  int out_fd = -1;
-  int pipe_fd[2] = {-1, -1};
-  if (log_file) {
-    out_fd = open(log_file->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out_fd < 0) throw IoError("cannot open log file " + log_file->string());
-  } else {
-    if (pipe2(pipe_fd, O_CLOEXEC) != 0) throw IoError("pipe() failed");
-    out_fd = pipe_fd[1];
+  // Resolved here: execvp may allocate, which a forked child must not.
+  const auto program = find_in_path(argv[0]);
+  if (!program) {
+    result.output = "cannot start " + argv[0] + ": " + std::strerror(ENOENT);
+    return result;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  // The child must not inherit our blocked SIGINT/SIGTERM mask.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-
+  const std::string program_str = program->string();
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  close(out_fd);
-  if (rc != 0) {
+
+  int out_fd = -1;
+  int pipe_fd[2] = {-1, -1};
+  if (options.log_file) {
+    out_fd = open(options.log_file->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd < 0) {
+      throw IoError(fmt::format("cannot open log file {}: {}", options.log_file->string(), std::strerror(errno)));
+    }
+  } else {
+    if (pipe2(pipe_fd, O_CLOEXEC) != 0) throw IoError(fmt::format("pipe() failed: {}", std::strerror(errno)));
+    out_fd = pipe_fd[1];
+  }
+  int err_pipe[2] = {-1, -1};
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(out_fd);
     if (pipe_fd[0] >= 0) close(pipe_fd[0]);
-    result.output = "cannot start " + argv[0] + ": " + std::strerror(rc);
+    throw IoError(fmt::format("pipe() failed: {}", std::strerror(errno)));
+  }
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) exec_child(program_str.c_str(), args.data(), out_fd, err_pipe[1], parent);
+  const int fork_errno = errno;
+  close(out_fd);
+  close(err_pipe[1]);
+  if (pid < 0) {
+    close(err_pipe[0]);
+    if (pipe_fd[0] >= 0) close(pipe_fd[0]);
+    result.output = "cannot start " + argv[0] + ": fork: " + std::strerror(fork_errno);
     return result;
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  if (pipe_fd[0] >= 0) {
-    char buf[4096];
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) {
-        result.timed_out = true;
-        break;
-      }
-      pollfd p{pipe_fd[0], POLLIN, 0};
-      const int pr = poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
-      if (pr < 0 && errno == EINTR) continue;
-      if (pr <= 0) continue;
-      const ssize_t n = read(pipe_fd[0], buf, sizeof buf);
-      if (n <= 0) break;
+  setpgid(pid, pid);  // also here: no window in which a signal to the group misses it
+  // The exec either succeeds (the CLOEXEC pipe closes: read gives 0) or the
+  // child reports why not.
+  int start_err[2] = {0, 0};
+  ssize_t n_err;
+  do {
+    n_err = read(err_pipe[0], start_err, sizeof start_err);
+  } while (n_err < 0 && errno == EINTR);
+  close(err_pipe[0]);
+  if (n_err == static_cast<ssize_t>(sizeof start_err)) {
+    if (pipe_fd[0] >= 0) close(pipe_fd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    result.output = "cannot start " + argv[0] + ": " + std::strerror(start_err[1]);
+    return result;
+  }
+
+  const auto deadline = Clock::now() + options.timeout;
+  bool cancelled = false;
+  bool pipe_open = pipe_fd[0] >= 0;
+  char buf[4096];
+  const auto read_some = [&](int wait_ms) {  // false: nothing more to read now
+    pollfd p{pipe_fd[0], POLLIN, 0};
+    if (poll(&p, 1, wait_ms) <= 0) return false;
+    const ssize_t n = read(pipe_fd[0], buf, sizeof buf);
+    if (n > 0) {
       result.output.append(buf, static_cast<std::size_t>(n));
+      return true;
     }
-    close(pipe_fd[0]);
-  }
-  if (result.timed_out) kill(pid, SIGKILL);
-  int status = 0;
+    if (n == 0 || errno != EINTR) pipe_open = false;
+    return false;
+  };
   for (;;) {
-    const pid_t w = waitpid(pid, &status, WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) break;
-    if (!result.timed_out && std::chrono::steady_clock::now() >= deadline) {
-      result.timed_out = true;
-      kill(pid, SIGKILL);
+    if (pipe_open) {
+      read_some(50);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    usleep(20000);
+    if (has_exited(pid)) {
+      while (pipe_open && read_some(0)) {
+      }
+      // Whatever it left running in its group (the group id is still
+      // reserved by the unreaped leader) goes with it.
+      killpg(pid, SIGKILL);
+      break;
+    }
+    if (options.cancel && options.cancel()) {
+      cancelled = true;
+      stop_group(pid, options.kill_grace);
+      break;
+    }
+    if (Clock::now() >= deadline) {
+      result.timed_out = true;
+      stop_group(pid, options.kill_grace);
+      break;
+    }
   }
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (pipe_fd[0] >= 0) close(pipe_fd[0]);
+  int status = 0;
+  pid_t w;
+  do {
+    w = waitpid(pid, &status, 0);
+  } while (w < 0 && errno == EINTR);
+  if (w == pid && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (w == pid && WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
+  if (cancelled) {
+    throw Cancelled(fmt::format("interrupted: stopped {} (process group {})", argv[0], pid));
+  }
   return result;
 }
 

@@ -287,9 +287,13 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
   res.staged_in = stage.path();
   // A full disk must be a clear error before writing, not a failure inside
   // casacore (whose table destructors cannot report it).
-  const std::uint64_t needed = est + est / 8;
+  ms::StorageOptions storage = options_.storage;
+  storage.block_rows = nbls;
+  storage.reserve_bytes = ms::reserve_for(est, storage);
+  const std::uint64_t needed = est + est / 8 + storage.reserve_bytes;
   if (const auto avail = free_bytes(stage.path()); avail < needed) {
-    throw IoError(fmt::format("not enough space to stage group {} in {}: ~{:.0f} MB needed, {:.0f} MB free",
+    throw IoError(fmt::format("not enough space to stage group {} in {}: No space left on device "
+                              "(~{:.0f} MB needed, {:.0f} MB free)",
                               group_id, stage.path().string(), needed / 1e6, avail / 1e6));
   }
   const fs::path staged_ms = stage.path() / (group_id + ".ms");
@@ -297,8 +301,6 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
   if (progress) progress->set_total(slots.size());
 
   // 4. Stream: readers fill slot buffers ahead of the writer.
-  ms::StorageOptions storage = options_.storage;
-  storage.block_rows = nbls;
   ms::MsWriter writer(staged_ms, layout, storage);
 
   const unsigned hw = thread_budget > 0 ? static_cast<unsigned>(thread_budget)
@@ -467,7 +469,7 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
   } else {
     // Across filesystems (tmpfs): copy next to the output first, then rename.
     if (const auto avail = free_bytes(output_dir); avail < res.bytes_written + res.bytes_written / 16) {
-      throw IoError(fmt::format("not enough space in {} for {} ({:.0f} MB needed, {:.0f} MB free)",
+      throw IoError(fmt::format("not enough space in {} for {}: No space left on device ({:.0f} MB needed, {:.0f} MB free)",
                                 output_dir.string(), res.ms_path.filename().string(),
                                 res.bytes_written / 1e6, avail / 1e6));
     }

@@ -30,6 +30,7 @@
 #include "common/interrupts.h"
 #include "common/progress.h"
 #include "config/config.h"
+#include "io/ms/table_release.h"
 #include "state/flag_stats.h"
 
 namespace contimg::flagging {
@@ -481,9 +482,14 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
       flag_row_col.putColumnRange(rows, frow);
       rep.bytes_written += blk.nrows * np * nch;
     }
-    main.flush();
+    // Flushed where its errors are caught; then nothing is left for the
+    // destructor to write (a failed write there is std::terminate).
+    ms::flush_or_throw(main, ms.string() + ": writing FLAG");
+    ms::release_without_writing(main);
   } catch (const casacore::AipsError& e) {
-    throw IoError(fmt::format("{}: writing FLAG: {}", ms.string(), e.what()));
+    const std::string note = ms::disk_full_note(ms, e.what());
+    ms::release_without_writing(main);
+    throw IoError(fmt::format("{}: writing FLAG: {}{}", ms.string(), e.what(), note));
   }
   rep.seconds_write = seconds_since(t_write);
 

@@ -108,7 +108,7 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
     options.wsclean.abs_mem_gb = static_cast<double>(ctx.resources().memory_bytes) / (1 << 30);
   }
   const Imager imager(site_->data.observatory, options);
-  last_ = std::make_unique<ImagerResult>(imager.run(ms, products_dir, ctx.group_id()));
+  last_ = std::make_unique<ImagerResult>(imager.run(ms, products_dir, ctx.group_id(), ctx.interrupts()));
   const auto& r = *last_;
   log->info("stage=image rows={} column={} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "
             "rephase_s={:.1f} wsclean_s={:.1f} pb_s={:.1f} total_s={:.1f} image={}",

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/angles.h"
 #include "common/interrupts.h"
+#include "common/subprocess.h"
 #include "config/config.h"
 #include "imaging/fits_image.h"
 #include "imaging/primary_beam_image.h"
@@ -88,11 +89,13 @@ ImageProducts ImageProducts::in(const fs::path& dir, const std::string& g) {
           dir / (g + ".quicklook.png"), dir / (g + ".wsclean.log"), dir / (g + ".imaging.ms")};
 }
 
-ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const std::string& group_id) const {
+ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const std::string& group_id,
+                         const InterruptGuard* interrupts) const {
   const auto t_start = Clock::now();
   ImagerResult res;
   res.products = ImageProducts::in(products_dir, group_id);
-  ScopedTempDir staging(products_dir, "image-" + group_id);
+  sweep_stale_temp_dirs(products_dir);  // what a killed imaging left here
+  ScopedTempDir staging(products_dir, "image-" + group_id, interrupts);
   const ImageProducts staged = ImageProducts::in(staging.path(), group_id);
 
   ImagingMsOptions mo;
@@ -118,7 +121,7 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   auto t0 = Clock::now();
   // The log goes straight to its final place: kept for diagnosis whatever
   // happens (it is not a product, so it cannot look like a complete set).
-  run_wsclean(argv, options_.wsclean.timeout, res.products.log);
+  run_wsclean(argv, options_.wsclean.timeout, res.products.log, cancel_on(interrupts));
   res.seconds_wsclean = since(t0);
 
   t0 = Clock::now();

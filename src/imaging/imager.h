@@ -14,6 +14,10 @@
 #include "imaging/imaging_ms.h"
 #include "imaging/wsclean_driver.h"
 
+namespace contimg {
+class InterruptGuard;
+}
+
 namespace contimg::config {
 class Config;
 }
@@ -59,9 +63,10 @@ class Imager {
 
   // Images `ms` into `products_dir` (created if needed). Throws on failure
   // (InputError: bad MS; IoError: WSClean missing, unreadable files; Error:
-  // WSClean failed); the WSClean log is written to products.log in any case.
+  // WSClean failed; Cancelled: `interrupts` saw a signal, WSClean is
+  // stopped); the WSClean log is written to products.log in any case.
   ImagerResult run(const std::filesystem::path& ms, const std::filesystem::path& products_dir,
-                   const std::string& group_id) const;
+                   const std::string& group_id, const InterruptGuard* interrupts = nullptr) const;
 
  private:
   const astro::Observatory& observatory_;

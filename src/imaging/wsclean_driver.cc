@@ -3,6 +3,9 @@
 #include <cmath>
 #include <deque>
 #include <fstream>
+#include <optional>
+
+#include <sys/statvfs.h>
 
 #include <fmt/format.h>
 
@@ -97,20 +100,59 @@ std::string tail_of_file(const fs::path& path, int lines) {
   return out;
 }
 
-void run_wsclean(const std::vector<std::string>& argv, std::chrono::seconds timeout, const fs::path& log) {
+namespace {
+
+// A filesystem WSClean writes to (its log's, -temp-dir's, -name's) with
+// almost no room left: its own message may not have reached the full log.
+std::optional<fs::path> full_filesystem(const std::vector<std::string>& argv, const fs::path& log) {
+  std::vector<fs::path> dirs = {log.parent_path()};
+  for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == "-temp-dir") dirs.emplace_back(argv[i + 1]);
+    if (argv[i] == "-name") dirs.push_back(fs::path(argv[i + 1]).parent_path());
+  }
+  for (const auto& d : dirs) {
+    struct statvfs st{};
+    if (d.empty() || ::statvfs(d.c_str(), &st) != 0) continue;
+    if (static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize < (4u << 20)) return d;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool says_disk_full(const std::string& text) {
+  return text.find("No space left on device") != std::string::npos ||
+         text.find("ENOSPC") != std::string::npos || text.find("Disk quota exceeded") != std::string::npos;
+}
+
+void run_wsclean(const std::vector<std::string>& argv, std::chrono::seconds timeout, const fs::path& log,
+                 const std::function<bool()>& cancel) {
   if (!find_in_path(argv.at(0))) {
     throw IoError(fmt::format("WSClean not found: \"{}\" is not in PATH (install Debian's wsclean or set imaging.wsclean)",
                               argv[0]));
   }
-  const ProcessResult r = run_process(argv, timeout, log);
+  ProcessOptions o;
+  o.timeout = timeout;
+  o.log_file = log;
+  o.cancel = cancel;
+  const ProcessResult r = run_process(argv, o);
   if (r.timed_out) {
     throw Error(fmt::format("WSClean timed out after {} s (imaging.timeout_s); log {}; last lines:\n{}",
                             timeout.count(), log.string(), tail_of_file(log, 15)));
   }
   if (r.exit_code != 0) {
-    throw Error(fmt::format("WSClean failed ({}); log {}; last lines:\n{}{}",
-                            r.exit_code < 0 ? "killed by a signal" : fmt::format("exit status {}", r.exit_code),
-                            log.string(), r.output, tail_of_file(log, 15)));
+    const std::string tail = tail_of_file(log, 15);
+    const std::string how = r.term_signal ? fmt::format("killed by signal {}", r.term_signal)
+                                          : r.exit_code < 0 ? std::string("could not run")
+                                                            : fmt::format("exit status {}", r.exit_code);
+    // A full disk is the environment's, retryable (exit 4), and said plainly.
+    const auto full_dir = full_filesystem(argv, log);
+    if (full_dir || says_disk_full(r.output) || says_disk_full(tail_of_file(log, 200))) {
+      throw IoError(fmt::format("WSClean failed ({}): No space left on device (disk full{}) writing its temporary "
+                                "files or products; log {}; last lines:\n{}",
+                                how, full_dir ? " in " + full_dir->string() : std::string(), log.string(), tail));
+    }
+    throw Error(fmt::format("WSClean failed ({}); log {}; last lines:\n{}{}", how, log.string(), r.output, tail));
   }
 }
 

@@ -4,6 +4,7 @@
 // running it with a time-out and its log kept in a file.
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,10 +48,16 @@ std::vector<std::string> wsclean_argv(const WscleanSettings& s, const std::files
                                       double cell_arcsec, int size_px);
 
 // Runs argv with the settings' time-out, output into `log`. Throws IoError
-// (WSClean missing from PATH) or Error (non-zero exit, signal, time-out) whose
-// message ends with the last lines of the log.
+// (WSClean missing from PATH; a failure whose log says the disk is full),
+// Cancelled (`cancel` turned true: WSClean and its process group are stopped
+// first) or Error (non-zero exit, signal, time-out) whose message ends with
+// the last lines of the log.
 void run_wsclean(const std::vector<std::string>& argv, std::chrono::seconds timeout,
-                 const std::filesystem::path& log);
+                 const std::filesystem::path& log, const std::function<bool()>& cancel = {});
+
+// True when a log or message reports a full disk (ENOSPC, "No space left on
+// device"; also "Disk quota exceeded").
+bool says_disk_full(const std::string& text);
 
 // The last `lines` lines of a text file ("" when unreadable).
 std::string tail_of_file(const std::filesystem::path& path, int lines);

@@ -62,6 +62,70 @@ TEST(SweepStaleTempDirs, RemovesOnlyThoseOfDeadProcesses) {
   EXPECT_TRUE(fs::exists(remote));
 }
 
+std::string host() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf[0] ? buf : "localhost";
+}
+
+// D3: imaging left products/<group>/.contimg-tmp-…-image@host, which no rerun
+// swept (the sweep looked only at scratch/ and ms/, one level deep).
+TEST(SweepStaleTempPaths, FindsStaleEntriesAtEveryTierToABoundedDepth) {
+  test::TempDir root;
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  const std::string dead = ".contimg-tmp-" + std::to_string(child) + "-0badc0de-";
+  const std::string live = ".contimg-tmp-" + std::to_string(getpid()) + "-0badc0de-";
+  const auto products = root.path() / "products", ms = root.path() / "ms", cal = root.path() / "caltables";
+  const auto in_products = products / "2025-01-01T00:00:00" / (dead + "image-2025-01-01T00:00:00@" + host());
+  const auto in_ms = ms / (dead + "convert@" + host());
+  const auto in_cal = cal / (dead + "solve-g@" + host());
+  const auto stale_file = products / (dead + "x@" + host());
+  const auto too_deep = products / "a" / "b" / (dead + "deep@" + host());
+  const auto in_table = ms / "g.ms" / (dead + "inner@" + host());
+  const auto alive = products / "g2" / (live + "image@" + host());
+  const auto inside_alive = alive / (dead + "nested@" + host());
+  for (const auto& p : {in_products, in_ms, in_cal, too_deep, in_table, inside_alive}) fs::create_directories(p / "x");
+  std::ofstream(ms / "g.ms" / "table.dat") << "casacore";
+  std::ofstream(stale_file) << "partial";
+  fs::create_directories(root.path() / "elsewhere" / (dead + "linked@" + host()));
+  fs::create_directory_symlink(root.path() / "elsewhere", products / "link");
+
+  EXPECT_EQ(sweep_stale_temp_paths({products, ms, cal, root.path() / "missing"}, 2), 4);
+  EXPECT_FALSE(fs::exists(in_products));
+  EXPECT_FALSE(fs::exists(in_ms));
+  EXPECT_FALSE(fs::exists(in_cal));
+  EXPECT_FALSE(fs::exists(stale_file));
+  EXPECT_TRUE(fs::exists(products / "2025-01-01T00:00:00"));  // only the temporary goes
+  EXPECT_TRUE(fs::exists(too_deep));
+  EXPECT_TRUE(fs::exists(in_table));
+  EXPECT_TRUE(fs::exists(inside_alive));
+  EXPECT_TRUE(fs::exists(root.path() / "elsewhere" / (dead + "linked@" + host())));
+  EXPECT_EQ(sweep_stale_temp_paths({products}, 3), 1);  // now deep enough
+  EXPECT_FALSE(fs::exists(too_deep));
+}
+
+// A ScopedTempDir's own name is what the sweep recognises.
+TEST(SweepStaleTempPaths, RecognisesScopedTempDirNames) {
+  test::TempDir root;
+  fs::path name;
+  {
+    ScopedTempDir t(root.path() / "products" / "g", "image-g");
+    name = t.path().filename();
+    t.release();
+  }
+  EXPECT_EQ(sweep_stale_temp_paths({root.path() / "products"}, 2), 0);  // ours: alive
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  std::string stale = name.string();
+  const auto dash = stale.find('-', std::string(".contimg-tmp-").size());
+  stale = ".contimg-tmp-" + std::to_string(child) + stale.substr(dash);
+  fs::rename(root.path() / "products" / "g" / name, root.path() / "products" / "g" / stale);
+  EXPECT_EQ(sweep_stale_temp_paths({root.path() / "products"}, 2), 1);
+}
+
 // The real signal path: SIGTERM to this process reaches the watcher thread.
 // Run in a child so that the test binary's own signal mask is untouched.
 TEST(InterruptGuard, RealSigtermSetsTheFlagAndUnwindingCleansUp) {

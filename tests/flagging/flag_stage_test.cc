@@ -23,6 +23,7 @@
 #include "simulation/simulator.h"
 #include "state/flag_stats.h"
 #include "state/state_db.h"
+#include "support/small_tmpfs.h"
 #include "support/tiny_uvh5.h"
 
 namespace contimg::flagging {
@@ -119,6 +120,27 @@ TEST(MsFlagger, ChunksOfBaselinesGiveTheSameFlags) {
   const auto a = read_flags(ms), b = read_flags(copy);
   EXPECT_TRUE(casacore::allEQ(a, b));
   EXPECT_EQ(chunked.dead_names, std::vector<std::string>{"DSA-047"});
+}
+
+// D4: writing FLAG into an MS on a full disk is an IoError that says so,
+// never an abort (casacore's header rewrite in a destructor was
+// std::terminate), and the MS stays readable.
+TEST(MsFlagger, AFullDiskIsAnIoErrorNotAnAbort) {
+  test::SmallTmpfs disk(32u << 20);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << disk.why();
+  test::TempDir dir;
+  const fs::path ms = disk.path() / "x.ms";
+  fs::copy(make_ms(dir.path()), ms, fs::copy_options::recursive);
+  disk.fill(0);
+  std::string message;
+  try {
+    MsFlagger(options_with(1ull << 30)).run(ms);
+  } catch (const IoError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("No space left on device"), std::string::npos) << message;
+  disk.unfill();
+  EXPECT_GT(read_flags(ms).size(), 0u);
 }
 
 // Rows whose baselines are not ascending within a (time, SPW) block take the

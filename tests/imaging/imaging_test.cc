@@ -124,6 +124,30 @@ TEST(RunWsclean, MissingProgramAndFailuresAreClearErrorsWithTheLogTail) {
   EXPECT_NE(slow.find("timed out"), std::string::npos) << slow;
 }
 
+// D4: WSClean failing for a full disk is the environment's (IoError, exit 4,
+// retryable) and says so; it was a plain Error (exit 1).
+TEST(RunWsclean, AFullDiskIsAnIoErrorThatSaysSo) {
+  test::TempDir dir;
+  const auto full = test::error_of<IoError>([&] {
+    run_wsclean({"sh", "-c", "echo 'Writing image: No space left on device' >&2; exit 1"}, std::chrono::seconds(10),
+                dir / "d.log");
+  });
+  EXPECT_NE(full.find("No space left on device"), std::string::npos) << full;
+  EXPECT_NE(full.find("disk full"), std::string::npos) << full;
+  EXPECT_TRUE(says_disk_full("std::exception: ... ENOSPC"));
+  EXPECT_FALSE(says_disk_full("the reason"));
+}
+
+// D3: SIGTERM during imaging stops WSClean instead of waiting for it.
+TEST(RunWsclean, CancellationStopsItAtOnce) {
+  test::TempDir dir;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(run_wsclean({"sleep", "60"}, std::chrono::seconds(120), dir / "e.log",
+                           [&] { return std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(200); }),
+               Cancelled);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
 TEST(EffectiveBeam, IsTheAiryPatternAveragedOverPointingsAndFrequencies) {
   const std::vector<astro::SkyDirection> one = {{1.0, 0.9}};
   const std::vector<double> f1 = {1.4e9};

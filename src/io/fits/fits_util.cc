@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/interrupts.h"
 
 namespace contimg::fits {
 namespace fs = std::filesystem;
@@ -92,8 +93,8 @@ std::map<std::string, std::string> FitsFile::header_keys() const {
 }
 
 StagedPath::StagedPath(fs::path final_path) : final_(std::move(final_path)) {
-  staging_ = final_.parent_path() /
-             fmt::format(".{}.staging-{}", final_.filename().string(), static_cast<long>(::getpid()));
+  // The one temporary naming scheme: a kill -9 leaves what the next run sweeps.
+  staging_ = temp_path_in(final_.parent_path(), final_.filename().string());
 }
 
 StagedPath::~StagedPath() {

@@ -48,7 +48,21 @@ struct StorageOptions {
   // between blocks, and a put only reads the shared table state (lock
   // checks). docs/perf.md.
   bool parallel_column_puts = true;
+  // Bytes set aside (a preallocated file inside the MS, removed by finish())
+  // while the MS is written. casacore writes its headers through objects
+  // whose destructors flush, and a failed write there is std::terminate: the
+  // reserve is freed before the final flush and after a failed write, so that
+  // those last writes find room on a full disk (issue 11, D4). 0: none.
+  std::uint64_t reserve_bytes = 16u << 20;
 };
+
+// The reserve for an MS of about `ms_bytes`: storage.reserve_bytes, but no
+// more than an eighth of the MS plus 128 KiB (what a small MS can have
+// buffered, and room for every header), so that small disks stay usable.
+inline std::uint64_t reserve_for(std::uint64_t ms_bytes, const StorageOptions& storage) {
+  const std::uint64_t cap = ms_bytes / 8 + (128u << 10);
+  return storage.reserve_bytes < cap ? storage.reserve_bytes : cap;
+}
 
 struct TileShape {
   std::size_t ncorr = 0;  // always the full correlation axis

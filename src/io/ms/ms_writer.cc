@@ -37,6 +37,7 @@
 #include "common/error.h"
 #include "io/ms/ms_subtables.h"
 #include "io/ms/ms_weights.h"
+#include "io/ms/table_release.h"
 
 namespace contimg::ms {
 namespace cc = casacore;
@@ -65,6 +66,9 @@ void sync_tree(const fs::path& root) {
   for (const auto& e : fs::recursive_directory_iterator(root)) sync_one(e.path());
   sync_one(root);
 }
+
+// The destructor closes normally only with this much room (else abandons).
+constexpr std::uint64_t kCloseNeedsBytes = 4u << 20;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -147,13 +151,23 @@ struct MsWriter::Impl {
   std::size_t row_flags_capacity = 0;
   std::vector<float> weights, sigmas;
 
-  [[noreturn]] void io_fail(const std::string& what, const std::exception& e) const {
-    throw IoError(fmt::format("{}: {}: {}", path.string(), what, e.what()));
+  fs::path reserve_path;  // storage.reserve_bytes, held while writing
+
+  fs::path directory() const { return path.has_parent_path() ? path.parent_path() : fs::path("."); }
+  // A write failed: the MS is abandoned (removed) and IoError thrown.
+  [[noreturn]] void io_fail(const std::string& what, const std::exception& e) {
+    const std::string note = disk_full_note(directory(), e.what());  // before the reserve is freed
+    abandon();
+    throw IoError(fmt::format("{}: {}: {}{}", path.string(), what, e.what(), note));
   }
   void create(const MsLayout& layout, bool overwrite);
+  void make_reserve();
+  void free_reserve() noexcept;
   void check(const RowBlock& b, std::uint64_t block_no) const;
   void write(const RowBlock& b);
   void close() noexcept;
+  void abandon() noexcept;
+  void release() noexcept;
 
   cc::Vector<cc::Double> per_row(std::span<const double> v, std::size_t n) {
     if (v.size() == n) return share(v.data(), cc::IPosition(1, n));
@@ -280,13 +294,17 @@ void MsWriter::Impl::create(const MsLayout& layout, bool overwrite) {
     ms->createDefaultSubtables(cc::Table::New);
     detail::create_source_table(*ms, layout.direction_frame);
     detail::fill_subtables(*ms, layout);
+    // Every header written now, while there is room: later flushes then
+    // write the storage managers' data before any header, so that a full
+    // disk fails a data write (an exception we catch) rather than a header
+    // write inside a casacore destructor (std::terminate).
+    ms->flush();
     cols = std::make_unique<Columns>(*ms);
   } catch (const cc::AipsError& e) {
     // The path did not exist before: whatever is there now is a partial MS.
-    close();
-    fs::remove_all(path, ec);
     io_fail("cannot create Measurement Set", e);
   }
+  make_reserve();
   spdlog::debug(
       "{}: created MS: {} antennas, {} SPWs, {} corr, {} fields, tiles DATA [{},{},{}] "
       "FLAG [{},{},{}] WEIGHT_SPECTRUM [{},{},{}] UVW [3,{}] WEIGHT/SIGMA [{},{}], {}, {} rows "
@@ -488,6 +506,63 @@ void MsWriter::Impl::write(const RowBlock& b) {
   stats.payload_bytes += n * cell * (sizeof(cc::Complex) + 1 + sizeof(float)) + n * 3 * sizeof(double);
 }
 
+void MsWriter::Impl::make_reserve() {
+  if (storage.reserve_bytes == 0) return;
+  reserve_path = path / "contimg.reserve";
+  const int fd = ::open(reserve_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int rc = fd < 0 ? errno : ::posix_fallocate(fd, 0, static_cast<off_t>(storage.reserve_bytes));
+  if (fd >= 0) ::close(fd);
+  if (rc == 0) return;
+  const auto avail = available_bytes(directory());
+  abandon();
+  throw IoError(fmt::format("{}: cannot set aside {:.1f} MB for the final writes: {} ({:.1f} MB free in {})",
+                            path.string(), storage.reserve_bytes / 1e6, std::strerror(rc), avail / 1e6,
+                            directory().string()));
+}
+
+void MsWriter::Impl::free_reserve() noexcept {
+  if (reserve_path.empty()) return;
+  std::error_code ec;
+  fs::remove(reserve_path, ec);
+  reserve_path.clear();
+}
+
+// After a failed write casacore's tables are dirty, and closing them normally
+// writes their headers again: on a full disk that write fails inside a
+// casacore destructor, which is std::terminate (exit 134, issue 11 D4).
+// Tables marked for delete are released without writing (and removed).
+void MsWriter::Impl::abandon() noexcept {
+  if (ms) {
+    release_without_writing(*ms);
+    try {
+      ms->markForDelete();
+    } catch (const std::exception& e) {
+      spdlog::error("{}: marking the failed Measurement Set for removal: {}", path.string(), e.what());
+    }
+  }
+  free_reserve();
+  close();
+  std::error_code ec;
+  fs::remove_all(path, ec);
+}
+
+// The destructor's close: normal when there is room for casacore's last
+// writes, else abandon (a full disk must not abort the process).
+void MsWriter::Impl::release() noexcept {
+  if (!ms) return;
+  free_reserve();
+  const auto avail = available_bytes(directory());
+  if (avail < std::max<std::uint64_t>(kCloseNeedsBytes, storage.reserve_bytes / 2)) {
+    spdlog::warn("{}: Measurement Set abandoned without finish() on a full disk ({:.1f} MB free): removed",
+                 path.string(), avail / 1e6);
+    abandon();
+    return;
+  }
+  spdlog::warn("{}: Measurement Set closed without finish(): it is incomplete ({} rows written)", path.string(),
+               next_row);
+  close();
+}
+
 void MsWriter::Impl::close() noexcept {
   try {
     cols.reset();
@@ -508,17 +583,13 @@ MsWriter::MsWriter(const fs::path& path, const MsLayout& layout, const StorageOp
 }
 
 MsWriter::~MsWriter() {
-  if (impl_ && impl_->ms) {
-    spdlog::warn("{}: Measurement Set closed without finish(): it is incomplete ({} rows written)",
-                 impl_->path.string(), impl_->next_row);
-    impl_->close();
-  }
+  if (impl_) impl_->release();
 }
 
 MsWriter::MsWriter(MsWriter&&) noexcept = default;
 MsWriter& MsWriter::operator=(MsWriter&& other) noexcept {
   if (this != &other) {
-    if (impl_ && impl_->ms) impl_->close();
+    if (impl_) impl_->release();
     impl_ = std::move(other.impl_);
   }
   return *this;
@@ -533,9 +604,8 @@ void MsWriter::append(const RowBlock& block) {
     m.write(block);
   } catch (const cc::AipsError& e) {
     // The block may be half written: close, so that nothing is appended after it.
-    const std::string what = fmt::format("writing block {} (rows {}..{}); the writer is closed",
+    const std::string what = fmt::format("writing block {} (rows {}..{}); the writer is closed and the MS removed",
                                          m.stats.blocks, m.next_row, m.next_row + block.nrows);
-    m.close();
     m.io_fail(what, e);
   }
   m.stats.seconds_in_append += seconds_since(t0);
@@ -544,17 +614,23 @@ void MsWriter::append(const RowBlock& block) {
 void MsWriter::flush() {
   Impl& m = *impl_;
   if (!m.ms) return;
+  // The reserve makes room for the flush and is set aside again after it
+  // (which fails, as a full disk, when the room is gone).
+  m.free_reserve();
   try {
     m.ms->flush();
   } catch (const cc::AipsError& e) {
     m.io_fail("flush", e);
   }
+  m.make_reserve();
 }
 
 void MsWriter::finish() {
   Impl& m = *impl_;
   if (!m.ms) return;
   const auto t0 = Clock::now();
+  // Room for the last writes (buffered tiles, every table's header).
+  m.free_reserve();
   if (m.expected_rows > 0 && m.expected_rows != m.next_row) {
     const std::uint64_t written = m.next_row;
     m.close();
@@ -570,10 +646,10 @@ void MsWriter::finish() {
     }
     detail::set_time_range(*m.ms, start, end);
     m.ms->flush();
+    release_without_writing(*m.ms);  // flushed: closing must not write again
     m.cols.reset();
     m.ms.reset();
   } catch (const cc::AipsError& e) {
-    m.close();
     m.io_fail("finishing the Measurement Set", e);
   }
   if (m.storage.sync_on_finish) sync_tree(m.path);

@@ -12,6 +12,12 @@
 // is synchronous: the block's buffers are only read during the call.
 // RAII: the destructor closes the table if finish() was not called and never
 // throws (the MS is then incomplete: callers write into a staging directory).
+//
+// A full disk is an IoError, never an abort: after a failed write the writer
+// releases casacore's tables without writing to them again (marked for
+// delete: the partial MS is removed) and the message says "No space left on
+// device" when the filesystem is full. storage.reserve_bytes keeps room for
+// casacore's final header writes (see StorageOptions).
 #include <complex>
 #include <cstdint>
 #include <filesystem>
@@ -75,7 +81,8 @@ class MsWriter {
   // the whole block at once). Throws InputError (path, block number, what is
   // wrong) when a buffer has the wrong size or an id is out of range —
   // nothing is written then and the writer stays usable — and IoError when
-  // casacore fails to write; the writer is closed then.
+  // casacore fails to write; the writer is closed then and the partial MS
+  // removed.
   void append(const RowBlock& block);
 
   // Flushes everything, completes OBSERVATION.TIME_RANGE (and the FEED and
@@ -86,6 +93,7 @@ class MsWriter {
   void finish();
 
   // Flushes the table to disk without closing it (e.g. every N integrations).
+  // On failure: IoError, and the writer is closed and the MS removed.
   void flush();
 
   std::uint64_t rows_written() const;

@@ -1,0 +1,105 @@
+// A full disk while a Measurement Set is written is an IoError, never an
+// abort (issue 11, D4: casacore's table destructor flushed and threw inside a
+// destructor, std::terminate, exit 134). On a small tmpfs (needs root: the
+// tests skip without it).
+#include "io/ms/ms_writer.h"
+
+#include "io/ms/casacore_cxx20.h"  // before any casacore header
+
+#include <casacore/tables/Tables/Table.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "common/error.h"
+#include "io/ms/tiny_ms.h"
+#include "support/small_tmpfs.h"
+#include "support/tiny_uvh5.h"
+
+namespace contimg::ms {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using contimg::test::SmallTmpfs;
+
+// ~1.3 MB of DATA + FLAG + WEIGHT_SPECTRUM a block.
+test::TinySpec big_spec() {
+  test::TinySpec s;
+  s.nant = 40;
+  s.nchan = 64;
+  s.nspw = 2;
+  s.ntimes = 12;
+  return s;
+}
+
+TEST(MsWriterDiskFull, FillingUpDuringTheWriteIsAnIoErrorAndRemovesThePartialMs) {
+  SmallTmpfs disk(48u << 20);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << disk.why();
+  const auto s = big_spec();
+  const fs::path ms = disk.path() / "x.ms";
+  StorageOptions storage;
+  storage.reserve_bytes = 4u << 20;
+  std::string message;
+  {
+    MsWriter w(ms, test::tiny_layout(s), storage);
+    disk.fill(1u << 20);  // another process takes the disk while we write
+    try {
+      for (int t = 0; t < s.ntimes; ++t) {
+        for (int spw = 0; spw < s.nspw; ++spw) w.append(test::tiny_block(s, t, spw).view(spw));
+      }
+      w.finish();
+    } catch (const IoError& e) {
+      message = e.what();
+    }
+  }  // the destructor after a failure: must not write (or abort) either
+  EXPECT_THAT(message, HasSubstr("No space left on device"));
+  EXPECT_THAT(message, HasSubstr(ms.string()));
+  EXPECT_FALSE(fs::exists(ms)) << "the partial MS was left behind";
+
+  // Space freed: the same path is written completely.
+  disk.unfill();
+  test::write_tiny_ms(ms.string(), s, storage);
+  EXPECT_EQ(casacore::Table(ms.string()).nrow(), static_cast<casacore::rownr_t>(s.rows()));
+  EXPECT_FALSE(fs::exists(ms / "contimg.reserve"));
+}
+
+// The reserve: a disk that fills up after the last block still lets
+// finish() write what casacore buffered, and the MS is complete.
+TEST(MsWriterDiskFull, FinishOnAFullDiskUsesTheReserve) {
+  SmallTmpfs disk(48u << 20);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << disk.why();
+  auto s = big_spec();
+  s.ntimes = 2;  // ~5 MB, less than the reserve
+  const fs::path ms = disk.path() / "x.ms";
+  StorageOptions storage;
+  storage.reserve_bytes = 16u << 20;
+  MsWriter w(ms, test::tiny_layout(s), storage);
+  for (int t = 0; t < s.ntimes; ++t) {
+    for (int spw = 0; spw < s.nspw; ++spw) w.append(test::tiny_block(s, t, spw).view(spw));
+  }
+  disk.fill(0);
+  w.finish();
+  EXPECT_EQ(casacore::Table(ms.string()).nrow(), static_cast<casacore::rownr_t>(s.rows()));
+}
+
+// Too little room even for the reserve: refused at once, nothing left.
+TEST(MsWriterDiskFull, NoRoomForTheReserveIsRefusedAtCreation) {
+  SmallTmpfs disk(8u << 20);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << disk.why();
+  StorageOptions storage;
+  storage.reserve_bytes = 16u << 20;
+  const fs::path ms = disk.path() / "x.ms";
+  try {
+    MsWriter w(ms, test::tiny_layout(test::TinySpec{}), storage);
+    ADD_FAILURE() << "no IoError";
+  } catch (const IoError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("No space left on device"));
+  }
+  EXPECT_FALSE(fs::exists(ms));
+}
+
+}  // namespace
+}  // namespace contimg::ms
