@@ -185,7 +185,7 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
       std::unique_ptr<orchestration::Orchestrator> orch;
       if (!o->dry_run) {
         fs::create_directories(out_dir);
-        orchestration::sweep_temporaries({out_dir, cfg.get_path("paths.scratch_dir")});
+        orchestration::sweep_temporaries(orchestration::temporary_roots(cfg, {out_dir}));
         orch = std::make_unique<orchestration::Orchestrator>(
             db, out_dir, orchestration::OrchestratorSettings::from_config(cfg), &ctx.interrupts());
       }

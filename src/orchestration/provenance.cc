@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "common/interrupts.h"
+#include "config/config.h"
 
 namespace contimg::orchestration {
 namespace fs = std::filesystem;
@@ -24,17 +25,19 @@ nlohmann::json describe_files(const std::vector<std::pair<int, std::string>>& fi
   return out;
 }
 
-int sweep_temporaries(const std::vector<fs::path>& roots) {
-  int removed = 0;
-  for (const auto& root : roots) {
-    std::error_code ec;
-    if (!fs::is_directory(root, ec)) continue;
-    removed += sweep_stale_temp_dirs(root);
-    for (const auto& entry : fs::directory_iterator(root, ec)) {
-      if (entry.is_directory(ec) && !entry.is_symlink(ec)) removed += sweep_stale_temp_dirs(entry.path());
-    }
+std::vector<fs::path> temporary_roots(const config::Config& cfg, std::vector<fs::path> roots) {
+  roots.push_back(cfg.get_path("paths.scratch_dir"));
+  if (const auto stage = cfg.get_string("conversion.stage_dir"); !stage.empty()) roots.emplace_back(stage);
+  if (const auto tmpfs = cfg.get_string("paths.tmpfs_dir"); !tmpfs.empty()) {
+    roots.push_back(fs::path(tmpfs) / "contimg-staging");
   }
-  return removed;
+  if (const auto cal = cfg.get_string("calibration.caltables_dir"); !cal.empty()) roots.emplace_back(cal);
+  return roots;
+}
+
+int sweep_temporaries(const std::vector<fs::path>& roots) {
+  // products/<group>/.contimg-tmp-… is two levels below the products root.
+  return sweep_stale_temp_paths(roots, 2);
 }
 
 }  // namespace contimg::orchestration

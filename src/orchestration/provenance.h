@@ -9,6 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+namespace contimg::config {
+class Config;
+}
+
 namespace contimg::orchestration {
 
 // [{"subband": k, "path": p, "size": bytes, "mtime_ns": t}, ...] in the given
@@ -17,8 +21,14 @@ namespace contimg::orchestration {
 nlohmann::json describe_files(const std::vector<std::pair<int, std::string>>& files);
 
 // Removes stale temporary paths (".contimg-tmp-<pid>-…" of this host whose
-// process is gone) in each root and one level below it (products/<group>/).
-// Returns how many were removed.
+// process is gone) in each root and up to two levels below it
+// (products/<group>/…). Returns how many were removed.
 int sweep_temporaries(const std::vector<std::filesystem::path>& roots);
+
+// `roots` plus every temporary tier of the configuration: scratch, the
+// converter's staging (conversion.stage_dir, the tmpfs staging directory) and
+// calibration.caltables_dir.
+std::vector<std::filesystem::path> temporary_roots(const config::Config& cfg,
+                                                   std::vector<std::filesystem::path> roots);
 
 }  // namespace contimg::orchestration
