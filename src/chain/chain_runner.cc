@@ -84,6 +84,11 @@ nlohmann::json ChainSummary::to_json() const {
     nlohmann::json e = {{"group_id", g.group_id}, {"status", g.status}, {"stages", stages},
                         {"outputs", g.outputs}};
     if (!g.reason.empty()) e["reason"] = g.reason;
+    if (!g.missing_subbands.empty()) {
+      nlohmann::json m = nlohmann::json::array();
+      for (const auto& [k, why] : g.missing_subbands) m.push_back({{"subband", k}, {"reason", why}});
+      e["missing_subbands"] = m;
+    }
     groups_json.push_back(e);
   }
   return {{"groups", groups_json},
@@ -91,6 +96,7 @@ nlohmann::json ChainSummary::to_json() const {
           {"stage_seconds", stage_seconds()},
           {"wall_seconds", wall_seconds},
           {"preflight", chain::to_json(preflight)},
+          {"warnings", warnings},
           {"real_time_factor", real_time_factor()}};
 }
 
@@ -167,6 +173,7 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
     check();
     GroupResult gr;
     gr.group_id = sel.group.group_id;
+    gr.missing_subbands = sel.missing_reasons;
     using Decision = grouping::SelectedGroup::Decision;
     if (sel.decision != Decision::kProcess) {
       gr.status = sel.decision == Decision::kFailInvalid ? "failed" : "skipped";

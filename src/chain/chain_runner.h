@@ -54,12 +54,15 @@ struct GroupResult {
   std::string reason;  // why failed or skipped
   std::vector<pipeline::StageRecord> stages;
   nlohmann::json outputs;  // the final context's outputs (products, QA numbers)
+  // Subbands the group lacks (converted as flagged SPWs with --allow-incomplete), each with why.
+  std::vector<std::pair<int, std::string>> missing_subbands;
 };
 
 struct ChainSummary {
   std::vector<GroupResult> groups;
   double wall_seconds = 0;
   std::vector<Finding> preflight;  // warnings found before the first stage
+  std::vector<std::string> warnings;  // e.g. an empty time range
   int count(std::string_view status) const;  // groups with that status
   int processed() const { return count("processed"); }
   int failed() const { return count("failed"); }

@@ -42,8 +42,14 @@ void print_chain_summary(const CommandContext& ctx, const chain::ChainSummary& s
     }
     if (out.contains("report_html")) line += "  report=" + out["report_html"].get<std::string>();
     if (!g.reason.empty()) line += "  (" + g.reason + ")";
+    if (!g.missing_subbands.empty()) {
+      std::string m;
+      for (const auto& [k, why] : g.missing_subbands) m += fmt::format("{}sb{:02d} {}", m.empty() ? "" : "; ", k, why);
+      line += "  [flagged SPWs for missing subbands: " + m + "]";
+    }
     std::cout << line << "\n";
   }
+  for (const auto& w : s.warnings) std::cout << "warning: " << w << "\n";
   std::string timing;
   for (const auto& [stage, secs] : s.stage_seconds()) timing += fmt::format(" {}={:.1f}s", stage, secs);
   std::cout << fmt::format(

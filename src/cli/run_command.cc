@@ -6,11 +6,13 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "chain/chain_runner.h"
 #include "cli/app.h"
 #include "cli/chain_output.h"
+#include "cli/empty_range.h"
 #include "common/error.h"
 #include "grouping/utc_time.h"
 
@@ -48,7 +50,12 @@ void register_run_command(CLI::App& app, CommandContext& ctx) {
       co.allow_incomplete = o->allow_incomplete;
       if (!o->reference.empty()) co.reference = fs::absolute(o->reference);
       co.command_line = ctx.argv;
-      const auto summary = chain::ChainRunner(ctx.shared_config(), &ctx.interrupts()).run(co);
+      auto summary = chain::ChainRunner(ctx.shared_config(), &ctx.interrupts()).run(co);
+      if (summary.groups.empty()) {
+        // Throws InputError (exit 3) when the directory holds no subband file at all.
+        summary.warnings.push_back(empty_range_warning(co.input_dir, co.first_epoch, co.last_epoch));
+        spdlog::warn("run: {}", summary.warnings.back());
+      }
       print_chain_summary(ctx, summary);
       return summary.failed() > 0 ? static_cast<int>(ExitCode::kFailure) : 0;
     };
