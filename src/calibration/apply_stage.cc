@@ -22,7 +22,7 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req) {
   const auto t0 = std::chrono::steady_clock::now();
   ApplyOutcome out;
   const fs::path ms = fs::absolute(req.ms);
-  out.group_id = ms.filename().stem().string();
+  out.group_id = req.group_id.empty() ? ms.filename().stem().string() : req.group_id;
   auto log = logging::group_logger(out.group_id);
   const auto when = cfg.get_string("calibration.when_uncalibrated");
   if (when != "skip" && when != "fail") {
@@ -158,18 +158,22 @@ std::string wanted_calset(const config::Config& cfg, const pipeline::Context& ct
 bool ApplyStage::is_done(const pipeline::Context& ctx) const {
   if (!ctx.has("ms_path") || !fs::exists(ctx.get_string("ms_path"))) return false;
   const MsVisibilities vis(ctx.get_string("ms_path"));
-  const std::string applied = vis.applied_calset();
-  return !applied.empty() && applied == wanted_calset(cfg_, ctx, vis.meta());
+  // Done when the MS holds the set the stage would apply now — also when there
+  // is none to apply and none was (an uncalibrated group is not redone on
+  // every run).
+  return vis.applied_calset() == wanted_calset(cfg_, ctx, vis.meta());
 }
 
 pipeline::Context ApplyStage::restore(const pipeline::Context& ctx) const {
   const MsVisibilities vis(ctx.get_string("ms_path"));
-  return ctx.with_outputs({{"calibrated", true}, {"applied_calset_id", vis.applied_calset()}});
+  return ctx.with_outputs(
+      {{"calibrated", !vis.applied_calset().empty()}, {"applied_calset_id", vis.applied_calset()}});
 }
 
 pipeline::Context ApplyStage::execute(const pipeline::Context& ctx) {
   ApplyRequest req;
   req.ms = ctx.get_string("ms_path");
+  req.group_id = ctx.group_id();
   req.calset_id = solved_here(ctx);
   req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };
   const auto o = apply_ms(cfg_, req);

@@ -20,6 +20,7 @@ namespace contimg::calibration {
 
 struct ApplyRequest {
   std::filesystem::path ms;
+  std::string group_id;  // the job's; empty: the MS's file name without ".ms"
   std::string calset_id;             // empty: nearest valid passed set
   std::filesystem::path check_model;  // optional sky model: compare the calibrated data with it
   std::function<void()> check_interrupt;

@@ -139,7 +139,7 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   const auto t0 = std::chrono::steady_clock::now();
   SolveOutcome out;
   const fs::path ms = fs::absolute(req.ms);
-  out.group_id = group_of(ms);
+  out.group_id = req.group_id.empty() ? group_of(ms) : req.group_id;
   auto log = logging::group_logger(out.group_id);
   MsVisibilities vis(ms);
   const auto& meta = vis.meta();
@@ -284,10 +284,10 @@ nlohmann::json to_json(const SolveOutcome& o) {
 namespace {
 
 // The set registered for the MS's group with both tables present, if any.
-std::optional<state::CalsetRecord> registered_set(const config::Config& cfg, const fs::path& ms) {
+std::optional<state::CalsetRecord> registered_set(const config::Config& cfg, const std::string& group_id) {
   state::StateDb db(state::StateDb::resolve_path(cfg));
   for (const auto& c : state::list_calsets(db)) {
-    if (c.group_id == group_of(fs::absolute(ms)) && fs::exists(c.bandpass_table) && fs::exists(c.gain_table)) return c;
+    if (c.group_id == group_id && fs::exists(c.bandpass_table) && fs::exists(c.gain_table)) return c;
   }
   return std::nullopt;
 }
@@ -298,11 +298,11 @@ bool SolveStage::is_done(const pipeline::Context& ctx) const {
   const fs::path ms = ctx.get_string("ms_path");
   // No calibrator field: nothing for this stage to do.
   if (!calibrator_from_fields(MsVisibilities(ms).meta().field_names)) return true;
-  return registered_set(cfg_, ms).has_value();
+  return registered_set(cfg_, ctx.group_id()).has_value();
 }
 
 pipeline::Context SolveStage::restore(const pipeline::Context& ctx) const {
-  const auto set = registered_set(cfg_, ctx.get_string("ms_path"));
+  const auto set = registered_set(cfg_, ctx.group_id());
   if (!set) return ctx;  // no calibrator field: no set of this group
   return ctx.with_outputs({{"calset_id", set->id},
                            {"calset_status", set->status},
@@ -326,6 +326,7 @@ pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
   if (!calibrator_from_fields(MsVisibilities(ctx.get_string("ms_path")).meta().field_names)) return ctx;
   SolveRequest req;
   req.ms = ctx.get_string("ms_path");
+  req.group_id = ctx.group_id();
   req.command_line = "contimg run (solve stage)";
   req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };
   req.interrupts = ctx.interrupts();

@@ -24,6 +24,9 @@ namespace contimg::calibration {
 
 struct SolveRequest {
   std::filesystem::path ms;
+  // The group the MS belongs to (the job's); empty: the MS's file name without
+  // ".ms" (a standalone `contimg solve` on a converter-named MS).
+  std::string group_id;
   std::filesystem::path model_json;  // empty: the calibrator field's VLA calibrator
   std::string refant;                // empty: calibration.refant, else automatic
   std::string command_line;
