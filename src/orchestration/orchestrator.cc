@@ -16,6 +16,7 @@
 #include "common/interrupts.h"
 #include "common/logging.h"
 #include "config/config.h"
+#include "orchestration/provenance.h"
 
 namespace contimg::orchestration {
 namespace fs = std::filesystem;
@@ -97,11 +98,6 @@ void write_token(const fs::path& dir, const std::string& token, const std::strin
   }
 }
 
-std::int64_t mtime_ns(const fs::path& p) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             fs::last_write_time(p).time_since_epoch())
-      .count();
-}
 
 // The configuration that matters to a stage, as canonical JSON text.
 std::string config_subset(const config::Config& cfg, const std::vector<std::string>& prefixes) {
@@ -238,8 +234,8 @@ bool Orchestrator::products_verified(const state::JobRecord& job) {
     if (p.token) {
       if (read_token(p.path) != p.token) return false;
     } else if (p.size_bytes && p.mtime_ns) {
-      if (fs::is_directory(p.path) || static_cast<std::int64_t>(fs::file_size(p.path)) != *p.size_bytes ||
-          mtime_ns(p.path) != *p.mtime_ns) {
+      const auto s = stamp_of(p.path);
+      if (fs::is_directory(p.path) || !s || s->size_bytes != *p.size_bytes || s->mtime_ns != *p.mtime_ns) {
         return false;
       }
     }
@@ -324,8 +320,10 @@ std::vector<state::ProductRecord> Orchestrator::product_records(pipeline::Stage&
       p.token = random_token();
       write_token(path, *p.token, out.group_id(), stage.name(), fingerprint);
     } else {
-      p.size_bytes = static_cast<std::int64_t>(fs::file_size(path));
-      p.mtime_ns = mtime_ns(path);
+      const auto s = stamp_of(path);
+      if (!s) throw IoError(fmt::format("{}: cannot stat the product", path.string()));
+      p.size_bytes = s->size_bytes;
+      p.mtime_ns = s->mtime_ns;
     }
     recs.push_back(std::move(p));
   }

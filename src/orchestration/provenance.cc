@@ -1,5 +1,7 @@
 #include "orchestration/provenance.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 
 #include "common/interrupts.h"
@@ -8,19 +10,21 @@
 namespace contimg::orchestration {
 namespace fs = std::filesystem;
 
+std::optional<FileStamp> stamp_of(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileStamp{static_cast<std::int64_t>(st.st_size),
+                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
 nlohmann::json describe_files(const std::vector<std::pair<int, std::string>>& files) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [subband, path] : files) {
-    std::error_code ec;
-    const auto size = fs::file_size(path, ec);
-    const auto mtime = fs::last_write_time(path, ec);
-    out.push_back(
-        {{"subband", subband},
-         {"path", path},
-         {"size", ec ? -1 : static_cast<std::int64_t>(size)},
-         {"mtime_ns", ec ? 0
-                         : std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch())
-                               .count()}});
+    const auto s = stamp_of(path);
+    out.push_back({{"subband", subband},
+                   {"path", path},
+                   {"size", s ? s->size_bytes : -1},
+                   {"mtime_ns", s ? s->mtime_ns : 0}});
   }
   return out;
 }

@@ -2,7 +2,9 @@
 // Small pieces of the orchestrator's bookkeeping shared by the commands that
 // use it: the provenance of source files, and the sweep of what killed runs
 // left behind.
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +16,14 @@ class Config;
 }
 
 namespace contimg::orchestration {
+
+// A file's size and modification time (Unix ns, from stat: the same numbers
+// `stat` and Python's os.stat print).
+struct FileStamp {
+  std::int64_t size_bytes = 0;
+  std::int64_t mtime_ns = 0;
+};
+std::optional<FileStamp> stamp_of(const std::filesystem::path& path);
 
 // [{"subband": k, "path": p, "size": bytes, "mtime_ns": t}, ...] in the given
 // order; a file that cannot be stat'ed is recorded with size -1 (the stage
