@@ -65,23 +65,34 @@ constexpr const char* kFence = "id = ?1 AND attempt = ?2 AND holder = ?3 AND sta
 
 const char* to_string(JobState s) {
   switch (s) {
-    case JobState::kQueued: return "queued";
-    case JobState::kRunning: return "running";
-    case JobState::kDone: return "done";
-    case JobState::kFailed: return "failed";
-    case JobState::kDiscarded: return "discarded";
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kDone:
+      return "done";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kDiscarded:
+      return "discarded";
   }
   return "?";
 }
 
 const char* to_string(ErrorKind k) {
   switch (k) {
-    case ErrorKind::kInput: return "input";
-    case ErrorKind::kConfig: return "config";
-    case ErrorKind::kIo: return "io";
-    case ErrorKind::kTimeout: return "timeout";
-    case ErrorKind::kInterrupted: return "interrupted";
-    case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kInput:
+      return "input";
+    case ErrorKind::kConfig:
+      return "config";
+    case ErrorKind::kIo:
+      return "io";
+    case ErrorKind::kTimeout:
+      return "timeout";
+    case ErrorKind::kInterrupted:
+      return "interrupted";
+    case ErrorKind::kInternal:
+      return "internal";
   }
   return "?";
 }
@@ -133,8 +144,8 @@ std::optional<JobRecord> JobStore::get(const JobKey& key) {
 }
 
 std::vector<JobRecord> JobStore::jobs_of_group(const std::string& group_id) {
-  auto& st = db_.cached(
-      fmt::format("SELECT {} FROM jobs WHERE group_id = ?1 ORDER BY id", kJobColumns));
+  auto& st =
+      db_.cached(fmt::format("SELECT {} FROM jobs WHERE group_id = ?1 ORDER BY id", kJobColumns));
   st.bind(1, group_id);
   std::vector<JobRecord> out;
   while (st.step()) out.push_back(read_job(st));
@@ -173,9 +184,13 @@ JobStore::Claim JobStore::claim(const JobKey& key, const std::string& holder, do
 
 bool JobStore::heartbeat(std::int64_t job_id, int attempt, const std::string& holder,
                          double lease_s) {
-  auto& st = db_.cached(fmt::format(
-      "UPDATE jobs SET lease_expires = ?4, heartbeat_at = ?5 WHERE {}", kFence));
-  st.bind(1, job_id).bind(2, attempt).bind(3, holder).bind(4, unix_now() + lease_s).bind(5, now_iso());
+  auto& st = db_.cached(
+      fmt::format("UPDATE jobs SET lease_expires = ?4, heartbeat_at = ?5 WHERE {}", kFence));
+  st.bind(1, job_id)
+      .bind(2, attempt)
+      .bind(3, holder)
+      .bind(4, unix_now() + lease_s)
+      .bind(5, now_iso());
   return st.run() == 1;
 }
 
@@ -188,16 +203,24 @@ bool JobStore::finish_done(const JobRecord& job, const std::string& fingerprint,
       "UPDATE jobs SET state = 'done', fingerprint = ?4, seconds = ?5, finished_at = ?6, "
       "updated_at = ?6, lease_expires = NULL, holder = NULL WHERE {}",
       kFence));
-  st.bind(1, job.id).bind(2, job.attempt).bind(3, *job.holder).bind(4, fingerprint).bind(5, seconds).bind(6, now);
+  st.bind(1, job.id)
+      .bind(2, job.attempt)
+      .bind(3, *job.holder)
+      .bind(4, fingerprint)
+      .bind(5, seconds)
+      .bind(6, now);
   if (st.run() != 1) return false;  // the transaction rolls back
   for (const auto& p : products) {
     db_.cached(
-           "INSERT INTO products (path, kind, group_id, stage, job_id, token, size_bytes, mtime_ns, "
+           "INSERT INTO products (path, kind, group_id, stage, job_id, token, size_bytes, "
+           "mtime_ns, "
            "fingerprint, inputs, config, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
            "?10, ?11, ?12) ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, "
            "group_id = excluded.group_id, stage = excluded.stage, job_id = excluded.job_id, "
-           "token = excluded.token, size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
-           "fingerprint = excluded.fingerprint, inputs = excluded.inputs, config = excluded.config, "
+           "token = excluded.token, size_bytes = excluded.size_bytes, mtime_ns = "
+           "excluded.mtime_ns, "
+           "fingerprint = excluded.fingerprint, inputs = excluded.inputs, config = "
+           "excluded.config, "
            "created_at = excluded.created_at")
         .bind(1, p.path)
         .bind(2, p.kind)

@@ -54,7 +54,7 @@ struct ProductRecord {
   std::string group_id;
   std::string stage;
   std::optional<std::int64_t> job_id;
-  std::optional<std::string> token;  // directory products
+  std::optional<std::string> token;                  // directory products
   std::optional<std::int64_t> size_bytes, mtime_ns;  // file products
   std::string fingerprint;
   std::string inputs_json = "[]";

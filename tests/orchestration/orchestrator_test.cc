@@ -75,8 +75,7 @@ class OrchestratorTest : public ::testing::Test {
     s.wait_poll_s = 0.05;
     return s;
   }
-  pipeline::RunReport run_once(int& executions, const std::string& pb = "0.1",
-                               bool fail = false) {
+  pipeline::RunReport run_once(int& executions, const std::string& pb = "0.1", bool fail = false) {
     state::StateDb db(db_path);
     Orchestrator orch(db, out, fast(), nullptr);
     std::vector<std::unique_ptr<pipeline::Stage>> stages;
