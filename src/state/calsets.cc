@@ -33,8 +33,15 @@ CalsetRecord from_row(const Statement& st) {
 
 void upsert_calset(StateDb& db, const CalsetRecord& r) {
   db.database()
-      .cached(std::string("INSERT OR REPLACE INTO calsets (") + kColumns +
-              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")
+      .cached(std::string("INSERT INTO calsets (") + kColumns +
+              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+              "ON CONFLICT (id) DO UPDATE SET group_id = excluded.group_id, "
+              "ms_path = excluded.ms_path, calibrator = excluded.calibrator, "
+              "refant = excluded.refant, bandpass_table = excluded.bandpass_table, "
+              "gain_table = excluded.gain_table, mid_time_s = excluded.mid_time_s, "
+              "valid_from_s = excluded.valid_from_s, valid_to_s = excluded.valid_to_s, "
+              "status = excluded.status, grade = excluded.grade, reasons = excluded.reasons, "
+              "qa_json = excluded.qa_json, created_at = excluded.created_at")
       .bind(1, r.id)
       .bind(2, r.group_id)
       .bind(3, r.ms_path)

@@ -316,6 +316,47 @@ INSERT INTO products (path, kind, group_id, stage, fingerprint, inputs, config, 
   FROM groups WHERE state = 'converted' AND ms_path IS NOT NULL;
 )sql";
 
+
+// Room for what comes next (issue 11): images get their own id and a kind (a
+// group's image now, a mosaic later: no group, no MS), one image per group
+// stays unique; detections reference the image they were found in. The
+// group-keyed upsert (ON CONFLICT (group_id)) keeps working.
+constexpr std::string_view kImageIds = R"sql(
+CREATE TABLE images_v8 (
+  image_id          INTEGER PRIMARY KEY,
+  kind              TEXT NOT NULL DEFAULT 'group' CHECK (kind IN ('group', 'mosaic')),
+  group_id          TEXT UNIQUE,          -- NULL for a mosaic
+  ms_path           TEXT,                 -- NULL for a mosaic
+  data_column       TEXT NOT NULL,
+  image_path        TEXT NOT NULL,
+  pbcor_path        TEXT NOT NULL,
+  centre_ra_deg     REAL NOT NULL,
+  centre_dec_deg    REAL NOT NULL,
+  freq_hz           REAL,
+  cell_arcsec       REAL NOT NULL,
+  size_px           INTEGER NOT NULL,
+  rms_jy            REAL NOT NULL,
+  peak_jy           REAL NOT NULL,
+  dynamic_range     REAL NOT NULL,
+  bmaj_arcsec       REAL,
+  bmin_arcsec       REAL,
+  bpa_deg           REAL,
+  seconds_rephase   REAL,
+  seconds_wsclean   REAL,
+  seconds_total     REAL,
+  contimg_version   TEXT NOT NULL,
+  imaged_at         TEXT NOT NULL,
+  calset_id         TEXT NOT NULL DEFAULT '',
+  CHECK (kind = 'mosaic' OR (group_id IS NOT NULL AND ms_path IS NOT NULL))
+);
+INSERT INTO images_v8 (group_id, ms_path, data_column, image_path, pbcor_path, centre_ra_deg, centre_dec_deg, freq_hz, cell_arcsec, size_px, rms_jy, peak_jy, dynamic_range, bmaj_arcsec, bmin_arcsec, bpa_deg, seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id) SELECT group_id, ms_path, data_column, image_path, pbcor_path, centre_ra_deg, centre_dec_deg, freq_hz, cell_arcsec, size_px, rms_jy, peak_jy, dynamic_range, bmaj_arcsec, bmin_arcsec, bpa_deg, seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id FROM images;
+DROP TABLE images;
+ALTER TABLE images_v8 RENAME TO images;
+ALTER TABLE detections ADD COLUMN image_id INTEGER REFERENCES images (image_id) ON DELETE SET NULL;
+UPDATE detections SET image_id = (SELECT i.image_id FROM images i WHERE i.group_id = detections.group_id);
+CREATE INDEX detections_by_image ON detections (image_id);
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "files, groups, events (indexing and grouping)", kV1},
@@ -325,6 +366,7 @@ const std::vector<Migration>& migrations() {
       {5, "images (imaging QA)", kImages},
       {6, "images.calset_id (re-image after a new calibration)", kImagesCalset},
       {7, "jobs, products (orchestrator, provenance); group states of the chain", kJobs},
+      {8, "images.image_id and kind; detections.image_id", kImageIds},
   };
   return list;
 }

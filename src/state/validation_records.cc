@@ -27,8 +27,9 @@ void save_validation(Database& db, const ValidationRecord& v, const std::vector<
       .run();
   auto& st = db.cached(
       "INSERT INTO detections (group_id, idx, island, component, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
-      "peak_jy, peak_err_jy, flux_jy, flux_err_jy, major_arcsec, minor_arcsec, pa_deg, snr) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+      "peak_jy, peak_err_jy, flux_jy, flux_err_jy, major_arcsec, minor_arcsec, pa_deg, snr, image_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+      "(SELECT image_id FROM images WHERE group_id = ?1))");
   for (std::size_t i = 0; i < dets.size(); ++i) {
     const auto& d = dets[i];
     st.reset();

@@ -117,6 +117,47 @@ TEST_F(StateDbTest, OlderDatabaseIsMigratedKeepingItsRows) {
   EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM schema_version"), 2);
 }
 
+// A version-6 database with a converted, imaged and validated group: the
+// orchestrator's migration (7) keeps every file's group assignment through the
+// groups rebuild and adopts the MS as a 'legacy' product; migration 8 gives
+// the image an id that its detections reference.
+TEST_F(StateDbTest, AVersion6DatabaseWithProductsIsCarriedForward) {
+  std::filesystem::create_directories(db_path().parent_path());
+  {
+    Database db(db_path().parent_path() / "v6.sqlite3");
+    const auto& real = migrations();
+    ASSERT_EQ(migrate(db, std::span(real.data(), 6)), 6);
+    db.exec(R"sql(
+      INSERT INTO groups (group_id, start_epoch, start_mjd, first_file_epoch, last_file_epoch,
+        n_subbands, subband_mask, complete, state, ms_path, created_at, updated_at, state_changed_at)
+        VALUES ('g1', 1, 60000.0, 1, 1, 16, 65535, 1, 'converted', '/o/g1.ms', 't', 't', 't');
+      INSERT INTO files (path, name_epoch, subband, group_id, size_bytes, mtime_ns, state, indexed_at,
+        name_time) VALUES ('/i/g1_sb00.hdf5', 1, 0, 'g1', 10, 20, 'indexed', 't', 'x');
+      INSERT INTO images (group_id, ms_path, data_column, image_path, pbcor_path, centre_ra_deg,
+        centre_dec_deg, cell_arcsec, size_px, rms_jy, peak_jy, dynamic_range, contimg_version,
+        imaged_at) VALUES ('g1', '/o/g1.ms', 'DATA', '/o/g1.image.fits', '/o/g1.pbcor.fits', 1, 2, 3,
+        4, 0.1, 1.0, 10, 'v', 't');
+      INSERT INTO validations (group_id, image_path, reference, verdict, reasons, metrics,
+        n_detections, validated_at) VALUES ('g1', '/o/g1.pbcor.fits', 'ref', 'pass', '[]', '{}', 1, 't');
+      INSERT INTO detections (group_id, idx, island, component, ra_deg, dec_deg, ra_err_arcsec,
+        dec_err_arcsec, peak_jy, peak_err_jy, flux_jy, flux_err_jy, major_arcsec, minor_arcsec,
+        pa_deg, snr) VALUES ('g1', 0, 0, 0, 1, 2, 0.1, 0.1, 1, 0.1, 1, 0.1, 50, 40, 0, 10);
+    )sql");
+  }
+  StateDb db(db_path().parent_path() / "v6.sqlite3");
+  EXPECT_EQ(db.schema_version(), latest_schema_version());
+  EXPECT_EQ(db.file("/i/g1_sb00.hdf5")->group_id, "g1");
+  EXPECT_EQ(db.group("g1")->state, GroupState::kConverted);
+  EXPECT_EQ(scalar(db.database(),
+                   "SELECT COUNT(*) FROM products WHERE path = '/o/g1.ms' AND kind = 'ms' AND "
+                   "fingerprint = 'legacy'"),
+            1);
+  EXPECT_EQ(scalar(db.database(),
+                   "SELECT COUNT(*) FROM detections d JOIN images i ON d.image_id = i.image_id "
+                   "WHERE i.group_id = 'g1' AND i.kind = 'group'"),
+            1);
+}
+
 TEST_F(StateDbTest, EveryEarlierRealVersionUpgradesToTheCurrentOne) {
   const auto& real = migrations();
   for (std::size_t k = 1; k <= real.size(); ++k) {
@@ -360,6 +401,16 @@ TEST_F(StateDbTest, UpsertGroupKeepsTheLifeCycle) {
   EXPECT_THAT(ev.front().message, HasSubstr("converting -> converted"));
   EXPECT_THAT(ev[2].message, HasSubstr("-> failed: sb03: truncated"));
   EXPECT_EQ(ev[2].level, EventLevel::kError);
+
+  // A transition to the state the group has is no transition: no write, no
+  // event, no attempt (issue 11: `run` recorded "converted -> converted").
+  db.set_group_state(g.group_id, GroupState::kConverted, "", "/stage/ms/2025-01-01T06:00:00.ms");
+  db.set_group_state(g.group_id, GroupState::kConverted);
+  EXPECT_EQ(db.events(g.group_id).size(), 4u);
+  db.set_group_state(g.group_id, GroupState::kProcessing);
+  db.set_group_state(g.group_id, GroupState::kProcessing);
+  EXPECT_EQ(db.group(g.group_id)->attempts, 3);
+  EXPECT_EQ(db.events(g.group_id).size(), 5u);
 
   EXPECT_THROW(db.set_group_state("1999-01-01T00:00:00", GroupState::kFailed), InputError);
   EXPECT_THROW(parse_group_state("done"), ConfigError);
