@@ -27,64 +27,23 @@ import math
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 
 import h5py
 import numpy as np
 import casacore.tables as ct
 
+from contimg_harness import Checker, Contimg, describe
+
 DAY = "2025-01-01"
-
-
-class Checker:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print("PASS %s" % name, flush=True)
-        else:
-            self.failed += 1
-            print("FAIL %s%s" % (name, (": " + detail) if detail else ""), flush=True)
-        return ok
 
 
 C = Checker()
 
 
-class Contimg:
-    def __init__(self, binary, data, work):
-        self.binary = binary
-        self.work = work
-        self.globals = ["--progress", "quiet",
-                        "--set", "paths.data_dir=" + data,
-                        "--set", "paths.stage_dir=" + os.path.join(work, "stage-tier"),
-                        "--set", "paths.scratch_dir=" + os.path.join(work, "stage-tier", "scratch"),
-                        "--set", "paths.tmpfs_dir=" + os.path.join(work, "tmpfs")]
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONTIMG_")}
-        self.env.pop("HDF5_PLUGIN_PATH", None)
-
-    def run(self, sub, args, json_out=True):
-        cmd = [self.binary] + self.globals + (["--json"] if json_out else []) + [sub] + list(args)
-        p = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=300)
-        p.json = None
-        if json_out and p.stdout.strip().startswith("{"):
-            try:
-                p.json = json.loads(p.stdout)
-            except ValueError:
-                pass
-        return p
-
-    def simulate(self, out_dir, start, seed):
-        p = self.run("simulate", [out_dir, "--size", "tiny", "--seed", str(seed), "--start", start])
-        if p.returncode != 0:
-            raise RuntimeError("simulate %s failed (exit %d): %s" % (out_dir, p.returncode, p.stderr[-2000:]))
-
+class Scoped(Contimg):
     def convert(self, inp, out, db, *extra, start=DAY, end=DAY):
-        return self.run("convert", [inp, out, start, end, "--db", db] + list(extra))
+        return super().convert(inp, out, db, *extra, start=start, end=end)
 
 
 def data_of(ms):
@@ -114,10 +73,6 @@ def set_mtime(path, t):
 
 def subband(path):
     return int(os.path.basename(path).split("_sb")[1][:2])
-
-
-def describe(p):
-    return "exit %d; %s" % (p.returncode, (p.stderr.strip().splitlines() or [""])[-1][:400])
 
 
 def scope_and_vanished(ci, w):
@@ -244,14 +199,13 @@ def main():
     args = ap.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
     os.makedirs(args.workdir)
-    ci = Contimg(os.path.abspath(args.contimg), os.path.abspath(args.data), os.path.abspath(args.workdir))
+    ci = Scoped(os.path.abspath(args.contimg), os.path.abspath(args.data), os.path.abspath(args.workdir))
     for section in (scope_and_vanished, pointing):
         try:
             section(ci, args.workdir)
         except Exception as e:  # a crash of one section is a failure, the next still runs
             C.check("%s ran" % section.__name__, False, repr(e))
-    print("%d passed, %d failed" % (C.passed, C.failed))
-    return 0 if C.passed and not C.failed else 1
+    return C.summary()
 
 
 if __name__ == "__main__":

@@ -27,66 +27,23 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import time
 
 import numpy as np
 import casacore.tables as ct
 
+from contimg_harness import Checker, Contimg, describe
+
 DAY = "2025-01-01"
 START = "2025-01-01T06:00:00"
-
-
-class Checker:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print("PASS %s" % name, flush=True)
-        else:
-            self.failed += 1
-            print("FAIL %s%s" % (name, (": " + detail) if detail else ""), flush=True)
-        return ok
 
 
 C = Checker()
 
 
-class Contimg:
-    def __init__(self, binary, data, work):
-        self.binary = binary
-        self.globals = ["--progress", "quiet",
-                        "--set", "paths.data_dir=" + data,
-                        "--set", "paths.stage_dir=" + os.path.join(work, "stage-tier"),
-                        "--set", "paths.scratch_dir=" + os.path.join(work, "stage-tier", "scratch"),
-                        "--set", "paths.tmpfs_dir=" + os.path.join(work, "tmpfs")]
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONTIMG_")}
-
-    def run(self, sub, args):
-        cmd = [self.binary] + self.globals + ["--json", sub] + list(args)
-        p = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=600)
-        p.json = None
-        try:
-            p.json = json.loads(p.stdout)
-        except ValueError:
-            pass
-        return p
-
-    def simulate(self, out_dir, seed):
-        p = self.run("simulate", [out_dir, "--size", "tiny", "--seed", str(seed), "--start", START])
-        if p.returncode != 0:
-            raise RuntimeError("simulate failed: " + p.stderr[-2000:])
-
-    def convert(self, inp, out, db, *extra):
-        return self.run("convert", [inp, out, DAY, DAY, "--db", db] + list(extra))
-
-
-def describe(p):
-    return "exit %d; %s" % (p.returncode, (p.stderr.strip().splitlines() or [""])[-1][:400])
+def convert(ci, inp, out, db, *extra):
+    return ci.convert(inp, out, db, *extra, start=DAY, end=DAY)
 
 
 def data_of(ms):
@@ -105,11 +62,11 @@ def statuses(p, key):
 
 def provenance(ci, w):
     A, B = os.path.join(w, "A"), os.path.join(w, "B")
-    ci.simulate(A, 1)
-    ci.simulate(B, 2)
+    ci.simulate(A, START, 1)
+    ci.simulate(B, START, 2)
     db = os.path.join(w, "state.sqlite3")
     ref = os.path.join(w, "ref")
-    p = ci.convert(A, ref, os.path.join(w, "ref.sqlite3"))
+    p = convert(ci, A, ref, os.path.join(w, "ref.sqlite3"))
     C.check("reference conversion of A", p.returncode == 0 and only_ms(ref), describe(p))
     ref_ms = only_ms(ref)
     group = os.path.basename(ref_ms)[:-3]
@@ -121,7 +78,7 @@ def provenance(ci, w):
     os.makedirs(junk)
     with open(os.path.join(junk, "junk.txt"), "w") as f:
         f.write("not a Measurement Set\n")
-    p = ci.convert(A, outA, db, "--skip-existing")
+    p = convert(ci, A, outA, db, "--skip-existing")
     C.check("junk: convert --skip-existing exits 0", p.returncode == 0, describe(p))
     C.check("junk: the group is converted, not skipped", statuses(p, "converted") == [group],
             json.dumps(p.json)[:400] if p.json else describe(p))
@@ -135,20 +92,20 @@ def provenance(ci, w):
         C.check("junk: the MS opens in python-casacore", False, repr(e))
 
     # current: a registered, untouched MS is skipped with --skip-existing.
-    p = ci.convert(A, outA, db, "--skip-existing")
+    p = convert(ci, A, outA, db, "--skip-existing")
     C.check("current: an untouched registered MS is skipped", statuses(p, "skipped") == [group],
             describe(p))
 
     # copy: B's MS copied over A's registered MS is not A's product.
     outB = os.path.join(w, "outB")
-    p = ci.convert(B, outB, db)
+    p = convert(ci, B, outB, db)
     C.check("copy: B converted", p.returncode == 0 and only_ms(outB), describe(p))
     b_ms = only_ms(outB)
     b_data = data_of(b_ms)
     C.check("copy: A and B differ (the test can tell them apart)", not np.array_equal(a_data, b_data))
     shutil.rmtree(junk)
     shutil.copytree(b_ms, junk)
-    p = ci.convert(A, outA, db, "--skip-existing")
+    p = convert(ci, A, outA, db, "--skip-existing")
     C.check("copy: convert --skip-existing converts again", statuses(p, "converted") == [group],
             json.dumps(p.json)[:400] if p.json else describe(p))
     C.check("copy: the MS is A's data again, not B's", np.array_equal(data_of(junk), a_data))
@@ -157,7 +114,7 @@ def provenance(ci, w):
     sb = sorted(f for f in os.listdir(A) if f.endswith(".hdf5"))[0]
     t = time.time() + 5
     os.utime(os.path.join(A, sb), (t, t))
-    p = ci.convert(A, outA, db, "--skip-existing")
+    p = convert(ci, A, outA, db, "--skip-existing")
     C.check("current: a touched input file converts again", statuses(p, "converted") == [group],
             describe(p))
 
@@ -198,8 +155,7 @@ def main():
         provenance(ci, os.path.abspath(args.workdir))
     except Exception as e:
         C.check("provenance ran", False, repr(e))
-    print("%d passed, %d failed" % (C.passed, C.failed))
-    return 0 if C.passed and not C.failed else 1
+    return C.summary()
 
 
 if __name__ == "__main__":
