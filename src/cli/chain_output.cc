@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
+
 namespace contimg::cli {
 namespace fs = std::filesystem;
 
@@ -25,6 +27,17 @@ void add_output_dir_overrides(CommandContext& ctx, const fs::path& out_dir) {
     }
     return v;
   });
+}
+
+int chain_exit_code(const chain::ChainSummary& s) {
+  if (s.failed() == 0) return 0;
+  for (const auto& g : s.groups) {
+    if (g.status != "failed") continue;
+    bool io = false;
+    for (const auto& st : g.stages) io |= st.outcome == pipeline::Outcome::kFailed && st.error_kind == "io";
+    if (!io) return static_cast<int>(ExitCode::kFailure);
+  }
+  return static_cast<int>(ExitCode::kIoError);
 }
 
 void print_chain_summary(const CommandContext& ctx, const chain::ChainSummary& s) {

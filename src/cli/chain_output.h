@@ -13,6 +13,11 @@ namespace contimg::cli {
 // database and scratch space go under `out_dir` too.
 void add_output_dir_overrides(CommandContext& ctx, const std::filesystem::path& out_dir);
 
+// 0 when no group failed; 4 when every failed group failed for the
+// environment (an I/O error: a full disk, permissions), which a rerun after
+// the fix completes; else 1.
+int chain_exit_code(const chain::ChainSummary& s);
+
 void print_chain_summary(const CommandContext& ctx, const chain::ChainSummary& summary);
 
 }  // namespace contimg::cli

@@ -57,7 +57,7 @@ void register_run_command(CLI::App& app, CommandContext& ctx) {
         spdlog::warn("run: {}", summary.warnings.back());
       }
       print_chain_summary(ctx, summary);
-      return summary.failed() > 0 ? static_cast<int>(ExitCode::kFailure) : 0;
+      return chain_exit_code(summary);
     };
   });
 }
