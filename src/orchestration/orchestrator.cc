@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <fstream>
 #include <random>
@@ -16,6 +18,7 @@
 #include "common/interrupts.h"
 #include "common/logging.h"
 #include "config/config.h"
+#include "orchestration/provenance.h"
 
 namespace contimg::orchestration {
 namespace fs = std::filesystem;
@@ -97,10 +100,11 @@ void write_token(const fs::path& dir, const std::string& token, const std::strin
   }
 }
 
-std::int64_t mtime_ns(const fs::path& p) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             fs::last_write_time(p).time_since_epoch())
-      .count();
+// Unix nanoseconds (provenance.h says why not last_write_time's count).
+std::int64_t product_mtime_ns(const fs::path& p) {
+  const auto t = mtime_ns(p);
+  if (!t) throw IoError(fmt::format("{}: cannot stat the product: {}", p.string(), std::strerror(errno)));
+  return *t;
 }
 
 // The configuration that matters to a stage, as canonical JSON text.
@@ -239,7 +243,7 @@ bool Orchestrator::products_verified(const state::JobRecord& job) {
       if (read_token(p.path) != p.token) return false;
     } else if (p.size_bytes && p.mtime_ns) {
       if (fs::is_directory(p.path) || static_cast<std::int64_t>(fs::file_size(p.path)) != *p.size_bytes ||
-          mtime_ns(p.path) != *p.mtime_ns) {
+          mtime_ns(p.path) != p.mtime_ns) {
         return false;
       }
     }
@@ -325,7 +329,7 @@ std::vector<state::ProductRecord> Orchestrator::product_records(pipeline::Stage&
       write_token(path, *p.token, out.group_id(), stage.name(), fingerprint);
     } else {
       p.size_bytes = static_cast<std::int64_t>(fs::file_size(path));
-      p.mtime_ns = mtime_ns(path);
+      p.mtime_ns = product_mtime_ns(path);
     }
     recs.push_back(std::move(p));
   }

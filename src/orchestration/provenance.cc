@@ -1,6 +1,6 @@
 #include "orchestration/provenance.h"
 
-#include <chrono>
+#include <sys/stat.h>
 
 #include "common/interrupts.h"
 #include "config/config.h"
@@ -8,19 +8,22 @@
 namespace contimg::orchestration {
 namespace fs = std::filesystem;
 
+std::optional<std::int64_t> mtime_ns(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
 nlohmann::json describe_files(const std::vector<std::pair<int, std::string>>& files) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [subband, path] : files) {
     std::error_code ec;
     const auto size = fs::file_size(path, ec);
-    const auto mtime = fs::last_write_time(path, ec);
-    out.push_back(
-        {{"subband", subband},
-         {"path", path},
-         {"size", ec ? -1 : static_cast<std::int64_t>(size)},
-         {"mtime_ns", ec ? 0
-                         : std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch())
-                               .count()}});
+    const auto mtime = mtime_ns(path);
+    out.push_back({{"subband", subband},
+                   {"path", path},
+                   {"size", ec || !mtime ? -1 : static_cast<std::int64_t>(size)},
+                   {"mtime_ns", ec || !mtime ? 0 : *mtime}});
   }
   return out;
 }

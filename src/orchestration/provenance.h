@@ -2,7 +2,9 @@
 // Small pieces of the orchestrator's bookkeeping shared by the commands that
 // use it: the provenance of source files, and the sweep of what killed runs
 // left behind.
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +16,13 @@ class Config;
 }
 
 namespace contimg::orchestration {
+
+// A file's modification time in nanoseconds since the Unix epoch (stat's
+// st_mtim), or nullopt when it cannot be stat'ed. Not
+// fs::last_write_time().time_since_epoch(): libstdc++'s file clock counts
+// from 2174, so those numbers mean nothing to anyone reading the products
+// table or comparing with `stat` (and are negative for today's files).
+std::optional<std::int64_t> mtime_ns(const std::filesystem::path& path);
 
 // [{"subband": k, "path": p, "size": bytes, "mtime_ns": t}, ...] in the given
 // order; a file that cannot be stat'ed is recorded with size -1 (the stage

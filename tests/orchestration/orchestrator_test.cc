@@ -1,6 +1,8 @@
 #include "orchestration/orchestrator.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <fstream>
@@ -8,6 +10,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "orchestration/provenance.h"
 #include "state/jobs.h"
 #include "state/state_db.h"
 #include "support/tiny_uvh5.h"
@@ -111,6 +114,57 @@ TEST_F(OrchestratorTest, ADoneJobIsSkippedAndItsProductCarriesItsRecord) {
   EXPECT_EQ(job->attempt, 1);
   EXPECT_EQ(db.group("2025-01-01T00:00:00")->state, state::GroupState::kProcessed);
   EXPECT_EQ(db.group("2025-01-01T00:00:00")->attempts, 1);
+}
+
+// A stage whose product is one file (<out>/<group>.fits), with a set mtime.
+class FileStage : public pipeline::Stage {
+ public:
+  explicit FileStage(fs::path out) : out_(std::move(out)) {}
+  std::string name() const override { return "fileA"; }
+  bool is_done(const Context& ctx) const override { return fs::exists(path(ctx)); }
+  Context execute(const Context& ctx) override {
+    std::ofstream(path(ctx)) << "pixels";
+    return ctx;
+  }
+  std::vector<pipeline::ProductRef> planned_products(const Context& ctx) const override {
+    return {{path(ctx), "image"}};
+  }
+  fs::path path(const Context& ctx) const { return out_ / (ctx.group_id() + ".fits"); }
+
+ private:
+  fs::path out_;
+};
+
+// A file product's mtime_ns is Unix nanoseconds, as stat(2) and every reader of
+// the products table count (it was libstdc++'s file-clock count, epoch 2174:
+// negative numbers that match nothing outside contimg).
+TEST_F(OrchestratorTest, AFileProductIsRecordedWithItsUnixMtime) {
+  state::StateDb db(db_path);
+  Orchestrator orch(db, out, fast(), nullptr);
+  std::vector<std::unique_ptr<pipeline::Stage>> stages;
+  stages.push_back(std::make_unique<FileStage>(out));
+  ASSERT_TRUE(orch.run(stages, Context(config(), "2025-01-01T00:00:00"), Segment{}).ok);
+  const fs::path file = out / "2025-01-01T00:00:00.fits";
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  const auto rec = state::JobStore(db.database()).product(fs::absolute(file).lexically_normal().string());
+  ASSERT_TRUE(rec);
+  ASSERT_TRUE(rec->mtime_ns);
+  EXPECT_EQ(*rec->mtime_ns, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
+  EXPECT_EQ(*rec->size_bytes, 6);
+}
+
+TEST(Provenance, MtimeAndDescribeFilesUseUnixNanoseconds) {
+  test::TempDir tmp;
+  const fs::path f = tmp.path() / "x_sb00.hdf5";
+  std::ofstream(f) << "abc";
+  const timespec times[2] = {{1742445462, 123456789}, {1742445462, 123456789}};  // 2025-03-20
+  ASSERT_EQ(::utimensat(AT_FDCWD, f.c_str(), times, 0), 0);
+  EXPECT_EQ(mtime_ns(f), 1742445462123456789LL);
+  const auto j = describe_files({{0, f.string()}});
+  EXPECT_EQ(j.at(0).at("mtime_ns").get<std::int64_t>(), 1742445462123456789LL);
+  EXPECT_EQ(j.at(0).at("size").get<std::int64_t>(), 3);
+  EXPECT_FALSE(mtime_ns(tmp.path() / "missing"));
 }
 
 TEST_F(OrchestratorTest, AChangedSettingThatMattersRedoesTheStage) {
