@@ -394,11 +394,14 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
           break;
         }
       }
-      auto c = jobs_.claim(key, holder_, settings_.lease_s, holder_alive);
+      // Claimed only if the job is still as read above: a job another run
+      // finished in between is looked at again (skipped), not run twice.
+      auto c = jobs_.claim(key, holder_, settings_.lease_s, holder_alive, &job);
       if (c.claimed) {
         claim = c;
         break;
       }
+      if (c.changed) continue;
       if (!said_waiting) {
         log->info("stage={} held by {} (attempt {}): waiting", stage.name(),
                   c.job.holder.value_or("?"), c.job.attempt);

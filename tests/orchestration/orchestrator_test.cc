@@ -296,6 +296,30 @@ TEST_F(OrchestratorTest, ACompletionOfALostClaimIsRefused) {
   EXPECT_EQ(jobs.get(key)->state, state::JobState::kDone);
 }
 
+// A waiting run reads the job (running, held by a live run), the holder
+// finishes it, then the waiting run claims: it must not take the done job
+// (it used to: attempt 2, the stage run twice, a window as wide as the
+// holder's finishing transaction).
+TEST_F(OrchestratorTest, AJobFinishedBetweenLookingAndClaimingIsNotClaimedAgain) {
+  state::StateDb db(db_path);
+  state::JobStore jobs(db.database());
+  const state::JobKey key{"2025-01-01T00:00:00", "stageA", "/x"};
+  auto alive = [](const std::string&) { return true; };
+  const auto a = jobs.claim(key, "h:1:1", 60, alive);
+  ASSERT_TRUE(a.claimed);
+  const auto seen = jobs.ensure(key);  // the waiting run looks: running, held by h:1:1
+  ASSERT_TRUE(jobs.finish_done(a.job, "f", 1.0, {}, {}));
+  const auto b = jobs.claim(key, "h:2:2", 60, alive, &seen);
+  EXPECT_FALSE(b.claimed);
+  EXPECT_TRUE(b.changed);
+  EXPECT_EQ(b.job.state, state::JobState::kDone);
+  EXPECT_EQ(jobs.get(key)->state, state::JobState::kDone);
+  EXPECT_EQ(jobs.get(key)->attempt, 1);
+  // Looked at as it is now (done), a deliberate redo may claim it.
+  const auto now = jobs.ensure(key);
+  EXPECT_TRUE(jobs.claim(key, "h:2:2", 60, alive, &now).claimed);
+}
+
 TEST(Fingerprint, IsStableAndSensitive) {
   EXPECT_EQ(fingerprint_of("abc"), fingerprint_of("abc"));
   EXPECT_NE(fingerprint_of("abc"), fingerprint_of("abd"));
