@@ -423,6 +423,10 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
     if (claim->previous_state == state::JobState::kRunning) {
       log->warn("stage={} taking over job {} from {} (gone)", stage.name(), claim->job.id,
                 claim->previous_holder.value_or("?"));
+      // Its staging directories (scratch, products/<group>/…) are left only now.
+      if (const int n = sweep_temporaries(settings_.temporary_roots); n > 0) {
+        log->info("stage={} removed {} temporary path(s) of the dead holder", stage.name(), n);
+      }
     }
     {
       std::lock_guard lock(mutex_);

@@ -258,6 +258,36 @@ TEST_F(OrchestratorTest, AJobOfADeadHolderIsTakenOverAndItsPartialProductRemoved
   EXPECT_FALSE(fs::exists(out / "untrusted"));
 }
 
+// A run that waited while the holder died takes the job over and removes the
+// dead holder's temporaries: its own start-up sweep ran while they were alive
+// (they were left in scratch and products/<group>/ after the run finished).
+TEST_F(OrchestratorTest, ATakeoverSweepsTheDeadHoldersTemporaries) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  {
+    state::StateDb db(db_path);
+    const std::string dead = std::string(host) + ":999999999:1";
+    ASSERT_TRUE(state::JobStore(db.database())
+                    .claim({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()}, dead, 3600,
+                           [](const std::string&) { return true; })
+                    .claimed);
+  }
+  const fs::path scratch = tmp.path() / "scratch";
+  const fs::path stale = scratch / (std::string(".contimg-tmp-999999999-0f0f-image@") + host);
+  fs::create_directories(stale);
+  std::ofstream(stale / "imaging.ms") << "half";
+  state::StateDb db(db_path);
+  OrchestratorSettings settings = fast();
+  settings.temporary_roots = {scratch};
+  Orchestrator orch(db, out, settings, nullptr);
+  int n = 0;
+  std::vector<std::unique_ptr<pipeline::Stage>> stages;
+  stages.push_back(std::make_unique<DirStage>("stageA", out, n));
+  EXPECT_TRUE(orch.run(stages, Context(config(), "2025-01-01T00:00:00"), Segment{}).ok);
+  EXPECT_EQ(n, 1);
+  EXPECT_FALSE(fs::exists(stale));
+}
+
 // Two orchestrators on the same job: the second waits for the first and then
 // finds the product done: made once.
 TEST_F(OrchestratorTest, TwoRunsOnTheSameJobMakeTheProductOnce) {
