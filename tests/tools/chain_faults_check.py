@@ -18,11 +18,14 @@ solve, applycal, image, validate).
                      attempt 1 (each product made once), each product path
                      registered once, one run waited for the other (or, if they
                      did not overlap, no job ran twice), the reference's verdict
-                     and row counts.
-  --case diskfull-run (root) `contimg run --out` on a small tmpfs that a filler
-                     file leaves no room on: a failure exit, the group failed
-                     with a reason that says the disk is full, no .contimg-tmp-*;
-                     after freeing the space a rerun completes.
+                     and row counts. Then the holder is killed (during convert,
+                     during image) while the other waits: the waiter takes over
+                     and nothing of the dead run is left.
+  --case diskfull-run (root) `contimg run --out` on a small tmpfs that another
+                     writer fills as conversion (then: imaging) starts (after the preflight, which
+                     refuses a run that cannot fit): a failure exit, the group
+                     failed with a reason that says the disk is full, no
+                     .contimg-tmp-*; after freeing the space a rerun completes.
 
 One line per check, "N passed, M failed" last; exit 1 on a failure, 77 (CTest
 SKIP_RETURN_CODE) when wsclean is missing or a tmpfs cannot be mounted.
@@ -33,6 +36,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -193,7 +197,7 @@ def check_like_reference(label, tree, code, s, ref):
     check(f"{label}: exit 0", code == 0, code)
     for k in ("groups", "group_states", "jobs_done", "counts"):
         check(f"{label}: {k} as in the reference run", got[k] == ref["summary"][k],
-              f"{got[k]} != {ref['summary'][k]}")
+              f"{got[k]} (reference: {ref['summary'][k]})")
     check(f"{label}: no WSClean left working on the tree", not processes_mentioning(tree.root),
           processes_mentioning(tree.root))
     check(f"{label}: no .contimg-tmp-* in any tier", not temporaries(tree.root), temporaries(tree.root))
@@ -278,7 +282,7 @@ def case_kill(exe, work):
         attempts = dict(tree.query("SELECT stage, attempt FROM jobs"))
         want = {st: (2 if st == stage else 1) for st in STAGES}
         check(f"{label}: the killed job was taken over (attempt 2), no other job redone", attempts == want,
-              f"{attempts} != {want}")
+              f"{attempts} (expected {want})")
         check(f"{label}: the rerun says it took the job over", f"stage={stage} taking over job" in err, err[-1500:])
         untrusted = os.path.join(tree.out, "untrusted")
         check(f"{label}: nothing moved to untrusted/ (a dead attempt's partial product is removed)",
@@ -315,8 +319,45 @@ def case_concurrent(exe, work):
         s = parse(stdout)
         groups = {g["group_id"]: (g["status"], (g.get("outputs") or {}).get("verdict")) for g in s.get("groups", [])}
         check(f"run {i + 1}: the reference's per-group status and verdict", groups == ref["summary"]["groups"],
-              f"{groups} != {ref['summary']['groups']}")
+              f"{groups} (reference: {ref['summary']['groups']})")
     check_like_reference("after both runs", tree, max(codes), parse(results[0][0]), ref)
+
+    # The holder killed while the other run waits for its job: the waiting run
+    # takes the job over at once (not when the lease runs out) and leaves
+    # nothing of the dead run behind, although its own start-up sweep ran
+    # before that run died.
+    for stage in ["convert", "image"]:
+        label = f"holder killed during {stage} while the other waits"
+        tree = Tree(exe, work, "takeover-" + stage, raw)
+        holder = tree.start()
+        if stage == "image":  # the second run starts once WSClean runs under the first
+            for line in holder.stderr:
+                if "stage=image event=start" in line:
+                    break
+            t0 = time.time()
+            while time.time() - t0 < 120 and not processes_mentioning(tree.root) and holder.poll() is None:
+                time.sleep(0.01)
+        waiter = tree.start()
+        waiting = None
+        for line in waiter.stderr:  # kill the holder once the waiter says it waits for it
+            m = re.search(r"stage=(\w+) held by .*waiting", line)
+            if m:
+                waiting = m.group(1)
+                break
+        check(f"{label}: the second run waits for the first", waiting is not None)
+        if waiting and waiting != stage:  # the first run was quicker than the second's start
+            print(f"{label}: the second run waited at {waiting}: testing that", flush=True)
+            stage = waiting
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.communicate()
+        t_kill = time.time()
+        out, err = waiter.communicate(timeout=600)
+        print(f"{label}: the waiter finished {time.time() - t_kill:.1f} s after the kill", flush=True)
+        check(f"{label}: the waiter took the job over", f"stage={stage} taking over job" in err, err[-1500:])
+        check_like_reference(label, tree, waiter.returncode, parse(out), ref)
+        attempts = dict(tree.query("SELECT stage, attempt FROM jobs"))
+        want = {st: (2 if st == stage else 1) for st in STAGES}
+        check(f"{label}: only the killed job was redone", attempts == want, f"{attempts} (expected {want})")
     return 0
 
 
@@ -334,39 +375,77 @@ def umount(d):
     shutil.rmtree(d, ignore_errors=True)
 
 
+def fill_up(path):
+    """Another writer takes every free byte of path's filesystem."""
+    with open(path, "wb", buffering=0) as f:
+        st = os.statvfs(os.path.dirname(path))
+        want = st.f_bavail * st.f_frsize
+        while want > 0:  # a tmpfs may refuse the last pages of one allocation: ask for less
+            try:
+                os.posix_fallocate(f.fileno(), 0, want)
+                break
+            except OSError:
+                want -= 64 * 1024
+        try:  # and the last crumbs
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
 def case_diskfull_run(exe, work):
     if shutil.which("wsclean") is None:
         print("SKIP wsclean is not installed")
         return SKIP
-    mnt, why = tmpfs(256 << 20)
-    if mnt is None:
+    probe, why = tmpfs(1 << 20)
+    if probe is None:
         print(f"SKIP cannot mount a tmpfs (needs root): {why}")
         return SKIP
-    try:
-        raw = simulate(exe, work)
-        tree = Tree(exe, work, "diskfull", raw)
-        tree.out = os.path.join(mnt, "out")
-        tree.cmd[tree.cmd.index("--out") + 1] = tree.out
-        os.makedirs(tree.out)
-        # Another writer leaves 1 MiB: too little for the MS (and the writer's reserve).
-        filler = os.path.join(mnt, "filler")
-        with open(filler, "wb") as f:
-            st = os.statvfs(mnt)
-            os.posix_fallocate(f.fileno(), 0, st.f_bavail * st.f_frsize - (1 << 20))
-        code, s, err = tree.run()
-        check("on a full disk: the run exits with a failure", code != 0, code)
-        state = tree.query("SELECT state, reason FROM groups")
-        check("on a full disk: the group is failed, saying the disk is full",
-              len(state) == 1 and state[0][0] == "failed" and "No space left" in (state[0][1] or ""), state)
-        check("on a full disk: no .contimg-tmp-* left", not temporaries(mnt) and not temporaries(tree.root),
-              temporaries(mnt) + temporaries(tree.root))
-        os.remove(filler)
-        code, s, err = tree.run()
-        check("after freeing the space the rerun completes", code == 0 and s.get("counts", {}).get("processed") == 1,
-              f"exit {code}: {err[-1500:]}")
-        check("after the rerun: no .contimg-tmp-* left", not temporaries(mnt), temporaries(mnt))
-    finally:
-        umount(mnt)
+    umount(probe)
+    raw = simulate(exe, work)
+    # Room for the run at the start (the preflight refuses a run that cannot
+    # fit), taken by another writer as a stage starts: the failure must reach
+    # the job and the group, and a rerun redoes that stage only.
+    for stage in ["convert", "image"]:
+        label = f"disk full at {stage}"
+        mnt, _ = tmpfs(64 << 20)
+        try:
+            tree = Tree(exe, work, "diskfull-" + stage, raw)
+            tree.out = os.path.join(mnt, "out")
+            tree.cmd[tree.cmd.index("--out") + 1] = tree.out
+            filler = os.path.join(mnt, "filler")
+            proc = tree.start()
+            filled, err = False, []
+            for line in proc.stderr:
+                err.append(line)
+                if not filled and f"stage={stage} event=start" in line:
+                    fill_up(filler)
+                    filled = True
+            stdout, _ = proc.communicate(timeout=600)
+            err = "".join(err)
+            check(f"{label}: the disk was filled", filled, err[-1500:])
+            check(f"{label}: the run exits with a failure", proc.returncode not in (0, None), proc.returncode)
+            state = tree.query("SELECT state, reason FROM groups")
+            check(f"{label}: the group is failed at {stage}, saying the disk is full",
+                  len(state) == 1 and state[0][0] == "failed" and (state[0][1] or "").startswith(stage + ":")
+                  and "No space left" in state[0][1], f"{state}; log: {err[-1500:]}")
+            job = tree.query("SELECT state, error_kind FROM jobs WHERE stage = ?", stage)
+            check(f"{label}: its job failed as an I/O error (retryable)", job == [("failed", "io")], job)
+            groups = parse(stdout).get("groups", [])
+            check(f"{label}: the summary says so", [g.get("status") for g in groups] == ["failed"]
+                  and "No space left" in groups[0].get("reason", ""), groups)
+            check(f"{label}: no .contimg-tmp-* left", not temporaries(mnt) and not temporaries(tree.root),
+                  temporaries(mnt) + temporaries(tree.root))
+            os.remove(filler)
+            code, s, err = tree.run()
+            check(f"{label}: after freeing the space the rerun completes",
+                  code == 0 and s.get("counts", {}).get("processed") == 1, f"exit {code}: {err[-1500:]}")
+            check(f"{label}: after the rerun no .contimg-tmp-* left", not temporaries(mnt), temporaries(mnt))
+            jobs = {r[0]: r[1:] for r in tree.query("SELECT stage, state, attempt FROM jobs")}
+            want = {st: ("done", 2 if st == stage else 1) for st in STAGES}
+            check(f"{label}: every job done, only the failed one redone", jobs == want, f"{jobs} (expected {want})")
+        finally:
+            umount(mnt)
     return 0
 
 
