@@ -43,6 +43,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 RESULTS = {"passed": 0, "failed": 0}
@@ -330,13 +331,16 @@ def case_concurrent(exe, work):
         label = f"holder killed during {stage} while the other waits"
         tree = Tree(exe, work, "takeover-" + stage, raw)
         holder = tree.start()
-        if stage == "image":  # the second run starts once WSClean runs under the first
-            for line in holder.stderr:
-                if "stage=image event=start" in line:
-                    break
-            t0 = time.time()
-            while time.time() - t0 < 120 and not processes_mentioning(tree.root) and holder.poll() is None:
-                time.sleep(0.01)
+        # The second run starts once the first runs the stage (image: once
+        # WSClean runs), so that the first holds what the second reaches.
+        for line in holder.stderr:
+            if f"stage={stage} event=start" in line:
+                break
+        threading.Thread(target=holder.stderr.read, daemon=True).start()  # never let its pipe fill
+        t0 = time.time()
+        while (stage == "image" and time.time() - t0 < 120 and not processes_mentioning(tree.root)
+               and holder.poll() is None):
+            time.sleep(0.01)
         waiter = tree.start()
         waiting = None
         for line in waiter.stderr:  # kill the holder once the waiter says it waits for it
@@ -349,7 +353,7 @@ def case_concurrent(exe, work):
             print(f"{label}: the second run waited at {waiting}: testing that", flush=True)
             stage = waiting
         os.kill(holder.pid, signal.SIGKILL)
-        holder.communicate()
+        holder.wait()
         t_kill = time.time()
         out, err = waiter.communicate(timeout=600)
         print(f"{label}: the waiter finished {time.time() - t_kill:.1f} s after the kill", flush=True)
