@@ -279,9 +279,12 @@ void Orchestrator::settle_planned_products(pipeline::Stage& stage, const pipelin
       if (!rec->token || read_token(path) == rec->token) continue;
     }
     // No record (or a record of something else). What a crashed attempt of
-    // this very job left is its own partial product: removed. Anything else
-    // is foreign: moved aside, or refused.
-    if (claim.previous_state == state::JobState::kRunning && !rec) {
+    // this very job left is its own partial product: removed. That includes
+    // a path recorded by this job's earlier version: an attempt redoing it
+    // died after replacing it and before registering the new one (its token
+    // differs). Anything else is foreign: moved aside, or refused.
+    if (claim.previous_state == state::JobState::kRunning &&
+        (!rec || rec->job_id == claim.job.id)) {
       fs::remove_all(path, ec);
       if (ec) {
         throw IoError(fmt::format("{}: cannot remove the partial product of a crashed attempt: {}",

@@ -258,6 +258,35 @@ TEST_F(OrchestratorTest, AJobOfADeadHolderIsTakenOverAndItsPartialProductRemoved
   EXPECT_FALSE(fs::exists(out / "untrusted"));
 }
 
+// A redo of a done job (a setting changed) killed after it replaced the
+// product and before it registered the new one: the path holds that dead
+// attempt's output (no token, or not the recorded one). It is removed and
+// redone, not moved aside to untrusted/ as if someone else had put it there.
+TEST_F(OrchestratorTest, ADeadRedoAttemptsUnregisteredProductIsRemovedNotMovedAside) {
+  int n = 0;
+  ASSERT_TRUE(run_once(n).ok);
+  {
+    state::StateDb db(db_path);
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    const std::string dead = std::string(host) + ":999999999:1";
+    ASSERT_TRUE(state::JobStore(db.database())
+                    .claim({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()}, dead, 3600,
+                           [](const std::string&) { return true; })
+                    .claimed);
+  }
+  fs::remove_all(product());  // the dead attempt's new product, not yet registered
+  fs::create_directories(product());
+  std::ofstream(product() / "data") << "half of the redo";
+  ASSERT_TRUE(run_once(n, "0.2").ok);
+  EXPECT_EQ(n, 2);
+  EXPECT_FALSE(fs::exists(out / "untrusted"));
+  std::ifstream in(product() / "data");
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "stageA of 2025-01-01T00:00:00");
+}
+
 // A run that waited while the holder died takes the job over and removes the
 // dead holder's temporaries: its own start-up sweep ran while they were alive
 // (they were left in scratch and products/<group>/ after the run finished).
