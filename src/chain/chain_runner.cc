@@ -157,10 +157,11 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
       conversion::options_from_config(cfg, o.allow_incomplete, o.command_line));
   fs::create_directories(o.layout.ms_dir());
   // What killed runs left behind, under every tier this run writes into.
-  orchestration::sweep_temporaries(
-      orchestration::temporary_roots(cfg, {o.layout.ms_dir(), o.layout.out_dir / "products"}));
-  orchestration::Orchestrator orch(db, o.layout.out_dir,
-                                   orchestration::OrchestratorSettings::from_config(cfg), interrupts_);
+  auto settings = orchestration::OrchestratorSettings::from_config(cfg);
+  settings.temporary_roots =
+      orchestration::temporary_roots(cfg, {o.layout.ms_dir(), o.layout.out_dir / "products"});
+  orchestration::sweep_temporaries(settings.temporary_roots);
+  orchestration::Orchestrator orch(db, o.layout.out_dir, settings, interrupts_);
 
   struct Pending {
     std::size_t index;  // into summary.groups

@@ -185,9 +185,11 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
       std::unique_ptr<orchestration::Orchestrator> orch;
       if (!o->dry_run) {
         fs::create_directories(out_dir);
-        orchestration::sweep_temporaries(orchestration::temporary_roots(cfg, {out_dir}));
-        orch = std::make_unique<orchestration::Orchestrator>(
-            db, out_dir, orchestration::OrchestratorSettings::from_config(cfg), &ctx.interrupts());
+        auto settings = orchestration::OrchestratorSettings::from_config(cfg);
+        // Swept at the start and again whenever a dead holder's job is taken over.
+        settings.temporary_roots = orchestration::temporary_roots(cfg, {out_dir});
+        orchestration::sweep_temporaries(settings.temporary_roots);
+        orch = std::make_unique<orchestration::Orchestrator>(db, out_dir, settings, &ctx.interrupts());
       }
       for (const auto& sel : selected) {
         ctx.interrupts().throw_if_interrupted();

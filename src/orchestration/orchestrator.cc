@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <fstream>
 #include <random>
@@ -271,9 +273,12 @@ void Orchestrator::settle_planned_products(pipeline::Stage& stage, const pipelin
       if (!rec->token || read_token(path) == rec->token) continue;
     }
     // No record (or a record of something else). What a crashed attempt of
-    // this very job left is its own partial product: removed. Anything else
-    // is foreign: moved aside, or refused.
-    if (claim.previous_state == state::JobState::kRunning && !rec) {
+    // this very job left is its own partial product: removed. That includes
+    // a path recorded by this job's earlier version: an attempt redoing it
+    // died after replacing it and before registering the new one (its token
+    // differs). Anything else is foreign: moved aside, or refused.
+    if (claim.previous_state == state::JobState::kRunning &&
+        (!rec || rec->job_id == claim.job.id)) {
       fs::remove_all(path, ec);
       if (ec) {
         throw IoError(fmt::format("{}: cannot remove the partial product of a crashed attempt: {}",
@@ -388,11 +393,14 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
           break;
         }
       }
-      auto c = jobs_.claim(key, holder_, settings_.lease_s, holder_alive);
+      // Claimed only if the job is still as read above: a job another run
+      // finished in between is looked at again (skipped), not run twice.
+      auto c = jobs_.claim(key, holder_, settings_.lease_s, holder_alive, &job);
       if (c.claimed) {
         claim = c;
         break;
       }
+      if (c.changed) continue;
       if (!said_waiting) {
         log->info("stage={} held by {} (attempt {}): waiting", stage.name(),
                   c.job.holder.value_or("?"), c.job.attempt);
@@ -414,6 +422,10 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
     if (claim->previous_state == state::JobState::kRunning) {
       log->warn("stage={} taking over job {} from {} (gone)", stage.name(), claim->job.id,
                 claim->previous_holder.value_or("?"));
+      // Its staging directories (scratch, products/<group>/…) are left only now.
+      if (const int n = sweep_temporaries(settings_.temporary_roots); n > 0) {
+        log->info("stage={} removed {} temporary path(s) of the dead holder", stage.name(), n);
+      }
     }
     {
       std::lock_guard lock(mutex_);

@@ -44,6 +44,10 @@ struct OrchestratorSettings {
   double wait_poll_s = 1.0;   // how often a waiting run looks again
   int max_attempts = 3;       // retryable failures before a job is discarded
   bool move_untrusted = true; // false: a path without a record fails the stage
+  // The temporary tiers the caller sweeps at its start (temporary_roots()):
+  // swept again when a job is taken over from a holder that died, whose
+  // temporaries may postdate that sweep (it died while this run waited).
+  std::vector<std::filesystem::path> temporary_roots;
   static OrchestratorSettings from_config(const config::Config& cfg);
 };
 

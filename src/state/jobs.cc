@@ -153,12 +153,19 @@ std::vector<JobRecord> JobStore::jobs_of_group(const std::string& group_id) {
 }
 
 JobStore::Claim JobStore::claim(const JobKey& key, const std::string& holder, double lease_s,
-                                const std::function<bool(const std::string&)>& holder_alive) {
+                                const std::function<bool(const std::string&)>& holder_alive,
+                                const JobRecord* seen) {
   Transaction tx(db_);
   JobRecord j = ensure(key);
   const double now = unix_now();
   const JobState previous = j.state;
   const auto previous_holder = j.holder;
+  if (seen && (j.state != seen->state || j.attempt != seen->attempt)) {
+    tx.commit();
+    Claim c{false, j, previous, previous_holder};
+    c.changed = true;
+    return c;
+  }
   if (j.state == JobState::kRunning && j.holder && *j.holder != holder) {
     const bool lease_live = j.lease_expires && *j.lease_expires > now;
     if (lease_live && holder_alive(*j.holder)) {

@@ -76,13 +76,20 @@ class JobStore {
     JobRecord job;  // after the claim; else as found (holder = the other holder)
     JobState previous_state = JobState::kQueued;  // before the claim (running: taken over)
     std::optional<std::string> previous_holder;
+    // Not claimed because the job is no longer as the caller saw it (`seen`).
+    bool changed = false;
   };
   // Takes the job for `holder` (state running, attempt + 1, lease = now +
   // lease_s) unless another holder runs it and is alive: its lease has not
   // expired and `holder_alive(holder)` (a same-host process check) says so.
   // One IMMEDIATE transaction: two processes cannot both claim.
+  // `seen`: the job as the caller read it when it decided to claim. When its
+  // state or attempt differs now (another holder finished it meanwhile: a
+  // claim would run a done job again), nothing is claimed and `changed` says
+  // so; the caller decides again on the job as it is now.
   Claim claim(const JobKey& key, const std::string& holder, double lease_s,
-              const std::function<bool(const std::string&)>& holder_alive);
+              const std::function<bool(const std::string&)>& holder_alive,
+              const JobRecord* seen = nullptr);
   // Renews the lease; false when the claim was lost (fenced).
   bool heartbeat(std::int64_t job_id, int attempt, const std::string& holder, double lease_s);
   // Ends a running attempt as done, registering its products (replacing any

@@ -1,6 +1,8 @@
 #include "orchestration/orchestrator.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <fstream>
@@ -8,6 +10,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "orchestration/provenance.h"
 #include "state/jobs.h"
 #include "state/state_db.h"
 #include "support/tiny_uvh5.h"
@@ -112,6 +115,57 @@ TEST_F(OrchestratorTest, ADoneJobIsSkippedAndItsProductCarriesItsRecord) {
   EXPECT_EQ(db.group("2025-01-01T00:00:00")->attempts, 1);
 }
 
+// A stage whose product is one file (<out>/<group>.fits), with a set mtime.
+class FileStage : public pipeline::Stage {
+ public:
+  explicit FileStage(fs::path out) : out_(std::move(out)) {}
+  std::string name() const override { return "fileA"; }
+  bool is_done(const Context& ctx) const override { return fs::exists(path(ctx)); }
+  Context execute(const Context& ctx) override {
+    std::ofstream(path(ctx)) << "pixels";
+    return ctx;
+  }
+  std::vector<pipeline::ProductRef> planned_products(const Context& ctx) const override {
+    return {{path(ctx), "image"}};
+  }
+  fs::path path(const Context& ctx) const { return out_ / (ctx.group_id() + ".fits"); }
+
+ private:
+  fs::path out_;
+};
+
+// A file product's mtime_ns is Unix nanoseconds, as stat(2) and every reader of
+// the products table count (it was libstdc++'s file-clock count, epoch 2174:
+// negative numbers that match nothing outside contimg).
+TEST_F(OrchestratorTest, AFileProductIsRecordedWithItsUnixMtime) {
+  state::StateDb db(db_path);
+  Orchestrator orch(db, out, fast(), nullptr);
+  std::vector<std::unique_ptr<pipeline::Stage>> stages;
+  stages.push_back(std::make_unique<FileStage>(out));
+  ASSERT_TRUE(orch.run(stages, Context(config(), "2025-01-01T00:00:00"), Segment{}).ok);
+  const fs::path file = out / "2025-01-01T00:00:00.fits";
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  const auto rec = state::JobStore(db.database()).product(fs::absolute(file).lexically_normal().string());
+  ASSERT_TRUE(rec);
+  ASSERT_TRUE(rec->mtime_ns);
+  EXPECT_EQ(*rec->mtime_ns, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
+  EXPECT_EQ(*rec->size_bytes, 6);
+}
+
+TEST(Provenance, MtimeAndDescribeFilesUseUnixNanoseconds) {
+  test::TempDir tmp;
+  const fs::path f = tmp.path() / "x_sb00.hdf5";
+  std::ofstream(f) << "abc";
+  const timespec times[2] = {{1742445462, 123456789}, {1742445462, 123456789}};  // 2025-03-20
+  ASSERT_EQ(::utimensat(AT_FDCWD, f.c_str(), times, 0), 0);
+  EXPECT_EQ(mtime_ns(f), 1742445462123456789LL);
+  const auto j = describe_files({{0, f.string()}});
+  EXPECT_EQ(j.at(0).at("mtime_ns").get<std::int64_t>(), 1742445462123456789LL);
+  EXPECT_EQ(j.at(0).at("size").get<std::int64_t>(), 3);
+  EXPECT_FALSE(mtime_ns(tmp.path() / "missing"));
+}
+
 TEST_F(OrchestratorTest, AChangedSettingThatMattersRedoesTheStage) {
   int n = 0;
   run_once(n, "0.1");
@@ -203,6 +257,65 @@ TEST_F(OrchestratorTest, AJobOfADeadHolderIsTakenOverAndItsPartialProductRemoved
   EXPECT_FALSE(fs::exists(out / "untrusted"));
 }
 
+// A redo of a done job (a setting changed) killed after it replaced the
+// product and before it registered the new one: the path holds that dead
+// attempt's output (no token, or not the recorded one). It is removed and
+// redone, not moved aside to untrusted/ as if someone else had put it there.
+TEST_F(OrchestratorTest, ADeadRedoAttemptsUnregisteredProductIsRemovedNotMovedAside) {
+  int n = 0;
+  ASSERT_TRUE(run_once(n).ok);
+  {
+    state::StateDb db(db_path);
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    const std::string dead = std::string(host) + ":999999999:1";
+    ASSERT_TRUE(state::JobStore(db.database())
+                    .claim({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()}, dead, 3600,
+                           [](const std::string&) { return true; })
+                    .claimed);
+  }
+  fs::remove_all(product());  // the dead attempt's new product, not yet registered
+  fs::create_directories(product());
+  std::ofstream(product() / "data") << "half of the redo";
+  ASSERT_TRUE(run_once(n, "0.2").ok);
+  EXPECT_EQ(n, 2);
+  EXPECT_FALSE(fs::exists(out / "untrusted"));
+  std::ifstream in(product() / "data");
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "stageA of 2025-01-01T00:00:00");
+}
+
+// A run that waited while the holder died takes the job over and removes the
+// dead holder's temporaries: its own start-up sweep ran while they were alive
+// (they were left in scratch and products/<group>/ after the run finished).
+TEST_F(OrchestratorTest, ATakeoverSweepsTheDeadHoldersTemporaries) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  {
+    state::StateDb db(db_path);
+    const std::string dead = std::string(host) + ":999999999:1";
+    ASSERT_TRUE(state::JobStore(db.database())
+                    .claim({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()}, dead, 3600,
+                           [](const std::string&) { return true; })
+                    .claimed);
+  }
+  const fs::path scratch = tmp.path() / "scratch";
+  const fs::path stale = scratch / (std::string(".contimg-tmp-999999999-0f0f-image@") + host);
+  fs::create_directories(stale);
+  std::ofstream(stale / "imaging.ms") << "half";
+  state::StateDb db(db_path);
+  OrchestratorSettings settings = fast();
+  settings.temporary_roots = {scratch};
+  Orchestrator orch(db, out, settings, nullptr);
+  int n = 0;
+  std::vector<std::unique_ptr<pipeline::Stage>> stages;
+  stages.push_back(std::make_unique<DirStage>("stageA", out, n));
+  EXPECT_TRUE(orch.run(stages, Context(config(), "2025-01-01T00:00:00"), Segment{}).ok);
+  EXPECT_EQ(n, 1);
+  EXPECT_FALSE(fs::exists(stale));
+}
+
 // Two orchestrators on the same job: the second waits for the first and then
 // finds the product done: made once.
 TEST_F(OrchestratorTest, TwoRunsOnTheSameJobMakeTheProductOnce) {
@@ -239,6 +352,30 @@ TEST_F(OrchestratorTest, ACompletionOfALostClaimIsRefused) {
   EXPECT_TRUE(jobs.finish_done(b.job, "f", 1.0, {}, {}));
   EXPECT_FALSE(jobs.finish_failed(a.job, state::ErrorKind::kIo, "late", 1.0, 3, {}));
   EXPECT_EQ(jobs.get(key)->state, state::JobState::kDone);
+}
+
+// A waiting run reads the job (running, held by a live run), the holder
+// finishes it, then the waiting run claims: it must not take the done job
+// (it used to: attempt 2, the stage run twice, a window as wide as the
+// holder's finishing transaction).
+TEST_F(OrchestratorTest, AJobFinishedBetweenLookingAndClaimingIsNotClaimedAgain) {
+  state::StateDb db(db_path);
+  state::JobStore jobs(db.database());
+  const state::JobKey key{"2025-01-01T00:00:00", "stageA", "/x"};
+  auto alive = [](const std::string&) { return true; };
+  const auto a = jobs.claim(key, "h:1:1", 60, alive);
+  ASSERT_TRUE(a.claimed);
+  const auto seen = jobs.ensure(key);  // the waiting run looks: running, held by h:1:1
+  ASSERT_TRUE(jobs.finish_done(a.job, "f", 1.0, {}, {}));
+  const auto b = jobs.claim(key, "h:2:2", 60, alive, &seen);
+  EXPECT_FALSE(b.claimed);
+  EXPECT_TRUE(b.changed);
+  EXPECT_EQ(b.job.state, state::JobState::kDone);
+  EXPECT_EQ(jobs.get(key)->state, state::JobState::kDone);
+  EXPECT_EQ(jobs.get(key)->attempt, 1);
+  // Looked at as it is now (done), a deliberate redo may claim it.
+  const auto now = jobs.ensure(key);
+  EXPECT_TRUE(jobs.claim(key, "h:2:2", 60, alive, &now).claimed);
 }
 
 TEST(Fingerprint, IsStableAndSensitive) {
