@@ -5,8 +5,8 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -90,7 +90,8 @@ void write_token(const fs::path& dir, const std::string& token, const std::strin
                .dump(1)
         << "\n";
     out.flush();
-    if (!out) throw IoError(fmt::format("{}: cannot write the product identity file", tmp.string()));
+    if (!out)
+      throw IoError(fmt::format("{}: cannot write the product identity file", tmp.string()));
   }
   std::error_code ec;
   fs::rename(tmp, dir / kTokenFile, ec);
@@ -99,7 +100,6 @@ void write_token(const fs::path& dir, const std::string& token, const std::strin
                               ec.message()));
   }
 }
-
 
 // The configuration that matters to a stage, as canonical JSON text.
 std::string config_subset(const config::Config& cfg, const std::vector<std::string>& prefixes) {
@@ -147,16 +147,16 @@ OrchestratorSettings OrchestratorSettings::from_config(const config::Config& cfg
   }
   s.move_untrusted = policy == "move-aside";
   if (s.heartbeat_s <= 0 || s.lease_s <= s.heartbeat_s) {
-    throw ConfigError(fmt::format(
-        "orchestrator.lease_s ({}) must exceed orchestrator.heartbeat_s ({}) > 0", s.lease_s,
-        s.heartbeat_s));
+    throw ConfigError(
+        fmt::format("orchestrator.lease_s ({}) must exceed orchestrator.heartbeat_s ({}) > 0",
+                    s.lease_s, s.heartbeat_s));
   }
   return s;
 }
 
 std::string this_holder() {
-  static const std::string h = fmt::format("{}:{}:{}", host_name(), getpid(),
-                                           start_ticks(getpid()).value_or("0"));
+  static const std::string h =
+      fmt::format("{}:{}:{}", host_name(), getpid(), start_ticks(getpid()).value_or("0"));
   return h;
 }
 
@@ -218,7 +218,8 @@ void Orchestrator::heartbeat_loop() {
     lock.unlock();
     try {
       if (!conn) conn = std::make_unique<state::StateDb>(db_.path());
-      if (!state::JobStore(conn->database()).heartbeat(job.id, job.attempt, holder_, settings_.lease_s)) {
+      if (!state::JobStore(conn->database())
+               .heartbeat(job.id, job.attempt, holder_, settings_.lease_s)) {
         logging::group_logger(job.key.group_id)
             ->warn("stage={} the claim was lost (lease expired and taken over)", job.key.stage);
       }
@@ -237,7 +238,8 @@ bool Orchestrator::products_verified(const state::JobRecord& job) {
       if (read_token(p.path) != p.token) return false;
     } else if (p.size_bytes && p.mtime_ns) {
       const auto s = stamp_of(p.path);
-      if (fs::is_directory(p.path) || !s || s->size_bytes != *p.size_bytes || s->mtime_ns != *p.mtime_ns) {
+      if (fs::is_directory(p.path) || !s || s->size_bytes != *p.size_bytes ||
+          s->mtime_ns != *p.mtime_ns) {
         return false;
       }
     }
@@ -438,7 +440,8 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
         // 7): adopted as it is, registered anew with today's version.
         out = stage.restore(ctx);
         rec.outcome = pipeline::Outcome::kCompleted;
-        log->info("stage={} adopted the existing product (registered before version 7)", stage.name());
+        log->info("stage={} adopted the existing product (registered before version 7)",
+                  stage.name());
       } else {
         settle_planned_products(stage, ctx, *claim);
         rec = runner_.run_one(stage, out, /*consult_is_done=*/false);
@@ -485,9 +488,8 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
     if (rec.outcome != pipeline::Outcome::kCompleted) {
       const auto kind = kind_of(rec);
       const std::string reason = fmt::format("{}: {}", stage.name(), rec.error);
-      jobs_.finish_failed(claim->job, kind, rec.error, rec.seconds, settings_.max_attempts, [&] {
-        set_group(state::GroupState::kFailed, reason);
-      });
+      jobs_.finish_failed(claim->job, kind, rec.error, rec.seconds, settings_.max_attempts,
+                          [&] { set_group(state::GroupState::kFailed, reason); });
       failed = true;
       if (rec.outcome == pipeline::Outcome::kCancelled) {
         cancelled = true;

@@ -39,11 +39,11 @@ class InterruptGuard;
 namespace contimg::orchestration {
 
 struct OrchestratorSettings {
-  double lease_s = 120;       // a running job's claim lasts this long without a heartbeat
-  double heartbeat_s = 30;    // the holder renews its lease this often
-  double wait_poll_s = 1.0;   // how often a waiting run looks again
-  int max_attempts = 3;       // retryable failures before a job is discarded
-  bool move_untrusted = true; // false: a path without a record fails the stage
+  double lease_s = 120;        // a running job's claim lasts this long without a heartbeat
+  double heartbeat_s = 30;     // the holder renews its lease this often
+  double wait_poll_s = 1.0;    // how often a waiting run looks again
+  int max_attempts = 3;        // retryable failures before a job is discarded
+  bool move_untrusted = true;  // false: a path without a record fails the stage
   // The temporary tiers the caller sweeps at its start (temporary_roots()):
   // swept again when a job is taken over from a holder that died, whose
   // temporaries may postdate that sweep (it died while this run waited).

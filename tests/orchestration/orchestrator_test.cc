@@ -1,7 +1,7 @@
 #include "orchestration/orchestrator.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -146,10 +146,12 @@ TEST_F(OrchestratorTest, AFileProductIsRecordedWithItsUnixMtime) {
   const fs::path file = out / "2025-01-01T00:00:00.fits";
   struct stat st {};
   ASSERT_EQ(::stat(file.c_str(), &st), 0);
-  const auto rec = state::JobStore(db.database()).product(fs::absolute(file).lexically_normal().string());
+  const auto rec =
+      state::JobStore(db.database()).product(fs::absolute(file).lexically_normal().string());
   ASSERT_TRUE(rec);
   ASSERT_TRUE(rec->mtime_ns);
-  EXPECT_EQ(*rec->mtime_ns, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
+  EXPECT_EQ(*rec->mtime_ns,
+            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
   EXPECT_EQ(*rec->size_bytes, 6);
 }
 
@@ -270,8 +272,8 @@ TEST_F(OrchestratorTest, ADeadRedoAttemptsUnregisteredProductIsRemovedNotMovedAs
     gethostname(host, sizeof host - 1);
     const std::string dead = std::string(host) + ":999999999:1";
     ASSERT_TRUE(state::JobStore(db.database())
-                    .claim({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()}, dead, 3600,
-                           [](const std::string&) { return true; })
+                    .claim({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()}, dead,
+                           3600, [](const std::string&) { return true; })
                     .claimed);
   }
   fs::remove_all(product());  // the dead attempt's new product, not yet registered
@@ -296,8 +298,8 @@ TEST_F(OrchestratorTest, ATakeoverSweepsTheDeadHoldersTemporaries) {
     state::StateDb db(db_path);
     const std::string dead = std::string(host) + ":999999999:1";
     ASSERT_TRUE(state::JobStore(db.database())
-                    .claim({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()}, dead, 3600,
-                           [](const std::string&) { return true; })
+                    .claim({"2025-01-01T00:00:00", "stageA", fs::absolute(out).string()}, dead,
+                           3600, [](const std::string&) { return true; })
                     .claimed);
   }
   const fs::path scratch = tmp.path() / "scratch";

@@ -270,10 +270,17 @@ def case_kill(exe, work):
     raw = simulate(exe, work)
     ref = reference(exe, work, raw)
     for stage in ["convert", "flag", "solve", "image", "validate"]:
-        tree = Tree(exe, work, "kill-" + stage, raw)
-        killed, log = kill_at(tree, stage)
         label = f"kill during {stage}"
-        running = tree.query("SELECT state, attempt FROM jobs WHERE stage = ?", stage)
+        # A stage that ended between its start line and the kill (a loaded
+        # machine reads the line late) lost the race, not the check: again,
+        # up to 3 times, in a fresh tree.
+        for attempt in range(3):
+            tree = Tree(exe, work, f"kill-{stage}-{attempt}", raw)
+            killed, log = kill_at(tree, stage)
+            running = tree.query("SELECT state, attempt FROM jobs WHERE stage = ?", stage)
+            if (killed and running == [("running", 1)]) or attempt == 2:
+                break
+            print(f"note: {label}: the stage ended before the kill; again", flush=True)
         check(f"{label}: killed while its job was running", killed and running == [("running", 1)],
               f"killed={killed}, job {running}; log tail: {log[-800:]}")
         if stage == "image":
@@ -414,9 +421,13 @@ def case_diskfull_run(exe, work):
     # the job and the group, and a rerun redoes that stage only.
     for stage in ["convert", "image"]:
         label = f"disk full at {stage}"
-        mnt, _ = tmpfs(64 << 20)
-        try:
-            tree = Tree(exe, work, "diskfull-" + stage, raw)
+        # The run is stopped (SIGSTOP) as the stage starts while the disk is
+        # filled; should the stage still have finished first (its log line was
+        # read late on a loaded machine), the race is lost, not the check: the
+        # scenario is set up again, up to 3 times.
+        for attempt in range(3):
+            mnt, _ = tmpfs(64 << 20)
+            tree = Tree(exe, work, f"diskfull-{stage}-{attempt}", raw)
             tree.out = os.path.join(mnt, "out")
             tree.cmd[tree.cmd.index("--out") + 1] = tree.out
             filler = os.path.join(mnt, "filler")
@@ -425,12 +436,22 @@ def case_diskfull_run(exe, work):
             for line in proc.stderr:
                 err.append(line)
                 if not filled and f"stage={stage} event=start" in line:
-                    fill_up(filler)
+                    os.kill(proc.pid, signal.SIGSTOP)
+                    try:
+                        fill_up(filler)
+                    finally:
+                        os.kill(proc.pid, signal.SIGCONT)
                     filled = True
             stdout, _ = proc.communicate(timeout=600)
             err = "".join(err)
+            if f"stage={stage} outcome=completed" not in err or attempt == 2:
+                break
+            print(f"note: {label}: the stage finished before the disk was full; again", flush=True)
+            umount(mnt)
+        try:
             check(f"{label}: the disk was filled", filled, err[-1500:])
-            check(f"{label}: the run exits with a failure", proc.returncode not in (0, None), proc.returncode)
+            check(f"{label}: the run exits 4 (an I/O failure of the environment)", proc.returncode == 4,
+                  proc.returncode)
             state = tree.query("SELECT state, reason FROM groups")
             check(f"{label}: the group is failed at {stage}, saying the disk is full",
                   len(state) == 1 and state[0][0] == "failed" and (state[0][1] or "").startswith(stage + ":")
