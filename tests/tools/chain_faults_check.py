@@ -68,6 +68,7 @@ def check(name, ok, detail=""):
     if ok and len(str(detail)) > 300:  # log tails are for failures
         detail = str(detail)[:300] + " …"
     print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + str(detail) if detail != '' else ''}", flush=True)
+    return ok
 
 
 def env():
@@ -473,7 +474,71 @@ def case_diskfull_run(exe, work):
             check(f"{label}: every job done, only the failed one redone", jobs == want, f"{jobs} (expected {want})")
         finally:
             umount(mnt)
+    other_groups_go_on(exe, work, raw)
     return 0
+
+
+def other_groups_go_on(exe, work, raw):
+    """A full disk fails the group it hits, not the run: the calibrator group's
+    convert meets a full disk; the space is freed when it has failed; the next
+    group (a science group later that day) is processed; a rerun completes the
+    first. The run is stopped (SIGSTOP) at both moments so that the log lines
+    are acted on before the program goes on; a lost race is set up again."""
+    label = "disk full, other groups"
+    raw2 = os.path.join(work, "raw-two-groups")
+    shutil.copytree(raw, raw2)
+    p = subprocess.run([exe, "--json", "--progress", "quiet", "simulate", raw2, "--size", "tiny", "--nants",
+                        "12", "--start", START + "T23:00:00", "--noise", "2.8", "--seed", "8",
+                        "--instrument-seed", "7", "--threads", "1"], capture_output=True, text=True, env=env())
+    if not check(f"{label}: a science group simulated", p.returncode == 0, p.stderr[-1500:]):
+        return
+    for attempt in range(3):
+        mnt, _ = tmpfs(64 << 20)
+        tree = Tree(exe, work, f"diskfull-two-{attempt}", raw2)
+        tree.out = os.path.join(mnt, "out")
+        tree.cmd[tree.cmd.index("--out") + 1] = tree.out
+        filler = os.path.join(mnt, "filler")
+        proc = tree.start()
+        filled = freed = False
+        err = []
+        for line in proc.stderr:
+            err.append(line)
+            if not filled and "stage=convert event=start" in line:
+                os.kill(proc.pid, signal.SIGSTOP)
+                try:
+                    fill_up(filler)
+                finally:
+                    os.kill(proc.pid, signal.SIGCONT)
+                filled = True
+            elif filled and not freed and "stage=convert outcome=failed" in line:
+                os.kill(proc.pid, signal.SIGSTOP)
+                try:
+                    os.remove(filler)
+                finally:
+                    os.kill(proc.pid, signal.SIGCONT)
+                freed = True
+        stdout, _ = proc.communicate(timeout=600)
+        err = "".join(err)
+        states = dict(tree.query("SELECT group_id, state FROM groups"))
+        if sorted(states.values()) == ["failed", "processed"] or attempt == 2:
+            break
+        print(f"note: {label}: the moments were missed ({states}); again", flush=True)
+        umount(mnt)
+    try:
+        check(f"{label}: the disk was filled and freed", filled and freed, err[-1500:])
+        rows = tree.query("SELECT group_id, state, reason FROM groups ORDER BY group_id")
+        check(f"{label}: the first group failed at convert for the full disk, the second was processed",
+              len(rows) == 2 and rows[0][1] == "failed" and (rows[0][2] or "").startswith("convert:")
+              and "No space left" in rows[0][2] and rows[1][1] == "processed", f"{rows}; log: {err[-1500:]}")
+        check(f"{label}: the run exits 4 (its only failure is the environment's)", proc.returncode == 4,
+              proc.returncode)
+        check(f"{label}: no .contimg-tmp-* left", not temporaries(mnt) and not temporaries(tree.root),
+              temporaries(mnt) + temporaries(tree.root))
+        code, s, err = tree.run()
+        check(f"{label}: the rerun completes the first group",
+              code == 0 and s.get("counts", {}).get("processed") == 2, f"exit {code}: {err[-1500:]}")
+    finally:
+        umount(mnt)
 
 
 def main():
