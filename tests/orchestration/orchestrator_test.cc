@@ -73,7 +73,7 @@ class OrchestratorTest : public ::testing::Test {
   }
   OrchestratorSettings fast() {
     OrchestratorSettings s;
-    s.lease_s = 2;
+    s.lease_s = 10;  // longer than any test's stage, even on a loaded machine
     s.heartbeat_s = 0.5;
     s.wait_poll_s = 0.05;
     return s;
@@ -334,9 +334,15 @@ TEST_F(OrchestratorTest, TwoRunsOnTheSameJobMakeTheProductOnce) {
   auto first = std::async(std::launch::async, one, 1500);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const auto second = one(0);
-  EXPECT_TRUE(first.get().ok);
+  const auto a = first.get();
+  EXPECT_TRUE(a.ok);
   EXPECT_TRUE(second.ok);
-  EXPECT_EQ(second.stages.front().outcome, Outcome::kSkipped);
+  // Whichever claimed first made it (on a loaded machine the second may win);
+  // the other waited and found it done.
+  const auto oa = a.stages.front().outcome, ob = second.stages.front().outcome;
+  EXPECT_TRUE((oa == Outcome::kCompleted && ob == Outcome::kSkipped) ||
+              (oa == Outcome::kSkipped && ob == Outcome::kCompleted))
+      << pipeline::to_string(oa) << " / " << pipeline::to_string(ob);
   EXPECT_EQ(n, 1);
 }
 
