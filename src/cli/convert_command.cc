@@ -124,7 +124,7 @@ int report(const CommandContext& ctx, const std::vector<Outcome>& outcomes, doub
 
 void add_conversion_flags(CLI::App* cmd, ConvertOptions& o, CommandContext& ctx) {
   cmd->add_flag("--dry-run", o.dry_run, "List what would be converted and why, convert nothing");
-  cmd->add_flag("--skip-existing", o.skip_existing, "Skip groups whose MS already exists");
+  cmd->add_flag("--skip-existing", o.skip_existing, "Skip groups whose MS is registered and current (same inputs and settings)");
   cmd->add_flag("--allow-incomplete", o.allow_incomplete,
                 "Convert groups with >= grouping.min_subbands subbands; missing ones become flagged SPWs");
   auto set = [&ctx](const char* key, const char* flag) {
