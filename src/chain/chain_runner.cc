@@ -115,17 +115,18 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
   ChainSummary summary;
 
   // Preflight: what the run cannot do is said before its first stage (D9).
+  std::optional<astro::SiteData> site;
   {
     PreflightRequest req;
     req.input_dir = o.input_dir;
     req.out_dir = o.layout.out_dir;
     if (!o.reference.empty()) req.reference = o.reference;
+    // Loaded once here and kept for the converter below.
     std::optional<catalog::VlaCalibratorCatalog> calibrators;
-    std::optional<astro::SiteData> site_for_transits;
     try {
+      site = astro::load_site_data(cfg.get_path("paths.data_dir"));
       calibrators = catalog::VlaCalibratorCatalog::load(
           catalog::vla_calibrator_path(cfg.get_path("paths.data_dir")));
-      site_for_transits = astro::load_site_data(cfg.get_path("paths.data_dir"));
     } catch (const std::exception&) {
       // preflight itself reports unreadable run-time data as an error
     }
@@ -138,9 +139,9 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
         const auto size = fs::file_size(path, ec);
         if (!ec) req.input_bytes += size;
       }
-      if (calibrators && site_for_transits && !req.any_calibrator_transit) {
-        req.any_calibrator_transit = holds_calibrator_transit(
-            sel.group, site_for_transits->observatory, *calibrators, cfg);
+      if (calibrators && site && !req.any_calibrator_transit) {
+        req.any_calibrator_transit =
+            holds_calibrator_transit(sel.group, site->observatory, *calibrators, cfg);
       }
     }
     for (const auto& c : state::list_calsets(db)) req.calset_available |= c.status == "passed";
@@ -151,9 +152,9 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
     throw_if_errors(summary.preflight);
   }
 
-  const auto site = astro::load_site_data(cfg.get_path("paths.data_dir"));
+  if (!site) site = astro::load_site_data(cfg.get_path("paths.data_dir"));  // throws the reason
   const conversion::GroupConverter converter(
-      site, conversion::calibrator_refs_from_config(cfg),
+      *site, conversion::calibrator_refs_from_config(cfg),
       conversion::options_from_config(cfg, o.allow_incomplete, o.command_line));
   fs::create_directories(o.layout.ms_dir());
   // What killed runs left behind, under every tier this run writes into.

@@ -30,6 +30,8 @@ sigset_t handled_signals() {
 
 constexpr const char* kTempPrefix = ".contimg-tmp-";
 
+}  // namespace
+
 // Temporary names end in "@<host>": on a filesystem shared by several
 // machines (SPEC §8 workers), a sweep only judges its own host's processes.
 std::string this_host() {
@@ -37,8 +39,6 @@ std::string this_host() {
   if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
   return buf;
 }
-
-}  // namespace
 
 InterruptGuard::InterruptGuard() {
   sigset_t set = handled_signals();

@@ -75,6 +75,10 @@ std::filesystem::path temp_path_in(const std::filesystem::path& parent, const st
 // wherever it lies: scratch, ms, staging, products/<group>, caltables), so
 // that one sweep finds what a killed process left.
 //
+// This machine's host name ("localhost" when it has none): the owner part of
+// temporary names and of the orchestrator's job holders.
+std::string this_host();
+
 // Removes ".contimg-tmp-<pid>-*@<this host>" entries whose process is gone
 // (left by kill -9 or a power cut) at depth 1..max_depth below each root: an
 // entry directly in a root is depth 1, products/<group>/.contimg-tmp-… is

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "astro/time.h"
+#include "common/hash.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "common/progress.h"
@@ -217,13 +218,10 @@ FlagOptions FlagOptions::from_config(const config::Config& cfg) {
 std::string strategy_hash(const fs::path& strategy) {
   std::ifstream in(strategy, std::ios::binary);
   if (!in) throw InputError(fmt::format("flagging strategy {}: cannot be read", strategy.string()));
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  char c;
-  while (in.get(c)) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ull;
-  }
-  return fmt::format("{:016x}", h);
+  Fnv1a64 h;
+  char buf[4096];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) h.add(std::string_view(buf, in.gcount()));
+  return h.hex();
 }
 
 FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, Progress* progress) const {

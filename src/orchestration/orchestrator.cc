@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/error.h"
+#include "common/hash.h"
 #include "common/interrupts.h"
 #include "common/logging.h"
 #include "config/config.h"
@@ -24,11 +25,6 @@ namespace contimg::orchestration {
 namespace fs = std::filesystem;
 namespace {
 
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
-  return buf;
-}
 
 // Field 22 of /proc/<pid>/stat: the process's start time in clock ticks since
 // boot. With the pid it names a process uniquely (pids are reused).
@@ -156,7 +152,7 @@ OrchestratorSettings OrchestratorSettings::from_config(const config::Config& cfg
 
 std::string this_holder() {
   static const std::string h =
-      fmt::format("{}:{}:{}", host_name(), getpid(), start_ticks(getpid()).value_or("0"));
+      fmt::format("{}:{}:{}", this_host(), getpid(), start_ticks(getpid()).value_or("0"));
   return h;
 }
 
@@ -166,7 +162,7 @@ bool holder_alive(const std::string& holder_text) {
   const auto c2 = holder.rfind(':');
   const auto c1 = c2 == std::string::npos ? std::string::npos : holder.rfind(':', c2 - 1);
   if (c1 == std::string::npos) return true;  // not ours to judge: the lease decides
-  if (holder.substr(0, c1) != host_name()) return true;
+  if (holder.substr(0, c1) != this_host()) return true;
   pid_t pid = 0;
   try {
     pid = static_cast<pid_t>(std::stol(holder.substr(c1 + 1, c2 - c1 - 1)));
@@ -178,14 +174,7 @@ bool holder_alive(const std::string& holder_text) {
   return !ticks || *ticks == holder.substr(c2 + 1);
 }
 
-std::string fingerprint_of(const std::string& text) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return fmt::format("{:016x}", h);
-}
+std::string fingerprint_of(const std::string& text) { return fnv1a64_hex(text); }
 
 Orchestrator::Orchestrator(state::StateDb& db, fs::path out_root, OrchestratorSettings settings,
                            const InterruptGuard* interrupts)
