@@ -42,9 +42,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+
+from contimg_harness import fill_up, tmpfs, umount
 
 RESULTS = {"passed": 0, "failed": 0}
 SKIP = 77
@@ -373,38 +374,6 @@ def case_concurrent(exe, work):
         want = {st: (2 if st == stage else 1) for st in STAGES}
         check(f"{label}: only the killed job was redone", attempts == want, f"{attempts} (expected {want})")
     return 0
-
-
-def tmpfs(size_bytes):
-    d = tempfile.mkdtemp(prefix="contimg-tmpfs-")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", d], capture_output=True, text=True)
-    if r.returncode != 0:
-        os.rmdir(d)
-        return None, r.stderr.strip()
-    return d, ""
-
-
-def umount(d):
-    subprocess.run(["umount", "-l", d], capture_output=True)
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def fill_up(path):
-    """Another writer takes every free byte of path's filesystem."""
-    with open(path, "wb", buffering=0) as f:
-        st = os.statvfs(os.path.dirname(path))
-        want = st.f_bavail * st.f_frsize
-        while want > 0:  # a tmpfs may refuse the last pages of one allocation: ask for less
-            try:
-                os.posix_fallocate(f.fileno(), 0, want)
-                break
-            except OSError:
-                want -= 64 * 1024
-        try:  # and the last crumbs
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError:
-            pass
 
 
 def case_diskfull_run(exe, work):

@@ -4,7 +4,9 @@ tiers (data, stage, scratch, tmpfs under the work directory) and no CONTIMG_*
 variables from the caller's environment."""
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 
 
 class Checker:
@@ -63,3 +65,42 @@ class Contimg:
 def describe(p):
     """Exit status and the last line of stderr, for a failed check's detail."""
     return "exit %d; %s" % (p.returncode, (p.stderr.strip().splitlines() or [""])[-1][:400])
+
+
+# A small filesystem for disk-full cases (root: mount -t tmpfs).
+def tmpfs(size_bytes):
+    """(mount point, "") or (None, why) when mounting is not permitted."""
+    d = tempfile.mkdtemp(prefix="contimg-tmpfs-")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", d], capture_output=True, text=True)
+    if r.returncode != 0:
+        os.rmdir(d)
+        return None, r.stderr.strip()
+    return d, ""
+
+
+def umount(d):
+    subprocess.run(["umount", "-l", d], capture_output=True)  # lazy: a killed writer may still hold it
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def free_bytes(d):
+    st = os.statvfs(d)
+    return st.f_bavail * st.f_frsize
+
+
+def fill_up(path, leave=0):
+    """Another writer takes the free space of path's filesystem, leaving about `leave` bytes."""
+    with open(path, "wb", buffering=0) as f:
+        want = free_bytes(os.path.dirname(path)) - leave
+        while want > 0:  # a tmpfs may refuse the last pages of an allocation: ask for less
+            try:
+                os.posix_fallocate(f.fileno(), 0, want)
+                break
+            except OSError:
+                want -= 64 * 1024
+        if leave == 0:  # and the last crumbs
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass

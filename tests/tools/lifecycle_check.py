@@ -33,8 +33,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+
+from contimg_harness import fill_up, tmpfs, umount
 
 RESULTS = {"passed": 0, "failed": 0}
 SKIP = 77
@@ -235,43 +236,6 @@ def case_solve(ci, work):
     check("after the rerun: no temporary (hidden) entry, both tables", not any(n.startswith(".") for n in final)
           and any(n.endswith(".bcal") for n in final) and any(n.endswith(".gcal") for n in final), sorted(final))
     return 0
-
-
-def tmpfs(size_bytes):
-    d = tempfile.mkdtemp(prefix="contimg-tmpfs-")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", d], capture_output=True, text=True)
-    if r.returncode != 0:
-        os.rmdir(d)
-        return None, r.stderr.strip()
-    return d, ""
-
-
-def umount(d):
-    subprocess.run(["umount", "-l", d], capture_output=True)  # lazy: a killed writer may still hold it
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def free_bytes(d):
-    st = os.statvfs(d)
-    return st.f_bavail * st.f_frsize
-
-
-def fill_up(path, leave=0):
-    """Another writer takes the free space of path's filesystem, leaving about `leave` bytes."""
-    with open(path, "wb", buffering=0) as f:
-        want = free_bytes(os.path.dirname(path)) - leave
-        while want > 0:  # a tmpfs may refuse the last pages of an allocation: ask for less
-            try:
-                os.posix_fallocate(f.fileno(), 0, want)
-                break
-            except OSError:
-                want -= 64 * 1024
-        if leave == 0:  # and the last crumbs
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-            except OSError:
-                pass
 
 
 def du(path):
