@@ -4,6 +4,8 @@
 
 namespace contimg {
 
-std::string Fnv1a64::hex() const { return fmt::format("{:016x}", h_); }
+std::string Fnv1a64::hex() const {
+  return fmt::format("{:016x}", h_);
+}
 
 }  // namespace contimg

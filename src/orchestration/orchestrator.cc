@@ -25,7 +25,6 @@ namespace contimg::orchestration {
 namespace fs = std::filesystem;
 namespace {
 
-
 // Field 22 of /proc/<pid>/stat: the process's start time in clock ticks since
 // boot. With the pid it names a process uniquely (pids are reused).
 std::optional<std::string> start_ticks(pid_t pid) {
@@ -40,6 +39,11 @@ std::optional<std::string> start_ticks(pid_t pid) {
     if (i == 22) return field;
   }
   return std::nullopt;
+}
+
+// The form a product path is recorded in (absolute, normalised).
+fs::path product_path(const pipeline::ProductRef& ref) {
+  return fs::absolute(ref.path).lexically_normal();
 }
 
 int next_instance() {
@@ -174,7 +178,9 @@ bool holder_alive(const std::string& holder_text) {
   return !ticks || *ticks == holder.substr(c2 + 1);
 }
 
-std::string fingerprint_of(const std::string& text) { return fnv1a64_hex(text); }
+std::string fingerprint_of(const std::string& text) {
+  return fnv1a64_hex(text);
+}
 
 Orchestrator::Orchestrator(state::StateDb& db, fs::path out_root, OrchestratorSettings settings,
                            const InterruptGuard* interrupts)
@@ -240,7 +246,7 @@ bool Orchestrator::adoptable_legacy(pipeline::Stage& stage, const pipeline::Cont
   const auto planned = stage.planned_products(ctx);
   if (planned.empty()) return false;
   for (const auto& ref : planned) {
-    const auto rec = jobs_.product(fs::absolute(ref.path).lexically_normal().string());
+    const auto rec = jobs_.product(product_path(ref).string());
     if (!rec || rec->fingerprint != "legacy" || !fs::exists(ref.path)) return false;
   }
   try {
@@ -254,7 +260,7 @@ void Orchestrator::settle_planned_products(pipeline::Stage& stage, const pipelin
                                            const state::JobStore::Claim& claim) {
   auto log = logging::group_logger(ctx.group_id());
   for (const auto& ref : stage.planned_products(ctx)) {
-    const fs::path path = fs::absolute(ref.path).lexically_normal();
+    const fs::path path = product_path(ref);
     std::error_code ec;
     if (!fs::exists(fs::symlink_status(path, ec))) continue;
     const auto rec = jobs_.product(path.string());
@@ -300,7 +306,7 @@ std::vector<state::ProductRecord> Orchestrator::product_records(pipeline::Stage&
   std::vector<state::ProductRecord> recs;
   for (const auto& ref : stage.products(out)) {
     state::ProductRecord p;
-    const fs::path path = fs::absolute(ref.path).lexically_normal();
+    const fs::path path = product_path(ref);
     p.path = path.string();
     p.kind = ref.kind;
     p.group_id = out.group_id();

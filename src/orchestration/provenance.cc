@@ -18,12 +18,6 @@ std::optional<FileStamp> stamp_of(const fs::path& path) {
       static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
 
-std::optional<std::int64_t> mtime_ns(const fs::path& path) {
-  const auto s = stamp_of(path);
-  if (!s) return std::nullopt;
-  return s->mtime_ns;
-}
-
 nlohmann::json describe_files(const std::vector<std::pair<int, std::string>>& files) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [subband, path] : files) {

@@ -18,17 +18,13 @@ class Config;
 namespace contimg::orchestration {
 
 // A file's size and modification time (Unix ns, from stat: the same numbers
-// `stat` and Python's os.stat print).
+// `stat` and Python's os.stat print). Not fs::last_write_time(): libstdc++'s
+// file clock counts from 2174, so its numbers mean nothing outside the process.
 struct FileStamp {
   std::int64_t size_bytes = 0;
   std::int64_t mtime_ns = 0;
 };
 std::optional<FileStamp> stamp_of(const std::filesystem::path& path);
-// Its modification time alone (nullopt when it cannot be stat'ed). Not
-// fs::last_write_time().time_since_epoch(): libstdc++'s file clock counts
-// from 2174, so those numbers mean nothing to anyone reading the products
-// table or comparing with `stat`.
-std::optional<std::int64_t> mtime_ns(const std::filesystem::path& path);
 
 // [{"subband": k, "path": p, "size": bytes, "mtime_ns": t}, ...] in the given
 // order; a file that cannot be stat'ed is recorded with size -1 (the stage

@@ -161,11 +161,12 @@ TEST(Provenance, MtimeAndDescribeFilesUseUnixNanoseconds) {
   std::ofstream(f) << "abc";
   const timespec times[2] = {{1742445462, 123456789}, {1742445462, 123456789}};  // 2025-03-20
   ASSERT_EQ(::utimensat(AT_FDCWD, f.c_str(), times, 0), 0);
-  EXPECT_EQ(mtime_ns(f), 1742445462123456789LL);
+  ASSERT_TRUE(stamp_of(f));
+  EXPECT_EQ(stamp_of(f)->mtime_ns, 1742445462123456789LL);
   const auto j = describe_files({{0, f.string()}});
   EXPECT_EQ(j.at(0).at("mtime_ns").get<std::int64_t>(), 1742445462123456789LL);
   EXPECT_EQ(j.at(0).at("size").get<std::int64_t>(), 3);
-  EXPECT_FALSE(mtime_ns(tmp.path() / "missing"));
+  EXPECT_FALSE(stamp_of(tmp.path() / "missing"));
 }
 
 TEST_F(OrchestratorTest, AChangedSettingThatMattersRedoesTheStage) {
