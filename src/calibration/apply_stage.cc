@@ -12,17 +12,19 @@
 #include "calibration/solve_stage.h"
 #include "common/error.h"
 #include "common/logging.h"
-#include "state/calsets.h"
-#include "state/state_db.h"
+#include "pipeline/state_view.h"
+#include "state/records.h"
 
 namespace contimg::calibration {
 namespace fs = std::filesystem;
 
-ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req) {
+ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const pipeline::StateView* state) {
   const auto t0 = std::chrono::steady_clock::now();
   ApplyOutcome out;
   const fs::path ms = fs::absolute(req.ms);
-  out.group_id = req.group_id.empty() ? ms.filename().stem().string() : req.group_id;
+  // The group is the job's, never guessed from the file name.
+  if (req.group_id.empty()) throw ConfigError(fmt::format("applycal {}: no group id given", ms.string()));
+  out.group_id = req.group_id;
   auto log = logging::group_logger(out.group_id);
   const auto when = cfg.get_string("calibration.when_uncalibrated");
   if (when != "skip" && when != "fail") {
@@ -33,21 +35,20 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req) {
   const auto& meta = vis->meta();
   const double mid = 0.5 * (meta.time_first + meta.time_last);
 
-  state::StateDb db(state::StateDb::resolve_path(cfg));
   std::optional<state::CalsetRecord> set;
   if (!req.calset_id.empty()) {
-    set = state::calset(db, req.calset_id);
+    if (state) set = state->calset(req.calset_id);
     if (!set) throw InputError(fmt::format("{}: no calibration set {} in the registry", ms.string(), req.calset_id));
     if (set->status != "passed") {
       throw InputError(fmt::format("{}: calibration set {} failed QA ({}): it is never applied", ms.string(),
                                    set->id, set->reasons));
     }
   } else {
-    set = state::nearest_valid_calset(db, mid);
+    if (state) set = state->nearest_valid_calset(mid);
   }
   if (!set) {
     out.reason = "no valid passed calibration set covers the MS's time";
-    db.record_event(out.group_id, "applycal", state::EventLevel::kWarn, out.reason);
+    out.events.push_back({state::EventLevel::kWarn, out.reason});
     if (when == "fail") throw InputError(ms.string() + ": " + out.reason + " (calibration.when_uncalibrated = fail)");
     log->warn("{}: {}; not calibrated (calibration.when_uncalibrated = skip)", ms.string(), out.reason);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -100,9 +101,9 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req) {
   out.bytes_written = vis->bytes_written();
   vis.reset();
   out.calibrated = true;
-  db.record_event(out.group_id, "applycal", state::EventLevel::kInfo,
-                  fmt::format("applied calset {} ({:.1f} h away); {} samples newly flagged by solutions", set->id,
-                              out.hours_from_calset, out.stats.flagged_by_solutions));
+  out.events.push_back({state::EventLevel::kInfo,
+                        fmt::format("applied calset {} ({:.1f} h away); {} samples newly flagged by solutions",
+                                    set->id, out.hours_from_calset, out.stats.flagged_by_solutions)});
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   log->info("applied calset {} to {} in {:.1f} s", set->id, ms.string(), out.seconds);
   return out;
@@ -129,8 +130,9 @@ nlohmann::json to_json(const ApplyOutcome& o) {
 }
 
 void ApplyStage::validate(const pipeline::Context& ctx) const {
-  if (!ctx.has("ms_path")) throw ConfigError("applycal: no ms_path in the context");
-  if (!fs::exists(ctx.get_string("ms_path"))) throw InputError(ctx.get_string("ms_path") + ": no such MS");
+  if (!fs::exists(ctx.get(pipeline::keys::kMsPath))) {
+    throw InputError(ctx.get(pipeline::keys::kMsPath) + ": no such MS");
+  }
 }
 
 namespace {
@@ -138,47 +140,51 @@ namespace {
 // A set solved from this MS by the chain's solve stage, applied only when it
 // passed; empty otherwise (then the registry chooses).
 std::string solved_here(const pipeline::Context& ctx) {
-  if (ctx.has("calset_id") && ctx.has("calset_status") && ctx.get_string("calset_status") == "passed") {
-    return ctx.get_string("calset_id");
-  }
+  using namespace pipeline::keys;
+  if (ctx.has(kCalsetId) && ctx.has(kCalsetStatus) && ctx.get(kCalsetStatus) == "passed") return ctx.get(kCalsetId);
   return {};
 }
 
 // The set this stage would apply: solved_here, else the valid passed set
 // nearest in time (as apply_ms chooses); empty when none.
-std::string wanted_calset(const config::Config& cfg, const pipeline::Context& ctx, const MsMeta& meta) {
+std::string wanted_calset(const std::string& requested, const pipeline::Context& ctx, const MsMeta& meta) {
+  if (!requested.empty()) return requested;
   if (auto id = solved_here(ctx); !id.empty()) return id;
-  state::StateDb db(state::StateDb::resolve_path(cfg));
-  const auto set = state::nearest_valid_calset(db, 0.5 * (meta.time_first + meta.time_last));
+  if (!ctx.state()) return {};
+  const auto set = ctx.state()->nearest_valid_calset(0.5 * (meta.time_first + meta.time_last));
   return set ? set->id : std::string();
 }
 
 }  // namespace
 
 bool ApplyStage::is_done(const pipeline::Context& ctx) const {
-  if (!ctx.has("ms_path") || !fs::exists(ctx.get_string("ms_path"))) return false;
-  const MsVisibilities vis(ctx.get_string("ms_path"));
+  if (!ctx.has(pipeline::keys::kMsPath) || !fs::exists(ctx.get(pipeline::keys::kMsPath))) return false;
+  const MsVisibilities vis(ctx.get(pipeline::keys::kMsPath));
   // Done when the MS holds the set the stage would apply now — also when there
   // is none to apply and none was (an uncalibrated group is not redone on
   // every run).
-  return vis.applied_calset() == wanted_calset(cfg_, ctx, vis.meta());
+  return vis.applied_calset() == wanted_calset(request_.calset_id, ctx, vis.meta());
 }
 
 pipeline::Context ApplyStage::restore(const pipeline::Context& ctx) const {
-  const MsVisibilities vis(ctx.get_string("ms_path"));
-  return ctx.with_outputs(
-      {{"calibrated", !vis.applied_calset().empty()}, {"applied_calset_id", vis.applied_calset()}});
+  const MsVisibilities vis(ctx.get(pipeline::keys::kMsPath));
+  return ctx.with(pipeline::keys::kCalibrated, !vis.applied_calset().empty())
+      .with(pipeline::keys::kAppliedCalsetId, vis.applied_calset());
 }
 
 pipeline::Context ApplyStage::execute(const pipeline::Context& ctx) {
-  ApplyRequest req;
-  req.ms = ctx.get_string("ms_path");
+  ApplyRequest req = request_;
+  req.ms = ctx.get(pipeline::keys::kMsPath);
   req.group_id = ctx.group_id();
-  req.calset_id = solved_here(ctx);
+  if (req.calset_id.empty()) req.calset_id = solved_here(ctx);
   req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };
-  const auto o = apply_ms(cfg_, req);
-  return ctx.with_outputs({{"calibrated", o.calibrated}, {"applied_calset_id", o.calset_id}})
-      .with_io(o.bytes_read, o.bytes_written);
+  outcome_ = apply_ms(cfg_, req, ctx.state());
+  const auto& o = *outcome_;
+  auto out = ctx.with(pipeline::keys::kCalibrated, o.calibrated)
+                 .with(pipeline::keys::kAppliedCalsetId, o.calset_id)
+                 .with_io(o.bytes_read, o.bytes_written);
+  for (const auto& e : o.events) out = out.with_record(state::DomainRecord{e});
+  return out;
 }
 
 }  // namespace contimg::calibration

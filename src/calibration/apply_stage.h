@@ -7,6 +7,7 @@
 // (bool), "applied_calset_id" (string, empty when none).
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,12 +16,17 @@
 #include "calibration/apply.h"
 #include "config/config.h"
 #include "pipeline/stage.h"
+#include "state/records.h"
+
+namespace contimg::pipeline {
+class StateView;
+}
 
 namespace contimg::calibration {
 
 struct ApplyRequest {
   std::filesystem::path ms;
-  std::string group_id;  // the job's; empty: the MS's file name without ".ms"
+  std::string group_id;  // the job's (required)
   std::string calset_id;             // empty: nearest valid passed set
   std::filesystem::path check_model;  // optional sky model: compare the calibrated data with it
   std::function<void()> check_interrupt;
@@ -39,14 +45,20 @@ struct ApplyOutcome {
   // (calibrated - model) per complex sample.
   std::vector<double> model_ratio;
   double residual_rms = 0;
+  std::vector<state::EventNote> events;  // for the group's event log
 };
 
-ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& request);
+// Sets come from `state` (the orchestrator's view of this tree; nullptr: none
+// known). Never touches the state database.
+ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& request,
+                      const pipeline::StateView* state);
 nlohmann::json to_json(const ApplyOutcome& o);
 
 class ApplyStage : public pipeline::Stage {
  public:
   explicit ApplyStage(const config::Config& cfg) : cfg_(cfg) {}
+  // `contimg applycal`: the request's set (calset_id) and model check.
+  ApplyStage(const config::Config& cfg, ApplyRequest request) : cfg_(cfg), request_(std::move(request)) {}
   std::string name() const override { return "applycal"; }
   // Done when CORRECTED_DATA holds the set this stage would apply now (a newer
   // or nearer set makes it re-apply, from DATA as always).
@@ -55,9 +67,16 @@ class ApplyStage : public pipeline::Stage {
   void validate(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
   std::vector<std::string> config_prefixes() const override { return {"calibration."}; }
+  std::vector<pipeline::KeySpec> needs() const override { return {pipeline::keys::kMsPath}; }
+  std::vector<pipeline::KeySpec> provides() const override {
+    return {pipeline::keys::kCalibrated, pipeline::keys::kAppliedCalsetId};
+  }
+  const std::optional<ApplyOutcome>& outcome() const { return outcome_; }
 
  private:
   const config::Config& cfg_;
+  ApplyRequest request_;
+  std::optional<ApplyOutcome> outcome_;
 };
 
 }  // namespace contimg::calibration

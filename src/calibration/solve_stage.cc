@@ -17,8 +17,8 @@
 #include "common/interrupts.h"
 #include "common/logging.h"
 #include "plot/plot.h"
-#include "state/calsets.h"
-#include "state/state_db.h"
+#include "pipeline/state_view.h"
+#include "state/records.h"
 
 namespace contimg::calibration {
 namespace fs = std::filesystem;
@@ -30,7 +30,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-std::string group_of(const fs::path& ms) { return ms.filename().stem().string(); }
 
 void remove_path(const fs::path& p) {
   std::error_code ec;
@@ -139,7 +138,9 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   const auto t0 = std::chrono::steady_clock::now();
   SolveOutcome out;
   const fs::path ms = fs::absolute(req.ms);
-  out.group_id = req.group_id.empty() ? group_of(ms) : req.group_id;
+  // The group is the job's, never guessed from the file name.
+  if (req.group_id.empty()) throw ConfigError(fmt::format("solve {}: no group id given", ms.string()));
+  out.group_id = req.group_id;
   auto log = logging::group_logger(out.group_id);
   MsVisibilities vis(ms);
   const auto& meta = vis.meta();
@@ -229,8 +230,7 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   out.valid_from_s = meta.time_first - 0.5 * meta.interval - hours * kSecondsPerHour;
   out.valid_to_s = meta.time_last + 0.5 * meta.interval + hours * kSecondsPerHour;
   out.calset_id = fmt::format("{}_{}", out.group_id, out.calibrator);
-  state::StateDb db(state::StateDb::resolve_path(cfg));
-  state::CalsetRecord rec;
+  state::CalsetRecord& rec = out.record;
   rec.id = out.calset_id;
   rec.group_id = out.group_id;
   rec.ms_path = ms.string();
@@ -245,10 +245,9 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   rec.grade = out.qa.grade;
   for (const auto& r : out.qa.reasons) rec.reasons += (rec.reasons.empty() ? "" : "; ") + r;
   rec.qa_json = to_json(out.qa).dump();
-  state::upsert_calset(db, rec);
-  db.record_event(out.group_id, "solve", out.qa.passed ? state::EventLevel::kInfo : state::EventLevel::kWarn,
-                  fmt::format("calset {} {} (grade {}){}", out.calset_id, out.status, out.qa.grade,
-                              rec.reasons.empty() ? "" : ": " + rec.reasons));
+  out.event.level = out.qa.passed ? state::EventLevel::kInfo : state::EventLevel::kWarn;
+  out.event.message = fmt::format("calset {} {} (grade {}){}", out.calset_id, out.status, out.qa.grade,
+                                  rec.reasons.empty() ? "" : ": " + rec.reasons);
   out.seconds = seconds_since(t0);
   if (out.qa.passed) {
     log->info("calset {} passed (grade {}): {} antennas solved, {:.1f}% bandpass flagged, median SNR {:.1f}",
@@ -283,63 +282,70 @@ nlohmann::json to_json(const SolveOutcome& o) {
 
 namespace {
 
-// The set registered for the MS's group with both tables present, if any.
-std::optional<state::CalsetRecord> registered_set(const config::Config& cfg, const std::string& group_id) {
-  state::StateDb db(state::StateDb::resolve_path(cfg));
-  for (const auto& c : state::list_calsets(db)) {
-    if (c.group_id == group_id && fs::exists(c.bandpass_table) && fs::exists(c.gain_table)) return c;
-  }
+// The set this stage registered for the group with both tables present, if any.
+std::optional<state::CalsetRecord> registered_set(const pipeline::Context& ctx, const std::string& calibrator) {
+  if (!ctx.state()) return std::nullopt;
+  auto c = ctx.state()->calset(fmt::format("{}_{}", ctx.group_id(), calibrator));
+  if (c && fs::exists(c->bandpass_table) && fs::exists(c->gain_table)) return c;
   return std::nullopt;
+}
+
+std::optional<std::string> field_calibrator(const pipeline::Context& ctx) {
+  return calibrator_from_fields(MsVisibilities(ctx.get(pipeline::keys::kMsPath)).meta().field_names);
+}
+
+pipeline::Context with_set(const pipeline::Context& ctx, const std::string& id, const std::string& status,
+                           const std::string& reasons, const std::string& bandpass, const std::string& gain) {
+  return ctx.with(pipeline::keys::kCalsetId, id)
+      .with(pipeline::keys::kCalsetStatus, status)
+      .with(pipeline::keys::kCalsetReason, reasons)
+      .with(pipeline::keys::kBandpassTable, bandpass)
+      .with(pipeline::keys::kGainTable, gain);
 }
 
 }  // namespace
 
 bool SolveStage::is_done(const pipeline::Context& ctx) const {
-  const fs::path ms = ctx.get_string("ms_path");
   // No calibrator field: nothing for this stage to do.
-  if (!calibrator_from_fields(MsVisibilities(ms).meta().field_names)) return true;
-  return registered_set(cfg_, ctx.group_id()).has_value();
+  const auto cal = field_calibrator(ctx);
+  if (!cal) return request_.model_json.empty();
+  return registered_set(ctx, *cal).has_value();
 }
 
 pipeline::Context SolveStage::restore(const pipeline::Context& ctx) const {
-  const auto set = registered_set(cfg_, ctx.group_id());
-  if (!set) return ctx;  // no calibrator field: no set of this group
-  return ctx.with_outputs({{"calset_id", set->id},
-                           {"calset_status", set->status},
-                           {"calset_reason", set->reasons},
-                           {"bandpass_table", set->bandpass_table},
-                           {"gain_table", set->gain_table}});
+  const auto cal = field_calibrator(ctx);
+  if (!cal) return ctx;  // no calibrator field: no set of this group
+  const auto set = registered_set(ctx, *cal);
+  if (!set) throw InputError(fmt::format("solve: no calibration set of group {} registered", ctx.group_id()));
+  return with_set(ctx, set->id, set->status, set->reasons, set->bandpass_table, set->gain_table);
 }
 
 std::vector<pipeline::ProductRef> SolveStage::products(const pipeline::Context& out) const {
-  if (!out.has("bandpass_table")) return {};
-  return {{out.get_string("bandpass_table"), "caltable"}, {out.get_string("gain_table"), "caltable"}};
+  if (!out.has(pipeline::keys::kBandpassTable)) return {};
+  return {{out.get(pipeline::keys::kBandpassTable), "caltable"}, {out.get(pipeline::keys::kGainTable), "caltable"}};
 }
 
 void SolveStage::validate(const pipeline::Context& ctx) const {
-  if (!ctx.has("ms_path")) throw ConfigError("solve: no ms_path in the context");
-  if (!fs::exists(ctx.get_string("ms_path"))) throw InputError(ctx.get_string("ms_path") + ": no such MS");
+  if (!fs::exists(ctx.get(pipeline::keys::kMsPath))) {
+    throw InputError(ctx.get(pipeline::keys::kMsPath) + ": no such MS");
+  }
 }
 
 pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
-  // No calibrator field: nothing to solve (done, with no product).
-  if (!calibrator_from_fields(MsVisibilities(ctx.get_string("ms_path")).meta().field_names)) return ctx;
-  SolveRequest req;
-  req.ms = ctx.get_string("ms_path");
+  // No calibrator field and no model: nothing to solve (done, with no product).
+  if (request_.model_json.empty() && !require_calibrator_ && !field_calibrator(ctx)) return ctx;
+  SolveRequest req = request_;
+  req.ms = ctx.get(pipeline::keys::kMsPath);
   req.group_id = ctx.group_id();
-  req.command_line = "contimg run (solve stage)";
+  if (req.command_line.empty()) req.command_line = "contimg run (solve stage)";
   req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };
   req.interrupts = ctx.interrupts();
-  const auto o = solve_ms(cfg_, req);
-  std::string reasons;
-  for (const auto& r : o.qa.reasons) reasons += (reasons.empty() ? "" : "; ") + r;
-  return ctx
-      .with_outputs({{"calset_id", o.calset_id},
-                     {"calset_status", o.status},
-                     {"calset_reason", reasons},
-                     {"bandpass_table", o.bandpass_table.string()},
-                     {"gain_table", o.gain_table.string()}})
-      .with_io(o.bytes_read, 0);
+  outcome_ = solve_ms(cfg_, req);
+  const auto& o = *outcome_;
+  return with_set(ctx, o.calset_id, o.status, o.record.reasons, o.bandpass_table.string(), o.gain_table.string())
+      .with_io(o.bytes_read, 0)
+      .with_record(state::DomainRecord{o.record})
+      .with_record(state::DomainRecord{o.event});
 }
 
 }  // namespace contimg::calibration

@@ -9,6 +9,9 @@
 
 #include "calibration/apply_stage.h"
 #include "cli/app.h"
+#include "cli/single_stage.h"
+#include "state/state_db.h"
+#include "common/error.h"
 #include "common/interrupts.h"
 
 namespace contimg::cli {
@@ -24,13 +27,23 @@ void register_applycal_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--check-model", *model, "Sky-model JSON to compare the calibrated data with (flux ratio per SPW, residual rms)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--db", *db, "State database (= paths.state_db)");
-  cmd->callback([&ctx, req, ms, model, db] {
+  auto group = std::make_shared<std::string>();
+  cmd->add_option("--group", *group,
+                  "Group id of an MS the pipeline did not make (default: the indexed group of its first integration)");
+  cmd->callback([&ctx, req, ms, model, db, group] {
     if (!db->empty()) ctx.command_overrides.push_back({"paths.state_db", *db, "--db"});
-    ctx.action = [&ctx, req, ms, model] {
-      req->ms = *ms;
+    ctx.action = [&ctx, req, ms, model, group] {
+      const auto path = std::filesystem::absolute(*ms).lexically_normal();
       req->check_model = *model;
-      req->check_interrupt = [&ctx] { ctx.interrupts().throw_if_interrupted(); };
-      const auto o = calibration::apply_ms(ctx.config(), *req);
+      state::StateDb sdb(state::StateDb::resolve_path(ctx.config()));
+      const auto job = job_for_ms(sdb, path, *group);
+      calibration::ApplyStage stage(ctx.config(), *req);
+      const pipeline::Context start(ctx.shared_config(), job.group_id, {{"ms_path", path.string()}},
+                                    &ctx.interrupts());
+      // An explicit applycal always writes CORRECTED_DATA again.
+      run_stage_job(ctx, sdb, stage, start, job.out_root, /*force=*/true, "applycal " + path.string());
+      if (!stage.outcome()) throw Error("applycal " + path.string() + ": the stage returned no outcome");
+      const auto& o = *stage.outcome();
       if (ctx.json()) {
         std::cout << to_json(o).dump(2) << "\n";
         return 0;

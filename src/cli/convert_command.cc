@@ -13,6 +13,7 @@
 #include "astro/site_data.h"
 #include "cli/app.h"
 #include "cli/empty_range.h"
+#include "cli/single_stage.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "conversion/conversion_settings.h"
@@ -297,11 +298,9 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
       }
       std::vector<conversion::SubbandFile> sb;
       for (auto i : g.members) sb.push_back({inputs[i].name.subband, inputs[i].path});
-      const fs::path out_dir = fs::absolute(f->output_dir);
+      const fs::path out_dir = fs::absolute(f->output_dir).lexically_normal();
       Outcome oc{g.id, "", "", "", nullptr, {}};
-      if (f->skip_existing && fs::exists(out_dir / (g.id + ".ms"))) {
-        oc.status = "skipped";
-        oc.reason = "MS exists";
+      if (false) {
       } else if (const int n = static_cast<int>(sb.size());
                  !f->allow_incomplete && n < gs.expected_subbands && n < gs.min_subbands) {
         // The converter would suggest --allow-incomplete, which refuses below the minimum.
@@ -325,12 +324,35 @@ void register_convert_command(CLI::App& app, CommandContext& ctx) {
         const conversion::GroupConverter converter(site, conversion::calibrator_refs_from_config(cfg),
                                                    conversion::options_from_config(cfg, f->allow_incomplete, ctx.argv));
         auto progress = ctx.progress(fmt::format("convert {}", g.id), 24, "integrations");
+        std::vector<std::string> encoded;
+        std::vector<std::pair<int, std::string>> files;
+        for (const auto& x : sb) {
+          encoded.push_back(conversion::ConversionStage::encode(x));
+          files.emplace_back(x.subband, x.path.string());
+        }
+        // A job of the output directory's tree: exclusive, registered with
+        // the files it was made from (--skip-existing: a registered, current
+        // MS is kept; a directory without a record is never trusted).
+        conversion::ConversionStage stage(converter, true, progress.get());
+        const pipeline::Context start(ctx.shared_config(), g.id,
+                                      {{"subband_files", encoded}, {"output_dir", out_dir.string()}},
+                                      &ctx.interrupts());
+        state::StateDb db(state::StateDb::resolve_path(cfg));
         try {
-          const auto r = converter.convert(g.id, sb, out_dir, &ctx.interrupts(), progress.get());
-          oc.status = "converted";
-          oc.ms_path = r.ms_path.string();
-          oc.metrics = metrics_json(r);
-          for (int k : r.missing_subbands) oc.missing_subbands.emplace_back(k, "no file given");
+          const auto res = run_stage_job(ctx, db, stage, start, out_dir, !f->skip_existing,
+                                         "convert " + g.id, orchestration::describe_files(files));
+          progress->finish();
+          if (res.record.outcome == pipeline::Outcome::kSkipped) {
+            oc.status = "skipped";
+            oc.reason = "MS exists (registered, current)";
+            oc.ms_path = (out_dir / (g.id + ".ms")).string();
+          } else {
+            const auto& r = *stage.last_result();
+            oc.status = "converted";
+            oc.ms_path = r.ms_path.string();
+            oc.metrics = metrics_json(r);
+            for (int k : r.missing_subbands) oc.missing_subbands.emplace_back(k, "no file given");
+          }
         } catch (const InputError& e) {
           oc.status = "failed";
           oc.reason = e.what();

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/app.h"
+#include "cli/single_stage.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "flagging/flag_stage.h"
@@ -14,6 +15,7 @@
 #include "state/state_db.h"
 
 namespace contimg::cli {
+namespace fs = std::filesystem;
 namespace {
 
 struct FlagCommandOptions {
@@ -46,7 +48,8 @@ void register_flag_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--strategy", o->strategy, "AOFlagger Lua strategy (= flagging.strategy)");
   cmd->add_option("--threads", o->threads, "Threads (= flagging.threads; 0 = all cores)");
   cmd->add_option("--db", o->db, "State database (= paths.state_db)");
-  cmd->add_option("--group", o->group, "Group id to record (default: the indexed group of this MS)");
+  cmd->add_option("--group", o->group,
+                  "Group id of an MS the pipeline did not make (default: the indexed group of its first integration)");
   cmd->add_flag("--force", o->force, "Flag again even if the database says this MS was flagged");
   cmd->callback([&ctx, o] {
     if (!o->strategy.empty()) ctx.command_overrides.push_back({"flagging.strategy", o->strategy, "--strategy"});
@@ -56,26 +59,36 @@ void register_flag_command(CLI::App& app, CommandContext& ctx) {
     if (!o->db.empty()) ctx.command_overrides.push_back({"paths.state_db", o->db, "--db"});
     ctx.action = [&ctx, o] {
       const auto& cfg = ctx.config();
-      const auto options = flagging::FlagOptions::from_config(cfg);
-      if (!o->force && flagging::already_flagged(cfg, options, o->ms)) {
-        state::StateDb db(state::StateDb::resolve_path(cfg));
-        const auto run = state::flag_run(db.database(), std::filesystem::absolute(o->ms).lexically_normal().string());
+      const fs::path ms = fs::absolute(o->ms).lexically_normal();
+      state::StateDb db(state::StateDb::resolve_path(cfg));
+      const auto job = job_for_ms(db, ms, o->group);
+      auto progress = ctx.progress("flag", 0, "baselines");
+      flagging::FlagStage stage(cfg, progress.get());
+      const pipeline::Context start(ctx.shared_config(), job.group_id, {{"ms_path", ms.string()}},
+                                    &ctx.interrupts());
+      const auto res = run_stage_job(ctx, db, stage, start, job.out_root, o->force, "flag " + ms.string());
+      progress->finish();
+      if (res.record.outcome == pipeline::Outcome::kSkipped || !stage.report()) {
+        const auto run = state::flag_run(db.database(), ms.string());
         if (ctx.json()) {
-          std::cout << nlohmann::json{{"ms", o->ms}, {"skipped", true}, {"reason", "already flagged with this strategy"},
-                                      {"flagged_after", run->flagged_after}, {"dead_antennas", run->dead_antennas},
-                                      {"finished_at", run->finished_at}}.dump(2)
-                    << "\n";
+          nlohmann::json j = {{"ms", o->ms}, {"group_id", job.group_id}, {"skipped", true},
+                              {"reason", "already flagged with this strategy"}};
+          if (run) {
+            j["flagged_after"] = run->flagged_after;
+            j["dead_antennas"] = run->dead_antennas;
+            j["finished_at"] = run->finished_at;
+          }
+          std::cout << j.dump(2) << "\n";
         } else {
           std::cout << fmt::format("{}: already flagged with this strategy at {} ({:.2f}% flagged); --force to redo\n",
-                                   o->ms, run->finished_at, 100 * run->flagged_after);
+                                   o->ms, run ? run->finished_at : "?", run ? 100 * run->flagged_after : 0.0);
         }
         return 0;
       }
-      auto progress = ctx.progress("flag", 0, "baselines");
-      const auto rep = flagging::flag_and_record(cfg, options, o->ms, o->group, &ctx.interrupts(), progress.get());
-      progress->finish();
+      const auto& rep = *stage.report();
       if (ctx.json()) {
         auto j = flagging::to_json(rep);
+        j["group_id"] = job.group_id;
         j["skipped"] = false;
         std::cout << j.dump(2) << "\n";
         return 0;

@@ -15,7 +15,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "chain/chain_runner.h"
 #include "cli/app.h"
+#include "cli/single_stage.h"
+#include "state/state_db.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "imaging/image_stage.h"
@@ -99,13 +102,6 @@ void check_is_ms(const fs::path& ms) {
   }
 }
 
-[[noreturn]] void rethrow(const pipeline::StageRecord& st) {
-  if (st.error_kind == "input") throw InputError(st.error);
-  if (st.error_kind == "config") throw ConfigError(st.error);
-  if (st.error_kind == "io") throw IoError(st.error);
-  if (st.error_kind == "cancelled") throw Cancelled(st.error);
-  throw Error(st.error);
-}
 
 }  // namespace
 
@@ -113,8 +109,11 @@ void register_image_command(CLI::App& app, CommandContext& ctx) {
   auto o = std::make_shared<ImageOptions>();
   auto* cmd = app.add_subcommand("image", "Image one group's MS: common phase centre, WSClean, primary beam, QA");
   cmd->add_option("ms", o->ms, "The group's Measurement Set")->required();
-  cmd->add_option("--out", o->out, "Products go to OUT/<group_id>/ (default: the MS's directory)");
-  cmd->add_option("--group", o->group_id, "Group id (default: the MS name without .ms)");
+  cmd->add_option("--out", o->out,
+                  "Products go to OUT/<group_id>/ (default: the output tree's products/<group_id>/ for an MS the "
+                  "pipeline made, else the MS's directory)");
+  cmd->add_option("--group", o->group_id,
+                  "Group id of an MS the pipeline did not make (default: the indexed group of its first integration)");
   auto set = [&ctx](const char* key, const char* flag) {
     return [&ctx, key, flag](const std::string& v) { ctx.command_overrides.push_back({key, v, flag}); };
   };
@@ -133,22 +132,27 @@ void register_image_command(CLI::App& app, CommandContext& ctx) {
       fs::path ms = fs::path(o->ms);
       while (!ms.empty() && !ms.has_filename()) ms = ms.parent_path();  // "x.ms/" -> "x.ms"
       check_is_ms(ms);
-      const std::string group_id = o->group_id.empty() ? ms.stem().string() : o->group_id;
-      const fs::path out = o->out.empty() ? fs::absolute(ms).parent_path() : fs::path(o->out);
-      const fs::path products_dir = out / group_id;
-
-      auto stage = std::make_unique<imaging::ImageStage>(ctx.config());
-      const auto* stage_ptr = stage.get();
-      std::vector<std::unique_ptr<pipeline::Stage>> stages;
-      stages.push_back(std::move(stage));
+      ms = fs::absolute(ms).lexically_normal();
+      state::StateDb db(state::StateDb::resolve_path(ctx.config()));
+      const auto job = job_for_ms(db, ms, o->group_id);
+      const std::string& group_id = job.group_id;
+      // The job's tree is where its products go: the MS's tree (its chain
+      // layout) unless --out names another.
+      fs::path tree = job.out_root;
+      fs::path products_dir = job.registered ? chain::ChainLayout{tree}.products_dir(group_id) : tree / group_id;
+      if (!o->out.empty()) {
+        tree = fs::absolute(o->out).lexically_normal();
+        products_dir = tree / group_id;
+      }
+      imaging::ImageStage stage(ctx.config());
       const pipeline::Context start(ctx.shared_config(), group_id,
-                                    {{"ms_path", fs::absolute(ms).string()},
-                                     {"products_dir", fs::absolute(products_dir).string()}},
+                                    {{"ms_path", ms.string()}, {"products_dir", products_dir.string()}},
                                     &ctx.interrupts());
-      const auto run = pipeline::StageRunner(&ctx.interrupts()).run(stages, start);
-      const auto& st = run.stages.front();
-      if (!run.ok || !stage_ptr->last_result()) rethrow(st);
-      const auto& r = *stage_ptr->last_result();
+      // An explicit image command always images again.
+      const auto res = run_stage_job(ctx, db, stage, start, tree, /*force=*/true, "image " + ms.string());
+      const auto& st = res.record;
+      if (!stage.last_result()) throw Error("image " + ms.string() + ": the stage returned no result");
+      const auto& r = *stage.last_result();
       auto j = result_json(r, st);
       j["group_id"] = group_id;
       j["ms"] = ms.string();

@@ -9,6 +9,8 @@
 
 #include "calibration/solve_stage.h"
 #include "cli/app.h"
+#include "cli/single_stage.h"
+#include "state/state_db.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 
@@ -25,14 +27,24 @@ void register_solve_command(CLI::App& app, CommandContext& ctx) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--refant", req->refant, "Reference antenna (name or index; default automatic)");
   cmd->add_option("--db", *db, "State database (= paths.state_db)");
-  cmd->callback([&ctx, req, ms, model, db] {
+  auto group = std::make_shared<std::string>();
+  cmd->add_option("--group", *group,
+                  "Group id of an MS the pipeline did not make (default: the indexed group of its first integration)");
+  cmd->callback([&ctx, req, ms, model, db, group] {
     if (!db->empty()) ctx.command_overrides.push_back({"paths.state_db", *db, "--db"});
-    ctx.action = [&ctx, req, ms, model] {
-      req->ms = *ms;
+    ctx.action = [&ctx, req, ms, model, group] {
+      const auto path = std::filesystem::absolute(*ms).lexically_normal();
       req->model_json = *model;
       for (const auto& a : ctx.argv) req->command_line += (req->command_line.empty() ? "" : " ") + a;
-      req->check_interrupt = [&ctx] { ctx.interrupts().throw_if_interrupted(); };
-      const auto o = calibration::solve_ms(ctx.config(), *req);
+      state::StateDb sdb(state::StateDb::resolve_path(ctx.config()));
+      const auto job = job_for_ms(sdb, path, *group);
+      calibration::SolveStage stage(ctx.config(), *req, /*require_calibrator=*/true);
+      const pipeline::Context start(ctx.shared_config(), job.group_id, {{"ms_path", path.string()}},
+                                    &ctx.interrupts());
+      // An explicit solve always solves again (the set is replaced).
+      run_stage_job(ctx, sdb, stage, start, job.out_root, /*force=*/true, "solve " + path.string());
+      if (!stage.outcome()) throw Error("solve " + path.string() + ": the stage returned no outcome");
+      const auto& o = *stage.outcome();
       if (ctx.json()) {
         std::cout << to_json(o).dump(2) << "\n";
       } else {

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/app.h"
+#include "cli/single_stage.h"
+#include "state/state_db.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "pipeline/runner.h"
@@ -52,9 +54,19 @@ void register_validate_command(CLI::App& app, CommandContext& ctx) {
                   "(default: <group>.pb.fits beside the image, when it exists; \"none\" to ignore it)");
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
-      const fs::path image = fs::absolute(o->image);
-      const std::string group = o->group.empty() ? group_from_image(image) : o->group;
-      const fs::path out = o->out_dir.empty() ? image.parent_path() : fs::absolute(o->out_dir);
+      const fs::path image = fs::absolute(o->image).lexically_normal();
+      state::StateDb db(state::StateDb::resolve_path(ctx.config()));
+      // An image the pipeline made belongs to its job's group and tree; any
+      // other is --group's, else named by its file (it has no other identity).
+      const auto reg = registered_job(db, image);
+      if (reg && !o->group.empty() && o->group != reg->group_id) {
+        throw InputError(fmt::format("{}: registered as the image of group {}, not {} (--group)", image.string(),
+                                     reg->group_id, o->group));
+      }
+      const std::string group = reg ? reg->group_id : !o->group.empty() ? o->group : group_from_image(image);
+      const fs::path out = o->out_dir.empty() ? image.parent_path() : fs::absolute(o->out_dir).lexically_normal();
+      // Products beside the image of a registered job stay in its tree; elsewhere the products' directory is it.
+      const fs::path tree = reg && o->out_dir.empty() ? reg->out_root : out;
       std::map<std::string, pipeline::Value> inputs = {{"pbcor_fits", image.string()}, {"products_dir", out.string()}};
       if (!o->reference.empty()) inputs["reference_catalogue"] = fs::absolute(o->reference).string();
       // The image beside a WSClean-style pbcor product, when there is one.
@@ -66,19 +78,11 @@ void register_validate_command(CLI::App& app, CommandContext& ctx) {
         if (fs::exists(pb)) inputs["pb_fits"] = pb.string();
       }
       pipeline::Context initial(ctx.shared_config(), group, inputs, &ctx.interrupts());
-      std::vector<std::unique_ptr<pipeline::Stage>> stages;
-      stages.push_back(std::make_unique<validation::ValidateStage>(ctx.config()));
-      const auto report = pipeline::StageRunner(&ctx.interrupts()).run(stages, initial);
-      if (!report.ok || !report.final_context) {
-        const auto& rec = report.stages.front();
-        const auto msg = fmt::format("validate {}: {}", image.string(), rec.error);
-        if (rec.error_kind == "config") throw ConfigError(msg);
-        if (rec.error_kind == "input") throw InputError(msg);
-        if (rec.error_kind == "io") throw IoError(msg);
-        if (rec.error_kind == "cancelled") throw Cancelled(msg);
-        throw Error(msg);
-      }
-      const auto& c = *report.final_context;
+      validation::ValidateStage stage(ctx.config());
+      // An explicit validate always validates again.
+      const auto res = run_stage_job(ctx, db, stage, initial, tree, /*force=*/true, "validate " + image.string());
+      const auto& c = *res.context;
+      const double seconds = res.record.seconds;
       const auto verdict = c.get_string("verdict");
       if (ctx.json()) {
         nlohmann::json j = {{"group_id", group},
@@ -89,11 +93,11 @@ void register_validate_command(CLI::App& app, CommandContext& ctx) {
                             {"catalogue_csv", c.get_string("catalogue_csv")},
                             {"report_html", c.get_string("report_html")},
                             {"metrics", nlohmann::json::parse(c.get_string("validation_metrics"))},
-                            {"seconds", report.seconds}};
+                            {"seconds", seconds}};
         std::cout << j.dump(2) << "\n";
       } else {
         std::cout << fmt::format("validate {}: verdict {} ({} detections, {:.1f} s)\n", group, verdict,
-                                 c.get_int("n_detections"), report.seconds);
+                                 c.get_int("n_detections"), seconds);
         for (const auto& r : c.get_strings("verdict_reasons")) std::cout << "  " << r << "\n";
         std::cout << fmt::format("catalogue {}\n          {}\nreport    {}\n", c.get_string("catalogue_fits"),
                                  c.get_string("catalogue_csv"), c.get_string("report_html"));

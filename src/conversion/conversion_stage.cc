@@ -44,8 +44,9 @@ std::vector<pipeline::ProductRef> ConversionStage::planned_products(
 pipeline::Context ConversionStage::execute(const pipeline::Context& ctx) {
   std::vector<SubbandFile> files;
   for (const auto& s : ctx.get_strings("subband_files")) files.push_back(decode(s));
-  const ConversionResult r = converter_.convert(ctx.group_id(), files, ctx.get_string("output_dir"),
-                                                ctx.interrupts(), progress_, ctx.resources().threads);
+  last_ = converter_.convert(ctx.group_id(), files, ctx.get_string("output_dir"), ctx.interrupts(), progress_,
+                             ctx.resources().threads);
+  const ConversionResult& r = *last_;
   return ctx
       .with_outputs({{"ms_path", r.ms_path.string()},
                      {"rows", static_cast<std::int64_t>(r.rows)},

@@ -3,6 +3,7 @@
 // GroupConverter). Inputs: "subband_files" (["NN=path", ...]), "output_dir";
 // outputs: "ms_path", "rows", "calibrator_field", "staged_in_tmpfs".
 #include <memory>
+#include <optional>
 
 #include "conversion/group_converter.h"
 #include "pipeline/stage.h"
@@ -26,6 +27,12 @@ class ConversionStage : public pipeline::Stage {
   pipeline::Context execute(const pipeline::Context& ctx) override;
   std::vector<pipeline::ProductRef> planned_products(const pipeline::Context& ctx) const override;
   std::vector<std::string> config_prefixes() const override { return {"conversion."}; }
+  std::vector<pipeline::KeySpec> needs() const override {
+    return {pipeline::keys::kSubbandFiles, pipeline::keys::kOutputDir};
+  }
+  std::vector<pipeline::KeySpec> provides() const override { return {pipeline::keys::kMsPath}; }
+  // The last execute's full result (for `contimg convert-files`' report).
+  const std::optional<ConversionResult>& last_result() const { return last_; }
 
   // "NN=path" <-> SubbandFile.
   static std::string encode(const SubbandFile& f);
@@ -35,6 +42,7 @@ class ConversionStage : public pipeline::Stage {
   const GroupConverter& converter_;
   bool skip_existing_;
   Progress* progress_;
+  std::optional<ConversionResult> last_;
 };
 
 }  // namespace contimg::conversion

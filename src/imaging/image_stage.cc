@@ -8,8 +8,8 @@
 #include "common/build_info.h"
 #include "common/error.h"
 #include "common/logging.h"
-#include "state/images.h"
-#include "state/state_db.h"
+#include "pipeline/state_view.h"
+#include "state/records.h"
 
 namespace contimg::imaging {
 namespace fs = std::filesystem;
@@ -44,7 +44,7 @@ state::ImageRecord to_record(const std::string& group_id, const fs::path& ms, co
 // The calibration set the chain applied before this stage ("" when none or
 // when the stage runs alone).
 std::string applied_calset(const pipeline::Context& ctx) {
-  return ctx.has("applied_calset_id") ? ctx.get_string("applied_calset_id") : std::string();
+  return ctx.has(pipeline::keys::kAppliedCalsetId) ? ctx.get(pipeline::keys::kAppliedCalsetId) : std::string();
 }
 
 }  // namespace
@@ -55,15 +55,13 @@ struct ImageStage::Site {
 
 ImageStage::ImageStage(const config::Config& cfg)
     : site_(std::make_unique<Site>(Site{astro::load_site_data(cfg.get_path("paths.data_dir"))})),
-      options_(ImagerOptions::from_config(cfg)),
-      state_db_(state::StateDb::resolve_path(cfg)) {}
+      options_(ImagerOptions::from_config(cfg)) {}
 
 ImageStage::~ImageStage() = default;
 
 bool ImageStage::is_done(const pipeline::Context& ctx) const {
-  if (!ctx.has("products_dir") || !ctx.has("ms_path")) return false;
-  state::StateDb db(state_db_);
-  const auto rec = state::image_record(db, ctx.group_id());
+  if (!ctx.has("products_dir") || !ctx.has("ms_path") || !ctx.state()) return false;
+  const auto rec = ctx.state()->image(ctx.group_id());
   if (!rec || rec->ms_path != ctx.get_string("ms_path")) return false;
   // Re-applied with another set: the image is stale.
   if (rec->calset_id != applied_calset(ctx)) return false;
@@ -76,8 +74,7 @@ bool ImageStage::is_done(const pipeline::Context& ctx) const {
 }
 
 pipeline::Context ImageStage::restore(const pipeline::Context& ctx) const {
-  state::StateDb db(state_db_);
-  const auto rec = state::image_record(db, ctx.group_id());
+  const auto rec = ctx.state() ? ctx.state()->image(ctx.group_id()) : std::nullopt;
   if (!rec) throw Error("image: no images row for group " + ctx.group_id());
   const auto p = ImageProducts::in(ctx.get_string("products_dir"), ctx.group_id());
   return ctx.with_outputs({{"image_fits", p.image.string()},
@@ -115,11 +112,9 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
             r.rephase.rows, r.rephase.source_column, r.cell_arcsec, r.size_px, r.stats.rms, r.stats.peak,
             r.stats.dynamic_range, r.rephase.seconds_total, r.seconds_wsclean, r.seconds_pb, r.seconds_total,
             r.products.image.string());
-  state::StateDb db(state_db_);
   auto rec = to_record(ctx.group_id(), ms, r);
   rec.calset_id = applied_calset(ctx);
-  state::upsert_image(db, rec);
-  return ctx
+  return ctx.with_record(state::DomainRecord{rec})
       .with_outputs({{"image_fits", r.products.image.string()},
                      {"residual_fits", r.products.residual.string()},
                      {"model_fits", r.products.model.string()},

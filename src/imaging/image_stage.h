@@ -3,7 +3,7 @@
 // Inputs: "ms_path", "products_dir"; outputs: "image_fits", "residual_fits",
 // "model_fits", "psf_fits", "pb_fits", "pbcor_fits", "quicklook_png",
 // "image_rms_jy", "image_peak_jy", "dynamic_range". Uses CORRECTED_DATA when
-// present (imaging.data_column = auto). Records the QA in the images table.
+// present (imaging.data_column = auto). Returns the QA as an images record.
 // Running it again re-images and replaces the products and the row.
 #include <memory>
 
@@ -28,6 +28,13 @@ class ImageStage : public pipeline::Stage {
   std::vector<pipeline::ProductRef> planned_products(const pipeline::Context& ctx) const override;
   std::vector<std::string> config_prefixes() const override { return {"imaging."}; }
   void validate_outputs(const pipeline::Context& ctx) const override;
+  std::vector<pipeline::KeySpec> needs() const override {
+    return {pipeline::keys::kMsPath, pipeline::keys::kProductsDir};
+  }
+  std::vector<pipeline::KeySpec> provides() const override {
+    using namespace pipeline::keys;
+    return {kImageFits, kPbFits, kPbcorFits, kImageRmsJy, kImagePeakJy};
+  }
 
   // The last run's full result (for the command's report).
   const ImagerResult* last_result() const { return last_.get(); }
@@ -36,7 +43,6 @@ class ImageStage : public pipeline::Stage {
   struct Site;
   std::unique_ptr<Site> site_;
   ImagerOptions options_;
-  std::filesystem::path state_db_;
   std::unique_ptr<ImagerResult> last_;
 };
 

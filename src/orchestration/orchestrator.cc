@@ -20,6 +20,7 @@
 #include "common/logging.h"
 #include "config/config.h"
 #include "orchestration/provenance.h"
+#include "state/records.h"
 
 namespace contimg::orchestration {
 namespace fs = std::filesystem;
@@ -134,6 +135,22 @@ fs::path move_aside(const fs::path& out_root, const fs::path& path) {
 
 }  // namespace
 
+std::optional<state::FlagRunRecord> DbStateView::flag_run(const std::string& ms_path) const {
+  return state::flag_run(db_.database(), ms_path);
+}
+std::optional<state::CalsetRecord> DbStateView::calset(const std::string& id) const {
+  return state::calset(db_, id, out_root_);
+}
+std::optional<state::CalsetRecord> DbStateView::nearest_valid_calset(double time_s) const {
+  return state::nearest_valid_calset(db_, time_s, out_root_);
+}
+std::optional<state::ImageRecord> DbStateView::image(const std::string& group_id) const {
+  return state::image_record(db_, group_id, out_root_);
+}
+std::optional<state::ValidationRecord> DbStateView::validation(const std::string& group_id) const {
+  return state::load_validation(db_.database(), group_id, out_root_);
+}
+
 OrchestratorSettings OrchestratorSettings::from_config(const config::Config& cfg) {
   OrchestratorSettings s;
   s.lease_s = cfg.get_double("orchestrator.lease_s");
@@ -190,7 +207,8 @@ Orchestrator::Orchestrator(state::StateDb& db, fs::path out_root, OrchestratorSe
       settings_(settings),
       interrupts_(interrupts),
       holder_(fmt::format("{}/{}", this_holder(), next_instance())),
-      runner_(interrupts) {
+      runner_(interrupts),
+      view_(db, out_root_.string()) {
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
 }
 
@@ -334,12 +352,20 @@ std::vector<state::ProductRecord> Orchestrator::product_records(pipeline::Stage&
 
 pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline::Stage>>& stages,
                                       const pipeline::Context& initial, const Segment& segment) {
+  std::vector<pipeline::Stage*> raw;
+  for (const auto& s : stages) raw.push_back(s.get());
+  return run(raw, initial, segment);
+}
+
+pipeline::RunReport Orchestrator::run(const std::vector<pipeline::Stage*>& stages,
+                                      const pipeline::Context& initial, const Segment& segment) {
   const std::string& group_id = initial.group_id();
   auto log = logging::group_logger(group_id);
   pipeline::RunReport report;
   report.group_id = group_id;
   const auto t_run = std::chrono::steady_clock::now();
-  pipeline::Context ctx = initial;
+  // Stages read the state through this tree's view; records from before are not theirs.
+  pipeline::Context ctx = initial.with_state(&view_).without_records();
   bool failed = false, cancelled = false, set_running = false;
   std::string cancel_message;
 
@@ -378,7 +404,10 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
         bool done = false;
         try {
           done = stage.is_done(ctx);
-          if (done) ctx = stage.restore(ctx);
+          if (done) {
+            ctx = stage.restore(ctx).without_records();
+            pipeline::check_keys(stage, ctx, stage.provides(), "provides");
+          }
         } catch (const std::exception& e) {
           log->warn("stage={} registered product unreadable, redoing: {}", stage.name(), e.what());
           done = false;
@@ -413,7 +442,7 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
 
     // We hold the job.
     if (!set_running) {
-      set_group(segment.running);
+      if (segment.running) set_group(*segment.running);
       set_running = true;
     }
     if (claim->previous_state == state::JobState::kRunning) {
@@ -433,7 +462,8 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
       if (adoptable_legacy(stage, ctx)) {
         // A product registered by a contimg before the orchestrator (migration
         // 7): adopted as it is, registered anew with today's version.
-        out = stage.restore(ctx);
+        out = stage.restore(ctx).without_records();
+        pipeline::check_keys(stage, out, stage.provides(), "provides");
         rec.outcome = pipeline::Outcome::kCompleted;
         log->info("stage={} adopted the existing product (registered before version 7)",
                   stage.name());
@@ -465,10 +495,32 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
       for (const auto& p : products) {
         if (p.kind == "ms") ms = p.path;
       }
-      const bool ok = jobs_.finish_done(claim->job, fp, rec.seconds, products, [&] {
-        if (ms) set_group(segment.running, {}, ms);
-      });
-      if (!ok) {
+      // The stage's records are stored with its job's completion, in one
+      // transaction: they exist exactly when the job is done.
+      const state::RecordScope scope{group_id, stage.name(), out_root_.string()};
+      bool ok = false;
+      std::optional<std::string> store_error;
+      try {
+        ok = jobs_.finish_done(claim->job, fp, rec.seconds, products, [&] {
+          for (const auto& r : out.records()) state::store_record(db_, *r, scope);
+          if (ms) {
+            if (segment.running) {
+              set_group(*segment.running, {}, ms);
+            } else if (const auto g = db_.group(group_id)) {
+              set_group(g->state, {}, ms);
+            }
+          }
+        });
+      } catch (const std::exception& e) {
+        store_error = e.what();  // the transaction rolled back: nothing of it is stored
+      }
+      if (store_error) {
+        rec.outcome = pipeline::Outcome::kFailed;
+        rec.error_kind = "io";
+        rec.error = fmt::format("the results of stage {} could not be recorded: {}", stage.name(),
+                                *store_error);
+        log->error("stage={} {}", stage.name(), rec.error);
+      } else if (!ok) {
         rec.outcome = pipeline::Outcome::kFailed;
         rec.error_kind = "io";
         rec.error = fmt::format(
@@ -477,7 +529,7 @@ pipeline::RunReport Orchestrator::run(const std::vector<std::unique_ptr<pipeline
             claim->job.id, settings_.lease_s);
         log->error("stage={} {}", stage.name(), rec.error);
       } else {
-        ctx = out.with_output(kUpstreamFingerprint, fp);
+        ctx = out.without_records().with_output(kUpstreamFingerprint, fp);
       }
     }
     if (rec.outcome != pipeline::Outcome::kCompleted) {

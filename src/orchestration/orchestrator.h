@@ -29,6 +29,7 @@
 
 #include "pipeline/runner.h"
 #include "pipeline/stage.h"
+#include "pipeline/state_view.h"
 #include "state/jobs.h"
 #include "state/state_db.h"
 
@@ -54,7 +55,9 @@ struct OrchestratorSettings {
 // One call of run(): a sequence of stages of one group, and what the group's
 // state becomes while and after they run.
 struct Segment {
-  state::GroupState running = state::GroupState::kProcessing;
+  // nullopt: the group's state is left as it is while the stages run and
+  // when they succeed (a single-stage command); a failure still reaches it.
+  std::optional<state::GroupState> running = state::GroupState::kProcessing;
   // Written when every stage of the segment is done; nullopt leaves the state
   // as the running one (a later segment continues).
   std::optional<state::GroupState> done = state::GroupState::kProcessed;
@@ -82,6 +85,22 @@ std::string fingerprint_of(const std::string& text);
 // The name of the identity file inside a directory product.
 inline constexpr const char* kTokenFile = "contimg.product.json";
 
+// The read-only state a stage sees (pipeline/state_view.h): this database,
+// scoped to one output tree.
+class DbStateView : public pipeline::StateView {
+ public:
+  DbStateView(state::StateDb& db, std::string out_root) : db_(db), out_root_(std::move(out_root)) {}
+  std::optional<state::FlagRunRecord> flag_run(const std::string& ms_path) const override;
+  std::optional<state::CalsetRecord> calset(const std::string& id) const override;
+  std::optional<state::CalsetRecord> nearest_valid_calset(double time_s) const override;
+  std::optional<state::ImageRecord> image(const std::string& group_id) const override;
+  std::optional<state::ValidationRecord> validation(const std::string& group_id) const override;
+
+ private:
+  state::StateDb& db_;
+  std::string out_root_;
+};
+
 class Orchestrator {
  public:
   // `db` is this thread's connection; `out_root` the output tree the jobs
@@ -97,11 +116,15 @@ class Orchestrator {
   // failure, which reaches the job and the group. Waits (polling) for a stage
   // another live process holds. Throws Cancelled after recording an
   // interrupted attempt.
+  pipeline::RunReport run(const std::vector<pipeline::Stage*>& stages,
+                          const pipeline::Context& initial, const Segment& segment);
   pipeline::RunReport run(const std::vector<std::unique_ptr<pipeline::Stage>>& stages,
                           const pipeline::Context& initial, const Segment& segment);
 
   const std::string& holder() const { return holder_; }
   const std::filesystem::path& out_root() const { return out_root_; }
+  // The view of the state the stages of this orchestrator get.
+  const pipeline::StateView& state_view() const { return view_; }
 
  private:
   struct Held;
@@ -123,6 +146,7 @@ class Orchestrator {
   const InterruptGuard* interrupts_;
   std::string holder_;
   pipeline::StageRunner runner_;
+  DbStateView view_;
 
   // The heartbeat thread renews the lease of the job being run (own connection).
   std::mutex mutex_;

@@ -3,11 +3,27 @@
 #include <nlohmann/json.hpp>
 
 #include "common/interrupts.h"
+#include "state/records.h"
 
 namespace contimg::pipeline {
 
 nlohmann::json to_json(const Value& v) {
   return std::visit([](const auto& x) { return nlohmann::json(x); }, v);
+}
+
+const char* to_string(ValueType t) {
+  switch (t) {
+    case ValueType::kString: return "string";
+    case ValueType::kInt: return "integer";
+    case ValueType::kDouble: return "number";
+    case ValueType::kBool: return "boolean";
+    case ValueType::kStrings: return "list of strings";
+  }
+  return "?";
+}
+
+ValueType type_of(const Value& v) {
+  return std::visit([](const auto& x) { return ValueTypeOf<std::decay_t<decltype(x)>>::value; }, v);
 }
 
 Context::Context(std::shared_ptr<const config::Config> config, std::string group_id,
@@ -30,6 +46,33 @@ const Value& Context::lookup(const std::string& key) const {
   if (auto it = outputs_.find(key); it != outputs_.end()) return it->second;
   if (auto it = inputs_.find(key); it != inputs_.end()) return it->second;
   throw std::out_of_range("context has no value \"" + key + "\" (group " + group_id_ + ")");
+}
+
+const Value& Context::lookup_typed(KeySpec key) const {
+  const Value& v = lookup(std::string(key.name));
+  if (type_of(v) != key.type) {
+    throw std::out_of_range("context value \"" + std::string(key.name) + "\" is a " + to_string(type_of(v)) +
+                            ", not a " + to_string(key.type) + " (group " + group_id_ + ")");
+  }
+  return v;
+}
+
+Context Context::with_record(state::DomainRecord record) const {
+  Context c = *this;
+  c.records_.push_back(std::make_shared<const state::DomainRecord>(std::move(record)));
+  return c;
+}
+
+Context Context::without_records() const {
+  Context c = *this;
+  c.records_.clear();
+  return c;
+}
+
+Context Context::with_state(const StateView* view) const {
+  Context c = *this;
+  c.state_ = view;
+  return c;
 }
 
 bool Context::has(const std::string& key) const {

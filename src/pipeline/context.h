@@ -16,15 +16,21 @@
 
 #include "common/resources.h"
 #include "config/config.h"
+#include "pipeline/keys.h"
 
 namespace contimg {
 class InterruptGuard;
+}
+namespace contimg::state {
+struct DomainRecord;
 }
 
 namespace contimg::pipeline {
 
 using Value = std::variant<std::string, std::int64_t, double, bool, std::vector<std::string>>;
 nlohmann::json to_json(const Value& v);
+ValueType type_of(const Value& v);
+class StateView;
 
 struct IoCounters {
   std::uint64_t bytes_read = 0;
@@ -56,6 +62,29 @@ class Context {
   std::vector<std::string> get_strings(const std::string& key) const;
   bool has(const std::string& key) const;
 
+  // Typed keys (pipeline/keys.h): the same look-ups, the type from the key.
+  template <typename T>
+  T get(Key<T> key) const {
+    return std::get<T>(lookup_typed(key));
+  }
+  template <typename T>
+  bool has(Key<T> key) const {
+    return has(std::string(key.name));
+  }
+  template <typename T>
+  Context with(Key<T> key, T value) const {
+    return with_output(std::string(key.name), Value(std::move(value)));
+  }
+
+  // Records for the state database (state/records.h), in the order added; the
+  // orchestrator stores those a stage added with its job's completion.
+  const std::vector<std::shared_ptr<const state::DomainRecord>>& records() const { return records_; }
+  Context with_record(state::DomainRecord record) const;
+  Context without_records() const;
+  // The read-only state the orchestrator gives this job (nullptr: none).
+  const StateView* state() const { return state_; }
+  Context with_state(const StateView* view) const;
+
   Context with_output(const std::string& key, Value value) const;
   Context with_outputs(const std::map<std::string, Value>& values) const;
   Context with_io(std::uint64_t bytes_read, std::uint64_t bytes_written) const;  // adds
@@ -70,6 +99,7 @@ class Context {
 
  private:
   const Value& lookup(const std::string& key) const;
+  const Value& lookup_typed(KeySpec key) const;
 
   std::shared_ptr<const config::Config> config_;
   std::string group_id_;
@@ -79,6 +109,8 @@ class Context {
   std::filesystem::path scratch_dir_;
   Resources resources_;
   const InterruptGuard* interrupts_ = nullptr;
+  std::vector<std::shared_ptr<const state::DomainRecord>> records_;
+  const StateView* state_ = nullptr;
 };
 
 }  // namespace contimg::pipeline

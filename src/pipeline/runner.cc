@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -36,6 +37,23 @@ std::pair<std::string, std::string> describe(std::exception_ptr e) {
 }
 
 }  // namespace
+
+void check_keys(const Stage& stage, const Context& ctx, const std::vector<KeySpec>& specs,
+                const char* what) {
+  for (const auto& k : specs) {
+    const std::string name(k.name);
+    if (!ctx.has(name)) {
+      throw ConfigError(fmt::format("stage {} {} \"{}\" ({}) in its context, which has none (group {})",
+                                    stage.name(), what, name, to_string(k.type), ctx.group_id()));
+    }
+    const auto& v = ctx.outputs().count(name) ? ctx.outputs().at(name) : ctx.inputs().at(name);
+    if (type_of(v) != k.type) {
+      throw ConfigError(fmt::format("stage {} {} \"{}\" as a {}, but the context holds a {} (group {})",
+                                    stage.name(), what, name, to_string(k.type), to_string(type_of(v)),
+                                    ctx.group_id()));
+    }
+  }
+}
 
 const char* to_string(Outcome o) {
   switch (o) {
@@ -86,6 +104,7 @@ StageRecord StageRunner::run_one(Stage& stage, Context& ctx, bool consult_is_don
     ctx.throw_if_interrupted();
     if (consult_is_done && stage.is_done(ctx)) {
       ctx = stage.restore(ctx);
+      check_keys(stage, ctx, stage.provides(), "provides");
       rec.outcome = Outcome::kSkipped;
       succeeded = true;
       log->info("stage={} outcome=skipped reason=\"product exists\"", rec.stage);
@@ -93,8 +112,10 @@ StageRecord StageRunner::run_one(Stage& stage, Context& ctx, bool consult_is_don
       ScopedTempDir scratch(scratch_root, rec.stage, interrupts_);
       stage_in = ctx.with_scratch_dir(scratch.path());
       log->info("stage={} event=start", rec.stage);
+      check_keys(stage, stage_in, stage.needs(), "needs");
       stage.validate(stage_in);
       Context out = stage.execute(stage_in);
+      check_keys(stage, out, stage.provides(), "provides");
       stage.validate_outputs(out);
       rec.bytes_read = out.io().bytes_read - stage_in.io().bytes_read;
       rec.bytes_written = out.io().bytes_written - stage_in.io().bytes_written;

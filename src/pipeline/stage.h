@@ -56,6 +56,20 @@ class Stage {
   // Prefixes of the configuration keys that change this stage's product
   // ("flagging."): part of the product's version, so a changed setting redoes it.
   virtual std::vector<std::string> config_prefixes() const { return {}; }
+
+  // ---- the contract between stages (typed keys, pipeline/keys.h)
+  // Keys the stage reads and cannot do without: checked (present, of the
+  // key's type) before validate; a missing one fails the stage as a
+  // configuration error naming it.
+  virtual std::vector<KeySpec> needs() const { return {}; }
+  // Keys every successful execute (or restore) leaves in the context:
+  // checked after it; a broken promise fails the stage.
+  virtual std::vector<KeySpec> provides() const { return {}; }
 };
+
+// Throws ConfigError naming the stage and the key when `ctx` lacks one of
+// `specs` or holds it with another type; `what` is "needs" or "provides".
+void check_keys(const Stage& stage, const Context& ctx, const std::vector<KeySpec>& specs,
+                const char* what);
 
 }  // namespace contimg::pipeline

@@ -1,5 +1,8 @@
 #include "state/calsets.h"
 
+#include <fmt/format.h>
+
+#include "common/error.h"
 #include "state/clock.h"
 
 namespace contimg::state {
@@ -7,7 +10,10 @@ namespace {
 
 constexpr const char* kColumns =
     "id, group_id, ms_path, calibrator, refant, bandpass_table, gain_table, mid_time_s, valid_from_s, "
-    "valid_to_s, status, grade, reasons, qa_json, created_at";
+    "valid_to_s, status, grade, reasons, qa_json, created_at, out_root";
+
+// Rows a tree sees: its own and those made before trees (out_root '').
+constexpr const char* kTreeFilter = "(?9 IS NULL OR out_root = ?9 OR out_root = '')";
 
 CalsetRecord from_row(const Statement& st) {
   CalsetRecord r;
@@ -26,6 +32,7 @@ CalsetRecord from_row(const Statement& st) {
   r.reasons = st.get_text(12);
   r.qa_json = st.get_text(13);
   r.created_at = st.get_text(14);
+  r.out_root = st.get_text(15);
   return r;
 }
 
@@ -34,8 +41,8 @@ CalsetRecord from_row(const Statement& st) {
 void upsert_calset(StateDb& db, const CalsetRecord& r) {
   db.database()
       .cached(std::string("INSERT INTO calsets (") + kColumns +
-              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
-              "ON CONFLICT (id) DO UPDATE SET group_id = excluded.group_id, "
+              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
+              "ON CONFLICT (id, out_root) DO UPDATE SET group_id = excluded.group_id, "
               "ms_path = excluded.ms_path, calibrator = excluded.calibrator, "
               "refant = excluded.refant, bandpass_table = excluded.bandpass_table, "
               "gain_table = excluded.gain_table, mid_time_s = excluded.mid_time_s, "
@@ -57,28 +64,45 @@ void upsert_calset(StateDb& db, const CalsetRecord& r) {
       .bind(13, r.reasons)
       .bind(14, r.qa_json)
       .bind(15, r.created_at.empty() ? now_iso() : r.created_at)
+      .bind(16, r.out_root)
       .run();
 }
 
-std::optional<CalsetRecord> calset(StateDb& db, const std::string& id) {
-  auto st = db.database().prepare(std::string("SELECT ") + kColumns + " FROM calsets WHERE id = ?1");
+std::optional<CalsetRecord> calset(StateDb& db, const std::string& id, const std::optional<std::string>& tree) {
+  // The tree's own row before a row made before trees.
+  auto st = db.database().prepare(std::string("SELECT ") + kColumns + " FROM calsets WHERE id = ?1 AND " +
+                                  kTreeFilter + " ORDER BY out_root = '' , out_root");
   st.bind(1, id);
-  if (!st.step()) return std::nullopt;
-  return from_row(st);
+  st.bind(9, tree);
+  std::vector<CalsetRecord> found;
+  while (st.step()) found.push_back(from_row(st));
+  if (found.empty()) return std::nullopt;
+  if (!tree && found.size() > 1) {
+    std::string trees;
+    for (const auto& f : found) trees += (trees.empty() ? "" : ", ") + (f.out_root.empty() ? "(none)" : f.out_root);
+    throw InputError(fmt::format(
+        "calibration set {} exists in {} output trees ({}): name the tree (--out) to choose one", id,
+        found.size(), trees));
+  }
+  return found.front();
 }
 
-std::vector<CalsetRecord> list_calsets(StateDb& db) {
-  auto st = db.database().prepare(std::string("SELECT ") + kColumns + " FROM calsets ORDER BY mid_time_s, id");
+std::vector<CalsetRecord> list_calsets(StateDb& db, const std::optional<std::string>& tree) {
+  auto st = db.database().prepare(std::string("SELECT ") + kColumns + " FROM calsets WHERE " + kTreeFilter +
+                                  " ORDER BY mid_time_s, id, out_root");
+  st.bind(9, tree);
   std::vector<CalsetRecord> out;
   while (st.step()) out.push_back(from_row(st));
   return out;
 }
 
-std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s) {
+std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s, const std::optional<std::string>& tree) {
   auto st = db.database().prepare(std::string("SELECT ") + kColumns +
                                   " FROM calsets WHERE status = 'passed' AND valid_from_s <= ?1 AND "
-                                  "valid_to_s >= ?1 ORDER BY ABS(mid_time_s - ?1), created_at DESC LIMIT 1");
+                                  "valid_to_s >= ?1 AND " + kTreeFilter +
+                                  " ORDER BY ABS(mid_time_s - ?1), created_at DESC LIMIT 1");
   st.bind(1, time_s);
+  st.bind(9, tree);
   if (!st.step()) return std::nullopt;
   return from_row(st);
 }

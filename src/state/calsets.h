@@ -11,7 +11,8 @@
 namespace contimg::state {
 
 struct CalsetRecord {
-  std::string id;  // "<group_id>_<calibrator>"
+  std::string id;  // "<group_id>_<calibrator>", unique within its output tree
+  std::string out_root;  // the output tree whose job made it; "" = before trees (seen by all)
   std::string group_id, ms_path, calibrator, refant;
   std::string bandpass_table, gain_table;
   double mid_time_s = 0, valid_from_s = 0, valid_to_s = 0;  // MJD s
@@ -22,12 +23,18 @@ struct CalsetRecord {
   std::string created_at;
 };
 
-// Inserts or replaces the set with this id (re-solving a group replaces it).
+// Inserts or replaces the set with this (id, out_root) (re-solving a group
+// in the same tree replaces it).
 void upsert_calset(StateDb& db, const CalsetRecord& r);
-std::optional<CalsetRecord> calset(StateDb& db, const std::string& id);
-std::vector<CalsetRecord> list_calsets(StateDb& db);  // by mid time
+// `tree`: the output tree asking — its own sets and those made before trees
+// (out_root ""); nullopt: every tree. An id held by two trees, asked for
+// without a tree, is refused as ambiguous (InputError naming the trees).
+std::optional<CalsetRecord> calset(StateDb& db, const std::string& id,
+                                   const std::optional<std::string>& tree = std::nullopt);
+std::vector<CalsetRecord> list_calsets(StateDb& db, const std::optional<std::string>& tree = std::nullopt);  // by mid time
 // The passed set whose validity window holds `time_s` and whose mid time is
 // nearest to it; nullopt when none.
-std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s);
+std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s,
+                                                 const std::optional<std::string>& tree = std::nullopt);
 
 }  // namespace contimg::state

@@ -10,9 +10,9 @@ void upsert_image(StateDb& db, const ImageRecord& r) {
   Statement st(db.database(), R"sql(
     INSERT INTO images (group_id, ms_path, data_column, image_path, pbcor_path, centre_ra_deg, centre_dec_deg,
                         freq_hz, cell_arcsec, size_px, rms_jy, peak_jy, dynamic_range, bmaj_arcsec, bmin_arcsec,
-                        bpa_deg, seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
-    ON CONFLICT (group_id) DO UPDATE SET
+                        bpa_deg, seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id, out_root)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
+    ON CONFLICT (group_id, out_root) DO UPDATE SET
       ms_path = excluded.ms_path, data_column = excluded.data_column, image_path = excluded.image_path,
       pbcor_path = excluded.pbcor_path, centre_ra_deg = excluded.centre_ra_deg,
       centre_dec_deg = excluded.centre_dec_deg, freq_hz = excluded.freq_hz, cell_arcsec = excluded.cell_arcsec,
@@ -27,17 +27,19 @@ void upsert_image(StateDb& db, const ImageRecord& r) {
   st.bind(10, static_cast<std::int64_t>(r.size_px)).bind(11, r.rms_jy).bind(12, r.peak_jy).bind(13, r.dynamic_range);
   st.bind(14, r.bmaj_arcsec).bind(15, r.bmin_arcsec).bind(16, r.bpa_deg);
   st.bind(17, r.seconds_rephase).bind(18, r.seconds_wsclean).bind(19, r.seconds_total);
-  st.bind(20, r.contimg_version).bind(21, now_iso()).bind(22, r.calset_id);
+  st.bind(20, r.contimg_version).bind(21, now_iso()).bind(22, r.calset_id).bind(23, r.out_root);
   st.run();
 }
 
-std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id) {
+std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id,
+                                        const std::optional<std::string>& tree) {
   Statement st(db.database(), R"sql(
     SELECT group_id, ms_path, data_column, image_path, pbcor_path, centre_ra_deg, centre_dec_deg, freq_hz,
            cell_arcsec, size_px, rms_jy, peak_jy, dynamic_range, bmaj_arcsec, bmin_arcsec, bpa_deg,
-           seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id
-    FROM images WHERE group_id = ?1)sql");
-  st.bind(1, group_id);
+           seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id, out_root
+    FROM images WHERE group_id = ?1 AND (?2 IS NULL OR out_root = ?2 OR out_root = '')
+    ORDER BY (?2 IS NOT NULL AND out_root = ''), imaged_at DESC LIMIT 1)sql");
+  st.bind(1, group_id).bind(2, tree);
   if (!st.step()) return std::nullopt;
   ImageRecord r;
   r.group_id = st.get_text(0);
@@ -62,6 +64,7 @@ std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id
   r.contimg_version = st.get_text(19);
   r.imaged_at = st.get_text(20);
   r.calset_id = st.get_text(21);
+  r.out_root = st.get_text(22);
   return r;
 }
 

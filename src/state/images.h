@@ -1,6 +1,6 @@
 #pragma once
-// The images table (imaging QA, SPEC §6): one row per group, replaced when a
-// group is imaged again.
+// The images table (imaging QA, SPEC §6): one row per group and output tree,
+// replaced when the group is imaged again in that tree.
 #include <optional>
 #include <string>
 
@@ -10,6 +10,7 @@ class StateDb;
 
 struct ImageRecord {
   std::string group_id;
+  std::string out_root;  // the output tree whose job made it ("" = before trees)
   std::string ms_path;
   std::string data_column;
   std::string calset_id;  // the set applied to the data imaged; empty = uncalibrated
@@ -26,8 +27,11 @@ struct ImageRecord {
   std::string imaged_at;  // set by upsert_image
 };
 
-// Inserts or replaces the group's row (imaged_at = now).
+// Inserts or replaces the row of (group, out_root) (imaged_at = now).
 void upsert_image(StateDb& db, const ImageRecord& r);
-std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id);
+// `tree`: that tree's row, else one made before trees; nullopt: the most
+// recent of any tree.
+std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id,
+                                        const std::optional<std::string>& tree = std::nullopt);
 
 }  // namespace contimg::state

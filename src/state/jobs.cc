@@ -143,6 +143,18 @@ std::optional<JobRecord> JobStore::get(const JobKey& key) {
   return j;
 }
 
+std::optional<JobRecord> JobStore::get(std::int64_t job_id) {
+  auto& st = db_.cached(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kJobColumns));
+  st.bind(1, job_id);
+  if (!st.step()) {
+    st.reset();
+    return std::nullopt;
+  }
+  auto j = read_job(st);
+  st.reset();
+  return j;
+}
+
 std::vector<JobRecord> JobStore::jobs_of_group(const std::string& group_id) {
   auto& st =
       db_.cached(fmt::format("SELECT {} FROM jobs WHERE group_id = ?1 ORDER BY id", kJobColumns));

@@ -69,6 +69,7 @@ class JobStore {
   // The job of `key`, inserted as queued when absent.
   JobRecord ensure(const JobKey& key);
   std::optional<JobRecord> get(const JobKey& key);
+  std::optional<JobRecord> get(std::int64_t job_id);
   std::vector<JobRecord> jobs_of_group(const std::string& group_id);
 
   struct Claim {

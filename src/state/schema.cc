@@ -357,6 +357,116 @@ UPDATE detections SET image_id = (SELECT i.image_id FROM images i WHERE i.group_
 CREATE INDEX detections_by_image ON detections (image_id);
 )sql";
 
+// Two output trees may share one state database (issue 11, D5): calibration
+// sets, images and validations are scoped by the output tree whose job made
+// them (out_root; '' for rows made before, which every tree sees). A
+// calibration set's id is unique within its tree; an image and a validation
+// are unique per (group, tree); detections reference their validation.
+constexpr std::string_view kTreeScope = R"sql(
+CREATE TABLE calsets_v9 (
+  id                TEXT NOT NULL,        -- "<group_id>_<calibrator>", unique within out_root
+  out_root          TEXT NOT NULL DEFAULT '',
+  group_id          TEXT NOT NULL,
+  ms_path           TEXT NOT NULL,
+  calibrator        TEXT NOT NULL,
+  refant            TEXT,
+  bandpass_table    TEXT NOT NULL,
+  gain_table        TEXT NOT NULL,
+  mid_time_s        REAL NOT NULL,
+  valid_from_s      REAL NOT NULL,
+  valid_to_s        REAL NOT NULL,
+  status            TEXT NOT NULL CHECK (status IN ('passed', 'failed')),
+  grade             TEXT NOT NULL,
+  reasons           TEXT NOT NULL DEFAULT '',
+  qa_json           TEXT NOT NULL DEFAULT '{}',
+  created_at        TEXT NOT NULL,
+  PRIMARY KEY (id, out_root)
+);
+INSERT INTO calsets_v9 (id, group_id, ms_path, calibrator, refant, bandpass_table, gain_table, mid_time_s, valid_from_s, valid_to_s, status, grade, reasons, qa_json, created_at) SELECT id, group_id, ms_path, calibrator, refant, bandpass_table, gain_table, mid_time_s, valid_from_s, valid_to_s, status, grade, reasons, qa_json, created_at FROM calsets;
+DROP TABLE calsets;
+ALTER TABLE calsets_v9 RENAME TO calsets;
+CREATE INDEX calsets_by_time ON calsets (status, mid_time_s);
+
+CREATE TABLE images_v9 (
+  image_id          INTEGER PRIMARY KEY,
+  kind              TEXT NOT NULL DEFAULT 'group' CHECK (kind IN ('group', 'mosaic')),
+  group_id          TEXT,                 -- NULL for a mosaic
+  out_root          TEXT NOT NULL DEFAULT '',
+  ms_path           TEXT,
+  data_column       TEXT NOT NULL,
+  image_path        TEXT NOT NULL,
+  pbcor_path        TEXT NOT NULL,
+  centre_ra_deg     REAL NOT NULL,
+  centre_dec_deg    REAL NOT NULL,
+  freq_hz           REAL,
+  cell_arcsec       REAL NOT NULL,
+  size_px           INTEGER NOT NULL,
+  rms_jy            REAL NOT NULL,
+  peak_jy           REAL NOT NULL,
+  dynamic_range     REAL NOT NULL,
+  bmaj_arcsec       REAL,
+  bmin_arcsec       REAL,
+  bpa_deg           REAL,
+  seconds_rephase   REAL,
+  seconds_wsclean   REAL,
+  seconds_total     REAL,
+  contimg_version   TEXT NOT NULL,
+  imaged_at         TEXT NOT NULL,
+  calset_id         TEXT NOT NULL DEFAULT '',
+  UNIQUE (group_id, out_root),
+  CHECK (kind = 'mosaic' OR (group_id IS NOT NULL AND ms_path IS NOT NULL))
+);
+INSERT INTO images_v9 (image_id, kind, group_id, ms_path, data_column, image_path, pbcor_path, centre_ra_deg, centre_dec_deg, freq_hz, cell_arcsec, size_px, rms_jy, peak_jy, dynamic_range, bmaj_arcsec, bmin_arcsec, bpa_deg, seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id) SELECT image_id, kind, group_id, ms_path, data_column, image_path, pbcor_path, centre_ra_deg, centre_dec_deg, freq_hz, cell_arcsec, size_px, rms_jy, peak_jy, dynamic_range, bmaj_arcsec, bmin_arcsec, bpa_deg, seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id FROM images;
+DROP TABLE images;
+ALTER TABLE images_v9 RENAME TO images;
+
+CREATE TABLE validations_v9 (
+  validation_id   INTEGER PRIMARY KEY,
+  group_id        TEXT NOT NULL,        -- no foreign key: images may be validated without a group row
+  out_root        TEXT NOT NULL DEFAULT '',
+  image_path      TEXT NOT NULL,
+  reference       TEXT NOT NULL,
+  verdict         TEXT NOT NULL CHECK (verdict IN ('pass', 'warn', 'fail')),
+  reasons         TEXT NOT NULL,
+  metrics         TEXT NOT NULL,
+  n_detections    INTEGER NOT NULL,
+  catalogue_fits  TEXT,
+  catalogue_csv   TEXT,
+  report_html     TEXT,
+  validated_at    TEXT NOT NULL,
+  UNIQUE (group_id, out_root)
+);
+INSERT INTO validations_v9 (group_id, image_path, reference, verdict, reasons, metrics, n_detections, catalogue_fits, catalogue_csv, report_html, validated_at) SELECT group_id, image_path, reference, verdict, reasons, metrics, n_detections, catalogue_fits, catalogue_csv, report_html, validated_at FROM validations;
+CREATE TABLE detections_v9 (
+  validation_id   INTEGER NOT NULL REFERENCES validations_v9 (validation_id) ON DELETE CASCADE,
+  group_id        TEXT NOT NULL,
+  image_id        INTEGER REFERENCES images (image_id) ON DELETE SET NULL,
+  idx             INTEGER NOT NULL,
+  island          INTEGER NOT NULL,
+  component       INTEGER NOT NULL,
+  ra_deg          REAL NOT NULL,
+  dec_deg         REAL NOT NULL,
+  ra_err_arcsec   REAL NOT NULL,
+  dec_err_arcsec  REAL NOT NULL,
+  peak_jy         REAL NOT NULL,
+  peak_err_jy     REAL NOT NULL,
+  flux_jy         REAL NOT NULL,
+  flux_err_jy     REAL NOT NULL,
+  major_arcsec    REAL NOT NULL,
+  minor_arcsec    REAL NOT NULL,
+  pa_deg          REAL NOT NULL,
+  snr             REAL NOT NULL,
+  PRIMARY KEY (validation_id, idx)
+);
+INSERT INTO detections_v9 (validation_id, group_id, image_id, idx, island, component, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, peak_jy, peak_err_jy, flux_jy, flux_err_jy, major_arcsec, minor_arcsec, pa_deg, snr) SELECT v.validation_id, d.group_id, (SELECT i.image_id FROM images i WHERE i.group_id = d.group_id), d.idx, d.island, d.component, d.ra_deg, d.dec_deg, d.ra_err_arcsec, d.dec_err_arcsec, d.peak_jy, d.peak_err_jy, d.flux_jy, d.flux_err_jy, d.major_arcsec, d.minor_arcsec, d.pa_deg, d.snr FROM detections d JOIN validations_v9 v ON v.group_id = d.group_id;
+DROP TABLE detections;
+DROP TABLE validations;
+ALTER TABLE validations_v9 RENAME TO validations;
+ALTER TABLE detections_v9 RENAME TO detections;
+CREATE INDEX detections_by_dec ON detections (dec_deg);
+CREATE INDEX detections_by_image ON detections (image_id);
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "files, groups, events (indexing and grouping)", kV1},
@@ -367,6 +477,7 @@ const std::vector<Migration>& migrations() {
       {6, "images.calset_id (re-image after a new calibration)", kImagesCalset},
       {7, "jobs, products (orchestrator, provenance); group states of the chain", kJobs},
       {8, "images.image_id and kind; detections.image_id", kImageIds},
+      {9, "calsets, images, validations scoped by output tree", kTreeScope},
   };
   return list;
 }

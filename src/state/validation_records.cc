@@ -6,13 +6,21 @@
 
 namespace contimg::state {
 
+namespace {
+// The row a tree sees: its own, else one made before trees ('').
+constexpr const char* kPick =
+    "FROM validations WHERE group_id = ?1 AND (?2 IS NULL OR out_root = ?2 OR out_root = '') "
+    "ORDER BY (?2 IS NOT NULL AND out_root = ''), validated_at DESC LIMIT 1";
+}  // namespace
+
 void save_validation(Database& db, const ValidationRecord& v, const std::vector<DetectionRow>& dets) {
   Transaction tx(db);
   // The cascade removes the previous run's detections.
-  db.cached("DELETE FROM validations WHERE group_id = ?1").bind(1, v.group_id).run();
+  db.cached("DELETE FROM validations WHERE group_id = ?1 AND out_root = ?2").bind(1, v.group_id).bind(2, v.out_root).run();
   db.cached(
         "INSERT INTO validations (group_id, image_path, reference, verdict, reasons, metrics, n_detections, "
-        "catalogue_fits, catalogue_csv, report_html, validated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
+        "catalogue_fits, catalogue_csv, report_html, validated_at, out_root) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+        "?9, ?10, ?11, ?12)")
       .bind(1, v.group_id)
       .bind(2, v.image_path)
       .bind(3, v.reference)
@@ -24,30 +32,37 @@ void save_validation(Database& db, const ValidationRecord& v, const std::vector<
       .bind(9, v.catalogue_csv)
       .bind(10, v.report_html)
       .bind(11, now_iso())
+      .bind(12, v.out_root)
       .run();
+  const std::int64_t validation_id = db.last_insert_rowid();
   auto& st = db.cached(
-      "INSERT INTO detections (group_id, idx, island, component, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
-      "peak_jy, peak_err_jy, flux_jy, flux_err_jy, major_arcsec, minor_arcsec, pa_deg, snr, image_id) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-      "(SELECT image_id FROM images WHERE group_id = ?1))");
+      "INSERT INTO detections (validation_id, group_id, idx, island, component, ra_deg, dec_deg, ra_err_arcsec, "
+      "dec_err_arcsec, peak_jy, peak_err_jy, flux_jy, flux_err_jy, major_arcsec, minor_arcsec, pa_deg, snr, image_id) "
+      "VALUES (?17, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+      "(SELECT image_id FROM images WHERE group_id = ?1 AND out_root = ?18))");
   for (std::size_t i = 0; i < dets.size(); ++i) {
     const auto& d = dets[i];
     st.reset();
     st.bind(1, v.group_id).bind(2, static_cast<std::int64_t>(i)).bind(3, d.island).bind(4, d.component)
         .bind(5, d.ra_deg).bind(6, d.dec_deg).bind(7, d.ra_err_arcsec).bind(8, d.dec_err_arcsec)
         .bind(9, d.peak_jy).bind(10, d.peak_err_jy).bind(11, d.flux_jy).bind(12, d.flux_err_jy)
-        .bind(13, d.major_arcsec).bind(14, d.minor_arcsec).bind(15, d.pa_deg).bind(16, d.snr);
+        .bind(13, d.major_arcsec).bind(14, d.minor_arcsec).bind(15, d.pa_deg).bind(16, d.snr)
+        .bind(17, validation_id).bind(18, v.out_root);
     st.run();
   }
   tx.commit();
 }
 
-std::optional<ValidationRecord> load_validation(Database& db, const std::string& group_id) {
-  auto& st = db.cached(
+std::optional<ValidationRecord> load_validation(Database& db, const std::string& group_id,
+                                                const std::optional<std::string>& tree) {
+  auto& st = db.cached(std::string(
       "SELECT image_path, reference, verdict, reasons, metrics, n_detections, catalogue_fits, catalogue_csv, "
-      "report_html, validated_at FROM validations WHERE group_id = ?1");
-  st.bind(1, group_id);
-  if (!st.step()) return std::nullopt;
+      "report_html, validated_at, out_root ") + kPick);
+  st.bind(1, group_id).bind(2, tree);
+  if (!st.step()) {
+    st.reset();
+    return std::nullopt;
+  }
   ValidationRecord v;
   v.group_id = group_id;
   v.image_path = st.get_text(0);
@@ -60,15 +75,18 @@ std::optional<ValidationRecord> load_validation(Database& db, const std::string&
   v.catalogue_csv = st.get_opt_text(7).value_or("");
   v.report_html = st.get_opt_text(8).value_or("");
   v.validated_at = st.get_text(9);
+  v.out_root = st.get_text(10);
   st.reset();
   return v;
 }
 
-std::vector<DetectionRow> load_detections(Database& db, const std::string& group_id) {
+std::vector<DetectionRow> load_detections(Database& db, const std::string& group_id,
+                                          const std::optional<std::string>& tree) {
   auto& st = db.cached(
       "SELECT island, component, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, peak_jy, peak_err_jy, flux_jy, "
-      "flux_err_jy, major_arcsec, minor_arcsec, pa_deg, snr FROM detections WHERE group_id = ?1 ORDER BY idx");
-  st.bind(1, group_id);
+      "flux_err_jy, major_arcsec, minor_arcsec, pa_deg, snr FROM detections WHERE validation_id = "
+      "(SELECT validation_id " + std::string(kPick) + ") ORDER BY idx");
+  st.bind(1, group_id).bind(2, tree);
   std::vector<DetectionRow> out;
   while (st.step()) {
     DetectionRow d;

@@ -19,6 +19,7 @@ struct DetectionRow {
 
 struct ValidationRecord {
   std::string group_id;
+  std::string out_root;  // the output tree whose job made it ("" = before trees)
   std::string image_path, reference;
   std::string verdict;               // pass, warn, fail
   std::vector<std::string> reasons;  // worst first
@@ -28,8 +29,13 @@ struct ValidationRecord {
   std::string validated_at;          // set by the database layer
 };
 
+// Replaces the validation of (group, out_root) and its detections.
 void save_validation(Database& db, const ValidationRecord& v, const std::vector<DetectionRow>& detections);
-std::optional<ValidationRecord> load_validation(Database& db, const std::string& group_id);
-std::vector<DetectionRow> load_detections(Database& db, const std::string& group_id);
+// `tree`: that tree's row, else one made before trees; nullopt: the most
+// recent of any tree.
+std::optional<ValidationRecord> load_validation(Database& db, const std::string& group_id,
+                                                const std::optional<std::string>& tree = std::nullopt);
+std::vector<DetectionRow> load_detections(Database& db, const std::string& group_id,
+                                          const std::optional<std::string>& tree = std::nullopt);
 
 }  // namespace contimg::state

@@ -13,7 +13,8 @@
 #include "common/error.h"
 #include "common/logging.h"
 #include "io/fits/fits_image.h"
-#include "state/state_db.h"
+#include "pipeline/state_view.h"
+#include "state/records.h"
 #include "state/validation_records.h"
 #include "validation/background.h"
 #include "validation/catalogue_io.h"
@@ -61,8 +62,7 @@ ValidateStage::ValidateStage(const config::Config& config)
     : finder_(finder_options(config)),
       thresholds_(QaThresholds::from_config(config)),
       spectral_index_(config.get_double("validation.reference_spectral_index")),
-      default_reference_(config.get_path("validation.reference_catalogue")),
-      state_db_(state::StateDb::resolve_path(config)) {}
+      default_reference_(config.get_path("validation.reference_catalogue")) {}
 
 std::vector<pipeline::ProductRef> ValidateStage::planned_products(const pipeline::Context& ctx) const {
   if (!ctx.has("products_dir")) return {};
@@ -84,8 +84,8 @@ bool ValidateStage::is_done(const pipeline::Context& ctx) const {
   if (!fs::exists(pbcor)) return false;
   // Without a reference the row records "" (a validation that skipped the cross-match).
   const std::string ref_key = ref.empty() ? std::string() : fs::absolute(ref).string();
-  state::StateDb db(state_db_);
-  const auto rec = state::load_validation(db.database(), ctx.group_id());
+  if (!ctx.state()) return false;
+  const auto rec = ctx.state()->validation(ctx.group_id());
   if (!rec || rec->image_path != pbcor.string() || rec->reference != ref_key ||
       !fs::is_regular_file(rec->report_html)) {
     return false;
@@ -94,8 +94,7 @@ bool ValidateStage::is_done(const pipeline::Context& ctx) const {
 }
 
 pipeline::Context ValidateStage::restore(const pipeline::Context& ctx) const {
-  state::StateDb db(state_db_);
-  const auto rec = state::load_validation(db.database(), ctx.group_id());
+  const auto rec = ctx.state() ? ctx.state()->validation(ctx.group_id()) : std::nullopt;
   if (!rec) throw Error("validate: no validation row for group " + ctx.group_id());
   nlohmann::json metrics = nlohmann::json::object();
   try {
@@ -240,8 +239,8 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
   write_report(out.report_html, rin, work);
   if (ctx.scratch_dir().empty()) fs::remove_all(work);
 
-  state::StateDb db(state_db_);
-  state::ValidationRecord rec;
+  state::ValidationRecords records;
+  state::ValidationRecord& rec = records.validation;
   rec.group_id = ctx.group_id();
   rec.image_path = fs::absolute(pbcor).string();
   rec.reference = ref_path.empty() ? std::string() : fs::absolute(ref_path).string();
@@ -252,16 +251,13 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
   rec.catalogue_fits = out.catalogue_fits.string();
   rec.catalogue_csv = out.catalogue_csv.string();
   rec.report_html = out.report_html.string();
-  std::vector<state::DetectionRow> rows;
+  std::vector<state::DetectionRow>& rows = records.detections;
   for (const auto& d : found.detections) {
     rows.push_back({d.island, d.component, d.ra_deg, d.dec_deg, d.ra_err_arcsec, d.dec_err_arcsec, d.peak_jy,
                     d.peak_err_jy, d.flux_jy, d.flux_err_jy, d.major_arcsec, d.minor_arcsec, d.pa_deg, d.snr});
   }
-  state::save_validation(db.database(), rec, rows);
-  db.record_event(ctx.group_id(), "validate",
-                  qa.verdict == Verdict::kFail   ? state::EventLevel::kWarn
-                                                 : state::EventLevel::kInfo,
-                  fmt::format("verdict {}: {}", rec.verdict, fmt::join(qa.reasons, "; ")));
+  state::EventNote note{qa.verdict == Verdict::kFail ? state::EventLevel::kWarn : state::EventLevel::kInfo,
+                        fmt::format("verdict {}: {}", rec.verdict, fmt::join(qa.reasons, "; "))};
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   log->info("validate: report {} ({:.1f} s)", out.report_html.string(), secs);
   const auto metrics = to_json(qa);
@@ -272,7 +268,9 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
                            {"catalogue_csv", out.catalogue_csv.string()},
                            {"report_html", out.report_html.string()},
                            {"n_detections", static_cast<std::int64_t>(found.detections.size())},
-                           {"validation_metrics", metrics.dump()}});
+                           {"validation_metrics", metrics.dump()}})
+      .with_record(state::DomainRecord{std::move(records)})
+      .with_record(state::DomainRecord{std::move(note)});
 }
 
 void ValidateStage::validate_outputs(const pipeline::Context& ctx) const {

@@ -42,6 +42,13 @@ class ValidateStage : public pipeline::Stage {
   pipeline::Context execute(const pipeline::Context& ctx) override;
   std::vector<pipeline::ProductRef> planned_products(const pipeline::Context& ctx) const override;
   std::vector<std::string> config_prefixes() const override { return {"validation."}; }
+  std::vector<pipeline::KeySpec> needs() const override {
+    return {pipeline::keys::kPbcorFits, pipeline::keys::kProductsDir};
+  }
+  std::vector<pipeline::KeySpec> provides() const override {
+    using namespace pipeline::keys;
+    return {kVerdict, kVerdictReasons, kNDetections, kCatalogueFits, kCatalogueCsv, kReportHtml};
+  }
   void validate_outputs(const pipeline::Context& ctx) const override;
 
  private:
@@ -51,7 +58,6 @@ class ValidateStage : public pipeline::Stage {
   QaThresholds thresholds_;
   double spectral_index_;
   std::filesystem::path default_reference_;
-  std::filesystem::path state_db_;
 };
 
 }  // namespace contimg::validation

@@ -9,6 +9,7 @@
 
 #include "calibration/apply_stage.h"
 #include "calibration/solve_stage.h"
+#include "orchestration/orchestrator.h"
 #include "catalog/calibrator_models.h"
 #include "catalog/vla_calibrators.h"
 #include "common/build_info.h"
@@ -54,11 +55,19 @@ class CalibrationStagesTest : public ::testing::Test {
     cfg_ = std::make_shared<const config::Config>(config::Config::load(lo));
   }
 
+  // As the chain runs them: jobs of the orchestrator, which stores the
+  // stages' records (the stages never open the database).
   pipeline::RunReport run_chain() const {
     std::vector<std::unique_ptr<pipeline::Stage>> stages;
     stages.push_back(std::make_unique<SolveStage>(*cfg_));
     stages.push_back(std::make_unique<ApplyStage>(*cfg_));
-    return pipeline::StageRunner().run(stages, pipeline::Context(cfg_, group_, {{"ms_path", ms_.string()}}));
+    state::StateDb db(dir_ / "state.sqlite3");
+    orchestration::Orchestrator orch(db, dir_ / "out", orchestration::OrchestratorSettings::from_config(*cfg_),
+                                     nullptr);
+    orchestration::Segment seg;
+    seg.running = std::nullopt;
+    seg.done = std::nullopt;
+    return orch.run(stages, pipeline::Context(cfg_, group_, {{"ms_path", ms_.string()}}), seg);
   }
 
   test::TempDir dir_;
@@ -78,10 +87,14 @@ TEST_F(CalibrationStagesTest, SolveThenApplyGiveTheContractOutputsAndResume) {
   state::StateDb db(dir_ / "state.sqlite3");
   ASSERT_EQ(state::list_calsets(db).size(), 1u);
 
-  // Second run: solve is done (restored outputs), apply runs again, same set, no new row.
+  EXPECT_EQ(state::list_calsets(db).front().out_root, (dir_ / "out").string()) << "scoped to the job's tree";
+
+  // Second run: both done (restored outputs: the MS holds the set apply would
+  // choose), same set, no new row.
   const auto second = run_chain();
   ASSERT_TRUE(second.ok);
   EXPECT_EQ(second.stages.front().outcome, pipeline::Outcome::kSkipped);
+  EXPECT_EQ(second.stages.back().outcome, pipeline::Outcome::kSkipped);
   EXPECT_EQ(second.final_context->get_string("calset_status"), "passed");
   EXPECT_EQ(second.final_context->get_string("applied_calset_id"), group_ + "_3C286");
   EXPECT_EQ(state::list_calsets(db).size(), 1u);

@@ -2,6 +2,8 @@
 #include "io/ms/casacore_cxx20.h"
 
 #include "flagging/flag_stage.h"
+#include "orchestration/orchestrator.h"
+#include "state/records.h"
 
 #include <casacore/casa/Arrays/Array.h>
 #include <casacore/casa/Containers/Block.h>
@@ -76,21 +78,28 @@ TEST(FlagStage, FlagsRecordsAndIsDoneUntilTheStrategyChanges) {
   EXPECT_GE(f, 6.0 / 21.0);
   EXPECT_LT(f, 6.0 / 21.0 + 0.05);
   EXPECT_GT(out.io().bytes_read, 0u);
-  EXPECT_TRUE(stage.is_done(in));
+  // Issue 11: the stage returns its records and never opens the state database.
+  EXPECT_FALSE(fs::exists(dir / "state.sqlite3")) << "the flag stage opened the state database";
+  ASSERT_EQ(out.records().size(), 2u);  // the run with its statistics, an event
+  state::StateDb db(dir / "state.sqlite3");
+  for (const auto& r : out.records()) state::store_record(db, *r, {"2025-03-01T10:00:00", "flag", dir.path().string()});
+  const orchestration::DbStateView view(db, dir.path().string());
+  const auto in_v = in.with_state(&view);
+  EXPECT_TRUE(stage.is_done(in_v));
   // A resumed chain gets the same outputs back from the database.
-  const auto restored = stage.restore(in);
+  const auto restored = stage.restore(in_v);
   EXPECT_DOUBLE_EQ(restored.get_double("flagged_fraction"), f);
   EXPECT_EQ(restored.get_strings("dead_antennas"), out.get_strings("dead_antennas"));
   {
-    state::StateDb db(dir / "state.sqlite3");
     const auto run = state::flag_run(db.database(), fs::absolute(ms).lexically_normal().string());
     ASSERT_TRUE(run);
     EXPECT_EQ(run->group_id.value_or(""), "2025-03-01T10:00:00");
     EXPECT_DOUBLE_EQ(run->flagged_after, f);
+    EXPECT_FALSE(state::flag_stats(db.database(), run->ms_path).empty());
   }
   // A changed strategy text is a different strategy: not done any more.
   std::ofstream(strategy, std::ios::app) << "\n-- changed\n";
-  EXPECT_FALSE(stage.is_done(in));
+  EXPECT_FALSE(stage.is_done(in_v));
 }
 
 casacore::Array<bool> read_flags(const fs::path& ms) {

@@ -13,6 +13,7 @@
 #include "pipeline/context.h"
 #include "imaging/image_qa.h"
 #include "imaging/image_stage.h"
+#include "orchestration/orchestrator.h"
 #include "imaging/imager.h"
 #include "imaging/primary_beam_image.h"
 #include "imaging/rephase.h"
@@ -268,9 +269,11 @@ TEST(ImageStage, IsStaleWhenTheGroupWasRecalibratedWithAnotherSet) {
   r.contimg_version = "test";
   state::upsert_image(db, r);
   ImageStage stage(*cfg);
+  const orchestration::DbStateView view(db, dir.path().string());
   auto ctx_with = [&](const std::string& calset) {
     return pipeline::Context(cfg, "grp", {{"ms_path", r.ms_path}, {"products_dir", products.string()},
-                                          {"applied_calset_id", calset}});
+                                          {"applied_calset_id", calset}})
+        .with_state(&view);
   };
   EXPECT_TRUE(stage.is_done(ctx_with("cal-A")));
   EXPECT_FALSE(stage.is_done(ctx_with("cal-B"))) << "applied another set since: image again";

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "orchestration/provenance.h"
 #include "state/jobs.h"
+#include "state/records.h"
 #include "state/state_db.h"
 #include "support/tiny_uvh5.h"
 
@@ -391,6 +392,175 @@ TEST(Fingerprint, IsStableAndSensitive) {
   EXPECT_EQ(fingerprint_of("abc"), fingerprint_of("abc"));
   EXPECT_NE(fingerprint_of("abc"), fingerprint_of("abd"));
   EXPECT_EQ(fingerprint_of("").size(), 16u);
+}
+
+
+// ---- records returned by stages (issue 11: no stage opens the state database)
+
+// A stage that makes an image file and returns its images row, an event and,
+// on request, fails after adding them.
+class RecordingStage : public pipeline::Stage {
+ public:
+  explicit RecordingStage(fs::path out) : out_(std::move(out)) {}
+  std::string name() const override { return "image"; }
+  bool is_done(const Context& ctx) const override {
+    return ctx.state() && ctx.state()->image(ctx.group_id()).has_value();
+  }
+  Context restore(const Context& ctx) const override {
+    return ctx.with(pipeline::keys::kImageFits, ctx.state()->image(ctx.group_id())->image_path);
+  }
+  Context execute(const Context& ctx) override {
+    fs::create_directories(out_);
+    std::ofstream(path(ctx)) << "image of " << ctx.group_id();
+    state::ImageRecord r;
+    r.group_id = ctx.group_id();
+    r.ms_path = (out_ / "x.ms").string();
+    r.data_column = "DATA";
+    r.image_path = path(ctx).string();
+    r.pbcor_path = path(ctx).string();
+    r.contimg_version = "test";
+    r.out_root = "ignored: the orchestrator scopes it";
+    auto c = ctx.with_record(state::DomainRecord{r})
+                 .with_record(state::DomainRecord{state::EventNote{state::EventLevel::kInfo, "imaged"}});
+    if (fail) throw IoError(path(ctx).string() + ": No space left on device");
+    return c.with(pipeline::keys::kImageFits, path(ctx).string());
+  }
+  std::vector<pipeline::ProductRef> planned_products(const Context& ctx) const override {
+    return {{path(ctx), "image"}};
+  }
+  std::vector<pipeline::KeySpec> provides() const override { return {pipeline::keys::kImageFits}; }
+  bool fail = false;
+
+ private:
+  fs::path path(const Context& ctx) const { return out_ / (ctx.group_id() + ".fits"); }
+  fs::path out_;
+};
+
+int count_rows(const fs::path& db_path, const std::string& sql) {
+  state::StateDb db(db_path);
+  auto st = db.database().prepare(sql);
+  return st.step() ? static_cast<int>(st.get_int(0)) : -1;
+}
+
+TEST_F(OrchestratorTest, AStagesRecordsAreStoredWithItsJobAndOnlyWhenItIsDone) {
+  const auto tree = tmp.path() / "treeA";
+  {
+    state::StateDb db(db_path);
+    Orchestrator orch(db, tree, fast(), nullptr);
+    RecordingStage failing(tree / "products");
+    failing.fail = true;
+    const auto r = orch.run(std::vector<pipeline::Stage*>{&failing}, Context(config(), "2025-01-01T00:00:00"),
+                            Segment{});
+    EXPECT_FALSE(r.ok);
+  }
+  EXPECT_EQ(count_rows(db_path, "SELECT COUNT(*) FROM images"), 0) << "a failed job stores none of its records";
+  EXPECT_EQ(count_rows(db_path, "SELECT COUNT(*) FROM events WHERE message = 'imaged'"), 0);
+  {
+    state::StateDb db(db_path);
+    Orchestrator orch(db, tree, fast(), nullptr);
+    RecordingStage ok(tree / "products");
+    const auto r = orch.run(std::vector<pipeline::Stage*>{&ok}, Context(config(), "2025-01-01T00:00:00"), Segment{});
+    ASSERT_TRUE(r.ok) << r.stages.front().error;
+    EXPECT_TRUE(r.final_context->records().empty()) << "stored records do not travel on";
+    // A rerun is skipped: the stage's is_done reads the state through the view.
+    const auto again =
+        orch.run(std::vector<pipeline::Stage*>{&ok}, Context(config(), "2025-01-01T00:00:00"), Segment{});
+    EXPECT_EQ(again.stages.front().outcome, Outcome::kSkipped);
+  }
+  state::StateDb db(db_path);
+  const auto img = state::image_record(db, "2025-01-01T00:00:00");
+  ASSERT_TRUE(img);
+  EXPECT_EQ(img->out_root, fs::absolute(tree).lexically_normal().string());
+  EXPECT_EQ(count_rows(db_path, "SELECT COUNT(*) FROM events WHERE message = 'imaged' AND stage = 'image'"), 1);
+}
+
+// D5 (issue 11), second half: two output trees sharing one state database
+// used to share the group-keyed rows (the second run's image replaced the
+// first's row, so tree A's row pointed at tree B's product). Each tree now
+// keeps its own rows, and each tree's stages see their own.
+TEST_F(OrchestratorTest, TwoOutputTreesSharingADatabaseKeepTheirOwnRows) {
+  const auto a = tmp.path() / "treeA", b = tmp.path() / "treeB";
+  for (const auto& tree : {a, b}) {
+    state::StateDb db(db_path);
+    Orchestrator orch(db, tree, fast(), nullptr);
+    RecordingStage s(tree / "products");
+    const auto r = orch.run(std::vector<pipeline::Stage*>{&s}, Context(config(), "2025-01-01T00:00:00"), Segment{});
+    ASSERT_TRUE(r.ok) << r.stages.front().error;
+    EXPECT_EQ(r.stages.front().outcome, Outcome::kCompleted) << "tree B's job is not tree A's";
+  }
+  EXPECT_EQ(count_rows(db_path, "SELECT COUNT(*) FROM images"), 2);
+  state::StateDb db(db_path);
+  for (const auto& tree : {a, b}) {
+    const DbStateView view(db, fs::absolute(tree).lexically_normal().string());
+    const auto img = view.image("2025-01-01T00:00:00");
+    ASSERT_TRUE(img);
+    EXPECT_EQ(img->image_path, (tree / "products" / "2025-01-01T00:00:00.fits").string());
+  }
+}
+
+TEST_F(OrchestratorTest, ACalibrationSetIdIsUniqueWithinItsTreeAndAmbiguousAcrossTrees) {
+  state::StateDb db(db_path);
+  state::CalsetRecord c;
+  c.id = "2025-01-01T00:00:00_3C286";
+  c.group_id = "2025-01-01T00:00:00";
+  c.ms_path = "/x.ms";
+  c.calibrator = "3C286";
+  c.bandpass_table = "/a.bcal";
+  c.gain_table = "/a.gcal";
+  c.valid_from_s = 0;
+  c.valid_to_s = 100;
+  c.mid_time_s = 50;
+  c.status = "passed";
+  c.grade = "A";
+  for (const char* tree : {"/treeA", "/treeB"}) {
+    c.out_root = tree;
+    c.bandpass_table = std::string(tree) + "/x.bcal";
+    state::upsert_calset(db, c);
+  }
+  EXPECT_EQ(state::list_calsets(db).size(), 2u);
+  EXPECT_EQ(state::calset(db, c.id, std::string("/treeA"))->bandpass_table, "/treeA/x.bcal");
+  EXPECT_EQ(DbStateView(db, "/treeB").nearest_valid_calset(40)->bandpass_table, "/treeB/x.bcal");
+  EXPECT_FALSE(DbStateView(db, "/treeC").nearest_valid_calset(40)) << "another tree's set is not this tree's";
+  EXPECT_THROW(state::calset(db, c.id), InputError) << "an id held by two trees needs a tree";
+}
+
+// Typed keys: a stage that needs a key the context lacks fails as a
+// configuration error naming the key, before it runs; one that does not
+// provide what it promised fails too.
+class NeedyStage : public pipeline::Stage {
+ public:
+  std::string name() const override { return "needy"; }
+  Context execute(const Context& ctx) override {
+    ++executions;
+    return promise ? ctx.with(pipeline::keys::kVerdict, std::string("pass")) : ctx;
+  }
+  std::vector<pipeline::KeySpec> needs() const override { return {pipeline::keys::kMsPath}; }
+  std::vector<pipeline::KeySpec> provides() const override { return {pipeline::keys::kVerdict}; }
+  int executions = 0;
+  bool promise = true;
+};
+
+TEST(StageContract, NeedsAreCheckedBeforeAndProvidesAfterExecute) {
+  auto cfg = std::make_shared<const config::Config>(config::Config::defaults());
+  pipeline::StageRunner runner;
+  NeedyStage s;
+  Context none(cfg, "g");
+  const auto missing = runner.run_one(s, none, false);
+  EXPECT_EQ(missing.outcome, Outcome::kFailed);
+  EXPECT_EQ(missing.error_kind, "config");
+  EXPECT_NE(missing.error.find("needs \"ms_path\""), std::string::npos) << missing.error;
+  EXPECT_EQ(s.executions, 0);
+  Context wrong_type(cfg, "g", {{"ms_path", std::int64_t{3}}});
+  const auto typed = runner.run_one(s, wrong_type, false);
+  EXPECT_NE(typed.error.find("as a string, but the context holds a integer"), std::string::npos) << typed.error;
+  Context good(cfg, "g", {{"ms_path", std::string("/x.ms")}});
+  EXPECT_EQ(runner.run_one(s, good, false).outcome, Outcome::kCompleted);
+  EXPECT_EQ(good.get(pipeline::keys::kVerdict), "pass");
+  s.promise = false;
+  Context again(cfg, "g", {{"ms_path", std::string("/x.ms")}});
+  const auto broken = runner.run_one(s, again, false);
+  EXPECT_EQ(broken.outcome, Outcome::kFailed);
+  EXPECT_NE(broken.error.find("provides \"verdict\""), std::string::npos) << broken.error;
 }
 
 }  // namespace

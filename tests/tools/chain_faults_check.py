@@ -21,6 +21,9 @@ solve, applycal, image, validate).
                      and row counts. Then the holder is killed (during convert,
                      during image) while the other waits: the waiter takes over
                      and nothing of the dead run is left.
+  --case two-trees   two `contimg run` started together into two output trees that
+                     share one state database: each tree's images, validations and
+                     calibration sets are its own and point into it (D5).
   --case diskfull-run (root) `contimg run --out` on a small tmpfs that another
                      writer fills as conversion (then: imaging) starts (after the preflight, which
                      refuses a run that cannot fit): a failure exit, the group
@@ -510,17 +513,65 @@ def other_groups_go_on(exe, work, raw):
         umount(mnt)
 
 
+def case_two_trees(exe, work):
+    """D5, second half: two runs into two output trees sharing one state
+    database (started together) each get their own rows: the images,
+    validations and calibration sets of a tree point into that tree, and each
+    tree's verdict is the reference's."""
+    if shutil.which("wsclean") is None:
+        print("SKIP wsclean is not installed")
+        return SKIP
+    raw = simulate(exe, work)
+    ref = reference(exe, work, raw)
+    shared = os.path.join(work, "shared")
+    os.makedirs(shared, exist_ok=True)
+    db = os.path.join(shared, "state.sqlite3")
+    trees = [Tree(exe, work, name, raw) for name in ("treeA", "treeB")]
+    for t in trees:  # one database for both
+        t.db = db
+        t.cmd[t.cmd.index("paths.state_db=" + os.path.join(t.root, "state.sqlite3"))] = "paths.state_db=" + db
+    procs = [t.start() for t in trees]
+    results = [p.communicate(timeout=900) for p in procs]
+    codes = [p.returncode for p in procs]
+    check("two trees, one database: both runs exit 0", codes == [0, 0],
+          f"{codes}: " + " / ".join(r[1][-1500:] for r in results))
+    for i, (stdout, _) in enumerate(results):
+        s = parse(stdout)
+        groups = {g["group_id"]: (g["status"], (g.get("outputs") or {}).get("verdict")) for g in s.get("groups", [])}
+        check(f"tree {i + 1}: the reference's per-group status and verdict", groups == ref["summary"]["groups"],
+              f"{groups} (reference: {ref['summary']['groups']})")
+    q = trees[0].query
+    n_groups = len(ref["summary"]["groups"])
+    for table, path_col in (("images", "image_path"), ("validations", "image_path"),
+                            ("calsets", "bandpass_table")):
+        rows = q(f"SELECT out_root, {path_col} FROM {table}")
+        per_tree = {t.out: [r for r in rows if r[0] == os.path.realpath(t.out) or r[0] == t.out] for t in trees}
+        check(f"{table}: one row per group in each tree ({n_groups} each)",
+              all(len(v) == n_groups for v in per_tree.values()) and len(rows) == 2 * n_groups, rows)
+        check(f"{table}: each tree's rows point into that tree",
+              all(r[1].startswith(r[0] + os.sep) for r in rows), rows)
+    dets = q("SELECT v.out_root, v.n_detections, count(d.idx) FROM validations v LEFT JOIN detections d "
+             "ON d.validation_id = v.validation_id GROUP BY v.validation_id")
+    check("each tree's validation keeps its own detections (as many as it counted)",
+          len(dets) == 2 * n_groups and all(n == m and n > 0 for _, n, m in dets), dets)
+    jobs = q("SELECT out_root, stage, state, attempt FROM jobs")
+    check("every job of both trees done once",
+          len(jobs) == 2 * len(STAGES) * n_groups and all(j[2] == "done" and j[3] == 1 for j in jobs), jobs)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--contimg", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("--case", required=True, choices=["kill", "concurrent", "diskfull-run"])
+    ap.add_argument("--case", required=True, choices=["kill", "concurrent", "diskfull-run", "two-trees"])
     a = ap.parse_args()
     work = os.path.abspath(a.workdir)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     exe = os.path.abspath(a.contimg)
-    rc = {"kill": case_kill, "concurrent": case_concurrent, "diskfull-run": case_diskfull_run}[a.case](exe, work)
+    rc = {"kill": case_kill, "concurrent": case_concurrent, "diskfull-run": case_diskfull_run,
+          "two-trees": case_two_trees}[a.case](exe, work)
     if rc == SKIP:
         return SKIP
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")

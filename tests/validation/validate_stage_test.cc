@@ -1,6 +1,9 @@
 // ValidateStage on a synthetic image: the chain contract's outputs, the
 // report carrying earlier stages' QA, and a rerun giving the same result.
 #include "validation/validate_stage.h"
+#include "orchestration/orchestrator.h"
+#include "state/records.h"
+#include "state/state_db.h"
 
 #include <gtest/gtest.h>
 
@@ -95,7 +98,14 @@ TEST(ValidateStage, WithoutAReferenceSkipsTheCrossMatchAndStillMakesTheProducts)
   EXPECT_NE(html.str().find("Skipped: no reference catalogue"), std::string::npos);
   const auto metrics = nlohmann::json::parse(out.get_string("validation_metrics"));
   EXPECT_EQ(metrics["crossmatch"]["status"], "skipped");
-  // Recorded, so a resumed chain skips the stage and gets the same outputs back.
+  // Returned as records (the stage never opens the database); once stored, a
+  // resumed chain skips the stage and gets the same outputs back.
+  EXPECT_FALSE(fs::exists(dir / "state.sqlite3")) << "the validate stage opened the state database";
+  state::StateDb db(dir / "state.sqlite3");
+  for (const auto& r : out.records()) state::store_record(db, *r, {"grp", "validate", dir.string()});
+  const orchestration::DbStateView view(db, dir.string());
+  EXPECT_FALSE(stage.is_done(ctx)) << "no view, no state";
+  ctx = ctx.with_state(&view);
   EXPECT_TRUE(stage.is_done(ctx));
   const auto restored = stage.restore(ctx);
   EXPECT_EQ(restored.get_string("verdict"), "warn");
@@ -103,6 +113,7 @@ TEST(ValidateStage, WithoutAReferenceSkipsTheCrossMatchAndStillMakesTheProducts)
   // With a reference given later the stored validation is not the one asked for.
   pipeline::Context with_ref(cfg, "grp", {{"pbcor_fits", image.string()}, {"products_dir", (dir / "products").string()},
                                           {"reference_catalogue", (dir / "grp.truth.json").string()}});
+  with_ref = with_ref.with_state(&view);
   EXPECT_FALSE(stage.is_done(with_ref));
   const auto checked = stage.execute(with_ref);
   EXPECT_EQ(checked.get_string("crossmatch"), "done");
