@@ -144,9 +144,8 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
             holds_calibrator_transit(sel.group, site->observatory, *calibrators, cfg);
       }
     }
-    // This tree's sets (and those made before trees), as its applycal stages see them.
-    const auto tree = fs::absolute(o.layout.out_dir).lexically_normal().string();
-    for (const auto& c : state::list_calsets(db, tree)) req.calset_available |= c.status == "passed";
+    // Any tree's set can calibrate this run's groups (its own are preferred).
+    for (const auto& c : state::list_calsets(db)) req.calset_available |= c.status == "passed";
     summary.preflight = preflight(cfg, req);
     for (const auto& f : summary.preflight) {
       if (f.severity == Finding::Severity::kWarning) spdlog::warn("preflight: {}", to_string(f));

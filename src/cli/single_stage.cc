@@ -5,9 +5,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "calibration/ms_access.h"
 #include "common/error.h"
 #include "grouping/utc_time.h"
+#include "io/ms/ms_time.h"
 #include "orchestration/orchestrator.h"
 #include "orchestration/provenance.h"
 #include "state/jobs.h"
@@ -39,8 +39,8 @@ JobIdentity job_for_ms(state::StateDb& db, const fs::path& ms_in, const std::str
   const fs::path ms = normal(ms_in);
   if (auto reg = registered_job(db, ms)) {
     if (!group.empty() && group != reg->group_id) {
-      throw InputError(fmt::format("{}: registered as the MS of group {}, not {} (--group)", ms.string(),
-                                   reg->group_id, group));
+      throw InputError(fmt::format("{}: registered as the MS of group {}, not {} (--group)",
+                                   ms.string(), reg->group_id, group));
     }
     return *reg;
   }
@@ -48,15 +48,25 @@ JobIdentity job_for_ms(state::StateDb& db, const fs::path& ms_in, const std::str
   if (id.group_id.empty()) {
     // The data say which group this is: the indexed group whose span holds
     // the first integration, else that integration's time.
-    const double t_mjd_s = calibration::MsVisibilities(ms).meta().time_first;
+    std::error_code ec;
+    if (!fs::is_directory(ms, ec)) {
+      throw InputError(fmt::format("{}: not a Measurement Set directory", ms.string()));
+    }
+    const auto first = contimg::ms::first_time_mjd_s(ms);
+    if (!first) {
+      throw InputError(fmt::format("{}: the MS has no data rows: nothing says which group it is (--group names it)",
+                                   ms.string()));
+    }
+    const double t_mjd_s = *first;
     const auto t = static_cast<std::int64_t>(std::floor(t_mjd_s - kUnixEpochMjdS));
     std::optional<state::GroupRecord> best;
     for (auto& g : db.groups_in_range(t - 330, t)) {
       if (!best || g.start_epoch > best->start_epoch) best = g;
     }
     id.group_id = best ? best->group_id : grouping::epoch_to_iso(t);
-    spdlog::info("{}: not registered by the pipeline; group {} ({})", ms.string(), id.group_id,
-                 best ? "the indexed group of its first integration" : "the time of its first integration");
+    spdlog::info(
+        "{}: not registered by the pipeline; group {} ({})", ms.string(), id.group_id,
+        best ? "the indexed group of its first integration" : "the time of its first integration");
   }
   return id;
 }
@@ -74,7 +84,8 @@ StageJobResult run_stage_job(CommandContext& ctx, state::StateDb& db, pipeline::
   segment.done = std::nullopt;
   segment.force = force;
   segment.source_inputs = source_inputs;
-  const auto report = orch.run(std::vector<pipeline::Stage*>{&stage}, start, segment);  // throws Cancelled after recording it
+  const auto report = orch.run(std::vector<pipeline::Stage*>{&stage}, start,
+                               segment);  // throws Cancelled after recording it
   StageJobResult out{report.stages.front(), report.final_context};
   if (!report.ok) {
     const auto& r = out.record;

@@ -34,7 +34,8 @@ std::optional<JobIdentity> registered_job(state::StateDb& db, const std::filesys
 // else `group` (--group) or the indexed group whose time span holds the MS's
 // first integration, else the time of that integration; the tree is then the
 // MS's directory. Never the file name.
-JobIdentity job_for_ms(state::StateDb& db, const std::filesystem::path& ms, const std::string& group);
+JobIdentity job_for_ms(state::StateDb& db, const std::filesystem::path& ms,
+                       const std::string& group);
 
 struct StageJobResult {
   pipeline::StageRecord record;

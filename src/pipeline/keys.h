@@ -52,11 +52,12 @@ struct Key {
 
 namespace keys {
 // Inputs of a group's chain (set by whoever starts it).
-inline constexpr Key<std::vector<std::string>> kSubbandFiles{"subband_files"};  // ConversionStage::encode
-inline constexpr Key<std::string> kOutputDir{"output_dir"};                     // where the MS goes
-inline constexpr Key<std::string> kProductsDir{"products_dir"};                 // images, catalogues
-inline constexpr Key<std::string> kReferenceCatalogue{"reference_catalogue"};   // optional
-inline constexpr Key<std::string> kCalsetRequest{"calset_request"};             // applycal --calset
+inline constexpr Key<std::vector<std::string>> kSubbandFiles{
+    "subband_files"};                                            // ConversionStage::encode
+inline constexpr Key<std::string> kOutputDir{"output_dir"};      // where the MS goes
+inline constexpr Key<std::string> kProductsDir{"products_dir"};  // images, catalogues
+inline constexpr Key<std::string> kReferenceCatalogue{"reference_catalogue"};  // optional
+inline constexpr Key<std::string> kCalsetRequest{"calset_request"};            // applycal --calset
 
 // convert
 inline constexpr Key<std::string> kMsPath{"ms_path"};

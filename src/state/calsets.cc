@@ -69,15 +69,18 @@ void upsert_calset(StateDb& db, const CalsetRecord& r) {
 }
 
 std::optional<CalsetRecord> calset(StateDb& db, const std::string& id, const std::optional<std::string>& tree) {
-  // The tree's own row before a row made before trees.
-  auto st = db.database().prepare(std::string("SELECT ") + kColumns + " FROM calsets WHERE id = ?1 AND " +
-                                  kTreeFilter + " ORDER BY out_root = '' , out_root");
+  // The tree's own row first, then one made before trees, then the others.
+  auto st = db.database().prepare(std::string("SELECT ") + kColumns +
+                                  " FROM calsets WHERE id = ?1 ORDER BY out_root = ?9 DESC, out_root = '' DESC, "
+                                  "out_root");
   st.bind(1, id);
   st.bind(9, tree);
   std::vector<CalsetRecord> found;
   while (st.step()) found.push_back(from_row(st));
   if (found.empty()) return std::nullopt;
-  if (!tree && found.size() > 1) {
+  const auto& best = found.front();
+  if (tree && (best.out_root == *tree || best.out_root.empty())) return best;
+  if (found.size() > 1) {
     std::string trees;
     for (const auto& f : found) trees += (trees.empty() ? "" : ", ") + (f.out_root.empty() ? "(none)" : f.out_root);
     throw InputError(fmt::format(
@@ -97,10 +100,12 @@ std::vector<CalsetRecord> list_calsets(StateDb& db, const std::optional<std::str
 }
 
 std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s, const std::optional<std::string>& tree) {
+  // The tree's own sets (and those made before trees) first; another tree's
+  // only when it has none valid.
   auto st = db.database().prepare(std::string("SELECT ") + kColumns +
                                   " FROM calsets WHERE status = 'passed' AND valid_from_s <= ?1 AND "
-                                  "valid_to_s >= ?1 AND " + kTreeFilter +
-                                  " ORDER BY ABS(mid_time_s - ?1), created_at DESC LIMIT 1");
+                                  "valid_to_s >= ?1 ORDER BY (?9 IS NULL OR out_root = ?9 OR out_root = '') DESC, "
+                                  "ABS(mid_time_s - ?1), created_at DESC LIMIT 1");
   st.bind(1, time_s);
   st.bind(9, tree);
   if (!st.step()) return std::nullopt;

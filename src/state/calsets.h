@@ -26,14 +26,18 @@ struct CalsetRecord {
 // Inserts or replaces the set with this (id, out_root) (re-solving a group
 // in the same tree replaces it).
 void upsert_calset(StateDb& db, const CalsetRecord& r);
-// `tree`: the output tree asking — its own sets and those made before trees
-// (out_root ""); nullopt: every tree. An id held by two trees, asked for
-// without a tree, is refused as ambiguous (InputError naming the trees).
+// `tree`: the output tree asking — its own set (or one made before trees,
+// out_root "") first; another tree's when it has none. An id that only other
+// trees hold, more than one of them, is refused as ambiguous (InputError
+// naming the trees). list_calsets with a tree: that tree's and the pre-tree
+// ones only.
 std::optional<CalsetRecord> calset(StateDb& db, const std::string& id,
                                    const std::optional<std::string>& tree = std::nullopt);
 std::vector<CalsetRecord> list_calsets(StateDb& db, const std::optional<std::string>& tree = std::nullopt);  // by mid time
 // The passed set whose validity window holds `time_s` and whose mid time is
-// nearest to it; nullopt when none.
+// nearest to it — among the tree's own (and pre-tree) sets when it has one,
+// else among every tree's (the registry is shared: a calibrator solved in one
+// tree calibrates another tree's group that has none); nullopt when none.
 std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s,
                                                  const std::optional<std::string>& tree = std::nullopt);
 

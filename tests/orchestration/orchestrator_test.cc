@@ -515,13 +515,19 @@ TEST_F(OrchestratorTest, ACalibrationSetIdIsUniqueWithinItsTreeAndAmbiguousAcros
   for (const char* tree : {"/treeA", "/treeB"}) {
     c.out_root = tree;
     c.bandpass_table = std::string(tree) + "/x.bcal";
+    c.mid_time_s = c.out_root == "/treeA" ? 50 : 80;
     state::upsert_calset(db, c);
   }
-  EXPECT_EQ(state::list_calsets(db).size(), 2u);
+  EXPECT_EQ(state::list_calsets(db).size(), 2u) << "tree B's solve did not replace tree A's set";
+  EXPECT_EQ(state::list_calsets(db, std::string("/treeB")).size(), 1u);
   EXPECT_EQ(state::calset(db, c.id, std::string("/treeA"))->bandpass_table, "/treeA/x.bcal");
+  EXPECT_EQ(DbStateView(db, "/treeB").calset(c.id)->bandpass_table, "/treeB/x.bcal");
+  // A tree's own set first, although tree A's is nearer in time.
   EXPECT_EQ(DbStateView(db, "/treeB").nearest_valid_calset(40)->bandpass_table, "/treeB/x.bcal");
-  EXPECT_FALSE(DbStateView(db, "/treeC").nearest_valid_calset(40)) << "another tree's set is not this tree's";
+  // A tree with none of its own uses the nearest of the shared registry.
+  EXPECT_EQ(DbStateView(db, "/treeC").nearest_valid_calset(40)->bandpass_table, "/treeA/x.bcal");
   EXPECT_THROW(state::calset(db, c.id), InputError) << "an id held by two trees needs a tree";
+  EXPECT_THROW(DbStateView(db, "/treeC").calset(c.id), InputError) << "ambiguous outside both trees";
 }
 
 // Typed keys: a stage that needs a key the context lacks fails as a
