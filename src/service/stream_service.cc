@@ -95,6 +95,7 @@ struct Tracked {
   std::optional<pipeline::Context> after_first;
   double closed_at = 0, first_done_at = 0, retry_at = 0;
   int retry_segment = 1;
+  int service_errors = 0;
   std::string waiting;  // why it waits, logged when it changes
 };
 
@@ -658,7 +659,8 @@ void Service::handle(WorkDone d, double now) {
     if (!stage.empty()) {
       job = state::JobStore(db_->database()).get({d.group_id, stage, out_root_.string()});
     }
-    const int attempt = job ? job->attempt : 1;
+    // Without a job (the service's own error, e.g. the database) the service counts.
+    const int attempt = job ? job->attempt : ++t.service_errors;
     const bool retry = retryable_kind(kind) && attempt < s_.max_attempts &&
                        (!job || job->state == state::JobState::kFailed);
     if (retry) {
