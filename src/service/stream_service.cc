@@ -370,7 +370,16 @@ void Service::touch(const std::string& id, double now) {
   const auto g = db_->group(id);
   if (!g) return;
   using GS = state::GroupState;
-  if (g->state != GS::kPending && g->state != GS::kSkipped) {
+  // Skipped, or failed at closing (an invalid file, no job ran): a new or
+  // replaced file opens it again. Processed or failed in work: not redone.
+  bool reopen = g->state == GS::kPending || g->state == GS::kSkipped;
+  if (g->state == GS::kFailed) {
+    reopen = true;
+    for (const auto& j : state::JobStore(db_->database()).jobs_of_group(id)) {
+      reopen &= j.key.out_root != out_root_.string();
+    }
+  }
+  if (!reopen) {
     logging::group_logger(id)->info("a file arrived for a group already {}: not processed again",
                                     state::to_string(g->state));
     return;
