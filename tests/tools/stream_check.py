@@ -32,6 +32,7 @@ SKIP_RETURN_CODE) when wsclean is missing.
 usage: stream_check.py --contimg EXE --workdir DIR --case stream|lifecycle [--kills N] [--seed S]
 """
 import argparse
+import calendar
 import glob
 import json
 import os
@@ -111,8 +112,8 @@ def simulate(exe, staging, *args):
 
 
 def iso_plus(iso, seconds):
-    t = time.strptime(iso, "%Y-%m-%dT%H:%M:%S")
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.mktime(t) - time.timezone + seconds))
+    t = calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%S"))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t + seconds))
 
 
 def deliver(path, dest_dir, how, rng):
