@@ -400,6 +400,46 @@ def case_lifecycle(exe, work):
     started = [l for l in (seen + err).splitlines() if "event=start" in l]
     redone = [st for st in STAGES if sum(f"stage={st} event=start" in l for l in started) > 1 and st != "flag"]
     check("no stage that had finished before the stop ran again", not redone, redone)
+
+    # The grace period runs out (stream.stop_timeout_s = 0): the running stage
+    # (WSClean) is cancelled cleanly, the service exits 0, a restart redoes it.
+    sci = simulate(exe, staging, "--start", iso_plus(g["group_id"], 1800), "--seed", "8", "--dec", "55.5")
+    log_path = os.path.join(work, "cancel.log")
+    log = open(log_path, "w")
+    cmd = tree.stream_cmd()
+    cmd[cmd.index("--json"):cmd.index("--json")] = ["--set", "stream.stop_timeout_s=0"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env())
+    for f in sci["files"]:
+        deliver(f, tree.incoming, "rsync", random.Random(2))
+    until = time.time() + 300
+    while time.time() < until and not wsclean_processes(work) and p.poll() is None:
+        time.sleep(0.1)
+    had_wsclean = bool(wsclean_processes(work))
+    t = time.time()
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    log.close()
+    took = time.time() - t
+    seen = open(log_path).read()
+    time.sleep(0.5)
+    job = tree.query("SELECT state, error_kind, attempt FROM jobs WHERE group_id = ? AND stage = 'image'", sci["group_id"])
+    check("stop time-out during imaging: exit 0 promptly, the image job recorded as interrupted",
+          had_wsclean and p.returncode == 0 and took < 15 and job and job[0][1] == "interrupted",
+          f"wsclean seen {had_wsclean}; exit {p.returncode} after {took:.1f} s; job {job}; {seen[-1500:]}")
+    check("no WSClean and no .contimg-tmp-* after the cancellation", not wsclean_processes(work) and not temporaries(work),
+          (wsclean_processes(work), temporaries(work)[:5]))
+    p = tree.start(idle=5)
+    out, err = p.communicate(timeout=600)
+    states = dict(tree.query("SELECT group_id, state FROM groups"))
+    attempts = dict(tree.query("SELECT stage, attempt FROM jobs WHERE group_id = ?", sci["group_id"]))
+    check("a restart resumes the interrupted group at its image stage: processed, image attempt 2, nothing before redone",
+          p.returncode == 0 and states.get(sci["group_id"]) == "processed"
+          and attempts == {"convert": 1, "flag": 1, "solve": 1, "applycal": 1, "image": 2, "validate": 1},
+          f"exit {p.returncode}; {states}; {attempts}; {err[-1500:]}")
     return 0
 
 
