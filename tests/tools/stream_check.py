@@ -269,6 +269,9 @@ def case_stream(exe, work, kills, seed):
     check("the last start ends by --exit-when-idle with exit 0", p.returncode == 0 and
           summary.get("stream", {}).get("ended_by") == "idle", f"exit {p.returncode}; {out[-500:]} {final_log[-1500:]}")
 
+    all_logs = "".join(logs[1:]) + final_log
+    print(f"note: {all_logs.count('taking over job')} job(s) taken over from a killed service; "
+          f"{all_logs.count('removed stale temporary')} temporary path(s) of killed services swept", flush=True)
     states = dict(tree.query("SELECT group_id, state FROM groups"))
     reasons = dict(tree.query("SELECT group_id, reason FROM groups"))
     check("the calibrator transit and the science group are processed",
