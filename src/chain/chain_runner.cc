@@ -8,38 +8,21 @@
 #include <spdlog/spdlog.h>
 
 #include "astro/site_data.h"
-#include "calibration/apply_stage.h"
 #include "catalog/vla_calibrators.h"
-#include "calibration/solve_stage.h"
+#include "chain/group_processor.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "common/logging.h"
 #include "conversion/conversion_settings.h"
-#include "conversion/conversion_stage.h"
-#include "flagging/flag_stage.h"
 #include "grouping/group_selection.h"
-#include "imaging/image_stage.h"
 #include "orchestration/orchestrator.h"
 #include "orchestration/provenance.h"
 #include "state/calsets.h"
 #include "state/state_db.h"
-#include "validation/validate_stage.h"
 
 namespace contimg::chain {
 namespace fs = std::filesystem;
 namespace {
-
-using Stages = std::vector<std::unique_ptr<pipeline::Stage>>;
-
-// The first failed (or cancelled) stage's error, with the stage's name.
-std::string failure_of(const pipeline::RunReport& r) {
-  for (const auto& s : r.stages) {
-    if (s.outcome == pipeline::Outcome::kFailed || s.outcome == pipeline::Outcome::kCancelled) {
-      return fmt::format("{}: {}", s.stage, s.error);
-    }
-  }
-  return "failed";
-}
 
 fs::path reference_for(const ChainOptions& o, const std::string& group_id) {
   if (!o.reference.empty()) return o.reference;
@@ -164,6 +147,7 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
       orchestration::temporary_roots(cfg, {o.layout.ms_dir(), o.layout.out_dir / "products"});
   orchestration::sweep_temporaries(settings.temporary_roots);
   orchestration::Orchestrator orch(db, o.layout.out_dir, settings, interrupts_);
+  const GroupProcessor processor(config_, interrupts_, converter, o.layout);
 
   struct Pending {
     std::size_t index;  // into summary.groups
@@ -189,29 +173,8 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
       summary.groups.push_back(std::move(gr));
       continue;
     }
-    std::vector<std::string> encoded;
-    for (const auto& [k, path] : sel.subband_files) {
-      encoded.push_back(conversion::ConversionStage::encode({k, path}));
-    }
-    const fs::path products = o.layout.products_dir(gr.group_id);
-    std::map<std::string, pipeline::Value> inputs{
-        {"subband_files", encoded},
-        {"output_dir", o.layout.ms_dir().string()},
-        // Set up front so that later stages find the MS when conversion is skipped (done).
-        {"ms_path", (o.layout.ms_dir() / (gr.group_id + ".ms")).string()},
-        {"products_dir", products.string()}};
-    if (const auto ref = reference_for(o, gr.group_id); !ref.empty()) {
-      inputs["reference_catalogue"] = ref.string();
-    }
-    const pipeline::Context start(config_, gr.group_id, inputs, interrupts_);
-    Stages stages;
-    stages.push_back(std::make_unique<conversion::ConversionStage>(converter, /*skip_existing=*/true));
-    stages.push_back(std::make_unique<flagging::FlagStage>(cfg));
-    stages.push_back(std::make_unique<calibration::SolveStage>(cfg));
-    orchestration::Segment first;
-    first.done = std::nullopt;  // the second pass finishes the group
-    first.source_inputs = orchestration::describe_files(sel.subband_files);
-    const auto report = orch.run(stages, start, first);
+    const pipeline::Context start = processor.start_context(sel, reference_for(o, gr.group_id));
+    const auto report = processor.run_first(orch, sel, start).report;
     gr.stages = report.stages;
     if (!report.ok) {
       gr.status = "failed";
@@ -228,11 +191,7 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
   for (auto& p : pending) {
     check();
     auto& gr = summary.groups[p.index];
-    Stages stages;
-    stages.push_back(std::make_unique<calibration::ApplyStage>(cfg));
-    stages.push_back(std::make_unique<imaging::ImageStage>(cfg));
-    stages.push_back(std::make_unique<validation::ValidateStage>(cfg));
-    const auto report = orch.run(stages, p.context, orchestration::Segment{});
+    const auto report = processor.run_second(orch, p.context).report;
     gr.stages.insert(gr.stages.end(), report.stages.begin(), report.stages.end());
     if (!report.ok) {
       gr.status = "failed";

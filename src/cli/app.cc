@@ -141,6 +141,9 @@ int run(int argc, char** argv) {
   register_image_command(app, ctx);
   register_run_command(app, ctx);
   register_demo_command(app, ctx);
+  register_stream_command(app, ctx);
+  register_status_command(app, ctx);
+  register_retry_command(app, ctx);
 
   // One handler for every stage: subcommand callbacks run inside parse() and
   // may throw ConfigError (e.g. `simulate --size huge`), which must not escape.

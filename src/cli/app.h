@@ -72,6 +72,9 @@ void register_catalog_command(CLI::App& app, CommandContext& ctx);
 void register_image_command(CLI::App& app, CommandContext& ctx);
 void register_run_command(CLI::App& app, CommandContext& ctx);
 void register_demo_command(CLI::App& app, CommandContext& ctx);
+void register_stream_command(CLI::App& app, CommandContext& ctx);
+void register_status_command(CLI::App& app, CommandContext& ctx);
+void register_retry_command(CLI::App& app, CommandContext& ctx);
 
 // Entry point used by main(): returns the process exit code (docs/cli.md).
 int run(int argc, char** argv);

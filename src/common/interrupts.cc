@@ -47,7 +47,11 @@ InterruptGuard::InterruptGuard() {
   watcher_ = std::thread([this] { watch(); });
 }
 
+InterruptGuard::InterruptGuard(Manual, const InterruptGuard* parent)
+    : manual_(true), parent_(parent) {}
+
 InterruptGuard::~InterruptGuard() {
+  if (manual_) return;
   const char byte = 'q';
   [[maybe_unused]] auto n = write(wake_fd_[1], &byte, 1);
   if (watcher_.joinable()) watcher_.join();
@@ -91,11 +95,13 @@ void InterruptGuard::throw_if_interrupted() const {
 }
 
 void InterruptGuard::register_path(const fs::path& p) const {
+  if (parent_) parent_->register_path(p);
   std::lock_guard lock(mutex_);
   paths_.insert(p);
 }
 
 void InterruptGuard::unregister_path(const fs::path& p) const {
+  if (parent_) parent_->unregister_path(p);
   std::lock_guard lock(mutex_);
   paths_.erase(p);
 }

@@ -18,6 +18,12 @@ class InterruptGuard {
   // Must be constructed in main before any other thread starts, so that all
   // threads inherit the blocked signal mask.
   InterruptGuard();
+  // A guard no signal reaches: set only by simulate(). A service hands it to
+  // its stages so that a signal stops claiming first and cancels the running
+  // stage only after a grace period (docs/stream.md). Paths registered with it
+  // are registered with `parent` too (its second signal removes them).
+  struct Manual {};
+  InterruptGuard(Manual, const InterruptGuard* parent);
   ~InterruptGuard();
   InterruptGuard(const InterruptGuard&) = delete;
   InterruptGuard& operator=(const InterruptGuard&) = delete;
@@ -42,6 +48,8 @@ class InterruptGuard {
   mutable std::set<std::filesystem::path> paths_;
   std::thread watcher_;
   int wake_fd_[2] = {-1, -1};
+  bool manual_ = false;
+  const InterruptGuard* parent_ = nullptr;
 };
 
 // A uniquely named directory, removed with its contents on destruction (every

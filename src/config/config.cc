@@ -213,6 +213,37 @@ const std::vector<KeyDef>& schema() {
        "A path at a product's final place that the state database has no record of: "
        "\"move-aside\" (to <out>/untrusted/) or \"fail\" (the stage fails and says so).",
        one_of({"move-aside", "fail"})},
+      // The stream service (docs/stream.md).
+      {"stream.rescan_s", Type::kDouble, "60",
+       "The service lists its input directory this often besides inotify (missed events, "
+       "network file systems), and looks for groups re-queued by `contimg retry`.", above(0)},
+      {"stream.settle_s", Type::kDouble, "2",
+       "A new file's size and mtime must stay unchanged this long before its header is opened.",
+       at_least(0)},
+      {"stream.unreadable_after_s", Type::kDouble, "120",
+       "A file unchanged this long whose header still does not open is registered as it is "
+       "(invalid: its group fails naming it); until then it is retried.", at_least(0)},
+      {"stream.group_timeout_s", Type::kDouble, "600",
+       "A group short of subbands that has received no file for this long is closed: processed "
+       "with stream.allow_incomplete and at least grouping.min_subbands, else skipped.", above(0)},
+      {"stream.allow_incomplete", Type::kBool, "false",
+       "Process a group closed by its time-out with its missing subbands flagged (as "
+       "--allow-incomplete)."},
+      {"stream.calibration_wait_s", Type::kDouble, "1800",
+       "A science group with no valid calibration set waits this long for one (a calibrator "
+       "transit still to come), then is calibrated by calibration.when_uncalibrated.", at_least(0)},
+      {"stream.stop_timeout_s", Type::kDouble, "60",
+       "After SIGTERM/SIGINT the running stages may finish within this time; then they are "
+       "cancelled (cleanly) and the service exits 0.", at_least(0)},
+      {"stream.workers", Type::kInt, "2",
+       "Groups in work at once: 2 lets one group convert and flag while another is imaged "
+       "(each with half of the resources budget); 1 runs one segment at a time.", between(1, 2)},
+      {"stream.min_free_gb", Type::kDouble, "5",
+       "A stage does not start unless each tier it writes keeps this much free space beyond "
+       "its estimate (the group waits and `contimg status` says so).", at_least(0)},
+      {"stream.retry_backoff_s", Type::kDouble, "30",
+       "A retryable failure (I/O, time-out) is retried after this long, doubled per attempt, "
+       "until orchestrator.max_attempts.", at_least(0)},
       // Grouping subband files into observations (SPEC §3).
       {"grouping.tolerance_s", Type::kDouble, "60",
        "A group takes the files whose filename timestamps lie within this many seconds of its "

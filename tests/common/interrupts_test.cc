@@ -176,5 +176,36 @@ TEST(InterruptGuard, SecondSignalRemovesRegisteredPathsAndExits130) {
   EXPECT_FALSE(fs::exists(marker));
 }
 
+// The service's stage guard: a signal sets the real guard only; the stages
+// see the stop when the service decides (simulate); a path a stage registers
+// is still removed by the real guard's second signal.
+TEST(InterruptGuard, AManualGuardIgnoresSignalsAndForwardsRegisteredPaths) {
+  test::TempDir root;
+  const auto marker = root.path() / "stage-temp";
+  const pid_t child = fork();
+  if (child == 0) {
+    InterruptGuard guard;
+    InterruptGuard stages(InterruptGuard::Manual{}, &guard);
+    fs::create_directories(marker);
+    stages.register_path(marker);
+    kill(getpid(), SIGTERM);
+    for (int i = 0; i < 200 && !guard.interrupted(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!guard.interrupted()) _exit(10);
+    if (stages.interrupted()) _exit(11);  // the stages must not see the signal
+    stages.simulate(SIGTERM);
+    if (!stages.interrupted()) _exit(12);
+    kill(getpid(), SIGTERM);  // second signal: the real guard removes what the stages registered
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    _exit(13);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_FALSE(fs::exists(marker));
+}
+
 }  // namespace
 }  // namespace contimg

@@ -1,0 +1,130 @@
+#include "chain/group_processor.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "calibration/apply_stage.h"
+#include "calibration/solve_stage.h"
+#include "conversion/conversion_stage.h"
+#include "flagging/flag_stage.h"
+#include "imaging/image_stage.h"
+#include "orchestration/orchestrator.h"
+#include "orchestration/provenance.h"
+#include "validation/validate_stage.h"
+
+namespace contimg::chain {
+namespace fs = std::filesystem;
+namespace {
+
+using Stages = std::vector<std::unique_ptr<pipeline::Stage>>;
+
+// With a stop predicate the stages run one orchestrator call each, so that a
+// stop is honoured between them; without, in one call (the batch run).
+SegmentResult run_segment(orchestration::Orchestrator& orch, Stages stages,
+                          const pipeline::Context& start, const orchestration::Segment& segment,
+                          const StopPredicate& stop) {
+  SegmentResult out;
+  if (!stop) {
+    out.report = orch.run(stages, start, segment);
+    return out;
+  }
+  out.report.group_id = start.group_id();
+  pipeline::Context ctx = start;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (stop()) {
+      out.stopped = true;
+      for (std::size_t j = i; j < stages.size(); ++j) {
+        pipeline::StageRecord rec;
+        rec.stage = stages[j]->name();
+        out.report.stages.push_back(rec);
+      }
+      return out;
+    }
+    Stages one;
+    one.push_back(std::move(stages[i]));
+    orchestration::Segment s = segment;
+    if (i + 1 < stages.size()) s.done = std::nullopt;  // the segment's last stage ends it
+    const auto r = orch.run(one, ctx, s);
+    out.report.stages.insert(out.report.stages.end(), r.stages.begin(), r.stages.end());
+    out.report.seconds += r.seconds;
+    if (!r.ok) {
+      for (std::size_t j = i + 1; j < stages.size(); ++j) {
+        pipeline::StageRecord rec;
+        rec.stage = stages[j]->name();
+        out.report.stages.push_back(rec);
+      }
+      return out;
+    }
+    ctx = *r.final_context;
+  }
+  out.report.ok = true;
+  out.report.final_context = ctx;
+  return out;
+}
+
+}  // namespace
+
+std::string failure_of(const pipeline::RunReport& r) {
+  for (const auto& s : r.stages) {
+    if (s.outcome == pipeline::Outcome::kFailed || s.outcome == pipeline::Outcome::kCancelled) {
+      return fmt::format("{}: {}", s.stage, s.error);
+    }
+  }
+  return "failed";
+}
+
+GroupProcessor::GroupProcessor(std::shared_ptr<const config::Config> config,
+                               const InterruptGuard* interrupts,
+                               const conversion::GroupConverter& converter, ChainLayout layout)
+    : config_(std::move(config)),
+      interrupts_(interrupts),
+      converter_(converter),
+      layout_(std::move(layout)) {}
+
+pipeline::Context GroupProcessor::start_context(const grouping::SelectedGroup& sel,
+                                                const fs::path& reference,
+                                                const std::optional<Resources>& resources) const {
+  const std::string& group_id = sel.group.group_id;
+  std::vector<std::string> encoded;
+  for (const auto& [k, path] : sel.subband_files) {
+    encoded.push_back(conversion::ConversionStage::encode({k, path}));
+  }
+  std::map<std::string, pipeline::Value> inputs{
+      {"subband_files", encoded},
+      {"output_dir", layout_.ms_dir().string()},
+      // Set up front so that later stages find the MS when conversion is skipped (done).
+      {"ms_path", (layout_.ms_dir() / (group_id + ".ms")).string()},
+      {"products_dir", layout_.products_dir(group_id).string()}};
+  if (!reference.empty()) inputs["reference_catalogue"] = reference.string();
+  pipeline::Context start(config_, group_id, inputs, interrupts_);
+  return resources ? start.with_resources(*resources) : start;
+}
+
+SegmentResult GroupProcessor::run_first(orchestration::Orchestrator& orch,
+                                        const grouping::SelectedGroup& sel,
+                                        const pipeline::Context& start,
+                                        const StopPredicate& stop) const {
+  const auto& cfg = *config_;
+  Stages stages;
+  stages.push_back(
+      std::make_unique<conversion::ConversionStage>(converter_, /*skip_existing=*/true));
+  stages.push_back(std::make_unique<flagging::FlagStage>(cfg));
+  stages.push_back(std::make_unique<calibration::SolveStage>(cfg));
+  orchestration::Segment first;
+  first.done = std::nullopt;  // the second segment finishes the group
+  first.source_inputs = orchestration::describe_files(sel.subband_files);
+  return run_segment(orch, std::move(stages), start, first, stop);
+}
+
+SegmentResult GroupProcessor::run_second(orchestration::Orchestrator& orch,
+                                         const pipeline::Context& after_first,
+                                         const StopPredicate& stop) const {
+  const auto& cfg = *config_;
+  Stages stages;
+  stages.push_back(std::make_unique<calibration::ApplyStage>(cfg));
+  stages.push_back(std::make_unique<imaging::ImageStage>(cfg));
+  stages.push_back(std::make_unique<validation::ValidateStage>(cfg));
+  return run_segment(orch, std::move(stages), after_first, orchestration::Segment{}, stop);
+}
+
+}  // namespace contimg::chain

@@ -1,0 +1,473 @@
+#!/usr/bin/env python3
+"""`contimg stream` acceptance (issue 12) with the real program on tiny
+simulated groups (12 antennas, quick imaging).
+
+  --case stream   Four groups are delivered into the watched directory in
+                  random order with jitter while the service runs: a
+                  calibrator transit, a science group (one subband of it
+                  delivered twice: a duplicate with a later timestamp, one
+                  copied slowly in chunks), a group that never completes
+                  (10 subbands) and a group with one truncated subband. Files
+                  arrive three ways: written in place, written as
+                  `*_incomplete.hdf5` then renamed, written as an rsync-style
+                  `.name.XXXXXX` then renamed. The service is killed with
+                  SIGKILL at --kills random moments and restarted each time;
+                  the last start has --exit-when-idle. At the end: exit 0
+                  (idle); the two complete groups processed, each stage's job
+                  done once; the incomplete group skipped by policy; the
+                  truncated group failed with a reason naming the file; every
+                  delivered file registered once and no temporary name ever
+                  registered; every product path registered with its identity
+                  and none twice; no .contimg-tmp-*; no WSClean left; status
+                  and retry on the result (retry re-runs a failed stage only).
+  --case lifecycle  --exit-when-idle on an empty directory ends at once (exit
+                  0, ended_by idle); SIGTERM while a group is converted exits 0
+                  within stream.stop_timeout_s plus a margin, and a restart
+                  finishes the group with no job done twice; a second service
+                  on the same output tree is refused (exit 2).
+
+One line per check, "N passed, M failed" last; exit 1 on a failure, 77 (CTest
+SKIP_RETURN_CODE) when wsclean is missing.
+
+usage: stream_check.py --contimg EXE --workdir DIR --case stream|lifecycle [--kills N] [--seed S]
+"""
+import argparse
+import calendar
+import glob
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+RESULTS = {"passed": 0, "failed": 0}
+SKIP = 77
+DATE = "2025-03-20"
+STAGES = ["convert", "flag", "solve", "applycal", "image", "validate"]
+QUICK = ["--set", "imaging.field_deg=1", "--set", "imaging.cell_arcsec=10", "--set", "imaging.niter=1000"]
+STREAM = ["--set", "stream.settle_s=0.5", "--set", "stream.unreadable_after_s=4",
+          "--set", "stream.group_timeout_s=10", "--set", "stream.calibration_wait_s=60",
+          "--set", "stream.rescan_s=2", "--set", "stream.stop_timeout_s=5", "--set", "stream.min_free_gb=0",
+          "--set", "stream.retry_backoff_s=1"]
+
+
+def check(name, ok, detail=""):
+    RESULTS["passed" if ok else "failed"] += 1
+    if ok and len(str(detail)) > 300:
+        detail = str(detail)[:300] + " …"
+    print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + str(detail) if detail != '' else ''}", flush=True)
+    return ok
+
+
+def env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("CONTIMG_")}
+
+
+class Tree:
+    """The watched directory, the output tree, its state database and tiers."""
+
+    def __init__(self, exe, work):
+        self.exe = exe
+        self.root = work
+        self.incoming = os.path.join(work, "incoming")
+        self.out = os.path.join(work, "out")
+        self.db = os.path.join(self.out, "contimg.sqlite")
+        self.shm = os.path.join(work, "shm")
+        os.makedirs(self.incoming, exist_ok=True)
+        os.makedirs(self.shm, exist_ok=True)
+        self.globals = [exe, "--progress", "quiet", *QUICK, *STREAM, "--set", "paths.tmpfs_dir=" + self.shm]
+
+    def stream_cmd(self, idle=None):
+        cmd = self.globals + ["--json", "stream", "--input", self.incoming, "--out", self.out]
+        return cmd + (["--exit-when-idle", str(idle)] if idle is not None else [])
+
+    def start(self, idle=None, log=None):
+        return subprocess.Popen(self.stream_cmd(idle), stdout=subprocess.PIPE, stderr=log or subprocess.PIPE,
+                                text=True, env=env())
+
+    def run(self, sub, args, timeout=120):
+        return subprocess.run(self.globals + ["--json", sub] + args, capture_output=True, text=True, env=env(),
+                              timeout=timeout)
+
+    def query(self, sql, *args):
+        db = sqlite3.connect(self.db, timeout=30)
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
+
+def simulate(exe, staging, *args):
+    p = subprocess.run([exe, "--json", "--progress", "quiet", "simulate", staging, "--size", "tiny", "--nants", "12",
+                        "--noise", "2.8", "--instrument-seed", "7", "--threads", "1", *args],
+                       capture_output=True, text=True, env=env())
+    if p.returncode != 0:
+        raise SystemExit(f"simulate {args}: exit {p.returncode}: {p.stderr[-2000:]}")
+    return json.loads(p.stdout)
+
+
+def iso_plus(iso, seconds):
+    t = calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%S"))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t + seconds))
+
+
+def deliver(path, dest_dir, how, rng):
+    """Puts a copy of `path` into dest_dir under its own name, the way `how` says."""
+    final = os.path.join(dest_dir, os.path.basename(path))
+    if how == "incomplete":  # the DSA-110 writer: *_incomplete.hdf5, then rename
+        tmp = final[:-len(".hdf5")] + "_incomplete.hdf5"
+        shutil.copyfile(path, tmp)
+        time.sleep(rng.uniform(0.2, 1.0))
+        os.rename(tmp, final)
+    elif how == "rsync":  # rsync: .name.XXXXXX, then rename
+        tmp = os.path.join(dest_dir, "." + os.path.basename(path) + ".Xa81Qz")
+        shutil.copyfile(path, tmp)
+        os.rename(tmp, final)
+    elif how == "slow":  # written in place in chunks with pauses longer than stream.settle_s
+        with open(path, "rb") as src, open(final, "wb") as dst:
+            data = src.read()
+            step = max(1, len(data) // 4)
+            for i in range(0, len(data), step):
+                dst.write(data[i:i + step])
+                dst.flush()
+                time.sleep(1.0)
+    else:  # written in place at once (IN_CLOSE_WRITE)
+        shutil.copyfile(path, final)
+    return final
+
+
+def temporaries(root):
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            if n.startswith(".contimg-tmp-"):
+                found.append(os.path.join(dirpath, n))
+    return found
+
+
+def wsclean_processes(text):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if stat[stat.rfind(")") + 2] != "Z" and "wsclean" in stat and text in cmdline:
+            out.append(int(d))
+    return out
+
+
+def read_token(path):
+    try:
+        with open(os.path.join(path, "contimg.product.json")) as f:
+            return json.load(f).get("token")
+    except (OSError, ValueError):
+        return None
+
+
+def check_products(tree):
+    rows = {r[0]: r[1:] for r in tree.query("SELECT path, token, size_bytes, mtime_ns FROM products")}
+    paths = [p for p in glob.glob(os.path.join(tree.out, "ms", "*")) if os.path.isdir(p)]
+    paths += [p for p in glob.glob(os.path.join(tree.out, "products", "*", "*"))
+              if not os.path.basename(p).startswith(".") and not p.endswith(".log")]
+    bad = []
+    for p in sorted(paths):
+        rec = rows.get(os.path.abspath(p))
+        if rec is None:
+            bad.append(f"{p}: no record")
+        elif os.path.isdir(p):
+            if rec[0] is None or read_token(p) != rec[0]:
+                bad.append(f"{p}: token {read_token(p)} != {rec[0]}")
+        else:
+            st = os.stat(p)
+            if (st.st_size, st.st_mtime_ns) != (rec[1], rec[2]):
+                bad.append(f"{p}: size/mtime differ from the record")
+    check(f"every product path has a matching record, no partial MS or image ({len(paths)} paths)",
+          paths and not bad, bad[:5])
+    missing = [p for p in rows if not os.path.exists(p)]
+    check("every product record's path exists", not missing, missing[:5])
+
+
+def case_stream(exe, work, kills, seed):
+    rng = random.Random(seed)
+    staging = os.path.join(work, "staging")
+    cal = simulate(exe, staging, "--calibrator", "0834+555", "--date", DATE, "--seed", "7")
+    t0 = cal["group_id"]
+    sci = simulate(exe, staging, "--start", iso_plus(t0, 1800), "--seed", "8", "--dec", "55.5")
+    inc = simulate(exe, staging, "--start", iso_plus(t0, 3600), "--seed", "9", "--dec", "55.5",
+                   "--subbands", *[str(k) for k in range(10)])
+    bad = simulate(exe, staging, "--start", iso_plus(t0, 5400), "--seed", "10", "--dec", "55.5")
+    groups = {"cal": cal["group_id"], "sci": sci["group_id"], "inc": inc["group_id"], "bad": bad["group_id"]}
+    print("groups:", groups, flush=True)
+    # The truncated subband: half of the file, under its final name.
+    truncated = sorted(bad["files"])[5]
+    with open(truncated, "r+b") as f:
+        f.truncate(os.path.getsize(truncated) // 2)
+    # A duplicate of a science subband with a later timestamp (same window): the newest is kept.
+    sci_files = sorted(sci["files"])
+    dup_src = sci_files[3]
+    dup_name = os.path.join(staging, iso_plus(sci["group_id"], 2) + "_sb03.hdf5")
+    shutil.copyfile(dup_src, dup_name)
+
+    tree = Tree(exe, work)
+    for g in (cal, sci, inc, bad):  # the truth files (validation references) are there first
+        if os.path.exists(g["truth"]):
+            shutil.copy(g["truth"], tree.incoming)
+    files = cal["files"] + sci["files"] + inc["files"] + bad["files"]
+    rng.shuffle(files)
+    # The duplicate first: it is in the group before the group can close, and
+    # older (mtime) than the file it duplicates, which is therefore the one used.
+    plan = [(dup_name, "inplace")]
+    for f in files:
+        how = rng.choice(["inplace", "incomplete", "rsync"])
+        if f == sci_files[7]:
+            how = "slow"
+        plan.append((f, how))
+    delivered = []
+
+    def feeder():
+        for f, how in plan:
+            time.sleep(rng.uniform(0.0, 0.4))
+            delivered.append(deliver(f, tree.incoming, how, rng))
+
+    feed = threading.Thread(target=feeder)
+    feed.start()
+    # Kill the service at random moments while files arrive and groups run.
+    logs = []
+    for k in range(kills):
+        log = open(os.path.join(work, f"stream-{k}.log"), "w")
+        p = tree.start(log=log)
+        time.sleep(rng.uniform(3, 25))
+        alive = p.poll() is None
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        log.close()
+        logs.append(open(log.name).read())
+        check(f"kill {k + 1}: the service was running when killed", alive, logs[-1][-500:])
+        time.sleep(0.5)  # WSClean's parent-death signal is asynchronous
+    feed.join()
+    log_path = os.path.join(work, "stream-final.log")
+    with open(log_path, "w") as log:
+        p = tree.start(idle=15, log=log)
+        try:
+            out, _ = p.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+    final_log = open(log_path).read()
+    summary = json.loads(out) if out.strip().startswith("{") else {}
+    check("the last start ends by --exit-when-idle with exit 0", p.returncode == 0 and
+          summary.get("stream", {}).get("ended_by") == "idle", f"exit {p.returncode}; {out[-500:]} {final_log[-1500:]}")
+
+    all_logs = "".join(logs[1:]) + final_log
+    print(f"note: {all_logs.count('taking over job')} job(s) taken over from a killed service; "
+          f"{all_logs.count('removed stale temporary')} temporary path(s) of killed services swept", flush=True)
+    states = dict(tree.query("SELECT group_id, state FROM groups"))
+    reasons = dict(tree.query("SELECT group_id, reason FROM groups"))
+    check("the calibrator transit and the science group are processed",
+          states.get(groups["cal"]) == "processed" and states.get(groups["sci"]) == "processed", states)
+    check("the group that never completed is skipped by policy (incomplete)",
+          states.get(groups["inc"]) == "skipped" and "incomplete" in (reasons.get(groups["inc"]) or ""),
+          (states.get(groups["inc"]), reasons.get(groups["inc"])))
+    check("the group with a truncated subband failed with a reason naming the file",
+          states.get(groups["bad"]) == "failed" and os.path.basename(truncated) in (reasons.get(groups["bad"]) or ""),
+          (states.get(groups["bad"]), reasons.get(groups["bad"])))
+    jobs = tree.query("SELECT group_id, stage, state FROM jobs ORDER BY group_id, stage")
+    for g in ("cal", "sci"):
+        mine = sorted((st, state) for gid, st, state in jobs if gid == groups[g])
+        check(f"{g}: one job per stage, each done", mine == sorted((st, "done") for st in STAGES), mine)
+    check("no job for the skipped or the failed-at-close group",
+          not [j for j in jobs if j[0] in (groups["inc"], groups["bad"])], jobs)
+    for table in ("images", "validations", "calsets", "flag_runs"):
+        rows = tree.query(f"SELECT group_id, count(*) FROM {table} GROUP BY group_id HAVING count(*) > 1")
+        check(f"{table}: at most one row per group", not rows, rows)
+    check("one calibration set (the calibrator transit's)", tree.query("SELECT count(*) FROM calsets")[0][0] == 1,
+          tree.query("SELECT id, status FROM calsets"))
+    registered = [r[0] for r in tree.query("SELECT path FROM files")]
+    expect = sorted(os.path.abspath(p) for p in delivered)
+    check("every delivered file registered exactly once", sorted(registered) == expect,
+          f"{len(registered)} registered, {len(expect)} delivered; extra "
+          f"{sorted(set(registered) - set(expect))[:3]}, missing {sorted(set(expect) - set(registered))[:3]}")
+    check("no temporary name (_incomplete, rsync dot-file) ever registered",
+          not [r for r in registered if "_incomplete" in r or os.path.basename(r).startswith(".")], registered[:3])
+    sup = {os.path.basename(p): s for p, s in tree.query("SELECT path, superseded FROM files")}
+    check("the duplicate subband: the newer file (mtime) is used, the older superseded",
+          sup.get(os.path.basename(dup_src)) == 0 and sup.get(os.path.basename(dup_name)) == 1,
+          {k: v for k, v in sup.items() if k in (os.path.basename(dup_src), os.path.basename(dup_name))})
+    check_products(tree)
+    check("no .contimg-tmp-* in any tier", not temporaries(work), temporaries(work)[:5])
+    check("no WSClean left working on the tree", not wsclean_processes(work), wsclean_processes(work))
+    untrusted = os.path.join(tree.out, "untrusted")
+    check("nothing moved to untrusted/", not os.path.exists(untrusted) or not os.listdir(untrusted),
+          os.listdir(untrusted) if os.path.exists(untrusted) else "")
+
+    # status: what an operator reads.
+    st = tree.run("status", ["--out", tree.out, "--input", tree.incoming])
+    s = json.loads(st.stdout) if st.returncode == 0 else {}
+    check("status --json: jobs, groups, latency, failures, tiers",
+          s.get("jobs", {}).get("done") == 12 and s.get("groups", {}).get("processed") == 2
+          and "convert" in s.get("latency", {}) and s.get("service", {}).get("running") is False
+          and any(f["group_id"] == groups["bad"] for f in s.get("failures", []))
+          and any(t["tier"] == "out" and "free_gb" in t for t in s.get("tiers", [])),
+          f"exit {st.returncode}: {st.stdout[:1500]} {st.stderr[-500:]}")
+    txt = subprocess.run(tree.globals + ["status", "--out", tree.out], capture_output=True, text=True, env=env())
+    check("status (text) names the failed group's file", txt.returncode == 0 and os.path.basename(truncated) in txt.stdout,
+          txt.stdout[-1500:])
+
+    # retry: a failed stage is re-queued and re-run by the service, nothing else.
+    db = sqlite3.connect(tree.db, timeout=30)
+    db.execute("UPDATE jobs SET state = 'failed', error_kind = 'io', error = 'made to fail by the test' "
+               "WHERE group_id = ? AND stage = 'validate'", (groups["sci"],))
+    db.execute("UPDATE groups SET state = 'failed' WHERE group_id = ?", (groups["sci"],))
+    db.commit()
+    db.close()
+    r = tree.run("retry", [groups["sci"], "--stage", "validate", "--out", tree.out])
+    check("retry re-queues the failed job", r.returncode == 0 and json.loads(r.stdout).get("requeued") == ["validate"],
+          f"exit {r.returncode}: {r.stdout} {r.stderr[-500:]}")
+    r2 = tree.run("retry", [groups["inc"], "--out", tree.out])
+    check("retry of a group without a failed job: exit 3, JSON error", r2.returncode == 3 and '"ok": false' in r2.stdout,
+          f"exit {r2.returncode}: {r2.stdout}")
+    before = dict(tree.query("SELECT stage, attempt FROM jobs WHERE group_id = ?", groups["sci"]))
+    p = tree.start(idle=8)
+    out, err = p.communicate(timeout=300)
+    after = dict(tree.query("SELECT stage, attempt FROM jobs WHERE group_id = ?", groups["sci"]))
+    states = dict(tree.query("SELECT group_id, state FROM groups"))
+    check("after retry the service re-runs validate only and the group is processed again",
+          p.returncode == 0 and states.get(groups["sci"]) == "processed"
+          and after == {**before, "validate": before["validate"] + 1}
+          and tree.query("SELECT state FROM jobs WHERE group_id = ? AND stage = 'validate'", groups["sci"]) == [("done",)],
+          f"exit {p.returncode}; before {before} after {after}; {err[-1500:]}")
+    return 0
+
+
+def case_lifecycle(exe, work):
+    tree = Tree(exe, work)
+    t = time.time()
+    p = tree.start(idle=2)
+    out, err = p.communicate(timeout=60)
+    s = json.loads(out) if out.strip().startswith("{") else {}
+    check("--exit-when-idle 2 on an empty directory: exit 0 within seconds, ended_by idle",
+          p.returncode == 0 and s.get("stream", {}).get("ended_by") == "idle" and time.time() - t < 30,
+          f"exit {p.returncode} after {time.time() - t:.1f} s: {out} {err[-800:]}")
+
+    staging = os.path.join(work, "staging")
+    g = simulate(exe, staging, "--calibrator", "0834+555", "--date", DATE, "--seed", "7")
+    log_path = os.path.join(work, "term.log")
+    log = open(log_path, "w")
+    p = tree.start(log=log)
+    until = time.time() + 60
+    while time.time() < until and "stream: watching" not in open(log_path).read() and p.poll() is None:
+        time.sleep(0.2)
+    other = tree.start(idle=1)
+    o_out, o_err = other.communicate(timeout=60)
+    check("a second service on the same output tree is refused (exit 2, names the lock)",
+          other.returncode == 2 and "stream.lock" in o_out, f"exit {other.returncode}: {o_out} {o_err[-500:]}")
+    for f in g["files"]:
+        deliver(f, tree.incoming, "incomplete", random.Random(1))
+    until = time.time() + 120
+    seen = ""
+    while time.time() < until and "stage=flag event=start" not in seen and p.poll() is None:
+        time.sleep(0.2)
+        seen = open(log_path).read()
+    t = time.time()
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    log.close()
+    took = time.time() - t
+    seen = open(log_path).read()
+    check("SIGTERM during a stage: exit 0 within stream.stop_timeout_s (5 s) + 10 s",
+          p.returncode == 0 and took < 15, f"exit {p.returncode} after {took:.1f} s; {seen[-1500:]}")
+    check("no .contimg-tmp-* after the stop", not temporaries(work), temporaries(work)[:5])
+    check("no WSClean left after the stop", not wsclean_processes(work), wsclean_processes(work))
+    p = tree.start(idle=5)
+    out, err = p.communicate(timeout=600)
+    states = dict(tree.query("SELECT group_id, state FROM groups"))
+    done = tree.query("SELECT stage, state FROM jobs WHERE state = 'done'")
+    check("a restart finishes the group: processed, each stage done", p.returncode == 0 and
+          states.get(g["group_id"]) == "processed" and sorted(s for s, _ in done) == sorted(STAGES),
+          f"exit {p.returncode}; {states}; {done}; {err[-1500:]}")
+    started = [l for l in (seen + err).splitlines() if "event=start" in l]
+    redone = [st for st in STAGES if sum(f"stage={st} event=start" in l for l in started) > 1 and st != "flag"]
+    check("no stage that had finished before the stop ran again", not redone, redone)
+
+    # The grace period runs out (stream.stop_timeout_s = 0): the running stage
+    # (WSClean) is cancelled cleanly, the service exits 0, a restart redoes it.
+    sci = simulate(exe, staging, "--start", iso_plus(g["group_id"], 1800), "--seed", "8", "--dec", "55.5")
+    log_path = os.path.join(work, "cancel.log")
+    log = open(log_path, "w")
+    cmd = tree.stream_cmd()
+    cmd[cmd.index("--json"):cmd.index("--json")] = ["--set", "stream.stop_timeout_s=0"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env())
+    for f in sci["files"]:
+        deliver(f, tree.incoming, "rsync", random.Random(2))
+    until = time.time() + 300
+    while time.time() < until and not wsclean_processes(work) and p.poll() is None:
+        time.sleep(0.1)
+    had_wsclean = bool(wsclean_processes(work))
+    t = time.time()
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    log.close()
+    took = time.time() - t
+    seen = open(log_path).read()
+    time.sleep(0.5)
+    job = tree.query("SELECT state, error_kind, attempt FROM jobs WHERE group_id = ? AND stage = 'image'", sci["group_id"])
+    check("stop time-out during imaging: exit 0 promptly, the image job recorded as interrupted",
+          had_wsclean and p.returncode == 0 and took < 15 and job and job[0][1] == "interrupted",
+          f"wsclean seen {had_wsclean}; exit {p.returncode} after {took:.1f} s; job {job}; {seen[-1500:]}")
+    check("no WSClean and no .contimg-tmp-* after the cancellation", not wsclean_processes(work) and not temporaries(work),
+          (wsclean_processes(work), temporaries(work)[:5]))
+    p = tree.start(idle=5)
+    out, err = p.communicate(timeout=600)
+    states = dict(tree.query("SELECT group_id, state FROM groups"))
+    attempts = dict(tree.query("SELECT stage, attempt FROM jobs WHERE group_id = ?", sci["group_id"]))
+    check("a restart resumes the interrupted group at its image stage: processed, image attempt 2, nothing before redone",
+          p.returncode == 0 and states.get(sci["group_id"]) == "processed"
+          and attempts == {"convert": 1, "flag": 1, "solve": 1, "applycal": 1, "image": 2, "validate": 1},
+          f"exit {p.returncode}; {states}; {attempts}; {err[-1500:]}")
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--contimg", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--case", required=True, choices=["stream", "lifecycle"])
+    ap.add_argument("--kills", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=12)
+    a = ap.parse_args()
+    if shutil.which("wsclean") is None:
+        print("SKIP wsclean is not installed")
+        return SKIP
+    work = os.path.abspath(a.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    exe = os.path.abspath(a.contimg)
+    if a.case == "stream":
+        case_stream(exe, work, a.kills, a.seed)
+    else:
+        case_lifecycle(exe, work)
+    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
+    return 1 if RESULTS["failed"] or not RESULTS["passed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
