@@ -11,6 +11,7 @@
 #include "calibration/calibrate.h"
 #include "calibration/caltable.h"
 #include "calibration/ms_access.h"
+#include "calibration/transit_policy.h"
 #include "catalog/calibrator_models.h"
 #include "catalog/vla_calibrators.h"
 #include "common/error.h"
@@ -167,6 +168,7 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
     model.push_back(catalog::calibrator_source(*c));
     out.calibrator = *field_cal;
   }
+  model.insert(model.end(), req.field_model.begin(), req.field_model.end());
   for (const auto& s : model) {
     log->info("model source {} at ({:.5f}, {:.5f}) deg, {:.3f} Jy at 1.4 GHz", s.name, s.ra_rad * 180 / M_PI,
               s.dec_rad * 180 / M_PI, s.flux_at(1.4e9));
@@ -185,11 +187,8 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   out.seconds_read_solve = seconds_since(t0);
   out.refant = sol.refant >= 0 ? meta.antenna_names[static_cast<std::size_t>(sol.refant)] : "";
 
-  QaThresholds th;
-  th.max_flagged_fraction = cfg.get_double("calibration.max_flagged_fraction");
-  th.min_antennas = static_cast<int>(cfg.get_int("calibration.min_antennas"));
-  th.min_median_snr = cfg.get_double("calibration.min_median_snr");
-  out.qa = assess(sol, th);
+  out.qa = assess(sol, qa_thresholds(cfg));
+  add_history(out.qa, sol, fmt::format("{}_{}", out.group_id, out.calibrator), req.history, history_thresholds(cfg));
   out.status = out.qa.passed ? "passed" : "failed";
 
   // Tables and plots are written into one temporary directory beside their
@@ -257,6 +256,7 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   } else {
     log->warn("calset {} FAILED QA: {}", out.calset_id, rec.reasons);
   }
+  for (const auto& w : out.qa.warnings) log->warn("calset {}: {}", out.calset_id, w);
   return out;
 }
 
@@ -323,8 +323,22 @@ void SolveStage::validate(const pipeline::Context& ctx) const {
 
 pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
   // No calibrator field: nothing to solve (done, with no product).
-  if (!calibrator_from_fields(MsVisibilities(ctx.get_string("ms_path")).meta().field_names)) return ctx;
+  const auto meta = MsVisibilities(ctx.get_string("ms_path")).meta();
+  const auto cal = calibrator_from_fields(meta.field_names);
+  if (!cal) return ctx;
+  // Only a calibrator that dominates its field is solved on (issue 16); the
+  // decision reads catalogues and the MS's metadata, not its data.
+  const fs::path reference = ctx.has("reference_catalogue") ? fs::path(ctx.get_string("reference_catalogue"))
+                                                            : cfg_.get_path("validation.reference_catalogue");
+  const auto policy = transit_policy_for(cfg_, meta, *cal, reference);
+  if (!policy.solve) {
+    logging::group_logger(ctx.group_id())->info("solve: {}", policy.reason);
+    return ctx.with_outputs({{"calset_status", std::string("not_solved")}, {"calset_reason", policy.reason}});
+  }
   SolveRequest req;
+  req.field_model = policy.field_model;
+  // TODO(lead): req.history from the earlier passed sets' qa_json via ctx.state()
+  // (history_from_qa_json); the stage does not open the state database.
   req.ms = ctx.get_string("ms_path");
   req.group_id = ctx.group_id();
   req.command_line = "contimg run (solve stage)";

@@ -1,12 +1,14 @@
 #include "state/calsets.h"
 
+#include "calibration/calset_history.h"
 #include "state/clock.h"
 
 namespace contimg::state {
 namespace {
 
 constexpr const char* kColumns =
-    "id, group_id, ms_path, calibrator, refant, bandpass_table, gain_table, mid_time_s, valid_from_s, "
+    "id, group_id, ms_path, calibrator, refant, bandpass_table, gain_table, mid_time_s, "
+    "valid_from_s, "
     "valid_to_s, status, grade, reasons, qa_json, created_at";
 
 CalsetRecord from_row(const Statement& st) {
@@ -61,26 +63,38 @@ void upsert_calset(StateDb& db, const CalsetRecord& r) {
 }
 
 std::optional<CalsetRecord> calset(StateDb& db, const std::string& id) {
-  auto st = db.database().prepare(std::string("SELECT ") + kColumns + " FROM calsets WHERE id = ?1");
+  auto st =
+      db.database().prepare(std::string("SELECT ") + kColumns + " FROM calsets WHERE id = ?1");
   st.bind(1, id);
   if (!st.step()) return std::nullopt;
   return from_row(st);
 }
 
 std::vector<CalsetRecord> list_calsets(StateDb& db) {
-  auto st = db.database().prepare(std::string("SELECT ") + kColumns + " FROM calsets ORDER BY mid_time_s, id");
+  auto st = db.database().prepare(std::string("SELECT ") + kColumns +
+                                  " FROM calsets ORDER BY mid_time_s, id");
   std::vector<CalsetRecord> out;
   while (st.step()) out.push_back(from_row(st));
   return out;
 }
 
-std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s) {
-  auto st = db.database().prepare(std::string("SELECT ") + kColumns +
-                                  " FROM calsets WHERE status = 'passed' AND valid_from_s <= ?1 AND "
-                                  "valid_to_s >= ?1 ORDER BY ABS(mid_time_s - ?1), created_at DESC LIMIT 1");
+std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s, double near_s) {
+  // The rule is calibration::choose_calset (quality first, then time); this
+  // adapter only feeds it the passed sets whose window holds the time.
+  auto st =
+      db.database().prepare(std::string("SELECT ") + kColumns +
+                            " FROM calsets WHERE status = 'passed' AND valid_from_s <= ?1 AND "
+                            "valid_to_s >= ?1 ORDER BY created_at DESC");
   st.bind(1, time_s);
-  if (!st.step()) return std::nullopt;
-  return from_row(st);
+  std::vector<CalsetRecord> sets;
+  while (st.step()) sets.push_back(from_row(st));
+  std::vector<calibration::CalsetCandidate> candidates;
+  for (const auto& r : sets) {
+    candidates.push_back({r.id, r.mid_time_s, r.valid_from_s, r.valid_to_s, r.status, r.grade});
+  }
+  const auto i = calibration::choose_calset(candidates, time_s, near_s);
+  if (!i) return std::nullopt;
+  return sets[*i];
 }
 
 }  // namespace contimg::state

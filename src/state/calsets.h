@@ -15,7 +15,7 @@ struct CalsetRecord {
   std::string group_id, ms_path, calibrator, refant;
   std::string bandpass_table, gain_table;
   double mid_time_s = 0, valid_from_s = 0, valid_to_s = 0;  // MJD s
-  std::string status;  // passed | failed
+  std::string status;                                       // passed | failed
   std::string grade;
   std::string reasons;
   std::string qa_json = "{}";
@@ -26,8 +26,11 @@ struct CalsetRecord {
 void upsert_calset(StateDb& db, const CalsetRecord& r);
 std::optional<CalsetRecord> calset(StateDb& db, const std::string& id);
 std::vector<CalsetRecord> list_calsets(StateDb& db);  // by mid time
-// The passed set whose validity window holds `time_s` and whose mid time is
-// nearest to it; nullopt when none.
-std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s);
+// The set to apply at `time_s`: among the passed sets whose validity window
+// holds it, calibration::choose_calset's choice (those within `near_s` first,
+// then the best grade, then the nearest mid time); nullopt when none. The
+// name is historical: the nearest set is no longer always the one chosen.
+std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s,
+                                                 double near_s = 6 * 3600.0);
 
 }  // namespace contimg::state
