@@ -21,11 +21,122 @@ double median(std::vector<double> v) {
   return 0.5 * (*mid + *std::max_element(v.begin(), mid));
 }
 
+constexpr double kSpeedOfLight = 299792458.0;
+constexpr double kArcsecPerRad = 180 * 3600 / M_PI;
+
+// A model position error shifts every antenna's phase by 2 pi nu/c (u l + v m):
+// a plane over the array, absorbed by the gains. The phases against the
+// history's (circular mean per antenna and SPW) are searched for the (l, m)
+// whose plane makes them most coherent, SPW by SPW (a constant per SPW, e.g.
+// another reference antenna, drops out).
+void position_check(const CalsetSummary& now, const std::vector<const CalsetSummary*>& use,
+                    const HistoryThresholds& t, HistoryReport& r) {
+  const std::size_t nant = now.antenna_uv.size(), nspw = now.spw_freq_hz.size();
+  if (nant == 0 || now.antenna_phase.size() != nant * nspw) return;
+  std::vector<std::complex<double>> d(nant * nspw);  // exp(i (phi_now - phi_hist)), 0 = none
+  for (std::size_t k = 0; k < d.size(); ++k) {
+    std::complex<double> h{};
+    for (const auto* p : use) {
+      if (p->antenna_phase.size() == d.size() && std::isfinite(p->antenna_phase[k]))
+        h += std::polar(1.0, p->antenna_phase[k]);
+    }
+    if (std::abs(h) > 0 && std::isfinite(now.antenna_phase[k]))
+      d[k] = std::polar(1.0, now.antenna_phase[k] - std::arg(h));
+  }
+  double umax = 0, fmax = 0;
+  for (const auto& uv : now.antenna_uv) umax = std::max({umax, std::abs(uv[0]), std::abs(uv[1])});
+  for (double f : now.spw_freq_hz) fmax = std::max(fmax, f);
+  if (umax <= 0 || fmax <= 0) return;
+  auto coherence = [&](double l, double m) {
+    double sum = 0, n = 0;
+    for (std::size_t s = 0; s < nspw; ++s) {
+      const double k = 2 * M_PI * now.spw_freq_hz[s] / kSpeedOfLight;
+      std::complex<double> acc{};
+      double cnt = 0;
+      for (std::size_t a = 0; a < nant; ++a) {
+        const auto& x = d[a * nspw + s];
+        if (x == std::complex<double>{}) continue;
+        acc += x * std::polar(1.0, -k * (now.antenna_uv[a][0] * l + now.antenna_uv[a][1] * m));
+        cnt += 1;
+      }
+      sum += std::abs(acc);
+      n += cnt;
+    }
+    return n > 0 ? sum / n : 0.0;
+  };
+  // Grid: a quarter of the array's resolution per step, out to 5 arcmin.
+  const double step = std::max(0.25 * kSpeedOfLight / fmax / (2 * umax), 1.0 / kArcsecPerRad);
+  const int half = std::min(100, static_cast<int>(std::ceil(300 / kArcsecPerRad / step)));
+  double best = -1, bl = 0, bm = 0;
+  for (int i = -half; i <= half; ++i) {
+    for (int j = -half; j <= half; ++j) {
+      const double c = coherence(i * step, j * step);
+      if (c > best) {
+        best = c;
+        bl = i * step;
+        bm = j * step;
+      }
+    }
+  }
+  r.coherence_unshifted = coherence(0, 0);
+  r.coherence_shifted = best;
+  r.position_shift_arcsec = std::hypot(bl, bm) * kArcsecPerRad;
+  // The shift must explain the phases clearly better than no shift.
+  if (r.position_shift_arcsec > t.warn_position_arcsec && best > r.coherence_unshifted + 0.1) {
+    r.warnings.push_back(fmt::format(
+        "bandpass phases against the previous set(s) form a plane equal to a {:.0f} arcsec shift "
+        "of the model "
+        "position (phase coherence {:.2f} with it, {:.2f} without): a model position error?",
+        r.position_shift_arcsec, best, r.coherence_unshifted));
+  }
+}
+
 }  // namespace
 
-CalsetSummary summarize(const CalSolution& s, const std::string& id) {
+std::vector<std::array<double, 2>> antenna_plane_uv(const std::vector<std::array<double, 3>>& itrf,
+                                                    double dec) {
+  std::array<double, 3> c{};
+  for (const auto& p : itrf) {
+    for (int k = 0; k < 3; ++k) c[k] += p[k] / static_cast<double>(itrf.size());
+  }
+  const double lon = std::atan2(c[1], c[0]);
+  std::vector<std::array<double, 2>> out;
+  for (const auto& p : itrf) {
+    const double dx = p[0] - c[0], dy = p[1] - c[1], dz = p[2] - c[2];
+    // Equatorial frame of the local meridian: x to (HA 0, dec 0), y east, z north.
+    const double x = dx * std::cos(lon) + dy * std::sin(lon),
+                 y = -dx * std::sin(lon) + dy * std::cos(lon);
+    out.push_back({y, -std::sin(dec) * x + std::cos(dec) * dz});
+  }
+  return out;
+}
+
+CalsetSummary summarize(const CalSolution& s, const std::string& id,
+                        const std::vector<std::array<double, 2>>& uv) {
   CalsetSummary out;
   out.id = id;
+  if (!uv.empty() && uv.size() == static_cast<std::size_t>(s.bandpass.nant)) {
+    const auto& bp = s.bandpass;
+    out.antenna_uv = uv;
+    for (const auto& f : bp.freqs) {
+      double sum = 0;
+      for (double x : f) sum += x / static_cast<double>(f.size());
+      out.spw_freq_hz.push_back(sum);
+    }
+    for (int a = 0; a < bp.nant; ++a) {
+      for (std::size_t spw = 0; spw < bp.freqs.size(); ++spw) {
+        std::complex<double> m{};
+        for (std::size_t c = 0; c < bp.freqs[spw].size(); ++c) {
+          const auto i = bp.index(static_cast<int>(spw), a, 0, c);
+          if (!bp.flag[spw][i] && std::abs(bp.gain[spw][i]) > 0) {
+            m += std::complex<double>(bp.gain[spw][i]) /
+                 static_cast<double>(std::abs(bp.gain[spw][i]));
+          }
+        }
+        out.antenna_phase.push_back(std::abs(m) > 0 ? std::arg(m) : std::nan(""));
+      }
+    }
+  }
   const auto& bp = s.bandpass;
   out.mid_time_s = bp.time;
   std::vector<std::vector<double>> per_spw(bp.freqs.size());
@@ -81,11 +192,17 @@ CalsetSummary summarize(const CalSolution& s, const std::string& id) {
 }
 
 nlohmann::json to_json(const CalsetSummary& s) {
+  nlohmann::json ph = nlohmann::json::array();
+  for (double x : s.antenna_phase)
+    ph.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json());
   return {{"id", s.id},
           {"mid_time_s", s.mid_time_s},
           {"antenna_amp", s.antenna_amp},
           {"spw_shape", s.spw_shape},
-          {"phase_rms_deg", s.phase_rms_deg}};
+          {"phase_rms_deg", s.phase_rms_deg},
+          {"spw_freq_hz", s.spw_freq_hz},
+          {"antenna_phase", ph},
+          {"antenna_uv", s.antenna_uv}};
 }
 
 CalsetSummary calset_summary_from_json(const nlohmann::json& j) {
@@ -96,6 +213,12 @@ CalsetSummary calset_summary_from_json(const nlohmann::json& j) {
     s.antenna_amp = j.at("antenna_amp").get<std::vector<double>>();
     s.spw_shape = j.at("spw_shape").get<std::vector<double>>();
     s.phase_rms_deg = j.at("phase_rms_deg").get<double>();
+    if (j.contains("antenna_uv")) {
+      s.spw_freq_hz = j.at("spw_freq_hz").get<std::vector<double>>();
+      for (const auto& x : j.at("antenna_phase"))
+        s.antenna_phase.push_back(x.is_null() ? std::nan("") : x.get<double>());
+      s.antenna_uv = j.at("antenna_uv").get<std::vector<std::array<double, 2>>>();
+    }
     return s;
   } catch (const nlohmann::json::exception& e) {
     throw InputError(fmt::format("calibration set summary: {}", e.what()));
@@ -185,6 +308,8 @@ HistoryReport compare_with_history(const CalsetSummary& now,
     }
   }
 
+  position_check(now, use, t, r);
+
   std::vector<double> h;
   for (const auto* p : use) h.push_back(p->phase_rms_deg);
   r.history_phase_rms_deg = median(std::move(h));
@@ -207,6 +332,9 @@ nlohmann::json to_json(const HistoryReport& r) {
           {"jumping_antennas", r.jumping_antennas},
           {"phase_rms_deg", r.phase_rms_deg},
           {"history_phase_rms_deg", r.history_phase_rms_deg},
+          {"position_shift_arcsec", r.position_shift_arcsec},
+          {"coherence_shifted", r.coherence_shifted},
+          {"coherence_unshifted", r.coherence_unshifted},
           {"failures", r.failures},
           {"warnings", r.warnings}};
 }

@@ -4,6 +4,7 @@
 // that picks the set applied to a group. Pure functions over plain structs:
 // the caller supplies the earlier sets' summaries (stored in their qa_json
 // under "summary") and the candidates; nothing here opens the state database.
+#include <array>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,9 +29,24 @@ struct CalsetSummary {
   // Median over antennas of the rms (deg) of the gain phase about its mean
   // over the set's intervals: phase stability within the transit.
   double phase_rms_deg = 0;
+  // For the position check: per SPW its mean frequency (Hz); per antenna and
+  // SPW (index ant * nspw + spw) the phase (rad) of the channel-mean pol-0
+  // bandpass, NaN without data; per antenna its position projected on the
+  // plane perpendicular to the pointing (m, antenna_plane_uv). Empty when
+  // the positions were not given.
+  std::vector<double> spw_freq_hz;
+  std::vector<double> antenna_phase;
+  std::vector<std::array<double, 2>> antenna_uv;
 };
 
-CalsetSummary summarize(const CalSolution& solution, const std::string& id);
+// Antenna positions (ITRF, m) projected on the plane perpendicular to a
+// meridian pointing at `dec_rad` (east, north-ish), relative to their mean.
+std::vector<std::array<double, 2>> antenna_plane_uv(const std::vector<std::array<double, 3>>& itrf,
+                                                    double dec_rad);
+
+// `antenna_uv` may be empty (no position check later).
+CalsetSummary summarize(const CalSolution& solution, const std::string& id,
+                        const std::vector<std::array<double, 2>>& antenna_uv = {});
 nlohmann::json to_json(const CalsetSummary& s);
 // Throws InputError when `j` is not a summary.
 CalsetSummary calset_summary_from_json(const nlohmann::json& j);
@@ -47,6 +63,9 @@ struct HistoryThresholds {
   // Phase rms against the history's: warn above max(factor x history, floor).
   double warn_phase_rms_factor = 3;
   double phase_rms_floor_deg = 5;
+  // Phases against the history forming a plane over the array = a shifted
+  // model position: warn when the shift that best explains them is larger.
+  double warn_position_arcsec = 10;
   int max_sets = 5;  // the most recent earlier sets used
 };
 
@@ -57,6 +76,10 @@ struct HistoryReport {
   int worst_shape_spw = -1;
   std::vector<int> jumping_antennas;  // antenna indices beyond warn_antenna_jump
   double phase_rms_deg = 0, history_phase_rms_deg = 0;
+  // The direction shift (arcsec) whose phase plane best fits the bandpass
+  // phases minus the history's, and the phase coherence (0..1) with it and
+  // without it; -1 when not computed (no positions).
+  double position_shift_arcsec = -1, coherence_shifted = 0, coherence_unshifted = 0;
   std::vector<std::string> failures, warnings;
 };
 

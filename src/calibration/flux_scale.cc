@@ -7,12 +7,52 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "calibration/calibrate.h"
+#include "calibration/caltable.h"
+#include "calibration/solve_stage.h"
+#include "catalog/calibrator_models.h"
+#include "catalog/vla_calibrators.h"
+#include "common/error.h"
+
 namespace contimg::calibration {
 
 void TransitFluxMeasurement::add(VisBlock b, std::span<const std::complex<float>> model) {
   ApplyStats st;
   apply_solution(solution_, b, st);
   cmp_.add(b, model);
+}
+
+TransitFlux measure_transit_flux(const std::filesystem::path& ms,
+                                 const std::filesystem::path& data_dir,
+                                 const std::string& calset_id, const std::filesystem::path& bcal,
+                                 const std::filesystem::path& gcal) {
+  MsVisibilities vis(ms);
+  const auto& meta = vis.meta();
+  const auto name = calibrator_from_fields(meta.field_names);
+  if (!name)
+    throw InputError(fmt::format("{}: no calibrator field: not a calibrator transit", ms.string()));
+  const auto list = catalog::load_vla_calibrators(catalog::vla_calibrator_path(data_dir));
+  const auto cal = catalog::find_calibrator(list, *name);
+  if (!cal)
+    throw InputError(
+        fmt::format("{}: calibrator {} is not in the VLA calibrator list", ms.string(), *name));
+  const std::vector<sky::Source> model{catalog::calibrator_source(*cal)};
+  CalSolution sol;
+  sol.bandpass = read_bandpass_table(bcal);
+  sol.gains = read_gain_table(gcal);
+  TransitFluxMeasurement m(sol);
+  for (int spw = 0; spw < meta.nspw(); ++spw) {
+    if (!vis.has_rows(spw)) continue;
+    auto block = vis.read_spw(spw);
+    const auto pred = predict_block(meta, block, model);
+    m.add(std::move(block), pred);
+  }
+  TransitFlux t;
+  t.group_id = ms.filename().stem().string();
+  t.calibrator = *name;
+  t.calset_id = calset_id;
+  t.ratio = m.ratio();
+  return t;
 }
 
 FluxScaleReport flux_scale_report(std::vector<TransitFlux> transits, double tolerance) {

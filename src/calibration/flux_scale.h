@@ -3,6 +3,7 @@
 // "Flux-scale check"): when no reference catalogue exists, the day's
 // calibrator transits, calibrated with the set chosen for them, are compared
 // with their catalogue flux. Plain buffers; the caller reads the MS.
+#include <filesystem>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +43,19 @@ struct FluxScaleReport {
   bool ok = true;           // every transit within the tolerance
   std::string summary;      // one line for the chain summary
 };
+
+// One calibrator transit MS against its catalogue flux, calibrated with the
+// set whose tables are given (the set applied to it): reads DATA one SPW at a
+// time, predicts the calibrator named by the MS's calibrator field from the
+// VLA list (catalog::calibrator_source) and returns calibrated / catalogue
+// flux. Throws InputError when the MS has no calibrator field or the
+// calibrator is not in the list. Reads the MS and the tables, never the state
+// database.
+TransitFlux measure_transit_flux(const std::filesystem::path& ms,
+                                 const std::filesystem::path& data_dir,
+                                 const std::string& calset_id,
+                                 const std::filesystem::path& bandpass_table,
+                                 const std::filesystem::path& gain_table);
 
 // |ratio - 1| > tolerance for any transit: not ok, named in the summary.
 FluxScaleReport flux_scale_report(std::vector<TransitFlux> transits, double tolerance);

@@ -85,8 +85,9 @@ QaReport assess(const CalSolution& s, const QaThresholds& t) {
 }
 
 void add_history(QaReport& r, const CalSolution& s, const std::string& id,
-                 const std::vector<CalsetSummary>& previous, const HistoryThresholds& t) {
-  r.summary = summarize(s, id);
+                 const std::vector<CalsetSummary>& previous, const HistoryThresholds& t,
+                 const std::vector<std::array<double, 2>>& uv) {
+  r.summary = summarize(s, id, uv);
   r.history = compare_with_history(r.summary, previous, t);
   r.reasons.insert(r.reasons.end(), r.history.failures.begin(), r.history.failures.end());
   r.warnings.insert(r.warnings.end(), r.history.warnings.begin(), r.history.warnings.end());
@@ -114,6 +115,7 @@ HistoryThresholds history_thresholds(const config::Config& cfg) {
   t.fail_shape_jump = cfg.get_double("calibration.history_fail_shape_jump");
   t.warn_phase_rms_factor = cfg.get_double("calibration.history_warn_phase_rms_factor");
   t.max_sets = static_cast<int>(cfg.get_int("calibration.history_sets"));
+  t.warn_position_arcsec = cfg.get_double("calibration.history_warn_position_arcsec");
   return t;
 }
 

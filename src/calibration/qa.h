@@ -42,7 +42,8 @@ QaReport assess(const CalSolution& solution, const QaThresholds& thresholds);
 // Summarises the set and compares it with the earlier sets' summaries:
 // history failures and warnings join the report's, and passed/grade follow.
 void add_history(QaReport& report, const CalSolution& solution, const std::string& calset_id,
-                 const std::vector<CalsetSummary>& previous, const HistoryThresholds& thresholds);
+                 const std::vector<CalsetSummary>& previous, const HistoryThresholds& thresholds,
+                 const std::vector<std::array<double, 2>>& antenna_uv = {});
 // The summaries in earlier sets' QA JSON (passed sets only; others and
 // documents without a summary are skipped).
 std::vector<CalsetSummary> history_from_qa_json(

@@ -188,7 +188,10 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   out.refant = sol.refant >= 0 ? meta.antenna_names[static_cast<std::size_t>(sol.refant)] : "";
 
   out.qa = assess(sol, qa_thresholds(cfg));
-  add_history(out.qa, sol, fmt::format("{}_{}", out.group_id, out.calibrator), req.history, history_thresholds(cfg));
+  add_history(out.qa, sol, fmt::format("{}_{}", out.group_id, out.calibrator), req.history,
+              history_thresholds(cfg),
+              antenna_plane_uv(meta.antenna_positions,
+                               meta.field_dir.at(static_cast<std::size_t>(sol.bandpass.field)).dec_rad));
   out.status = out.qa.passed ? "passed" : "failed";
 
   // Tables and plots are written into one temporary directory beside their

@@ -312,6 +312,10 @@ const std::vector<KeyDef>& schema() {
        "Field model: other catalogue sources at least this bright (apparent, 1.4 GHz) join the calibrator's "
        "model when a reference catalogue is configured.",
        at_least(0)},
+      {"calibration.history_warn_position_arcsec", Type::kDouble, "10",
+       "History QA: warn when the bandpass phases against the history fit a model-position shift this "
+       "large.",
+       at_least(0)},
       {"calibration.validity_hours", Type::kDouble, "12",
        "A set is valid this long before and after its calibrator MS.", above(0)},
       {"calibration.warn_hours", Type::kDouble, "6",
