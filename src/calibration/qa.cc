@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
+
 namespace contimg::calibration {
 
 namespace {
@@ -101,7 +103,11 @@ std::vector<CalsetSummary> history_from_qa_json(
     if (status != "passed") continue;
     const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object() || !j.contains("summary")) continue;  // sets solved before summaries existed
-    out.push_back(calset_summary_from_json(j.at("summary")));
+    try {
+      out.push_back(calset_summary_from_json(j.at("summary")));
+    } catch (const InputError&) {
+      continue;  // a damaged summary only loses that set from the comparison
+    }
   }
   return out;
 }

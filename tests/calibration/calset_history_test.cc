@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "calibration/calset_history.h"
+#include "calibration/qa.h"
 #include "common/error.h"
 
 namespace contimg::calibration {
@@ -107,6 +108,30 @@ TEST(CalsetHistory, OnlyEarlierSetsOfTheSameShapeAndAtMostMaxSets) {
   EXPECT_EQ(r.sets_compared, 5);  // the 5 most recent; "old" (2.0) left out
   EXPECT_NEAR(r.scale_ratio, 1.0, 1e-12);
   EXPECT_EQ(compare_with_history(summary("now", 400, 1.0), {}, {}).sets_compared, 0);
+}
+
+TEST(CalsetHistory, SummariesComeFromPassedSetsQaJson) {
+  const auto good = nlohmann::json{{"summary", to_json(summary("a", 100, 1.0))}}.dump();
+  const auto other = nlohmann::json{{"summary", to_json(summary("b", 200, 2.0))}}.dump();
+  const auto h = history_from_qa_json({{"passed", good},
+                                       {"failed", other},       // never history
+                                       {"passed", "{}"},        // solved before summaries
+                                       {"passed", "not json"},  // damaged
+                                       {"passed", R"({"summary": {"id": 1}})"}});  // damaged
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0].id, "a");
+}
+
+TEST(CalsetHistory, PlaneCoordinatesAreProjectedPerpendicularToThePointing) {
+  // Three antennas at longitude 0 on the equator: 100 m east, 100 m north (along z).
+  const double r = 6.371e6;
+  const std::vector<std::array<double, 3>> itrf{{r, 0, 0}, {r, 100, 0}, {r, 0, 100}};
+  const auto uv = antenna_plane_uv(itrf, 0.0);  // pointing at the zenith (dec 0 on the equator)
+  ASSERT_EQ(uv.size(), 3u);
+  EXPECT_NEAR(uv[1][0] - uv[0][0], 100, 1e-6);  // east -> u
+  EXPECT_NEAR(uv[1][1] - uv[0][1], 0, 1e-6);
+  EXPECT_NEAR(uv[2][1] - uv[0][1], 100, 1e-6);  // north -> v
+  EXPECT_NEAR(uv[2][0] - uv[0][0], 0, 1e-6);
 }
 
 CalsetCandidate cand(std::string id, double mid, std::string status, std::string grade) {

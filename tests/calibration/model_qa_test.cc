@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "calibration/apply.h"
 #include "calibration/calibrate.h"
 #include "calibration/calset_history.h"
 #include "calibration/model_qa.h"
@@ -333,6 +334,17 @@ TEST(ModelQa, UnmodelledBrightSourcesWarn) {
   EXPECT_TRUE(full.passed);
   EXPECT_TRUE(full.warnings.empty()) << full.warnings.front();
   EXPECT_NEAR(full.model.reduced_chi2, 1.0, 0.05);
+  // ... and the calibrated flux scale is right to 1% (calibrated data against
+  // the true sky, every SPW).
+  const auto sol = d.solve(sky);
+  for (const auto& block : d.blocks) {
+    auto b = block;
+    ApplyStats st;
+    apply_solution(sol, b, st);
+    ModelComparison cmp;
+    cmp.add(b, predict_block(d.meta, b, sky));
+    EXPECT_NEAR(cmp.ratio(), 1.0, 0.01) << "SPW " << b.spw;
+  }
 }
 
 TEST(ModelQa, FiguresGoIntoTheQaJson) {
