@@ -30,7 +30,8 @@ TEST(CalibratorPolicy, AFaintCalibratorInABrightFieldIsNotSolvedAndItsFieldIsThe
   for (int i = 0; i < 6; ++i)
     cat.push_back(
         src("S" + std::to_string(i), 158.78 + 0.8 * std::cos(i), 56.48 + 0.6 * std::sin(i), 2.5));
-  cat.push_back(src("far", 170.0, 56.48, 100));  // well outside the beam: ~0 apparent
+  cat.push_back(src("far", 200.0, 56.48, 100));  // 23 deg away: a far sidelobe, < 0.02 Jy apparent
+                                                 // // well outside the beam: ~0 apparent
   const auto p = decide_transit(cal, false, cal.ra_rad, cal.dec_rad, cat, {});
   EXPECT_FALSE(p.solve);
   EXPECT_NEAR(p.calibrator_apparent_jy, 1.85, 1e-3);
