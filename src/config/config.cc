@@ -275,7 +275,7 @@ const std::vector<KeyDef>& schema() {
       {"calibration.min_antennas", Type::kInt, "10", "QA: a set fails with fewer antennas solved.", at_least(1)},
       {"calibration.min_median_snr", Type::kDouble, "5",
        "QA: a set fails when the median bandpass SNR is lower.", at_least(0)},
-      {"calibration.min_signal_explained", Type::kDouble, "0.5",
+      {"calibration.min_signal_explained", Type::kDouble, "0.75",
        "Model QA: a set fails when its model explains less of the data's sky power (docs/calibration.md).",
        between(0, 1)},
       {"calibration.model_min_signal_to_noise", Type::kDouble, "0.02",
