@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "calibration/model_qa.h"
 #include "common/error.h"
 
 namespace contimg::calibration {
@@ -120,6 +121,7 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
   bp.interval = meta.time_last - meta.time_first + meta.interval;
 
   std::vector<int> provisional;  // bandpass cells are re-referenced at the end
+  ModelQaAccumulator model_qa(nant, meta.nspw());
   double total_model = 0;
   for (int spw = 0; spw < meta.nspw(); ++spw) {
     if (opt.check_interrupt) opt.check_interrupt();
@@ -172,6 +174,8 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
       }
     }
     sums = {};
+    // While the block is in memory: residuals of the fitted model (issue 16).
+    model_qa.add_block(b, model, bp);
 
     // Divide the bandpass out and accumulate the gain sums over channels;
     // the weight carries |B_1 B_2|^2 (the variance of V / (B_1 B_2*)).
@@ -210,6 +214,7 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
     throw InputError(fmt::format("{}: no unflagged cross-correlation with a non-zero model: nothing to solve "
                                  "(all data flagged, or the model is outside the beam)", meta.path.string()));
   }
+  out.model_qa = model_qa.figures();
   out.antenna_has_data.resize(na);
   for (std::size_t a = 0; a < na; ++a) out.antenna_has_data[a] = unflagged[a] > 0 ? 1 : 0;
   const auto priority = reference_priority(meta, unflagged, opt.refant);

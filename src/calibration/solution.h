@@ -12,8 +12,8 @@ namespace contimg::calibration {
 
 struct BandpassSolution {
   int nant = 0, npol = 0;
-  double time = 0, interval = 0;  // MJD s mid and span of the data solved
-  int field = 0;                  // FIELD row the solution refers to (the calibrator's)
+  double time = 0, interval = 0;           // MJD s mid and span of the data solved
+  int field = 0;                           // FIELD row the solution refers to (the calibrator's)
   std::vector<std::vector<double>> freqs;  // per SPW
   // Per SPW, index (ant * npol + pol) * nchan + chan.
   std::vector<std::vector<std::complex<float>>> gain;
@@ -21,7 +21,9 @@ struct BandpassSolution {
   std::vector<std::vector<float>> snr;
 
   std::size_t index(int spw, int ant, int pol, std::size_t chan) const {
-    return (static_cast<std::size_t>(ant) * npol + pol) * freqs[static_cast<std::size_t>(spw)].size() + chan;
+    return (static_cast<std::size_t>(ant) * npol + pol) *
+               freqs[static_cast<std::size_t>(spw)].size() +
+           chan;
   }
 };
 
@@ -40,11 +42,27 @@ struct GainSolution {
   }
 };
 
+// Model-consistency QA figures of a solve (calibration/model_qa.h computes them).
+struct ModelQaFigures {
+  int nant = 0, nspw = 0;
+  bool noise_known = false;          // XX-YY pairs existed (npol >= 2)
+  double noise_var = 0;              // s^2: noise variance per unit weight per complex sample
+  double dof_fraction = 1;           // 1 - bandpass parameters / samples
+  double reduced_chi2 = 0;           // over all cells; 0 when the noise is unknown
+  double explained = 0;              // raw
+  double signal_explained = 0;       // noise-corrected; meaningful when signal_to_noise > ~0.01
+  double signal_to_noise = 0;        // (sum w|V|^2 - n s^2) / (n s^2): sky power per noise power
+  std::vector<double> antenna_chi2;  // per antenna over its SPWs (0: no data)
+  std::vector<double> spw_chi2;      // per SPW over its antennas (0: no data)
+  std::vector<double> antenna_signal_explained;  // per antenna (NaN-free: 0 when no data)
+};
+
 struct CalSolution {
   BandpassSolution bandpass;
   GainSolution gains;
   int refant = -1;
   std::vector<std::uint8_t> antenna_has_data;  // per antenna: had unflagged cross-correlations
+  ModelQaFigures model_qa;
 };
 
 }  // namespace contimg::calibration

@@ -11,6 +11,7 @@
 #include "calibration/calibrate.h"
 #include "calibration/caltable.h"
 #include "calibration/ms_access.h"
+#include "calibration/transit_policy.h"
 #include "catalog/calibrator_models.h"
 #include "catalog/vla_calibrators.h"
 #include "common/error.h"
@@ -168,6 +169,7 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
     model.push_back(catalog::calibrator_source(*c));
     out.calibrator = *field_cal;
   }
+  model.insert(model.end(), req.field_model.begin(), req.field_model.end());
   for (const auto& s : model) {
     log->info("model source {} at ({:.5f}, {:.5f}) deg, {:.3f} Jy at 1.4 GHz", s.name, s.ra_rad * 180 / M_PI,
               s.dec_rad * 180 / M_PI, s.flux_at(1.4e9));
@@ -186,11 +188,11 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   out.seconds_read_solve = seconds_since(t0);
   out.refant = sol.refant >= 0 ? meta.antenna_names[static_cast<std::size_t>(sol.refant)] : "";
 
-  QaThresholds th;
-  th.max_flagged_fraction = cfg.get_double("calibration.max_flagged_fraction");
-  th.min_antennas = static_cast<int>(cfg.get_int("calibration.min_antennas"));
-  th.min_median_snr = cfg.get_double("calibration.min_median_snr");
-  out.qa = assess(sol, th);
+  out.qa = assess(sol, qa_thresholds(cfg));
+  add_history(out.qa, sol, fmt::format("{}_{}", out.group_id, out.calibrator), req.history,
+              history_thresholds(cfg),
+              antenna_plane_uv(meta.antenna_positions,
+                               meta.field_dir.at(static_cast<std::size_t>(sol.bandpass.field)).dec_rad));
   out.status = out.qa.passed ? "passed" : "failed";
 
   // Tables and plots are written into one temporary directory beside their
@@ -256,6 +258,7 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   } else {
     log->warn("calset {} FAILED QA: {}", out.calset_id, rec.reasons);
   }
+  for (const auto& w : out.qa.warnings) log->warn("calset {}: {}", out.calset_id, w);
   return out;
 }
 
@@ -332,10 +335,35 @@ void SolveStage::validate(const pipeline::Context& ctx) const {
 }
 
 pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
-  // No calibrator field and no model: nothing to solve (done, with no product).
-  if (request_.model_json.empty() && !require_calibrator_ && !field_calibrator(ctx)) return ctx;
   SolveRequest req = request_;
   req.ms = ctx.get(pipeline::keys::kMsPath);
+  const auto meta = MsVisibilities(req.ms).meta();
+  const auto cal = calibrator_from_fields(meta.field_names);
+  // No calibrator field and no model: nothing to solve (done, with no product).
+  if (request_.model_json.empty() && !require_calibrator_ && !cal) return ctx;
+  if (cal && request_.model_json.empty() && !require_calibrator_) {
+    // In a chain only a calibrator that dominates its field is solved on
+    // (issue 16); the decision reads catalogues and the MS's metadata, not its data.
+    const fs::path reference = ctx.has(pipeline::keys::kReferenceCatalogue)
+                                   ? fs::path(ctx.get(pipeline::keys::kReferenceCatalogue))
+                                   : cfg_.get_path("validation.reference_catalogue");
+    const auto policy = transit_policy_for(cfg_, meta, *cal, reference);
+    if (!policy.solve) {
+      logging::group_logger(ctx.group_id())->info("solve: {}", policy.reason);
+      return ctx.with(pipeline::keys::kCalsetStatus, std::string("not_solved"))
+          .with(pipeline::keys::kCalsetReason, policy.reason);
+    }
+    req.field_model = policy.field_model;
+  }
+  // The history QA compares with the earlier passed sets of the registry, read
+  // through the orchestrator's view (this group's own earlier set excluded).
+  if (ctx.state()) {
+    std::vector<std::pair<std::string, std::string>> sets;
+    for (const auto& c : ctx.state()->calsets()) {
+      if (c.group_id != ctx.group_id()) sets.emplace_back(c.status, c.qa_json);
+    }
+    req.history = history_from_qa_json(sets);
+  }
   req.group_id = ctx.group_id();
   if (req.command_line.empty()) req.command_line = "contimg run (solve stage)";
   req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };

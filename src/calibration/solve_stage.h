@@ -35,6 +35,12 @@ struct SolveRequest {
   std::function<void()> check_interrupt;
   // The staging directory is registered with it (removed on a second signal).
   const InterruptGuard* interrupts = nullptr;
+  // Other sources of the field added to the calibrator's model (the transit
+  // policy's field model; never the sole model).
+  std::vector<sky::Source> field_model;
+  // Summaries of earlier passed sets (their qa_json "summary"): the history
+  // QA compares the new set with them; empty = no history check.
+  std::vector<CalsetSummary> history;
 };
 
 struct SolveOutcome {

@@ -144,6 +144,7 @@ std::optional<state::CalsetRecord> DbStateView::calset(const std::string& id) co
 std::optional<state::CalsetRecord> DbStateView::nearest_valid_calset(double time_s) const {
   return state::nearest_valid_calset(db_, time_s, out_root_);
 }
+std::vector<state::CalsetRecord> DbStateView::calsets() const { return state::list_calsets(db_); }
 std::optional<state::ImageRecord> DbStateView::image(const std::string& group_id) const {
   return state::image_record(db_, group_id, out_root_);
 }

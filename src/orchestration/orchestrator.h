@@ -93,6 +93,7 @@ class DbStateView : public pipeline::StateView {
   std::optional<state::FlagRunRecord> flag_run(const std::string& ms_path) const override;
   std::optional<state::CalsetRecord> calset(const std::string& id) const override;
   std::optional<state::CalsetRecord> nearest_valid_calset(double time_s) const override;
+  std::vector<state::CalsetRecord> calsets() const override;
   std::optional<state::ImageRecord> image(const std::string& group_id) const override;
   std::optional<state::ValidationRecord> validation(const std::string& group_id) const override;
 

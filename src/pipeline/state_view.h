@@ -5,6 +5,7 @@
 // test, a library call) sees an empty state.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "state/calsets.h"
 #include "state/flag_stats.h"
@@ -21,6 +22,9 @@ class StateView {
   virtual std::optional<state::CalsetRecord> calset(const std::string& id) const = 0;
   // The passed set of this tree valid at `time_s` and nearest to it.
   virtual std::optional<state::CalsetRecord> nearest_valid_calset(double time_s) const = 0;
+  // Every calibration set of the registry, of every tree (the history a new
+  // set is compared with).
+  virtual std::vector<state::CalsetRecord> calsets() const = 0;
   virtual std::optional<state::ImageRecord> image(const std::string& group_id) const = 0;
   virtual std::optional<state::ValidationRecord> validation(const std::string& group_id) const = 0;
 };

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "calibration/calset_history.h"
 #include "common/error.h"
 #include "state/clock.h"
 
@@ -99,17 +100,28 @@ std::vector<CalsetRecord> list_calsets(StateDb& db, const std::optional<std::str
   return out;
 }
 
-std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s, const std::optional<std::string>& tree) {
-  // The tree's own sets (and those made before trees) first; another tree's
-  // only when it has none valid.
+std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s, const std::optional<std::string>& tree,
+                                                 double near_s) {
+  // The rule is calibration::choose_calset (quality first, then time); this
+  // adapter only feeds it the passed sets whose window holds the time — the
+  // tree's own (and pre-tree) ones when it has any, else every tree's.
   auto st = db.database().prepare(std::string("SELECT ") + kColumns +
                                   " FROM calsets WHERE status = 'passed' AND valid_from_s <= ?1 AND "
-                                  "valid_to_s >= ?1 ORDER BY (?9 IS NULL OR out_root = ?9 OR out_root = '') DESC, "
-                                  "ABS(mid_time_s - ?1), created_at DESC LIMIT 1");
+                                  "valid_to_s >= ?1 ORDER BY created_at DESC");
   st.bind(1, time_s);
-  st.bind(9, tree);
-  if (!st.step()) return std::nullopt;
-  return from_row(st);
+  std::vector<CalsetRecord> own, all;
+  while (st.step()) {
+    all.push_back(from_row(st));
+    if (!tree || all.back().out_root == *tree || all.back().out_root.empty()) own.push_back(all.back());
+  }
+  const auto& sets = own.empty() ? all : own;
+  std::vector<calibration::CalsetCandidate> candidates;
+  for (const auto& r : sets) {
+    candidates.push_back({r.id, r.mid_time_s, r.valid_from_s, r.valid_to_s, r.status, r.grade});
+  }
+  const auto i = calibration::choose_calset(candidates, time_s, near_s);
+  if (!i) return std::nullopt;
+  return sets[*i];
 }
 
 }  // namespace contimg::state

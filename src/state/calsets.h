@@ -16,7 +16,7 @@ struct CalsetRecord {
   std::string group_id, ms_path, calibrator, refant;
   std::string bandpass_table, gain_table;
   double mid_time_s = 0, valid_from_s = 0, valid_to_s = 0;  // MJD s
-  std::string status;  // passed | failed
+  std::string status;                                       // passed | failed
   std::string grade;
   std::string reasons;
   std::string qa_json = "{}";
@@ -34,11 +34,15 @@ void upsert_calset(StateDb& db, const CalsetRecord& r);
 std::optional<CalsetRecord> calset(StateDb& db, const std::string& id,
                                    const std::optional<std::string>& tree = std::nullopt);
 std::vector<CalsetRecord> list_calsets(StateDb& db, const std::optional<std::string>& tree = std::nullopt);  // by mid time
-// The passed set whose validity window holds `time_s` and whose mid time is
-// nearest to it — among the tree's own (and pre-tree) sets when it has one,
-// else among every tree's (the registry is shared: a calibrator solved in one
-// tree calibrates another tree's group that has none); nullopt when none.
+// The set to apply at `time_s`: among the passed sets whose validity window
+// holds it — the tree's own (and pre-tree) ones when it has any, else every
+// tree's (the registry is shared: a calibrator solved in one tree calibrates
+// another tree's group that has none) — calibration::choose_calset's choice
+// (those within `near_s` first, then the best grade, then the nearest mid
+// time); nullopt when none. The name is historical: the nearest set is no
+// longer always the one chosen.
 std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s,
-                                                 const std::optional<std::string>& tree = std::nullopt);
+                                                 const std::optional<std::string>& tree = std::nullopt,
+                                                 double near_s = 6 * 3600.0);
 
 }  // namespace contimg::state

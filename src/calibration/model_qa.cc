@@ -1,0 +1,199 @@
+#include "calibration/model_qa.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace contimg::calibration {
+namespace {
+
+using cd = std::complex<double>;
+
+// A cell's own noise estimate needs this many XX-YY pairs; else the global one.
+constexpr double kMinNoiseSamples = 20;
+
+bool usable(const VisBlock& b, std::size_t i) {
+  const double w = b.weight[i];
+  return !b.flag[i] && w > 0 && std::isfinite(b.data[i].real()) && std::isfinite(b.data[i].imag());
+}
+
+struct Totals {
+  double resid = 0, power = 0, expected = 0, noise_power = 0;
+};
+
+}  // namespace
+
+ModelQaAccumulator::ModelQaAccumulator(int nant, int nspw)
+    : nant_(nant),
+      nspw_(nspw),
+      cells_(static_cast<std::size_t>(nant) * static_cast<std::size_t>(nspw)) {}
+
+void ModelQaAccumulator::add_block(const VisBlock& b, std::span<const std::complex<float>> model,
+                                   const BandpassSolution& bp) {
+  if (b.spw < 0 || b.spw >= nspw_)
+    throw InputError(fmt::format("model QA: SPW {} outside 0..{}", b.spw, nspw_ - 1));
+  if (model.size() < b.nrows * b.nchan)
+    throw InputError("model QA: model buffer smaller than the block");
+  const auto spw = static_cast<std::size_t>(b.spw);
+  const auto& g = bp.gain.at(spw);
+  const auto& fl = bp.flag.at(spw);
+  const std::size_t nchan = b.nchan, np = b.npol;
+  for (std::size_t k = 0; k < fl.size(); ++k) params_ += fl[k] ? 0 : 1;
+  for (std::size_t r = 0; r < b.nrows; ++r) {
+    const int a1 = b.ant1[r], a2 = b.ant2[r];
+    if (a1 == a2 || a1 < 0 || a2 < 0 || a1 >= nant_ || a2 >= nant_) continue;
+    auto& c1 = cells_[static_cast<std::size_t>(a1) * static_cast<std::size_t>(nspw_) + spw];
+    auto& c2 = cells_[static_cast<std::size_t>(a2) * static_cast<std::size_t>(nspw_) + spw];
+    for (std::size_t c = 0; c < nchan; ++c) {
+      const cd m = model[r * nchan + c];
+      cd u[2];
+      double var[2] = {0, 0};
+      bool ok[2] = {false, false};
+      for (std::size_t p = 0; p < np; ++p) {
+        const auto i = (r * nchan + c) * np + p;
+        const auto i1 = (static_cast<std::size_t>(a1) * np + p) * nchan + c;
+        const auto i2 = (static_cast<std::size_t>(a2) * np + p) * nchan + c;
+        if (!usable(b, i) || fl[i1] || fl[i2]) continue;
+        const cd bb = cd(g[i1]) * std::conj(cd(g[i2]));
+        const cd v = b.data[i];
+        const double w = b.weight[i];
+        const double rr = w * std::norm(v - bb * m), vv = w * std::norm(v);
+        for (auto* cell : {&c1, &c2}) {
+          cell->resid += rr;
+          cell->power += vv;
+          cell->samples += 1;
+        }
+        samples_ += 1;
+        const std::size_t slot = p == 0 ? 0 : (p == np - 1 ? 1 : 2);
+        if (slot < 2 && std::norm(bb) > 0) {
+          u[slot] = v / bb;
+          var[slot] = 1.0 / (w * std::norm(bb));
+          ok[slot] = true;
+        }
+      }
+      if (np >= 2 && ok[0] && ok[1]) {
+        const double d2 = std::norm(u[0] - u[1]) / (var[0] + var[1]);
+        for (auto* cell : {&c1, &c2}) {
+          cell->noise += d2;
+          cell->noise_samples += 1;
+        }
+      }
+    }
+  }
+}
+
+double reduced_chi2(const ModelQaCell& c, double s2, double dof) {
+  const double e = c.samples * s2 * dof;
+  return e > 0 ? c.resid / e : 0.0;
+}
+
+double signal_explained(const ModelQaCell& c, double s2, double dof) {
+  const double signal = c.power - c.samples * s2;
+  if (!(signal > 0)) return 0.0;
+  return 1.0 - (c.resid - c.samples * s2 * dof) / signal;
+}
+
+ModelQaFigures ModelQaAccumulator::figures() const {
+  ModelQaFigures f;
+  f.nant = nant_;
+  f.nspw = nspw_;
+  double noise = 0, noise_n = 0;
+  for (const auto& c : cells_) {
+    noise += c.noise;
+    noise_n += c.noise_samples;
+  }
+  f.noise_known = noise_n > 0;
+  f.noise_var = f.noise_known ? noise / noise_n : 0.0;
+  f.dof_fraction = samples_ > 0 ? std::max(0.0, 1.0 - params_ / samples_) : 1.0;
+  // Each cell is judged against its own noise (antennas and SPWs differ in
+  // system temperature and gain) when it has enough XX-YY pairs.
+  auto s2_of = [&](const ModelQaCell& c) {
+    return c.noise_samples >= kMinNoiseSamples ? c.noise / c.noise_samples : f.noise_var;
+  };
+  std::vector<Totals> ant(static_cast<std::size_t>(nant_)), spw(static_cast<std::size_t>(nspw_));
+  Totals all;
+  for (int a = 0; a < nant_; ++a) {
+    for (int s = 0; s < nspw_; ++s) {
+      const auto& c = cells_[static_cast<std::size_t>(a) * static_cast<std::size_t>(nspw_) +
+                             static_cast<std::size_t>(s)];
+      if (c.samples <= 0) continue;
+      const double s2 = s2_of(c);
+      for (auto* t : {&ant[static_cast<std::size_t>(a)], &spw[static_cast<std::size_t>(s)], &all}) {
+        t->resid += c.resid;
+        t->power += c.power;
+        t->expected += c.samples * s2 * f.dof_fraction;
+        t->noise_power += c.samples * s2;
+      }
+    }
+  }
+  auto chi2 = [&](const Totals& t) {
+    return f.noise_known && t.expected > 0 ? t.resid / t.expected : 0.0;
+  };
+  auto expl = [&](const Totals& t) {
+    const double signal = t.power - t.noise_power;
+    return signal > 0 ? 1.0 - (t.resid - t.expected) / signal : 0.0;
+  };
+  f.reduced_chi2 = chi2(all);
+  f.explained = all.power > 0 ? 1.0 - all.resid / all.power : 0.0;
+  f.signal_explained = f.noise_known ? expl(all) : f.explained;
+  f.signal_to_noise =
+      f.noise_known && all.noise_power > 0 ? (all.power - all.noise_power) / all.noise_power : 0.0;
+  for (const auto& t : ant) {
+    f.antenna_chi2.push_back(chi2(t));
+    f.antenna_signal_explained.push_back(
+        f.noise_known ? expl(t) : (t.power > 0 ? 1.0 - t.resid / t.power : 0.0));
+  }
+  for (const auto& t : spw) f.spw_chi2.push_back(chi2(t));
+  return f;
+}
+
+void gate_model_qa(const ModelQaFigures& f, const ModelQaThresholds& t,
+                   std::vector<std::string>& failures, std::vector<std::string>& warnings) {
+  const bool measurable = !f.noise_known || f.signal_to_noise >= t.min_signal_to_noise;
+  if (measurable && f.signal_explained < t.min_signal_explained) {
+    failures.push_back(fmt::format(
+        "the model explains {:.1f}% of the data's sky power (minimum {:.1f}%; reduced chi2 {:.2f}, "
+        "raw explained "
+        "fraction {:.3f}): the model is not what the data contain",
+        100 * f.signal_explained, 100 * t.min_signal_explained, f.reduced_chi2, f.explained));
+  }
+  if (!f.noise_known) {
+    warnings.push_back("model QA: no XX/YY pair, the noise and reduced chi2 are unknown");
+    return;
+  }
+  if (t.max_chi2 > 0 && f.reduced_chi2 > t.max_chi2) {
+    failures.push_back(
+        fmt::format("residual reduced chi2 {:.2f} (maximum {:.2f})", f.reduced_chi2, t.max_chi2));
+  } else if (f.reduced_chi2 > t.warn_chi2) {
+    int worst = 0;
+    for (std::size_t a = 0; a < f.antenna_chi2.size(); ++a) {
+      if (f.antenna_chi2[a] > f.antenna_chi2[static_cast<std::size_t>(worst)])
+        worst = static_cast<int>(a);
+    }
+    warnings.push_back(fmt::format(
+        "residual reduced chi2 {:.2f} (warning above {:.2f}; worst antenna index {} at {:.2f}): "
+        "structure the model "
+        "lacks (other sources in the field, or a model position or shape error)",
+        f.reduced_chi2, t.warn_chi2, worst,
+        f.antenna_chi2.empty() ? 0.0 : f.antenna_chi2[static_cast<std::size_t>(worst)]));
+  }
+}
+
+nlohmann::json to_json(const ModelQaFigures& f) {
+  return {{"noise_known", f.noise_known},
+          {"noise_var_per_unit_weight", f.noise_var},
+          {"dof_fraction", f.dof_fraction},
+          {"reduced_chi2", f.reduced_chi2},
+          {"explained_fraction", f.explained},
+          {"signal_explained_fraction", f.signal_explained},
+          {"signal_to_noise", f.signal_to_noise},
+          {"antenna_chi2", f.antenna_chi2},
+          {"spw_chi2", f.spw_chi2},
+          {"antenna_signal_explained", f.antenna_signal_explained}};
+}
+
+}  // namespace contimg::calibration
