@@ -48,7 +48,7 @@ import sys
 import threading
 import time
 
-from contimg_harness import fill_up, tmpfs, umount
+from contimg_harness import fill_up, processes_mentioning, product_mismatches, temporaries, tmpfs, umount
 
 RESULTS = {"passed": 0, "failed": 0}
 SKIP = 77
@@ -119,35 +119,6 @@ def parse(text):
         return {}
 
 
-def temporaries(root):
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in dirnames + filenames:
-            if n.startswith(".contimg-tmp-"):
-                found.append(os.path.join(dirpath, n))
-    return found
-
-
-def processes_mentioning(text, name="wsclean"):
-    """Live (not zombie) processes called `name` whose command line mentions text."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if stat[stat.rfind(")") + 2] == "Z":
-            continue
-        if name in stat[stat.find("(") + 1:stat.rfind(")")] and text in cmdline:
-            out.append(int(d))
-    return out
-
-
 def summary_of(tree, code, s):
     """What must equal between runs: exit, per-group status and verdict, row counts."""
     groups = {g["group_id"]: (g["status"], (g.get("outputs") or {}).get("verdict")) for g in s.get("groups", [])}
@@ -157,37 +128,11 @@ def summary_of(tree, code, s):
     return {"exit": code, "groups": groups, "counts": counts, "jobs_done": done, "group_states": states}
 
 
-def read_token(path):
-    try:
-        with open(os.path.join(path, "contimg.product.json")) as f:
-            return json.load(f).get("token")
-    except (OSError, ValueError):
-        return None
-
-
 def check_products(label, tree):
     """Every entry at a final product path has a products row whose identity matches."""
-    rows = {r[0]: r[1:] for r in tree.query("SELECT path, token, size_bytes, mtime_ns FROM products")}
-    # ms/: the MS and the calibration tables (directories); products/<group>/:
-    # images, quick-look, catalogues, report. Diagnostics are no products: the
-    # solve's plots beside the tables and WSClean's log.
-    paths = [p for p in glob.glob(os.path.join(tree.out, "ms", "*")) if os.path.isdir(p)]
-    paths += [p for p in glob.glob(os.path.join(tree.out, "products", "*", "*"))
-              if not os.path.basename(p).startswith(".") and not p.endswith(".log")]
-    bad = []
-    for p in sorted(paths):
-        rec = rows.get(os.path.abspath(p))
-        if rec is None:
-            bad.append(f"{p}: no record")
-        elif os.path.isdir(p):
-            if rec[0] is None or read_token(p) != rec[0]:
-                bad.append(f"{p}: token {read_token(p)} != {rec[0]}")
-        else:
-            st = os.stat(p)
-            if (st.st_size, st.st_mtime_ns) != (rec[1], rec[2]):
-                bad.append(f"{p}: size/mtime {(st.st_size, st.st_mtime_ns)} != {rec[1:]}")
+    paths, bad, missing = product_mismatches(tree.query("SELECT path, token, size_bytes, mtime_ns FROM products"),
+                                             tree.out)
     check(f"{label}: every product path has a matching record ({len(paths)} paths)", paths and not bad, bad[:5])
-    missing = [p for p in rows if not os.path.exists(p)]
     check(f"{label}: every record's path exists", not missing, missing[:5])
 
 

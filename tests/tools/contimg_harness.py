@@ -2,11 +2,14 @@
 "N passed, M failed" line, and the real program run with an isolated set of
 tiers (data, stage, scratch, tmpfs under the work directory) and no CONTIMG_*
 variables from the caller's environment."""
+import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 
 
 class Checker:
@@ -104,3 +107,85 @@ def fill_up(path, leave=0):
                     f.write(b"\0" * 4096)
             except OSError:
                 pass
+
+
+# ---- what a run left behind (shared by the fault and service checks)
+
+def temporaries(root):
+    """Every .contimg-tmp-* path under root."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            if n.startswith(".contimg-tmp-"):
+                found.append(os.path.join(dirpath, n))
+    return found
+
+
+def processes_mentioning(text, name="wsclean"):
+    """Live (not zombie) processes called `name` whose command line mentions text."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if stat[stat.rfind(")") + 2] == "Z":
+            continue
+        if name in stat[stat.find("(") + 1:stat.rfind(")")] and text in cmdline:
+            out.append(int(d))
+    return out
+
+
+def read_token(path):
+    """The identity token inside a directory product, or None."""
+    try:
+        with open(os.path.join(path, "contimg.product.json")) as f:
+            return json.load(f).get("token")
+    except (OSError, ValueError):
+        return None
+
+
+def product_mismatches(rows, out):
+    """Checks every entry at a final product path of the tree `out` against the
+    products rows [(path, token, size_bytes, mtime_ns)]: (paths looked at,
+    entries without a matching record, records whose path is gone).
+    ms/: the MS and the calibration tables (directories); products/<group>/:
+    images, quick-look, catalogues, report. Diagnostics are no products: the
+    solve's plots beside the tables and WSClean's log."""
+    recs = {r[0]: r[1:] for r in rows}
+    paths = [p for p in glob.glob(os.path.join(out, "ms", "*")) if os.path.isdir(p)]
+    paths += [p for p in glob.glob(os.path.join(out, "products", "*", "*"))
+              if not os.path.basename(p).startswith(".") and not p.endswith(".log")]
+    bad = []
+    for p in sorted(paths):
+        rec = recs.get(os.path.abspath(p))
+        if rec is None:
+            bad.append(f"{p}: no record")
+        elif os.path.isdir(p):
+            if rec[0] is None or read_token(p) != rec[0]:
+                bad.append(f"{p}: token {read_token(p)} != {rec[0]}")
+        else:
+            st = os.stat(p)
+            if (st.st_size, st.st_mtime_ns) != (rec[1], rec[2]):
+                bad.append(f"{p}: size/mtime {(st.st_size, st.st_mtime_ns)} != {tuple(rec[1:])}")
+    missing = [p for p in recs if not os.path.exists(p)]
+    return paths, bad, missing
+
+
+def stop_with_sigterm(p, log, timeout=60):
+    """SIGTERM to the process p (its stderr going to the open file log); waits
+    (killing it after `timeout`), closes log; the seconds it took to exit."""
+    t = time.time()
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    log.close()
+    return time.time() - t

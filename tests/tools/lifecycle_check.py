@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 
-from contimg_harness import fill_up, tmpfs, umount
+from contimg_harness import fill_up, temporaries, tmpfs, umount
 
 RESULTS = {"passed": 0, "failed": 0}
 SKIP = 77
@@ -63,16 +63,6 @@ class Contimg:
     def start(self, *args):
         return subprocess.Popen(self.base + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=self.env)
-
-
-def temporaries(root):
-    """Every .contimg-tmp-* path under root."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in dirnames + filenames:
-            if n.startswith(".contimg-tmp-"):
-                found.append(os.path.join(dirpath, n))
-    return found
 
 
 def children(pid):

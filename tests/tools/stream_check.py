@@ -33,7 +33,6 @@ usage: stream_check.py --contimg EXE --workdir DIR --case stream|lifecycle [--ki
 """
 import argparse
 import calendar
-import glob
 import json
 import os
 import random
@@ -44,6 +43,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from contimg_harness import processes_mentioning, product_mismatches, stop_with_sigterm, temporaries
 
 RESULTS = {"passed": 0, "failed": 0}
 SKIP = 77
@@ -141,61 +142,13 @@ def deliver(path, dest_dir, how, rng):
     return final
 
 
-def temporaries(root):
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in dirnames + filenames:
-            if n.startswith(".contimg-tmp-"):
-                found.append(os.path.join(dirpath, n))
-    return found
-
-
-def wsclean_processes(text):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if stat[stat.rfind(")") + 2] != "Z" and "wsclean" in stat and text in cmdline:
-            out.append(int(d))
-    return out
-
-
-def read_token(path):
-    try:
-        with open(os.path.join(path, "contimg.product.json")) as f:
-            return json.load(f).get("token")
-    except (OSError, ValueError):
-        return None
-
-
 def check_products(tree):
-    rows = {r[0]: r[1:] for r in tree.query("SELECT path, token, size_bytes, mtime_ns FROM products")}
-    paths = [p for p in glob.glob(os.path.join(tree.out, "ms", "*")) if os.path.isdir(p)]
-    paths += [p for p in glob.glob(os.path.join(tree.out, "products", "*", "*"))
-              if not os.path.basename(p).startswith(".") and not p.endswith(".log")]
-    bad = []
-    for p in sorted(paths):
-        rec = rows.get(os.path.abspath(p))
-        if rec is None:
-            bad.append(f"{p}: no record")
-        elif os.path.isdir(p):
-            if rec[0] is None or read_token(p) != rec[0]:
-                bad.append(f"{p}: token {read_token(p)} != {rec[0]}")
-        else:
-            st = os.stat(p)
-            if (st.st_size, st.st_mtime_ns) != (rec[1], rec[2]):
-                bad.append(f"{p}: size/mtime differ from the record")
+    paths, bad, missing = product_mismatches(tree.query("SELECT path, token, size_bytes, mtime_ns FROM products"),
+                                             tree.out)
     check(f"every product path has a matching record, no partial MS or image ({len(paths)} paths)",
           paths and not bad, bad[:5])
-    missing = [p for p in rows if not os.path.exists(p)]
     check("every product record's path exists", not missing, missing[:5])
+
 
 
 def case_stream(exe, work, kills, seed):
@@ -306,7 +259,7 @@ def case_stream(exe, work, kills, seed):
           {k: v for k, v in sup.items() if k in (os.path.basename(dup_src), os.path.basename(dup_name))})
     check_products(tree)
     check("no .contimg-tmp-* in any tier", not temporaries(work), temporaries(work)[:5])
-    check("no WSClean left working on the tree", not wsclean_processes(work), wsclean_processes(work))
+    check("no WSClean left working on the tree", not processes_mentioning(work), processes_mentioning(work))
     untrusted = os.path.join(tree.out, "untrusted")
     check("nothing moved to untrusted/", not os.path.exists(untrusted) or not os.listdir(untrusted),
           os.listdir(untrusted) if os.path.exists(untrusted) else "")
@@ -379,20 +332,12 @@ def case_lifecycle(exe, work):
     while time.time() < until and "stage=flag event=start" not in seen and p.poll() is None:
         time.sleep(0.2)
         seen = open(log_path).read()
-    t = time.time()
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    log.close()
-    took = time.time() - t
+    took = stop_with_sigterm(p, log)
     seen = open(log_path).read()
     check("SIGTERM during a stage: exit 0 within stream.stop_timeout_s (5 s) + 10 s",
           p.returncode == 0 and took < 15, f"exit {p.returncode} after {took:.1f} s; {seen[-1500:]}")
     check("no .contimg-tmp-* after the stop", not temporaries(work), temporaries(work)[:5])
-    check("no WSClean left after the stop", not wsclean_processes(work), wsclean_processes(work))
+    check("no WSClean left after the stop", not processes_mentioning(work), processes_mentioning(work))
     p = tree.start(idle=5)
     out, err = p.communicate(timeout=600)
     states = dict(tree.query("SELECT group_id, state FROM groups"))
@@ -415,26 +360,18 @@ def case_lifecycle(exe, work):
     for f in sci["files"]:
         deliver(f, tree.incoming, "rsync", random.Random(2))
     until = time.time() + 300
-    while time.time() < until and not wsclean_processes(work) and p.poll() is None:
+    while time.time() < until and not processes_mentioning(work) and p.poll() is None:
         time.sleep(0.1)
-    had_wsclean = bool(wsclean_processes(work))
-    t = time.time()
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    log.close()
-    took = time.time() - t
+    had_wsclean = bool(processes_mentioning(work))
+    took = stop_with_sigterm(p, log)
     seen = open(log_path).read()
     time.sleep(0.5)
     job = tree.query("SELECT state, error_kind, attempt FROM jobs WHERE group_id = ? AND stage = 'image'", sci["group_id"])
     check("stop time-out during imaging: exit 0 promptly, the image job recorded as interrupted",
           had_wsclean and p.returncode == 0 and took < 15 and job and job[0][1] == "interrupted",
           f"wsclean seen {had_wsclean}; exit {p.returncode} after {took:.1f} s; job {job}; {seen[-1500:]}")
-    check("no WSClean and no .contimg-tmp-* after the cancellation", not wsclean_processes(work) and not temporaries(work),
-          (wsclean_processes(work), temporaries(work)[:5]))
+    check("no WSClean and no .contimg-tmp-* after the cancellation", not processes_mentioning(work) and not temporaries(work),
+          (processes_mentioning(work), temporaries(work)[:5]))
     p = tree.start(idle=5)
     out, err = p.communicate(timeout=600)
     states = dict(tree.query("SELECT group_id, state FROM groups"))
