@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "calibration/calibrate.h"
+#include "calibration/calset_history.h"
 #include "calibration/caltable.h"
 #include "calibration/ms_access.h"
 #include "calibration/solve_stage.h"
@@ -44,7 +45,7 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
                                    set->id, set->reasons));
     }
   } else {
-    if (state) set = state->nearest_valid_calset(mid);
+    if (state) set = choose_applicable(state->valid_calsets(mid), mid);
   }
   if (!set) {
     out.reason = "no valid passed calibration set covers the MS's time";
@@ -151,7 +152,8 @@ std::string wanted_calset(const std::string& requested, const pipeline::Context&
   if (!requested.empty()) return requested;
   if (auto id = solved_here(ctx); !id.empty()) return id;
   if (!ctx.state()) return {};
-  const auto set = ctx.state()->nearest_valid_calset(0.5 * (meta.time_first + meta.time_last));
+  const double mid = 0.5 * (meta.time_first + meta.time_last);
+  const auto set = choose_applicable(ctx.state()->valid_calsets(mid), mid);
   return set ? set->id : std::string();
 }
 

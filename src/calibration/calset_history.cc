@@ -9,17 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/statistics.h"
 
 namespace contimg::calibration {
 namespace {
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-  std::nth_element(v.begin(), mid, v.end());
-  if (v.size() % 2 == 1) return *mid;
-  return 0.5 * (*mid + *std::max_element(v.begin(), mid));
-}
 
 constexpr double kSpeedOfLight = 299792458.0;
 constexpr double kArcsecPerRad = 180 * 3600 / M_PI;
@@ -353,6 +346,15 @@ std::optional<std::size_t> choose_calset(std::span<const CalsetCandidate> c, dou
     if (!best || key(i) < key(*best)) best = i;
   }
   return best;
+}
+
+std::optional<state::CalsetRecord> choose_applicable(const std::vector<state::CalsetRecord>& sets, double time_s,
+                                                     double near_s) {
+  std::vector<CalsetCandidate> candidates;
+  for (const auto& r : sets) candidates.push_back({r.id, r.mid_time_s, r.valid_from_s, r.valid_to_s, r.status, r.grade});
+  const auto i = choose_calset(candidates, time_s, near_s);
+  if (!i) return std::nullopt;
+  return sets[*i];
 }
 
 }  // namespace contimg::calibration

@@ -13,6 +13,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "calibration/solution.h"
+#include "state/calsets.h"
 
 namespace contimg::calibration {
 
@@ -107,5 +108,10 @@ struct CalsetCandidate {
 // when none qualifies.
 std::optional<std::size_t> choose_calset(std::span<const CalsetCandidate> candidates, double time_s,
                                          double near_s);
+// choose_calset over registry records (state::valid_calsets): the set to
+// apply at `time_s`, nullopt when none.
+inline constexpr double kNearCalsetS = 6 * 3600.0;
+std::optional<state::CalsetRecord> choose_applicable(const std::vector<state::CalsetRecord>& sets, double time_s,
+                                                     double near_s = kNearCalsetS);
 
 }  // namespace contimg::calibration

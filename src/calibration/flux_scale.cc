@@ -13,6 +13,7 @@
 #include "catalog/calibrator_models.h"
 #include "catalog/vla_calibrators.h"
 #include "common/error.h"
+#include "common/statistics.h"
 
 namespace contimg::calibration {
 
@@ -71,8 +72,7 @@ FluxScaleReport flux_scale_report(std::vector<TransitFlux> transits, double tole
     if (!(std::abs(t.ratio - 1) <= tolerance))
       bad.push_back(fmt::format("{} in {} ({:.3f})", t.calibrator, t.group_id, t.ratio));
   }
-  std::sort(v.begin(), v.end());
-  r.median_ratio = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  r.median_ratio = median(std::move(v));
   r.ok = bad.empty();
   r.summary = fmt::format(
       "flux scale: calibrated / catalogue flux of {} calibrator transit(s): median {:.3f}, "

@@ -136,6 +136,11 @@ sky::SkyModel load_model_json(const fs::path& path) {
 }
 
 SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
+  MsVisibilities vis(fs::absolute(req.ms));
+  return solve_ms(cfg, req, vis);
+}
+
+SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req, MsVisibilities& vis) {
   const auto t0 = std::chrono::steady_clock::now();
   SolveOutcome out;
   const fs::path ms = fs::absolute(req.ms);
@@ -143,7 +148,6 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req) {
   if (req.group_id.empty()) throw ConfigError(fmt::format("solve {}: no group id given", ms.string()));
   out.group_id = req.group_id;
   auto log = logging::group_logger(out.group_id);
-  MsVisibilities vis(ms);
   const auto& meta = vis.meta();
 
   // The model: explicit JSON, else the calibrator the converter named.
@@ -337,7 +341,9 @@ void SolveStage::validate(const pipeline::Context& ctx) const {
 pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
   SolveRequest req = request_;
   req.ms = ctx.get(pipeline::keys::kMsPath);
-  const auto meta = MsVisibilities(req.ms).meta();
+  // Opened once: the policy below and the solve read the same metadata.
+  MsVisibilities vis(fs::absolute(req.ms));
+  const auto& meta = vis.meta();
   const auto cal = calibrator_from_fields(meta.field_names);
   // No calibrator field and no model: nothing to solve (done, with no product).
   if (request_.model_json.empty() && !require_calibrator_ && !cal) return ctx;
@@ -355,20 +361,29 @@ pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
     }
     req.field_model = policy.field_model;
   }
-  // The history QA compares with the earlier passed sets of the registry, read
-  // through the orchestrator's view (this group's own earlier set excluded).
+  // The history QA compares with the most recent earlier passed sets of the
+  // same array (compare_with_history's choice), read newest first through the
+  // orchestrator's view and only as far as needed: the registry grows by a
+  // few sets a day and each carries its summary.
   if (ctx.state()) {
-    std::vector<std::pair<std::string, std::string>> sets;
-    for (const auto& c : ctx.state()->calsets()) {
-      if (c.group_id != ctx.group_id()) sets.emplace_back(c.status, c.qa_json);
-    }
-    req.history = history_from_qa_json(sets);
+    const auto max_sets = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg_.get_int("calibration.history_sets")));
+    ctx.state()->visit_passed_calsets_before(
+        0.5 * (meta.time_first + meta.time_last), [&](const state::CalsetRecord& c) {
+          if (c.group_id == ctx.group_id()) return true;  // its own earlier set
+          for (auto& s : history_from_qa_json({{c.status, c.qa_json}})) {
+            if (s.antenna_amp.size() == static_cast<std::size_t>(meta.nant()) &&
+                s.spw_shape.size() == static_cast<std::size_t>(meta.nspw())) {
+              req.history.push_back(std::move(s));
+            }
+          }
+          return req.history.size() < max_sets;
+        });
   }
   req.group_id = ctx.group_id();
   if (req.command_line.empty()) req.command_line = "contimg run (solve stage)";
   req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };
   req.interrupts = ctx.interrupts();
-  outcome_ = solve_ms(cfg_, req);
+  outcome_ = solve_ms(cfg_, req, vis);
   const auto& o = *outcome_;
   return with_set(ctx, o.calset_id, o.status, o.record.reasons, o.bandpass_table.string(), o.gain_table.string())
       .with_io(o.bytes_read, 0)

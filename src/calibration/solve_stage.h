@@ -65,6 +65,9 @@ std::optional<std::string> calibrator_from_fields(const std::vector<std::string>
 sky::SkyModel load_model_json(const std::filesystem::path& path);
 
 SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& request);
+// The same on an MS the caller has open (its metadata already read).
+class MsVisibilities;
+SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& request, MsVisibilities& vis);
 nlohmann::json to_json(const SolveOutcome& o);
 
 class SolveStage : public pipeline::Stage {

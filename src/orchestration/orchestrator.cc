@@ -141,10 +141,13 @@ std::optional<state::FlagRunRecord> DbStateView::flag_run(const std::string& ms_
 std::optional<state::CalsetRecord> DbStateView::calset(const std::string& id) const {
   return state::calset(db_, id, out_root_);
 }
-std::optional<state::CalsetRecord> DbStateView::nearest_valid_calset(double time_s) const {
-  return state::nearest_valid_calset(db_, time_s, out_root_);
+std::vector<state::CalsetRecord> DbStateView::valid_calsets(double time_s) const {
+  return state::valid_calsets(db_, time_s, out_root_);
 }
-std::vector<state::CalsetRecord> DbStateView::calsets() const { return state::list_calsets(db_); }
+void DbStateView::visit_passed_calsets_before(
+    double time_s, const std::function<bool(const state::CalsetRecord&)>& visit) const {
+  state::visit_passed_calsets_before(db_, time_s, visit);
+}
 std::optional<state::ImageRecord> DbStateView::image(const std::string& group_id) const {
   return state::image_record(db_, group_id, out_root_);
 }

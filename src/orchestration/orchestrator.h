@@ -92,8 +92,9 @@ class DbStateView : public pipeline::StateView {
   DbStateView(state::StateDb& db, std::string out_root) : db_(db), out_root_(std::move(out_root)) {}
   std::optional<state::FlagRunRecord> flag_run(const std::string& ms_path) const override;
   std::optional<state::CalsetRecord> calset(const std::string& id) const override;
-  std::optional<state::CalsetRecord> nearest_valid_calset(double time_s) const override;
-  std::vector<state::CalsetRecord> calsets() const override;
+  std::vector<state::CalsetRecord> valid_calsets(double time_s) const override;
+  void visit_passed_calsets_before(double time_s,
+                                   const std::function<bool(const state::CalsetRecord&)>& visit) const override;
   std::optional<state::ImageRecord> image(const std::string& group_id) const override;
   std::optional<state::ValidationRecord> validation(const std::string& group_id) const override;
 

@@ -42,9 +42,14 @@ Context Context::with_resources(Resources r) const {
   return c;
 }
 
+const Value* Context::find(const std::string& key) const {
+  if (auto it = outputs_.find(key); it != outputs_.end()) return &it->second;
+  if (auto it = inputs_.find(key); it != inputs_.end()) return &it->second;
+  return nullptr;
+}
+
 const Value& Context::lookup(const std::string& key) const {
-  if (auto it = outputs_.find(key); it != outputs_.end()) return it->second;
-  if (auto it = inputs_.find(key); it != inputs_.end()) return it->second;
+  if (const Value* v = find(key)) return *v;
   throw std::out_of_range("context has no value \"" + key + "\" (group " + group_id_ + ")");
 }
 
@@ -75,9 +80,7 @@ Context Context::with_state(const StateView* view) const {
   return c;
 }
 
-bool Context::has(const std::string& key) const {
-  return outputs_.count(key) || inputs_.count(key);
-}
+bool Context::has(const std::string& key) const { return find(key) != nullptr; }
 
 template <typename T>
 static const T& typed(const Value& v, const std::string& key) {

@@ -61,6 +61,8 @@ class Context {
   bool get_bool(const std::string& key) const;
   std::vector<std::string> get_strings(const std::string& key) const;
   bool has(const std::string& key) const;
+  // The value of `key` (outputs first, then inputs); nullptr when absent.
+  const Value* find(const std::string& key) const;
 
   // Typed keys (pipeline/keys.h): the same look-ups, the type from the key.
   template <typename T>

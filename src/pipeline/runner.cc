@@ -42,14 +42,14 @@ void check_keys(const Stage& stage, const Context& ctx, const std::vector<KeySpe
                 const char* what) {
   for (const auto& k : specs) {
     const std::string name(k.name);
-    if (!ctx.has(name)) {
+    const Value* v = ctx.find(name);
+    if (!v) {
       throw ConfigError(fmt::format("stage {} {} \"{}\" ({}) in its context, which has none (group {})",
                                     stage.name(), what, name, to_string(k.type), ctx.group_id()));
     }
-    const auto& v = ctx.outputs().count(name) ? ctx.outputs().at(name) : ctx.inputs().at(name);
-    if (type_of(v) != k.type) {
+    if (type_of(*v) != k.type) {
       throw ConfigError(fmt::format("stage {} {} \"{}\" as a {}, but the context holds a {} (group {})",
-                                    stage.name(), what, name, to_string(k.type), to_string(type_of(v)),
+                                    stage.name(), what, name, to_string(k.type), to_string(type_of(*v)),
                                     ctx.group_id()));
     }
   }

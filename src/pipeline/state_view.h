@@ -3,6 +3,7 @@
 // the orchestrator hands it through the context, scoped to the job's output
 // tree. Stages never open the database; a stage run without a view (a unit
 // test, a library call) sees an empty state.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,11 +21,13 @@ class StateView {
   virtual std::optional<state::FlagRunRecord> flag_run(const std::string& ms_path) const = 0;
   // By id: the tree's own set, else one made before trees.
   virtual std::optional<state::CalsetRecord> calset(const std::string& id) const = 0;
-  // The passed set of this tree valid at `time_s` and nearest to it.
-  virtual std::optional<state::CalsetRecord> nearest_valid_calset(double time_s) const = 0;
-  // Every calibration set of the registry, of every tree (the history a new
-  // set is compared with).
-  virtual std::vector<state::CalsetRecord> calsets() const = 0;
+  // The passed sets valid at `time_s`: this tree's when it has any, else
+  // every tree's (state::valid_calsets); calibration chooses among them.
+  virtual std::vector<state::CalsetRecord> valid_calsets(double time_s) const = 0;
+  // The passed sets of every tree solved before `time_s`, newest first, until
+  // `visit` returns false (the history a new set is compared with).
+  virtual void visit_passed_calsets_before(double time_s,
+                                           const std::function<bool(const state::CalsetRecord&)>& visit) const = 0;
   virtual std::optional<state::ImageRecord> image(const std::string& group_id) const = 0;
   virtual std::optional<state::ValidationRecord> validation(const std::string& group_id) const = 0;
 };

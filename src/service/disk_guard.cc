@@ -1,7 +1,5 @@
 #include "service/disk_guard.h"
 
-#include <sys/statvfs.h>
-
 #include <fmt/format.h>
 
 namespace contimg::service {
@@ -13,10 +11,10 @@ TierSpace tier_space(const std::string& tier, const fs::path& path) {
   fs::path p = fs::absolute(path).lexically_normal();
   std::error_code ec;
   while (!fs::exists(p, ec) && p.has_parent_path() && p.parent_path() != p) p = p.parent_path();
-  struct statvfs st {};
-  if (::statvfs(p.c_str(), &st) != 0) return t;
-  t.free_bytes = static_cast<std::uintmax_t>(st.f_bavail) * st.f_frsize;
-  t.total_bytes = static_cast<std::uintmax_t>(st.f_blocks) * st.f_frsize;
+  const auto space = fs::space(p, ec);  // as preflight measures it
+  if (ec) return t;
+  t.free_bytes = space.available;
+  t.total_bytes = space.capacity;
   return t;
 }
 

@@ -537,7 +537,7 @@ void Service::dispatch(double now) {
     bool ready = t.calibrator || !g.time_first_mjd || !g.time_last_mjd;
     if (!ready) {
       const double mid_s = 0.5 * (*g.time_first_mjd + *g.time_last_mjd) * 86400.0;
-      ready = state::nearest_valid_calset(*db_, mid_s).has_value();
+      ready = !state::valid_calsets(*db_, mid_s).empty();
     }
     if (!ready && now - t.first_done_at >= s_.calibration_wait_s) {
       logging::group_logger(id)->warn(

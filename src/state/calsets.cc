@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "calibration/calset_history.h"
 #include "common/error.h"
 #include "state/clock.h"
 
@@ -100,11 +99,7 @@ std::vector<CalsetRecord> list_calsets(StateDb& db, const std::optional<std::str
   return out;
 }
 
-std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s, const std::optional<std::string>& tree,
-                                                 double near_s) {
-  // The rule is calibration::choose_calset (quality first, then time); this
-  // adapter only feeds it the passed sets whose window holds the time — the
-  // tree's own (and pre-tree) ones when it has any, else every tree's.
+std::vector<CalsetRecord> valid_calsets(StateDb& db, double time_s, const std::optional<std::string>& tree) {
   auto st = db.database().prepare(std::string("SELECT ") + kColumns +
                                   " FROM calsets WHERE status = 'passed' AND valid_from_s <= ?1 AND "
                                   "valid_to_s >= ?1 ORDER BY created_at DESC");
@@ -114,14 +109,18 @@ std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s, con
     all.push_back(from_row(st));
     if (!tree || all.back().out_root == *tree || all.back().out_root.empty()) own.push_back(all.back());
   }
-  const auto& sets = own.empty() ? all : own;
-  std::vector<calibration::CalsetCandidate> candidates;
-  for (const auto& r : sets) {
-    candidates.push_back({r.id, r.mid_time_s, r.valid_from_s, r.valid_to_s, r.status, r.grade});
+  return own.empty() ? all : own;
+}
+
+void visit_passed_calsets_before(StateDb& db, double time_s,
+                                 const std::function<bool(const CalsetRecord&)>& visit) {
+  auto st = db.database().prepare(std::string("SELECT ") + kColumns +
+                                  " FROM calsets WHERE status = 'passed' AND mid_time_s < ?1 "
+                                  "ORDER BY mid_time_s DESC, id");
+  st.bind(1, time_s);
+  while (st.step()) {
+    if (!visit(from_row(st))) break;
   }
-  const auto i = calibration::choose_calset(candidates, time_s, near_s);
-  if (!i) return std::nullopt;
-  return sets[*i];
 }
 
 }  // namespace contimg::state

@@ -2,6 +2,7 @@
 // The calibration-set registry (SPEC §5) in the state database: record a
 // solved set, list sets, and choose the valid passed set nearest in time to
 // a target MS.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,15 +35,16 @@ void upsert_calset(StateDb& db, const CalsetRecord& r);
 std::optional<CalsetRecord> calset(StateDb& db, const std::string& id,
                                    const std::optional<std::string>& tree = std::nullopt);
 std::vector<CalsetRecord> list_calsets(StateDb& db, const std::optional<std::string>& tree = std::nullopt);  // by mid time
-// The set to apply at `time_s`: among the passed sets whose validity window
-// holds it — the tree's own (and pre-tree) ones when it has any, else every
-// tree's (the registry is shared: a calibrator solved in one tree calibrates
-// another tree's group that has none) — calibration::choose_calset's choice
-// (those within `near_s` first, then the best grade, then the nearest mid
-// time); nullopt when none. The name is historical: the nearest set is no
-// longer always the one chosen.
-std::optional<CalsetRecord> nearest_valid_calset(StateDb& db, double time_s,
-                                                 const std::optional<std::string>& tree = std::nullopt,
-                                                 double near_s = 6 * 3600.0);
+// The passed sets whose validity window holds `time_s` — the tree's own (and
+// pre-tree) ones when it has any, else every tree's (the registry is shared:
+// a calibrator solved in one tree calibrates another tree's group that has
+// none). Which of them is applied is calibration's rule
+// (calibration::choose_applicable).
+std::vector<CalsetRecord> valid_calsets(StateDb& db, double time_s,
+                                        const std::optional<std::string>& tree = std::nullopt);
+// Calls `visit` with the passed sets of every tree whose mid time precedes
+// `time_s`, newest first, until it returns false (rows are read as visited).
+void visit_passed_calsets_before(StateDb& db, double time_s,
+                                 const std::function<bool(const CalsetRecord&)>& visit);
 
 }  // namespace contimg::state

@@ -6,6 +6,7 @@
 #include <complex>
 #include <random>
 
+#include "calibration/calset_history.h"
 #include "calibration/apply.h"
 #include "calibration/calibrate.h"
 #include "calibration/predict.h"
@@ -391,9 +392,9 @@ TEST(Calsets, NearestValidPassedSetIsChosen) {
   state::upsert_calset(db, rec("a", 1000000, "passed"));
   state::upsert_calset(db, rec("b", 1030000, "passed"));
   state::upsert_calset(db, rec("c", 1020000, "failed"));
-  EXPECT_EQ(state::nearest_valid_calset(db, 1019000)->id, "b");  // c is nearer but failed
-  EXPECT_EQ(state::nearest_valid_calset(db, 1005000)->id, "a");
-  EXPECT_FALSE(state::nearest_valid_calset(db, 1100000).has_value());  // outside every window
+  EXPECT_EQ(choose_applicable(state::valid_calsets(db, 1019000), 1019000)->id, "b");  // c is nearer but failed
+  EXPECT_EQ(choose_applicable(state::valid_calsets(db, 1005000), 1005000)->id, "a");
+  EXPECT_FALSE(choose_applicable(state::valid_calsets(db, 1100000), 1100000).has_value());  // outside every window
   state::upsert_calset(db, rec("a", 1000000, "failed"));  // re-solve replaces
   EXPECT_EQ(state::list_calsets(db).size(), 3u);
   EXPECT_EQ(state::calset(db, "a")->status, "failed");

@@ -9,6 +9,7 @@
 #include <future>
 #include <thread>
 
+#include "calibration/calset_history.h"
 #include "common/error.h"
 #include "orchestration/provenance.h"
 #include "state/jobs.h"
@@ -523,9 +524,11 @@ TEST_F(OrchestratorTest, ACalibrationSetIdIsUniqueWithinItsTreeAndAmbiguousAcros
   EXPECT_EQ(state::calset(db, c.id, std::string("/treeA"))->bandpass_table, "/treeA/x.bcal");
   EXPECT_EQ(DbStateView(db, "/treeB").calset(c.id)->bandpass_table, "/treeB/x.bcal");
   // A tree's own set first, although tree A's is nearer in time.
-  EXPECT_EQ(DbStateView(db, "/treeB").nearest_valid_calset(40)->bandpass_table, "/treeB/x.bcal");
+  EXPECT_EQ(calibration::choose_applicable(DbStateView(db, "/treeB").valid_calsets(40), 40)->bandpass_table,
+            "/treeB/x.bcal");
   // A tree with none of its own uses the nearest of the shared registry.
-  EXPECT_EQ(DbStateView(db, "/treeC").nearest_valid_calset(40)->bandpass_table, "/treeA/x.bcal");
+  EXPECT_EQ(calibration::choose_applicable(DbStateView(db, "/treeC").valid_calsets(40), 40)->bandpass_table,
+            "/treeA/x.bcal");
   EXPECT_THROW(state::calset(db, c.id), InputError) << "an id held by two trees needs a tree";
   EXPECT_THROW(DbStateView(db, "/treeC").calset(c.id), InputError) << "ambiguous outside both trees";
 }
