@@ -60,6 +60,11 @@ nlohmann::json result_json(const imaging::ImagerResult& r, const pipeline::Stage
   if (r.bmin_deg) j["qa"]["bmin_arcsec"] = *r.bmin_deg * 3600;
   if (r.bpa_deg) j["qa"]["bpa_deg"] = *r.bpa_deg;
   if (r.freq_hz) j["qa"]["freq_hz"] = *r.freq_hz;
+  if (const auto& b = m.predicted_beam) {
+    j["wsclean"]["predicted_beam"] = {{"bmaj_arcsec", b->bmaj_rad * 180 / M_PI * 3600},
+                                      {"bmin_arcsec", b->bmin_rad * 180 / M_PI * 3600},
+                                      {"bpa_deg", b->bpa_deg}};
+  }
   return j;
 }
 

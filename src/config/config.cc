@@ -358,8 +358,10 @@ const std::vector<KeyDef>& schema() {
       // Imaging (SPEC §6).
       {"imaging.field_deg", Type::kDouble, "3.5", "Image width and height, deg.", above_up_to(0, 180)},
       {"imaging.cell_arcsec", Type::kDouble, "0",
-       "Pixel size, arcsec; 0 = (lambda_min / B_max) / imaging.cell_oversample, rounded down to 0.1 arcsec.", at_least(0)},
-      {"imaging.cell_oversample", Type::kDouble, "5", "Pixels across lambda_min / B_max when the cell is automatic.", above(0)},
+       "Pixel size, arcsec; 0 = the predicted restoring beam's minor axis / imaging.pixels_per_beam, rounded down to "
+       "0.1 arcsec (docs/imaging.md, cell size).", at_least(0)},
+      {"imaging.pixels_per_beam", Type::kDouble, "4", "Pixels across the restoring beam's minor axis when the cell is automatic.",
+       at_least(2)},
       {"imaging.briggs", Type::kDouble, "0", "Briggs robustness (WSClean -weight briggs).", between(-2, 2)},
       {"imaging.niter", Type::kInt, "100000", "Maximum CLEAN iterations (WSClean -niter).", at_least(0)},
       {"imaging.auto_mask", Type::kDouble, "5", "WSClean -auto-mask (sigma); 5, not the SPEC's 3: see docs/imaging.md (auto-mask).", above(0)},

@@ -103,14 +103,25 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   mo.centre = options_.centre;
   mo.command_line = options_.command_line;
   mo.max_channel_width_hz = options_.max_channel_width_hz;
+  mo.weighting_field_rad = options_.wsclean.field_deg * kDeg;
+  mo.briggs = options_.wsclean.briggs;
   res.rephase = make_imaging_ms(ms, staged.imaging_ms, observatory_, mo);
   spdlog::info("image {}: re-phased {} rows of {} to RA {:.5f} Dec {:.5f} deg, {} channel(s) averaged into one, in {:.1f} s",
                group_id, res.rephase.rows, res.rephase.source_column, res.rephase.centre.ra_rad / kDeg,
                res.rephase.centre.dec_rad / kDeg, res.rephase.channel_average, res.rephase.seconds_total);
 
-  res.cell_arcsec = options_.wsclean.cell_arcsec > 0
-                        ? options_.wsclean.cell_arcsec
-                        : cell_size_arcsec(res.rephase.max_freq_hz, res.rephase.max_uv_m, options_.wsclean.cell_oversample);
+  if (const auto& b = res.rephase.predicted_beam) {
+    spdlog::info("image {}: predicted restoring beam {:.1f}\" x {:.1f}\" PA {:.0f} deg (Briggs {})", group_id,
+                 b->bmaj_rad / kDeg * 3600, b->bmin_rad / kDeg * 3600, b->bpa_deg, options_.wsclean.briggs);
+  }
+  if (options_.wsclean.cell_arcsec > 0) {
+    res.cell_arcsec = options_.wsclean.cell_arcsec;
+  } else if (res.rephase.predicted_beam) {
+    res.cell_arcsec = cell_from_beam_arcsec(res.rephase.predicted_beam->bmin_rad, options_.wsclean.pixels_per_beam);
+  } else {
+    throw InputError(fmt::format("{}: cannot predict the restoring beam for the automatic cell ({}); set "
+                                 "imaging.cell_arcsec", ms.string(), res.rephase.beam_estimate_error));
+  }
   res.size_px = image_size_px(options_.wsclean.field_deg, res.cell_arcsec);
   const fs::path prefix = staging.path() / group_id;
   const fs::path wsclean_tmp = staging.path() / "wsclean-tmp";
@@ -127,8 +138,20 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   t0 = Clock::now();
   const std::vector<std::pair<std::string, fs::path>> wsclean_products = {
       {"image", staged.image}, {"residual", staged.residual}, {"model", staged.model}, {"psf", staged.psf}};
+  const bool no_clean = options_.wsclean.niter == 0;
   for (const auto& [kind, to] : wsclean_products) {
-    const fs::path from = prefix.string() + "-" + kind + ".fits";
+    fs::path from = prefix.string() + "-" + kind + ".fits";
+    // Without CLEAN WSClean writes only the (dirty) image and the PSF: the
+    // residual of an empty model is that image, and the model is empty.
+    const fs::path& dirty = staged.image;  // moved there first
+    if (no_clean && kind == "residual" && !fs::exists(from) && fs::exists(dirty)) {
+      fs::copy_file(dirty, to, fs::copy_options::overwrite_existing);
+      continue;
+    }
+    if (no_clean && kind == "model" && !fs::exists(from) && fs::exists(dirty)) {
+      write_fits_like(dirty, to, std::vector<float>(read_fits_plane(dirty).pixels.size(), 0.0f));
+      continue;
+    }
     if (!fs::exists(from)) {
       throw Error(fmt::format("WSClean exited 0 but wrote no {}; log {}", from.string(), res.products.log.string()));
     }

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -37,6 +38,7 @@ constexpr double kMjdToJd = 2400000.5;
 // A run of rows with one (TIME, DATA_DESC_ID, FIELD_ID) is at most this long
 // per pass: bounds memory whatever the row order of the input.
 constexpr std::size_t kMaxBlockRows = 16384;
+constexpr double kSpeedOfLight = 299792458.0;
 
 casacore::Table subtable(const casacore::Table& main, const char* name, const fs::path& ms) {
   if (!main.keywordSet().isDefined(name)) {
@@ -266,6 +268,20 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   std::vector<double> spw_max_unflagged(layout.spectral_windows.size(), 0.0);
   std::vector<bool> spw_has_data(layout.spectral_windows.size(), false);
 
+  // The uv coverage for the beam prediction: |u|, |v| never exceed the
+  // longest physical baseline at the highest frequency.
+  std::optional<UvCoverage> coverage;
+  if (options.weighting_field_rad > 0) {
+    double max_b = 0, max_f = 0;
+    for (std::size_t i = 0; i < antennas.size(); ++i)
+      for (std::size_t j = i + 1; j < antennas.size(); ++j)
+        max_b = std::max(max_b, std::hypot(antennas[i][0] - antennas[j][0], antennas[i][1] - antennas[j][1],
+                                           antennas[i][2] - antennas[j][2]));
+    for (const auto& spw : layout.spectral_windows)
+      for (double f : spw.chan_freq_hz) max_f = std::max(max_f, f);
+    if (max_b > 0 && max_f > 0) coverage.emplace(options.weighting_field_rad, 1.01 * max_b * max_f / kSpeedOfLight);
+  }
+
   std::vector<std::uint8_t> flags, avg_flags;
   std::vector<float> weights, avg_weights;
   std::vector<std::complex<float>> avg_data;
@@ -347,6 +363,24 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     }
     const std::size_t f = factor[static_cast<std::size_t>(spw)];
     if (f > 1) average_channels(vis, flags, weights, n, ncorr, f, avg_data, avg_flags, avg_weights);
+    if (coverage) {  // what WSClean will grid: the imaging MS's channels, Stokes I from every correlation
+      const auto& out_freqs = layout.spectral_windows[static_cast<std::size_t>(spw)].chan_freq_hz;
+      const std::size_t nout = out_freqs.size();
+      const auto& fl = f > 1 ? avg_flags : flags;
+      const auto& wt = f > 1 ? avg_weights : weights;
+      for (std::size_t r = 0; r < n; ++r) {
+        if (a1[r] == a2[r]) continue;
+        for (std::size_t c = 0; c < nout; ++c) {
+          double w = 0;
+          for (std::size_t p = 0; p < ncorr; ++p) {
+            const std::size_t k = (r * nout + c) * ncorr + p;
+            if (!fl[k] && wt[k] > 0) w += wt[k];
+          }
+          const double scale = out_freqs[c] / kSpeedOfLight;
+          coverage->add(uvw_new[3 * r] * scale, uvw_new[3 * r + 1] * scale, w);
+        }
+      }
+    }
     res.seconds_rephase += since(t0);
 
     t0 = Clock::now();
@@ -385,6 +419,13 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   }
   if (res.spw_centre_hz.empty()) {
     throw InputError(fmt::format("{}: every cross-correlation is flagged; nothing to image", in_ms.string()));
+  }
+  if (coverage) {
+    try {
+      res.predicted_beam = coverage->predicted_beam(options.briggs);
+    } catch (const InputError& e) {
+      res.beam_estimate_error = e.what();
+    }
   }
   res.seconds_total = since(t_start);
   return res;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "astro/astrometry.h"
+#include "imaging/beam_estimate.h"
 
 namespace contimg::imaging {
 
@@ -22,6 +23,11 @@ struct ImagingMsOptions {
   std::vector<std::string> command_line;  // for HISTORY
   // Average channels (after re-phasing) to at most this width; 0 = keep them.
   double max_channel_width_hz = 0;
+  // When > 0: the uv coverage is gathered on WSClean's weighting grid for an
+  // image this wide (radians) and the restoring beam predicted for Briggs
+  // robustness `briggs` (ImagingMsResult::predicted_beam).
+  double weighting_field_rad = 0;
+  double briggs = 0;
 };
 
 struct ImagingMsResult {
@@ -34,6 +40,8 @@ struct ImagingMsResult {
   std::vector<double> spw_centre_hz;     // centre of each SPW holding unflagged data
   double max_freq_hz = 0;                // highest unflagged channel
   double max_uv_m = 0;                   // longest unflagged projected baseline
+  std::optional<BeamShape> predicted_beam;  // see ImagingMsOptions::weighting_field_rad
+  std::string beam_estimate_error;          // why there is none, when one was asked for
   double mid_mjd_s = 0;
   double first_mjd_s = 0;                // start of the first integration (DATE-OBS)
   std::uint64_t rows = 0;

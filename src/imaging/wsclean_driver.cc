@@ -16,7 +16,6 @@
 namespace contimg::imaging {
 namespace fs = std::filesystem;
 namespace {
-constexpr double kC = 299792458.0;
 constexpr double kRadToArcsec = 180.0 / M_PI * 3600.0;
 }  // namespace
 
@@ -25,7 +24,7 @@ WscleanSettings WscleanSettings::from_config(const config::Config& cfg) {
   s.program = cfg.get_string("imaging.wsclean");
   s.field_deg = cfg.get_double("imaging.field_deg");
   s.cell_arcsec = cfg.get_double("imaging.cell_arcsec");
-  s.cell_oversample = cfg.get_double("imaging.cell_oversample");
+  s.pixels_per_beam = cfg.get_double("imaging.pixels_per_beam");
   s.briggs = cfg.get_double("imaging.briggs");
   s.niter = cfg.get_int("imaging.niter");
   s.auto_mask = cfg.get_double("imaging.auto_mask");
@@ -37,7 +36,7 @@ WscleanSettings WscleanSettings::from_config(const config::Config& cfg) {
   if (s.program.empty()) throw ConfigError("imaging.wsclean must name a program");
   if (!(s.field_deg > 0 && s.field_deg <= 180)) throw ConfigError("imaging.field_deg must be in (0, 180]");
   if (s.cell_arcsec < 0) throw ConfigError("imaging.cell_arcsec must be >= 0 (0 = automatic)");
-  if (!(s.cell_oversample >= 1)) throw ConfigError("imaging.cell_oversample must be >= 1");
+  if (!(s.pixels_per_beam >= 2)) throw ConfigError("imaging.pixels_per_beam must be >= 2");
   if (s.niter < 0) throw ConfigError("imaging.niter must be >= 0");
   if (!(s.mgain > 0 && s.mgain <= 1)) throw ConfigError("imaging.mgain must be in (0, 1]");
   if (s.auto_mask <= 0 || s.auto_threshold <= 0) {
@@ -48,12 +47,12 @@ WscleanSettings WscleanSettings::from_config(const config::Config& cfg) {
   return s;
 }
 
-double cell_size_arcsec(double max_freq_hz, double max_baseline_m, double oversample) {
-  if (!(max_freq_hz > 0) || !(max_baseline_m > 0) || !(oversample > 0)) {
-    throw InputError(fmt::format("cell size: needs a positive frequency, baseline and oversampling "
-                                 "(got {} Hz, {} m, {})", max_freq_hz, max_baseline_m, oversample));
+double cell_from_beam_arcsec(double bmin_rad, double pixels_per_beam) {
+  if (!(bmin_rad > 0) || !(pixels_per_beam > 0)) {
+    throw InputError(fmt::format("cell size: needs a positive beam and pixels per beam (got {} rad, {})", bmin_rad,
+                                 pixels_per_beam));
   }
-  const double cell = (kC / max_freq_hz) / max_baseline_m / oversample * kRadToArcsec;
+  const double cell = bmin_rad / pixels_per_beam * kRadToArcsec;
   const double rounded = std::floor(cell * 10.0) / 10.0;
   return rounded > 0 ? rounded : cell;
 }
@@ -82,6 +81,7 @@ std::vector<std::string> wsclean_argv(const WscleanSettings& s, const fs::path& 
                                 "-mgain", fmt::format("{}", s.mgain),
                                 "-auto-mask", fmt::format("{}", s.auto_mask),
                                 "-auto-threshold", fmt::format("{}", s.auto_threshold)};
+  if (s.niter == 0) a.push_back("-make-psf");  // else no PSF, hence no restoring beam
   if (s.threads > 0) a.insert(a.end(), {"-j", std::to_string(s.threads)});
   if (s.abs_mem_gb > 0) a.insert(a.end(), {"-abs-mem", fmt::format("{}", s.abs_mem_gb)});
   a.push_back(ms.string());

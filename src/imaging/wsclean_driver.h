@@ -17,8 +17,8 @@ namespace contimg::imaging {
 struct WscleanSettings {
   std::string program = "wsclean";
   double field_deg = 3.5;
-  double cell_arcsec = 0;          // 0: from the data (cell_size_arcsec)
-  double cell_oversample = 5;
+  double cell_arcsec = 0;          // 0: from the predicted beam (cell_from_beam_arcsec)
+  double pixels_per_beam = 4;      // across the minor axis, when the cell is automatic
   double briggs = 0;
   long niter = 100000;
   double auto_mask = 5;            // SPEC §6 says 3; docs/imaging.md §2 "Auto-mask"
@@ -32,10 +32,10 @@ struct WscleanSettings {
   static WscleanSettings from_config(const config::Config& cfg);
 };
 
-// (λ_min / B_max) / oversample in arcsec, rounded down to 0.1″ (so the beam
-// is sampled by at least `oversample` pixels). Throws InputError when a value
-// is not positive.
-double cell_size_arcsec(double max_freq_hz, double max_baseline_m, double oversample);
+// The restoring beam's minor axis (FWHM, radians) / pixels_per_beam in
+// arcsec, rounded down to 0.1″ (so the beam keeps at least that many pixels).
+// Throws InputError when a value is not positive.
+double cell_from_beam_arcsec(double bmin_rad, double pixels_per_beam);
 
 // Pixels across field_deg at cell_arcsec, rounded up to an even number.
 int image_size_px(double field_deg, double cell_arcsec);

@@ -77,13 +77,14 @@ TEST(Rephase, RefusesInconsistentSizes) {
   EXPECT_FALSE(test::error_of<InputError>([&] { rephase_visibilities(ok, 2, f, w, w_short); }).empty());
 }
 
-TEST(CellSize, IsLambdaOverBaselineOverFiveRoundedDown) {
-  // λ = c / 1.5 GHz = 0.19986 m; / 2500 m = 7.994e-5 rad = 16.49"; / 5 = 3.298".
-  EXPECT_DOUBLE_EQ(cell_size_arcsec(1.5e9, 2500, 5), 3.2);
-  EXPECT_DOUBLE_EQ(cell_size_arcsec(1.5e9, 2500, 1), 16.4);
+TEST(CellSize, IsTheBeamMinorAxisOverPixelsPerBeamRoundedDown) {
+  const double arcsec = M_PI / 180.0 / 3600.0;
+  // 34" / 4 = 8.5"; 35" / 3 = 11.67" -> 11.6".
+  EXPECT_DOUBLE_EQ(cell_from_beam_arcsec(34 * arcsec, 4), 8.5);
+  EXPECT_DOUBLE_EQ(cell_from_beam_arcsec(35 * arcsec, 3), 11.6);
   EXPECT_EQ(image_size_px(3.5, 3.2), 3938);  // 3937.5 up to an even count
   EXPECT_EQ(image_size_px(1.0, 60), 60);
-  EXPECT_FALSE(test::error_of<InputError>([] { cell_size_arcsec(1.5e9, 0, 5); }).empty());
+  EXPECT_FALSE(test::error_of<InputError>([] { cell_from_beam_arcsec(0, 4); }).empty());
 }
 
 TEST(WscleanArgv, HoldsTheSpec6ParametersAndPathsAsSingleArguments) {

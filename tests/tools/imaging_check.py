@@ -61,10 +61,10 @@ SOURCES = [("centre", 0.0, 0.0, 2.0), ("north", 0.2, 1.0, 1.5), ("south", -0.3, 
 # The meridian moves 15 deg/h x 309 s / 2 = 0.644 deg of RA from mid-group to the last
 # integration: "late" (dra None) sits there, so it transits at the end of the group.
 LATE_RA_DEG = 0.644
-# WSClean settings for a test that runs in about a minute on 2 cores: 4" pixels (the beam's minor
-# axis is ~11" with 48 antennas; the automatic cell would be 3.2"), 3.4 deg (sources reach
-# 1.55 deg), 1000 iterations (the sources are CLEANed; the rest is sidelobes and noise).
-IMAGE_ARGS = ["--niter", "1000", "--cell", "4", "--field", "3.4", "--threads", "2"]
+# WSClean settings for a test that runs in about a minute on 2 cores: the automatic cell (the
+# predicted PSF main lobe's minor axis, ~14" with 48 antennas, over 4: ~3.4"), 3.4 deg (sources
+# reach 1.55 deg), 1000 iterations (the sources are CLEANed; the rest is sidelobes and noise).
+IMAGE_ARGS = ["--niter", "1000", "--field", "3.4", "--threads", "2"]
 RESULTS = {"passed": 0, "failed": 0}
 
 
@@ -333,6 +333,49 @@ def data_checks(ims, ms, found):
           "max %.3f %%" % (100 * worst_pb))
 
 
+def psf_lobe_fit(path):
+    """FWHM major, minor (arcsec) and PA (deg, east of north) of WSClean's PSF main lobe:
+    log-quadratic least squares over the pixels above 0.35 that touch the peak."""
+    with fits.open(path) as hdul:
+        d = hdul[0].data.squeeze()
+        cell = abs(hdul[0].header["CDELT2"]) * 3600
+    cy, cx = np.unravel_index(int(np.argmax(d)), d.shape)
+    seen, todo, pts = {(0, 0)}, [(0, 0)], []
+    while todo:
+        x, y = todo.pop()
+        if (x, y) != (0, 0):
+            pts.append((x, y, d[cy + y, cx + x]))
+        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            nx, ny = x + dx, y + dy
+            if (nx, ny) not in seen and d[cy + ny, cx + nx] > 0.35:
+                seen.add((nx, ny))
+                todo.append((nx, ny))
+    a = np.array([[x * x, x * y, y * y] for x, y, _ in pts])
+    t = np.array([-math.log(p) for _, _, p in pts])
+    wt = np.array([p for _, _, p in pts])
+    q = np.linalg.lstsq(a * wt[:, None], t * wt, rcond=None)[0]
+    ev, vec = np.linalg.eigh(np.array([[q[0], q[1] / 2], [q[1] / 2, q[2]]]))
+    fwhm = 2 * np.sqrt(math.log(2) / ev) * cell
+    pa = math.degrees(math.atan2(-vec[0, 0], vec[1, 0])) % 180  # image x points west
+    return float(fwhm[0]), float(fwhm[1]), pa
+
+
+def psf_lobe_check(psf, wsclean):
+    """The automatic cell comes from the beam predicted before WSClean runs: it must be the
+    main lobe of the PSF WSClean then makes (docs/imaging.md, cell size)."""
+    pred = wsclean.get("predicted_beam")
+    if pred is None:
+        check("cell: the beam was predicted for the automatic cell", False, "no predicted_beam in the JSON")
+        return
+    bmaj, bmin, pa = psf_lobe_fit(psf)
+    dpa = abs((pred["bpa_deg"] - pa + 90) % 180 - 90)
+    check("cell: predicted beam = WSClean's PSF main lobe (axes within 10 %, PA within 10 deg)",
+          abs(pred["bmaj_arcsec"] / bmaj - 1) < 0.10 and abs(pred["bmin_arcsec"] / bmin - 1) < 0.10 and dpa < 10,
+          "predicted %.1f\" x %.1f\" PA %.0f; PSF lobe %.1f\" x %.1f\" PA %.0f; cell %.1f\" (%.1f px across the minor axis)" % (
+              pred["bmaj_arcsec"], pred["bmin_arcsec"], pred["bpa_deg"], bmaj, bmin, pa,
+              wsclean["cell_arcsec"], bmin / wsclean["cell_arcsec"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--contimg", required=True)
@@ -393,6 +436,8 @@ def main():
     leftovers = [p for p in glob.glob(os.path.join(os.path.dirname(prod["image"]), ".*")) if "image-" in p]
     check("products: no staging directory left", not leftovers, str(leftovers))
 
+    psf_lobe_check(prod["psf"], res["wsclean"])
+
     # Positions and fluxes. Each source: position from the sub-pixel peak, flux density from a
     # fitted 2-D Gaussian's volume over the beam's (the peak pixel value of a restored image loses
     # up to ~7 % for a point source between pixel centres with this narrow beam: docs/imaging.md).
@@ -439,6 +484,21 @@ def main():
                         (group,)).fetchall()
     check("state: one images row with the printed QA", len(rowsdb) == 1 and abs(rowsdb[0][0] - rms) < 1e-12,
           "%s" % (rowsdb,))
+
+    # Regression: --niter 0 (a dirty image) failed because WSClean then writes no residual,
+    # model or PSF. A small, coarse image keeps it quick.
+    out0 = run([os.path.abspath(args.contimg), "--progress", "quiet"] + sets +
+               ["--json", "image", st["ms"], "--out", os.path.join(work, "products-niter0"),
+                "--niter", "0", "--field", "1", "--cell", "20", "--threads", "2"])
+    prod0 = json.loads(out0.stdout)["products"] if out0.returncode == 0 else {}
+    ok = out0.returncode == 0 and all(os.path.exists(prod0.get(k, "")) for k in ("image", "residual", "model", "psf"))
+    detail = "exit %d %s" % (out0.returncode, out0.stderr[-300:] if out0.returncode else "")
+    if ok:
+        img0, res0, mod0 = (fits.getdata(prod0[k]) for k in ("image", "residual", "model"))
+        ok = np.array_equal(img0, res0) and not np.any(mod0) and "BMAJ" in fits.getheader(prod0["image"])
+        detail = "residual = image: %s; model all zero: %s; BMAJ %.1f\"" % (
+            np.array_equal(img0, res0), not np.any(mod0), fits.getheader(prod0["image"]).get("BMAJ", 0) * 3600)
+    check("niter 0: a dirty image with every product (residual = image, empty model, PSF, beam)", ok, detail)
     print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
     return 0 if RESULTS["failed"] == 0 and RESULTS["passed"] > 0 else 1
 
