@@ -28,6 +28,15 @@ void add_point_sources(std::span<const sky::Source> sources, const Direction& ce
   }
   std::vector<double> amp(nchan), k(nchan);
   for (std::size_t c = 0; c < nchan; ++c) k[c] = 2 * M_PI * freqs_hz[c] / kSpeedOfLight;
+  // Evenly spaced channels (every DSA-110 SPW): the phase is linear in the
+  // channel, so one rotation per (row, source) and a complex multiply per
+  // channel replace a sine and cosine per channel (~20x fewer
+  // transcendentals). Rounding grows by ~1e-16 per channel: ~1e-14 at 48.
+  bool even = nchan > 2;
+  for (std::size_t c = 2; even && c < nchan; ++c) {
+    even = std::abs((k[c] - k[c - 1]) - (k[1] - k[0])) <= 1e-9 * std::abs(k[1] - k[0]);
+  }
+  const double dk = nchan > 1 ? k[1] - k[0] : 0;
   for (const auto& src : sources) {
     const Direction sd{src.ra_rad, src.dec_rad};
     const auto lmn = direction_cosines(centre, sd);
@@ -39,6 +48,15 @@ void add_point_sources(std::span<const sky::Source> sources, const Direction& ce
     for (std::size_t r = 0; r < nrows; ++r) {
       const double path = uvw[r * 3] * lmn.l + uvw[r * 3 + 1] * lmn.m + uvw[r * 3 + 2] * (lmn.n - 1);
       auto* out = &model[r * nchan];
+      if (even) {
+        std::complex<double> z = std::polar(1.0, k[0] * path);
+        const std::complex<double> step = std::polar(1.0, dk * path);
+        for (std::size_t c = 0; c < nchan; ++c) {
+          out[c] += std::complex<float>(static_cast<float>(amp[c] * z.real()), static_cast<float>(amp[c] * z.imag()));
+          z *= step;
+        }
+        continue;
+      }
       for (std::size_t c = 0; c < nchan; ++c) {
         const double ph = k[c] * path;
         out[c] += std::complex<float>(static_cast<float>(amp[c] * std::cos(ph)),
