@@ -18,8 +18,8 @@ namespace {
 // the grid so that its main lobe spans several pixels.
 constexpr long kMaxHalfCells = 1024;
 constexpr std::size_t kMaxFft = 4096;
-// The main lobe: pixels above this fraction of the peak that touch it (CASA's
-// PSF fit uses the same level).
+// The main lobe: pixels above this fraction of the peak reached from it
+// downhill (CASA's PSF fit uses the same level).
 constexpr double kLobeLevel = 0.35;
 // How far from the centre the lobe is followed (PSF pixels).
 constexpr long kMaxLobeRadius = 400;
@@ -150,7 +150,10 @@ BeamShape UvCoverage::predicted_beam(double robust) const {
     for (const auto& [dx, dy] : {std::pair<long, long>{1, 0}, {-1, 0}, {0, 1}, {0, -1}}) {
       const long nx = x + dx, ny = y + dy;
       if (nx < -r || nx > r || ny < -r || ny > r || cell(nx, ny)) continue;
-      if (at(nx, ny) <= kLobeLevel) continue;
+      // Downhill only: DSA-110's PSF has sidelobe ridges above the level
+      // next to the main lobe; climbing onto them would widen the fit.
+      const double q = at(nx, ny);
+      if (q <= kLobeLevel || q > p) continue;
       cell(nx, ny) = 1;
       stack.emplace_back(nx, ny);
     }

@@ -10,7 +10,7 @@
 // formed from that density exactly as WSClean does (f² = (5·10^-R)² /
 // (ΣW_k²/Σw)), the weighted density is Fourier transformed into the PSF, and a
 // Gaussian is fitted to its main lobe (log-quadratic least squares over the
-// pixels above 35 % of the peak that touch it).
+// pixels above 35 % of the peak reached from it downhill).
 #include <cmath>
 #include <cstddef>
 #include <vector>

@@ -126,7 +126,10 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   const fs::path prefix = staging.path() / group_id;
   const fs::path wsclean_tmp = staging.path() / "wsclean-tmp";
   fs::create_directories(wsclean_tmp);
-  const auto argv = wsclean_argv(options_.wsclean, staged.imaging_ms, prefix, wsclean_tmp, res.cell_arcsec, res.size_px);
+  const double averaging = baseline_averaging_lambda(options_.wsclean.baseline_averaging, res.rephase.max_uv_m,
+                                                     res.rephase.max_freq_hz, res.rephase.integration_s);
+  const auto argv =
+      wsclean_argv(options_.wsclean, staged.imaging_ms, prefix, wsclean_tmp, res.cell_arcsec, res.size_px, averaging);
   spdlog::info("image {}: {} x {} px of {}\" ({:.2f} deg): {}", group_id, res.size_px, res.size_px,
                res.cell_arcsec, options_.wsclean.field_deg, fmt::join(argv, " "));
   auto t0 = Clock::now();

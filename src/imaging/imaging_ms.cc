@@ -209,6 +209,7 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   const auto [tmin, tmax] = std::minmax_element(time.begin(), time.end());
   res.mid_mjd_s = 0.5 * (*tmin + *tmax);
   res.first_mjd_s = *tmin - 0.5 * interval_s;
+  res.integration_s = interval_s;
   res.mid_jd_utc = res.mid_mjd_s / 86400.0 + kMjdToJd;
   res.pointing_dec_rad = pointing_dec(observatory, in.fields[0], in.field_time_mjd_s[0] / 86400.0 + kMjdToJd);
   res.centre = options.centre ? *options.centre : observatory.meridian_icrs(res.mid_jd_utc, res.pointing_dec_rad);

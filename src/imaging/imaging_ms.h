@@ -43,6 +43,7 @@ struct ImagingMsResult {
   std::optional<BeamShape> predicted_beam;  // see ImagingMsOptions::weighting_field_rad
   std::string beam_estimate_error;          // why there is none, when one was asked for
   double mid_mjd_s = 0;
+  double integration_s = 0;              // INTERVAL of the rows
   double first_mjd_s = 0;                // start of the first integration (DATE-OBS)
   std::uint64_t rows = 0;
   std::size_t channel_average = 1;       // input channels per imaging-MS channel (first SPW)

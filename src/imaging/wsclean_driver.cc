@@ -25,6 +25,7 @@ WscleanSettings WscleanSettings::from_config(const config::Config& cfg) {
   s.field_deg = cfg.get_double("imaging.field_deg");
   s.cell_arcsec = cfg.get_double("imaging.cell_arcsec");
   s.pixels_per_beam = cfg.get_double("imaging.pixels_per_beam");
+  s.baseline_averaging = cfg.get_double("imaging.baseline_averaging");
   s.briggs = cfg.get_double("imaging.briggs");
   s.niter = cfg.get_int("imaging.niter");
   s.auto_mask = cfg.get_double("imaging.auto_mask");
@@ -37,6 +38,7 @@ WscleanSettings WscleanSettings::from_config(const config::Config& cfg) {
   if (!(s.field_deg > 0 && s.field_deg <= 180)) throw ConfigError("imaging.field_deg must be in (0, 180]");
   if (s.cell_arcsec < 0) throw ConfigError("imaging.cell_arcsec must be >= 0 (0 = automatic)");
   if (!(s.pixels_per_beam >= 2)) throw ConfigError("imaging.pixels_per_beam must be >= 2");
+  if (!(s.baseline_averaging >= 0)) throw ConfigError("imaging.baseline_averaging must be >= 0");
   if (s.niter < 0) throw ConfigError("imaging.niter must be >= 0");
   if (!(s.mgain > 0 && s.mgain <= 1)) throw ConfigError("imaging.mgain must be in (0, 1]");
   if (s.auto_mask <= 0 || s.auto_threshold <= 0) {
@@ -57,6 +59,13 @@ double cell_from_beam_arcsec(double bmin_rad, double pixels_per_beam) {
   return rounded > 0 ? rounded : cell;
 }
 
+double baseline_averaging_lambda(double factor, double max_uv_m, double max_freq_hz, double integration_s) {
+  constexpr double kSiderealDayS = 86164.0905;
+  constexpr double kSpeedOfLight = 299792458.0;
+  if (!(factor > 0) || !(max_uv_m > 0) || !(max_freq_hz > 0) || !(integration_s > 0)) return 0;
+  return factor * 2 * M_PI * (max_uv_m * max_freq_hz / kSpeedOfLight) * integration_s / kSiderealDayS;
+}
+
 int image_size_px(double field_deg, double cell_arcsec) {
   if (!(field_deg > 0) || !(cell_arcsec > 0)) {
     throw InputError(fmt::format("image size: field {} deg, cell {} arcsec", field_deg, cell_arcsec));
@@ -66,7 +75,8 @@ int image_size_px(double field_deg, double cell_arcsec) {
 }
 
 std::vector<std::string> wsclean_argv(const WscleanSettings& s, const fs::path& ms, const fs::path& prefix,
-                                      const fs::path& temp_dir, double cell_arcsec, int size_px) {
+                                      const fs::path& temp_dir, double cell_arcsec, int size_px,
+                                      double averaging_lambda) {
   std::vector<std::string> a = {s.program,
                                 "-name", prefix.string(),
                                 "-temp-dir", temp_dir.string(),
@@ -82,6 +92,10 @@ std::vector<std::string> wsclean_argv(const WscleanSettings& s, const fs::path& 
                                 "-auto-mask", fmt::format("{}", s.auto_mask),
                                 "-auto-threshold", fmt::format("{}", s.auto_threshold)};
   if (s.niter == 0) a.push_back("-make-psf");  // else no PSF, hence no restoring beam
+  // The imaging MS is ours and temporary: nothing reads a MODEL_DATA written
+  // back (a pass over every visibility), and baseline averaging needs it off.
+  a.push_back("-no-update-model-required");
+  if (averaging_lambda > 0) a.insert(a.end(), {"-baseline-averaging", fmt::format("{:.3f}", averaging_lambda)});
   if (s.threads > 0) a.insert(a.end(), {"-j", std::to_string(s.threads)});
   if (s.abs_mem_gb > 0) a.insert(a.end(), {"-abs-mem", fmt::format("{}", s.abs_mem_gb)});
   a.push_back(ms.string());

@@ -19,6 +19,9 @@ struct WscleanSettings {
   double field_deg = 3.5;
   double cell_arcsec = 0;          // 0: from the predicted beam (cell_from_beam_arcsec)
   double pixels_per_beam = 4;      // across the minor axis, when the cell is automatic
+  // Baseline-dependent averaging, in units of the uv track the longest
+  // baseline covers in one integration (baseline_averaging_lambda); 0 = off.
+  double baseline_averaging = 1;
   double briggs = 0;
   long niter = 100000;
   double auto_mask = 5;            // SPEC §6 says 3; docs/imaging.md §2 "Auto-mask"
@@ -37,6 +40,14 @@ struct WscleanSettings {
 // Throws InputError when a value is not positive.
 double cell_from_beam_arcsec(double bmin_rad, double pixels_per_beam);
 
+// WSClean's -baseline-averaging size (wavelengths): `factor` times the uv
+// track of the longest baseline in one integration, 2π B_max/λ_min t_int /
+// 1 sidereal day. With factor 1 no baseline is averaged over more uv
+// distance (hence more time smearing) than the longest already is within
+// one integration of the data; a baseline of a tenth of B_max is averaged
+// over ten integrations. 0 when `factor` or an input is not positive.
+double baseline_averaging_lambda(double factor, double max_uv_m, double max_freq_hz, double integration_s);
+
 // Pixels across field_deg at cell_arcsec, rounded up to an even number.
 int image_size_px(double field_deg, double cell_arcsec);
 
@@ -45,7 +56,7 @@ int image_size_px(double field_deg, double cell_arcsec);
 // CORRECTED_DATA or DATA there), products named `prefix`-image.fits etc.
 std::vector<std::string> wsclean_argv(const WscleanSettings& s, const std::filesystem::path& ms,
                                       const std::filesystem::path& prefix, const std::filesystem::path& temp_dir,
-                                      double cell_arcsec, int size_px);
+                                      double cell_arcsec, int size_px, double averaging_lambda = 0);
 
 // Runs argv with the settings' time-out, output into `log`. Throws IoError
 // (WSClean missing from PATH; a failure whose log says the disk is full),

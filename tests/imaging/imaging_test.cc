@@ -109,6 +109,23 @@ TEST(WscleanArgv, HoldsTheSpec6ParametersAndPathsAsSingleArguments) {
   EXPECT_TRUE(has({"-j", "2"}));
   EXPECT_TRUE(has({"-abs-mem", "4"}));
   EXPECT_TRUE(has({"-data-column", "DATA"}));
+  EXPECT_TRUE(has({"-no-update-model-required"}));
+  EXPECT_FALSE(has({"-baseline-averaging"}));  // not asked for
+  EXPECT_FALSE(has({"-make-psf"}));            // CLEAN makes the PSF
+  const auto b = wsclean_argv(s, "/x/a.ms", "/out/g", "/out/tmp", 4.2, 3000, 12.6712);
+  const std::vector<std::string> bda = {"-baseline-averaging", "12.671"};
+  EXPECT_NE(std::search(b.begin(), b.end(), bda.begin(), bda.end()), b.end());
+  s.niter = 0;  // a dirty image: WSClean makes no PSF (hence no beam) unless asked
+  const auto c = wsclean_argv(s, "/x/a.ms", "/out/g", "/out/tmp", 4.2, 3000);
+  EXPECT_NE(std::find(c.begin(), c.end(), "-make-psf"), c.end());
+}
+
+TEST(BaselineAveraging, IsTheLongestBaselinesTrackInOneIntegration) {
+  // DSA-110: 2698 m at 1498.6 MHz = 13488 wavelengths; 12.885 s; Earth turns 2π per 86164.09 s.
+  EXPECT_NEAR(baseline_averaging_lambda(1, 2698.256, 1498643188.48, 12.884902), 12.673, 0.002);
+  EXPECT_NEAR(baseline_averaging_lambda(0.5, 2698.256, 1498643188.48, 12.884902), 6.336, 0.002);
+  EXPECT_EQ(baseline_averaging_lambda(0, 2698.256, 1.5e9, 12.9), 0.0);  // off
+  EXPECT_EQ(baseline_averaging_lambda(1, 0, 1.5e9, 12.9), 0.0);         // nothing known: off
 }
 
 TEST(RunWsclean, MissingProgramAndFailuresAreClearErrorsWithTheLogTail) {

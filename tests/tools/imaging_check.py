@@ -335,7 +335,7 @@ def data_checks(ims, ms, found):
 
 def psf_lobe_fit(path):
     """FWHM major, minor (arcsec) and PA (deg, east of north) of WSClean's PSF main lobe:
-    log-quadratic least squares over the pixels above 0.35 that touch the peak."""
+    log-quadratic least squares over the pixels above 0.35 reached from the peak downhill."""
     with fits.open(path) as hdul:
         d = hdul[0].data.squeeze()
         cell = abs(hdul[0].header["CDELT2"]) * 3600
@@ -347,7 +347,7 @@ def psf_lobe_fit(path):
             pts.append((x, y, d[cy + y, cx + x]))
         for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             nx, ny = x + dx, y + dy
-            if (nx, ny) not in seen and d[cy + ny, cx + nx] > 0.35:
+            if (nx, ny) not in seen and 0.35 < d[cy + ny, cx + nx] <= d[cy + y, cx + x]:
                 seen.add((nx, ny))
                 todo.append((nx, ny))
     a = np.array([[x * x, x * y, y * y] for x, y, _ in pts])
