@@ -360,7 +360,7 @@ const std::vector<KeyDef>& schema() {
       {"imaging.cell_arcsec", Type::kDouble, "0",
        "Pixel size, arcsec; 0 = the predicted restoring beam's minor axis / imaging.pixels_per_beam, rounded down to "
        "0.1 arcsec (docs/imaging.md, cell size).", at_least(0)},
-      {"imaging.baseline_averaging", Type::kDouble, "1",
+      {"imaging.baseline_averaging", Type::kDouble, "0.5",
        "WSClean baseline-dependent averaging, in units of the uv track of the longest baseline in one integration "
        "(docs/imaging.md); 0 = off.", at_least(0)},
       {"imaging.pixels_per_beam", Type::kDouble, "4", "Pixels across the restoring beam's minor axis when the cell is automatic.",

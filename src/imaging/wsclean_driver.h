@@ -21,7 +21,7 @@ struct WscleanSettings {
   double pixels_per_beam = 4;      // across the minor axis, when the cell is automatic
   // Baseline-dependent averaging, in units of the uv track the longest
   // baseline covers in one integration (baseline_averaging_lambda); 0 = off.
-  double baseline_averaging = 1;
+  double baseline_averaging = 0.5;
   double briggs = 0;
   long niter = 100000;
   double auto_mask = 5;            // SPEC §6 says 3; docs/imaging.md §2 "Auto-mask"

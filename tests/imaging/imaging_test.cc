@@ -112,7 +112,7 @@ TEST(WscleanArgv, HoldsTheSpec6ParametersAndPathsAsSingleArguments) {
   EXPECT_TRUE(has({"-no-update-model-required"}));
   EXPECT_FALSE(has({"-baseline-averaging"}));  // not asked for
   EXPECT_FALSE(has({"-make-psf"}));            // CLEAN makes the PSF
-  const auto b = wsclean_argv(s, "/x/a.ms", "/out/g", "/out/tmp", 4.2, 3000, 12.6712);
+  const auto b = wsclean_argv(s, "/x/a.ms", "/out/g", "/out/tmp", 4.2, 3000, 12.6712);  // factor 1
   const std::vector<std::string> bda = {"-baseline-averaging", "12.671"};
   EXPECT_NE(std::search(b.begin(), b.end(), bda.begin(), bda.end()), b.end());
   s.niter = 0;  // a dirty image: WSClean makes no PSF (hence no beam) unless asked
