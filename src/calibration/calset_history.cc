@@ -8,13 +8,13 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "common/constants.h"
 #include "common/error.h"
 #include "common/statistics.h"
 
 namespace contimg::calibration {
 namespace {
 
-constexpr double kSpeedOfLight = 299792458.0;
 constexpr double kArcsecPerRad = 180 * 3600 / M_PI;
 
 // A model position error shifts every antenna's phase by 2 pi nu/c (u l + v m):

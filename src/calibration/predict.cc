@@ -2,12 +2,12 @@
 
 #include <cmath>
 
+#include "common/constants.h"
 #include "common/error.h"
 #include "sky/primary_beam.h"
 
 namespace contimg::calibration {
 namespace {
-constexpr double kSpeedOfLight = 299792458.0;
 }
 
 Lmn direction_cosines(const Direction& c, const Direction& s) {

@@ -358,12 +358,12 @@ const std::vector<KeyDef>& schema() {
       // Imaging (SPEC §6).
       {"imaging.field_deg", Type::kDouble, "3.5", "Image width and height, deg.", above_up_to(0, 180)},
       {"imaging.cell_arcsec", Type::kDouble, "0",
-       "Pixel size, arcsec; 0 = the predicted restoring beam's minor axis / imaging.pixels_per_beam, rounded down to "
+       "Pixel size, arcsec; 0 = the predicted PSF main lobe's minor axis / imaging.pixels_per_beam, rounded down to "
        "0.1 arcsec (docs/imaging.md, cell size).", at_least(0)},
       {"imaging.baseline_averaging", Type::kDouble, "0.5",
        "WSClean baseline-dependent averaging, in units of the uv track of the longest baseline in one integration "
        "(docs/imaging.md); 0 = off.", at_least(0)},
-      {"imaging.pixels_per_beam", Type::kDouble, "4", "Pixels across the restoring beam's minor axis when the cell is automatic.",
+      {"imaging.pixels_per_beam", Type::kDouble, "4", "Pixels across the PSF main lobe's minor axis when the cell is automatic.",
        at_least(2)},
       {"imaging.briggs", Type::kDouble, "0", "Briggs robustness (WSClean -weight briggs).", between(-2, 2)},
       {"imaging.niter", Type::kInt, "100000", "Maximum CLEAN iterations (WSClean -niter).", at_least(0)},

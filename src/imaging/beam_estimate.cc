@@ -62,14 +62,6 @@ UvCoverage::UvCoverage(double field_rad, double max_uv_lambda) {
   w_.assign(n_ * n_, 0.0);
 }
 
-void UvCoverage::merge(const UvCoverage& other) {
-  if (other.n_ != n_ || other.du_ != du_)
-    throw std::logic_error("UvCoverage::merge: different grids");
-  for (std::size_t i = 0; i < w_.size(); ++i) w_[i] += other.w_[i];
-  sum_w_ += other.sum_w_;
-  dropped_ += other.dropped_;
-}
-
 BeamShape UvCoverage::predicted_beam(double robust) const {
   if (empty()) throw InputError("beam estimate: no unflagged visibility with a positive weight");
   // Briggs: each cell's density W_k becomes W_k / (1 + W_k f²).

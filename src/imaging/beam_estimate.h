@@ -1,9 +1,10 @@
 #pragma once
-// The restoring beam WSClean will fit, predicted before WSClean runs, so that
-// the automatic cell can be a fixed number of pixels across the beam that is
-// actually made (docs/imaging.md, "Cell size"). The longest baseline
-// (λ/B_max) says little about that beam: after Briggs weighting DSA-110's
-// short baselines dominate and the beam is 3-5x wider.
+// The main lobe of the PSF WSClean will make, predicted before WSClean runs,
+// so that the automatic cell can be a fixed number of pixels across it
+// (docs/imaging.md, "Cell"). Not WSClean's restoring-beam fit, which for
+// DSA-110 takes in the sidelobe ridges beside the lobe (50″ × 30″ against a
+// ~31″ × 16″ lobe on a full group), and not λ/B_max: after Briggs weighting
+// the short baselines dominate.
 //
 // The algorithm on plain numbers: the visibilities' natural weights are
 // gridded on the uv grid WSClean weights on (cell 1/field), Briggs weights are
@@ -45,9 +46,6 @@ class UvCoverage {
     w_[index(-iu, -iv)] += weight;
     sum_w_ += 2 * weight;
   }
-  // Adds another coverage of the same geometry (threads accumulate apart).
-  void merge(const UvCoverage& other);
-
   double cell_lambda() const { return du_; }
   std::size_t dropped() const { return dropped_; }
   bool empty() const { return !(sum_w_ > 0); }

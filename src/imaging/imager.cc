@@ -111,7 +111,7 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
                res.rephase.centre.dec_rad / kDeg, res.rephase.channel_average, res.rephase.seconds_total);
 
   if (const auto& b = res.rephase.predicted_beam) {
-    spdlog::info("image {}: predicted restoring beam {:.1f}\" x {:.1f}\" PA {:.0f} deg (Briggs {})", group_id,
+    spdlog::info("image {}: predicted PSF main lobe {:.1f}\" x {:.1f}\" PA {:.0f} deg (Briggs {})", group_id,
                  b->bmaj_rad / kDeg * 3600, b->bmin_rad / kDeg * 3600, b->bpa_deg, options_.wsclean.briggs);
   }
   if (options_.wsclean.cell_arcsec > 0) {
@@ -139,26 +139,20 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   res.seconds_wsclean = since(t0);
 
   t0 = Clock::now();
-  const std::vector<std::pair<std::string, fs::path>> wsclean_products = {
-      {"image", staged.image}, {"residual", staged.residual}, {"model", staged.model}, {"psf", staged.psf}};
+  // Without CLEAN WSClean writes only the (dirty) image and the PSF.
   const bool no_clean = options_.wsclean.niter == 0;
+  std::vector<std::pair<std::string, fs::path>> wsclean_products = {{"image", staged.image}, {"psf", staged.psf}};
+  if (!no_clean) wsclean_products.insert(wsclean_products.end(), {{"residual", staged.residual}, {"model", staged.model}});
   for (const auto& [kind, to] : wsclean_products) {
-    fs::path from = prefix.string() + "-" + kind + ".fits";
-    // Without CLEAN WSClean writes only the (dirty) image and the PSF: the
-    // residual of an empty model is that image, and the model is empty.
-    const fs::path& dirty = staged.image;  // moved there first
-    if (no_clean && kind == "residual" && !fs::exists(from) && fs::exists(dirty)) {
-      fs::copy_file(dirty, to, fs::copy_options::overwrite_existing);
-      continue;
-    }
-    if (no_clean && kind == "model" && !fs::exists(from) && fs::exists(dirty)) {
-      write_fits_like(dirty, to, std::vector<float>(read_fits_plane(dirty).pixels.size(), 0.0f));
-      continue;
-    }
+    const fs::path from = prefix.string() + "-" + kind + ".fits";
     if (!fs::exists(from)) {
       throw Error(fmt::format("WSClean exited 0 but wrote no {}; log {}", from.string(), res.products.log.string()));
     }
     rename_into(from, to);
+  }
+  if (no_clean) {  // the residual of an empty model is the dirty image; the model is empty
+    fs::copy_file(staged.image, staged.residual, fs::copy_options::overwrite_existing);
+    write_fits_like(staged.image, staged.model, std::vector<float>(read_fits_plane(staged.image).pixels.size(), 0.0f));
   }
   res.bmaj_deg = header_double(staged.image, "BMAJ");
   res.bmin_deg = header_double(staged.image, "BMIN");

@@ -1,6 +1,7 @@
 #include "imaging/imaging_ms.h"
 
 // Must precede every casacore header (casacore 3.5 under C++20).
+#include "common/constants.h"
 #include "io/ms/casacore_cxx20.h"
 
 #include <casacore/casa/Arrays/Array.h>
@@ -38,7 +39,6 @@ constexpr double kMjdToJd = 2400000.5;
 // A run of rows with one (TIME, DATA_DESC_ID, FIELD_ID) is at most this long
 // per pass: bounds memory whatever the row order of the input.
 constexpr std::size_t kMaxBlockRows = 16384;
-constexpr double kSpeedOfLight = 299792458.0;
 
 casacore::Table subtable(const casacore::Table& main, const char* name, const fs::path& ms) {
   if (!main.keywordSet().isDefined(name)) {

@@ -4,11 +4,11 @@
 
 #include <fmt/format.h>
 
+#include "common/constants.h"
 #include "common/error.h"
 
 namespace contimg::imaging {
 namespace {
-constexpr double kC = 299792458.0;
 }
 
 void rephase_visibilities(std::span<std::complex<float>> data, std::size_t ncorr,
@@ -22,7 +22,7 @@ void rephase_visibilities(std::span<std::complex<float>> data, std::size_t ncorr
   for (std::size_t r = 0; r < nrows; ++r) {
     // Phase per Hz in turns; the channel phase is computed directly (not by
     // recurrence) so no rounding accumulates across the band.
-    const double turns_per_hz = (w_old_m[r] - w_new_m[r]) / kC;
+    const double turns_per_hz = (w_old_m[r] - w_new_m[r]) / kSpeedOfLight;
     if (turns_per_hz == 0.0) continue;
     std::complex<float>* row = data.data() + r * nchan * ncorr;
     for (std::size_t c = 0; c < nchan; ++c) {

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "common/constants.h"
 #include "common/error.h"
 #include "common/subprocess.h"
 #include "config/config.h"
@@ -60,8 +61,6 @@ double cell_from_beam_arcsec(double bmin_rad, double pixels_per_beam) {
 }
 
 double baseline_averaging_lambda(double factor, double max_uv_m, double max_freq_hz, double integration_s) {
-  constexpr double kSiderealDayS = 86164.0905;
-  constexpr double kSpeedOfLight = 299792458.0;
   if (!(factor > 0) || !(max_uv_m > 0) || !(max_freq_hz > 0) || !(integration_s > 0)) return 0;
   return factor * 2 * M_PI * (max_uv_m * max_freq_hz / kSpeedOfLight) * integration_s / kSiderealDayS;
 }

@@ -35,7 +35,7 @@ struct WscleanSettings {
   static WscleanSettings from_config(const config::Config& cfg);
 };
 
-// The restoring beam's minor axis (FWHM, radians) / pixels_per_beam in
+// The PSF main lobe's minor axis (FWHM, radians) / pixels_per_beam in
 // arcsec, rounded down to 0.1″ (so the beam keeps at least that many pixels).
 // Throws InputError when a value is not positive.
 double cell_from_beam_arcsec(double bmin_rad, double pixels_per_beam);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/constants.h"
 #include "astro/time.h"
 #include "common/build_info.h"
 #include "common/error.h"
@@ -27,7 +28,6 @@ namespace contimg::simulation {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr double kC = 299792458.0;
 constexpr double kDeg = M_PI / 180.0;
 constexpr double kTopFreqHz = 1498643188.4765625;
 constexpr double kChannelWidthHz = 244140.625;
@@ -334,14 +334,14 @@ SimulationResult Simulator::run(const SimulationSpec& spec, const fs::path& out_
                   for (int j = 0; j < spec.nchan; ++j) model[static_cast<std::size_t>(j)] += sas[j];
                   continue;
                 }
-                const double tau = dot(b.local, plan.offset[ts * nsrc + s]) / kC;  // s
+                const double tau = dot(b.local, plan.offset[ts * nsrc + s]) / kSpeedOfLight;  // s
                 std::complex<double> ph = std::polar(1.0, kPhaseSign * 2 * M_PI * f0 * tau);
                 const std::complex<double> step = std::polar(1.0, kPhaseSign * 2 * M_PI * df * tau);
                 double envelope = 1.0;
                 const auto& src = plan.sources[s];
                 if (!src.is_point()) {
                   // Gaussian visibility envelope in the meridian-frame (u, v).
-                  const double u = b.uvw[0] * f0 / kC, v = b.uvw[1] * f0 / kC;
+                  const double u = b.uvw[0] * f0 / kSpeedOfLight, v = b.uvw[1] * f0 / kSpeedOfLight;
                   const double up = u * std::sin(src.pa_rad) + v * std::cos(src.pa_rad);
                   const double vp = u * std::cos(src.pa_rad) - v * std::sin(src.pa_rad);
                   const double k2 = M_PI * M_PI / (4 * std::log(2.0));

@@ -1,10 +1,10 @@
 #include "sky/primary_beam.h"
+#include "common/constants.h"
 
 #include <cmath>
 
 namespace contimg::sky {
 namespace {
-constexpr double kSpeedOfLight = 299792458.0;
 }
 
 double airy_power(double theta_rad, double freq_hz, double dish_m) {
