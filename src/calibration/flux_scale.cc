@@ -89,7 +89,8 @@ nlohmann::json to_json(const FluxScaleReport& r) {
     t.push_back({{"group_id", x.group_id},
                  {"calibrator", x.calibrator},
                  {"calset_id", x.calset_id},
-                 {"ratio", x.ratio}});
+                 {"ratio", x.ratio},
+                 {"own_set_status", x.own_set_status}});
   }
   return {{"transits", t},
           {"median_ratio", r.median_ratio},

@@ -34,6 +34,10 @@ class TransitFluxMeasurement {
 struct TransitFlux {
   std::string group_id, calibrator, calset_id;
   double ratio = 0;  // calibrated / catalogue flux
+  // QA status of the transit's own set (passed, failed, not_solved; "" when
+  // unknown): a ratio far from 1 on a transit whose own set failed says the
+  // catalogue model is not what its data hold, not that the scale is wrong.
+  std::string own_set_status;
 };
 
 struct FluxScaleReport {

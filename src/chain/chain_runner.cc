@@ -80,6 +80,7 @@ nlohmann::json ChainSummary::to_json() const {
           {"wall_seconds", wall_seconds},
           {"preflight", chain::to_json(preflight)},
           {"warnings", warnings},
+          {"flux_scale", flux_scale.to_json()},
           {"real_time_factor", real_time_factor()}};
 }
 
@@ -201,6 +202,13 @@ ChainSummary ChainRunner::run(const ChainOptions& o) const {
     }
     gr.status = "processed";
     gr.outputs = report.final_context->to_json().value("outputs", nlohmann::json::object());
+  }
+  summary.flux_scale = check_flux_scale(summary.groups, orch.state_view(), cfg.get_path("paths.data_dir"),
+                                        cfg.get_double("calibration.flux_scale_tolerance"));
+  if (summary.flux_scale.ran) {
+    spdlog::info("{}", summary.flux_scale.report.summary);
+    if (!summary.flux_scale.report.ok) summary.warnings.push_back(summary.flux_scale.report.summary);
+    for (const auto& u : summary.flux_scale.unchecked) spdlog::info("flux scale not checked: {}", u);
   }
   summary.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return summary;

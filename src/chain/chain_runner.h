@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chain/flux_scale_check.h"
 #include "chain/preflight.h"
 #include "config/config.h"
 #include "pipeline/runner.h"
@@ -63,6 +64,8 @@ struct ChainSummary {
   double wall_seconds = 0;
   std::vector<Finding> preflight;  // warnings found before the first stage
   std::vector<std::string> warnings;  // e.g. an empty time range
+  // Calibrator transits against their catalogue flux when validation had no reference catalogue.
+  FluxScaleCheck flux_scale;
   int count(std::string_view status) const;  // groups with that status
   int processed() const { return count("processed"); }
   int failed() const { return count("failed"); }

@@ -62,6 +62,10 @@ void print_chain_summary(const CommandContext& ctx, const chain::ChainSummary& s
     }
     std::cout << line << "\n";
   }
+  if (s.flux_scale.ran) {
+    std::cout << s.flux_scale.report.summary << "\n";
+    for (const auto& u : s.flux_scale.unchecked) std::cout << "  not checked: " << u << "\n";
+  }
   for (const auto& w : s.warnings) std::cout << "warning: " << w << "\n";
   std::string timing;
   for (const auto& [stage, secs] : s.stage_seconds()) timing += fmt::format(" {}={:.1f}s", stage, secs);

@@ -351,6 +351,10 @@ const std::vector<KeyDef>& schema() {
        "A set is valid this long before and after its calibrator MS.", above(0)},
       {"calibration.warn_hours", Type::kDouble, "6",
        "Warn when the set applied is further than this from the target MS.", at_least(0)},
+      {"calibration.flux_scale_tolerance", Type::kDouble, "0.05",
+       "Chain flux-scale check without a reference catalogue: warn when a calibrator transit calibrated "
+       "with another transit's set is further than this fraction from its catalogue flux.",
+       between(0, 1)},
       {"calibration.when_uncalibrated", Type::kString, "skip",
        "No valid set for an MS: skip (image DATA) or fail.", one_of({"skip", "fail"})},
       {"calibration.caltables_dir", Type::kPath, "",

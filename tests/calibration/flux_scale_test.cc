@@ -48,12 +48,12 @@ TEST(FluxScale, TransitMeasurementAppliesTheSolutionAndComparesWithTheModel) {
 
 TEST(FluxScale, ReportNamesTransitsBeyondTheTolerance) {
   const auto ok = flux_scale_report(
-      {{"g1", "J0834+5534", "g1_J0834+5534", 1.004}, {"g2", "3C286", "g2_3C286", 0.996}}, 0.02);
+      {{"g1", "J0834+5534", "g1_J0834+5534", 1.004, "passed"}, {"g2", "3C286", "g2_3C286", 0.996, "passed"}}, 0.02);
   EXPECT_TRUE(ok.ok);
   EXPECT_NEAR(ok.median_ratio, 1.0, 1e-12);
   EXPECT_NE(ok.summary.find("2 calibrator transit(s)"), std::string::npos) << ok.summary;
   const auto bad =
-      flux_scale_report({{"g1", "J0834+5534", "s1", 1.0}, {"g2", "J1035+5628", "s2", 0.003}}, 0.02);
+      flux_scale_report({{"g1", "J0834+5534", "s1", 1.0, "passed"}, {"g2", "J1035+5628", "s2", 0.003, "failed"}}, 0.02);
   EXPECT_FALSE(bad.ok);
   EXPECT_NEAR(bad.worst_ratio, 0.003, 1e-12);
   EXPECT_NE(bad.summary.find("J1035+5628 in g2 (0.003)"), std::string::npos) << bad.summary;

@@ -62,6 +62,11 @@ def main():
                         "--random-max", "2", "--noise", "2.8", "--seed", "8", "--instrument-seed", "7",
                         "--threads", "1")
     check(code == 0 and sci.get("group_id"), f"science group simulated ({code})")
+    # A second calibrator transit the same day (issue 16: the flux-scale check needs another set).
+    code, cal2 = contimg(exe, "simulate", raw, "--size", "tiny", "--nants", "12", "--calibrator", "3C286",
+                         "--date", "2025-03-20", "--noise", "2.8", "--seed", "9", "--instrument-seed", "7",
+                         "--threads", "1")
+    check(code == 0 and cal2.get("group_id"), f"second calibrator group simulated ({code})")
     if failures:
         return
     aside = os.path.join(work, "truth-moved-away")
@@ -74,11 +79,11 @@ def main():
     code, s = contimg(exe, *QUICK, "run", raw, "2025-03-20", "2025-03-20", "--out", out)
     counts = s.get("counts", {})
     check(code == 0, f"run exits 0 (got {code})")
-    check(counts.get("processed") == 2 and counts.get("failed") == 0,
+    check(counts.get("processed") == 3 and counts.get("failed") == 0,
           f"both groups processed, none failed: {counts} "
           + "; ".join(f"{g['group_id']}: {g.get('reason', '')}" for g in s.get("groups", []) if g["status"] != "processed"))
     groups = {g["group_id"]: g for g in s.get("groups", [])}
-    check(set(groups) == {cal["group_id"], sci["group_id"]}, f"the two groups: {sorted(groups)}")
+    check(set(groups) == {cal["group_id"], sci["group_id"], cal2["group_id"]}, f"the three groups: {sorted(groups)}")
     for gid, g in groups.items():
         o = g.get("outputs") or {}
         reasons = o.get("verdict_reasons", [])
@@ -94,10 +99,26 @@ def main():
     print("science group calibrated:", sci_out.get("calibrated"), sci_out.get("applied_calset_id"))
     check(sci_out.get("n_detections", 0) > 0, f"science: source finding ran ({sci_out.get('n_detections')} detections)")
 
+    # Issue 16: without a reference catalogue the chain checks the flux scale on the calibrator
+    # transits, each calibrated with the other's set (its own would give 1 by construction).
+    fsc = s.get("flux_scale", {})
+    print("flux scale:", json.dumps(fsc))
+    check(fsc.get("ran") is True, f"flux-scale check ran without a reference: {fsc.get('ran')} {fsc.get('reason')}")
+    tr = {t["group_id"]: t for t in fsc.get("transits", [])}
+    check(set(tr) == {cal["group_id"], cal2["group_id"]} and not fsc.get("unchecked"),
+          f"both transits measured, none unchecked: {sorted(tr)} {fsc.get('unchecked')}")
+    check(tr.get(cal["group_id"], {}).get("calset_id", "").startswith(cal2["group_id"])
+          and tr.get(cal2["group_id"], {}).get("calset_id", "").startswith(cal["group_id"]),
+          "each transit calibrated with the other transit's set: "
+          + ", ".join(f"{g} <- {t.get('calset_id')}" for g, t in tr.items()))
+    check(tr and all(abs(t["ratio"] - 1) < 0.05 for t in tr.values()) and fsc.get("ok") is True,
+          "calibrated / catalogue flux within 5%: " + ", ".join(f"{t['calibrator']} {t['ratio']:.4f}" for t in tr.values()))
+    check(all(t.get("own_set_status") == "passed" for t in tr.values()), "own set status reported")
+
     db = sqlite3.connect(os.path.join(out, "contimg.sqlite"))
     rows = db.execute("SELECT group_id, verdict, reference FROM validations ORDER BY group_id").fetchall()
     db.close()
-    check(len(rows) == 2 and all(r[2] == "" for r in rows), f"validations recorded without a reference: {rows}")
+    check(len(rows) == 3 and all(r[2] == "" for r in rows), f"validations recorded without a reference: {rows}")
 
     # `contimg validate` on the science image without --reference: the same (exit 0, verdict warn).
     if os.path.isfile(sci_out.get("pbcor_fits", "")):
@@ -111,7 +132,7 @@ def main():
 
     # A rerun resumes: validation is found done, with the same verdict.
     code2, s2 = contimg(exe, *QUICK, "run", raw, "2025-03-20", "2025-03-20", "--out", out)
-    check(code2 == 0 and s2.get("counts", {}).get("processed") == 2, f"rerun exits 0, 2 processed ({code2})")
+    check(code2 == 0 and s2.get("counts", {}).get("processed") == 3, f"rerun exits 0, 3 processed ({code2})")
     for g in s2.get("groups", []):
         v = [st["outcome"] for st in g["stages"] if st["stage"] == "validate"]
         check(v == ["skipped"], f"rerun {g['group_id']}: validate skipped ({v})")
