@@ -383,11 +383,108 @@ def case_lifecycle(exe, work):
     return 0
 
 
+def case_retry(exe, work):
+    """A retryable failure is retried with backoff and succeeds; a bad-input failure is not retried;
+    a failed stage is never recorded as done (asserted from the database while it fails)."""
+    from contimg_harness import fill_up, tmpfs, umount
+    probe, why = tmpfs(1 << 20)
+    if probe is None:
+        print(f"SKIP cannot mount a tmpfs (needs root): {why}")
+        return SKIP
+    umount(probe)
+    staging = os.path.join(work, "staging")
+
+    # 1. Bad input: a science group with no calibration set and calibration.when_uncalibrated = fail.
+    bad = Tree(exe, os.path.join(work, "input-error"))
+    bad.globals += ["--set", "calibration.when_uncalibrated=fail", "--set", "stream.calibration_wait_s=1",
+                    "--set", "orchestrator.max_attempts=5"]
+    g1 = simulate(exe, os.path.join(staging, "g1"), "--start", DATE + "T06:00:00", "--seed", "21", "--dec", "55.5")
+    for f in g1["files"]:
+        deliver(f, bad.incoming, "plain", random.Random(3))
+    p = bad.start(idle=4)
+    out, err = p.communicate(timeout=600)
+    jobs = bad.query("SELECT stage, state, error_kind, attempt FROM jobs WHERE group_id = ?", g1["group_id"])
+    apply = [j for j in jobs if j[0] == "applycal"]
+    check("bad input (no set, when_uncalibrated = fail): applycal failed once with kind input, not retried",
+          p.returncode == 0 and apply == [("applycal", "failed", "input", 1)] and "retrying in" not in err,
+          f"exit {p.returncode}; {jobs}; {err[-1500:]}")
+    check("bad input: the group failed, nothing after applycal ran",
+          dict(bad.query("SELECT group_id, state FROM groups")).get(g1["group_id"]) == "failed"
+          and not [j for j in jobs if j[0] in ("image", "validate")], jobs)
+
+    # 2. Retryable: the products file system is full when the group is imaged (another writer took it);
+    #    space is freed after the second failed attempt.
+    tree = Tree(exe, os.path.join(work, "io-error"))
+    tree.globals += ["--set", "orchestrator.max_attempts=5"]
+    products = os.path.join(tree.out, "products")
+    os.makedirs(products)
+    mnt, why = tmpfs(64 * (1 << 20))
+    subprocess.run(["mount", "--bind", mnt, products], check=True)
+    try:
+        fill = os.path.join(products, "fill")
+        fill_up(fill)
+        g2 = simulate(exe, os.path.join(staging, "g2"), "--start", DATE + "T07:00:00", "--seed", "22",
+                      "--dec", "55.5")
+        log_path = os.path.join(work, "retry.log")
+        log = open(log_path, "w")
+        p = tree.start(idle=8, log=log)
+        for f in g2["files"]:
+            deliver(f, tree.incoming, "incomplete", random.Random(4))
+        seen_failed_states, t_fail = [], {}
+        until = time.time() + 300
+        while time.time() < until and p.poll() is None:
+            row = tree.query("SELECT state, error_kind, attempt FROM jobs WHERE group_id = ? AND stage = 'image'",
+                             g2["group_id"])
+            if row and row[0][0] == "failed":
+                seen_failed_states.append(row[0])
+                t_fail.setdefault(row[0][2], time.time())
+                # While it fails: no image product or image row is recorded.
+                prods = tree.query("SELECT count(*) FROM products WHERE group_id = ? AND stage = 'image'",
+                                   g2["group_id"])[0][0]
+                imgs = tree.query("SELECT count(*) FROM images WHERE group_id = ?", g2["group_id"])[0][0]
+                if prods or imgs:
+                    seen_failed_states.append(("PRODUCT RECORDED WHILE FAILED", prods, imgs))
+                if row[0][2] >= 2:
+                    break
+            time.sleep(0.1)
+        if os.path.exists(fill):
+            os.remove(fill)
+        out, _ = p.communicate(timeout=600)
+        log.close()
+        text = open(log_path).read()
+        retries = [l for l in text.splitlines() if "retrying in" in l]
+        print("note: " + "\n      ".join(l[-160:] for l in retries), flush=True)
+        check("the full disk failed the image stage retryably (kind io) at attempts 1 and 2, never recorded done",
+              {a for _, _, a in seen_failed_states if isinstance(a, int)} >= {1, 2}
+              and all(st[0] == "failed" and st[1] == "io" for st in seen_failed_states),
+              seen_failed_states[:6])
+        check("backoff doubles: retrying in 1 s, then 2 s (stream.retry_backoff_s = 1)",
+              len(retries) >= 2 and "retrying in 1 s" in retries[0] and "retrying in 2 s" in retries[1], retries)
+        if 1 in t_fail and 2 in t_fail:
+            print(f"note: attempt 2 failed {t_fail[2] - t_fail[1]:.1f} s after attempt 1", flush=True)
+        jobs = dict((st, (state, a)) for st, state, a in
+                    tree.query("SELECT stage, state, attempt FROM jobs WHERE group_id = ?", g2["group_id"]))
+        check("after the space is freed the retry succeeds: group processed, image done at attempt >= 3, "
+              "every other stage done once",
+              p.returncode == 0 and dict(tree.query("SELECT group_id, state FROM groups")).get(g2["group_id"]) == "processed"
+              and jobs.get("image", ("", 0))[0] == "done" and jobs["image"][1] >= 3
+              and all(v == ("done", 1) for k, v in jobs.items() if k != "image"),
+              f"exit {p.returncode}; {jobs}; {text[-1500:]}")
+        check("one image row, its products registered once", tree.query(
+            "SELECT count(*) FROM images WHERE group_id = ?", g2["group_id"])[0][0] == 1
+            and not tree.query("SELECT path, count(*) FROM products GROUP BY path HAVING count(*) > 1"))
+        check("no .contimg-tmp-* left", not temporaries(work), temporaries(work)[:5])
+    finally:
+        subprocess.run(["umount", "-l", products], capture_output=True)
+        umount(mnt)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--contimg", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("--case", required=True, choices=["stream", "lifecycle"])
+    ap.add_argument("--case", required=True, choices=["stream", "lifecycle", "retry"])
     ap.add_argument("--kills", type=int, default=5)
     ap.add_argument("--seed", type=int, default=12)
     a = ap.parse_args()
@@ -400,6 +497,9 @@ def main():
     exe = os.path.abspath(a.contimg)
     if a.case == "stream":
         case_stream(exe, work, a.kills, a.seed)
+    elif a.case == "retry":
+        if case_retry(exe, work) == SKIP:
+            return SKIP
     else:
         case_lifecycle(exe, work)
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
