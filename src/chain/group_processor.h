@@ -3,7 +3,7 @@
 // convert → flag → solve, then applycal → image → validate. The one stage
 // list, shared by ChainRunner (a range in two passes, so that every set of the
 // range is solved before any group is calibrated) and the stream service (one
-// group at a time, calibrator transits first; docs/stream.md).
+// group at a time, calibrator transits first; docs/service.md).
 #include <filesystem>
 #include <functional>
 #include <memory>

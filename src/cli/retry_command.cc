@@ -2,7 +2,7 @@
 // discarded jobs (all of them, or the one of stage S) in an output tree and
 // makes the group pending again, so that a running `contimg stream` (at its
 // next listing, stream.rescan_s) or the next `run` takes it up. Attempts are
-// kept (docs/stream.md "Operating").
+// kept (docs/service.md "Operating").
 #include <iostream>
 
 #include <fmt/format.h>

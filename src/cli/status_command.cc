@@ -1,5 +1,5 @@
 // `contimg status [--out DIR] [--json]`: what the pipeline is doing, from the
-// state database (docs/stream.md "Status"): groups and jobs by state, stage
+// state database (docs/service.md "Status"): groups and jobs by state, stage
 // latencies, failures, the real-time factor, free space per tier.
 #include <iostream>
 

@@ -1,5 +1,5 @@
 // `contimg stream --input DIR --out DIR`: the chain as an unattended service
-// (issue 12; docs/stream.md). Runs until SIGTERM/SIGINT (exit 0 once the
+// (issue 12; docs/service.md). Runs until SIGTERM/SIGINT (exit 0 once the
 // running stages finished or were cancelled within stream.stop_timeout_s) or,
 // with --exit-when-idle SECONDS, until nothing arrived, waited or ran that long.
 #include <filesystem>

@@ -20,7 +20,7 @@ class InterruptGuard {
   InterruptGuard();
   // A guard no signal reaches: set only by simulate(). A service hands it to
   // its stages so that a signal stops claiming first and cancels the running
-  // stage only after a grace period (docs/stream.md). Paths registered with it
+  // stage only after a grace period (docs/service.md). Paths registered with it
   // are registered with `parent` too (its second signal removes them).
   struct Manual {};
   InterruptGuard(Manual, const InterruptGuard* parent);

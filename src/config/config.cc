@@ -213,7 +213,7 @@ const std::vector<KeyDef>& schema() {
        "A path at a product's final place that the state database has no record of: "
        "\"move-aside\" (to <out>/untrusted/) or \"fail\" (the stage fails and says so).",
        one_of({"move-aside", "fail"})},
-      // The stream service (docs/stream.md).
+      // The stream service (docs/service.md).
       {"stream.rescan_s", Type::kDouble, "60",
        "The service lists its input directory this often besides inotify (missed events, "
        "network file systems), and looks for groups re-queued by `contimg retry`.", above(0)},
@@ -244,6 +244,19 @@ const std::vector<KeyDef>& schema() {
       {"stream.retry_backoff_s", Type::kDouble, "30",
        "A retryable failure (I/O, time-out) is retried after this long, doubled per attempt, "
        "until orchestrator.max_attempts.", at_least(0)},
+      // Retention (docs/service.md "Retention"): off by default.
+      {"retention.ms_hours", Type::kDouble, "0",
+       "Remove a processed group's MS this long after it was made (0 = keep; the UVH5 files remain "
+       "and a run re-makes it).",
+       at_least(0)},
+      {"retention.images_hours", Type::kDouble, "0",
+       "Remove a processed group's images (FITS, quick-look) this long after they were made (0 = "
+       "keep). Catalogues, reports and calibration tables are kept.",
+       at_least(0)},
+      {"retention.keep_calibrator_ms", Type::kBool, "true",
+       "Keep the MS of every calibrator transit whose calibration set is registered."},
+      {"retention.check_s", Type::kDouble, "600", "The stream service applies retention this often.",
+       above(0)},
       // Grouping subband files into observations (SPEC §3).
       {"grouping.tolerance_s", Type::kDouble, "60",
        "A group takes the files whose filename timestamps lie within this many seconds of its "

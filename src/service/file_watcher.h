@@ -1,5 +1,5 @@
 #pragma once
-// How the stream service learns of new subband files (docs/stream.md):
+// How the stream service learns of new subband files (docs/service.md):
 // inotify close-after-write and moved-to events on the input directory are
 // hints; a periodic listing reconciles what inotify misses (queue overflow,
 // network file systems, a restart). A file is accepted only when it has

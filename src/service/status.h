@@ -1,5 +1,5 @@
 #pragma once
-// What `contimg status` reports (docs/stream.md "Status"), from the state
+// What `contimg status` reports (docs/service.md "Status"), from the state
 // database and the file system only, so that it works whether or not a
 // service runs: groups by state, jobs by state, per-stage latency (p50/p95
 // over the last hour and day, from the jobs' timestamps), failures with their

@@ -35,6 +35,7 @@
 #include "io/uvh5/uvh5_file.h"
 #include "orchestration/orchestrator.h"
 #include "orchestration/provenance.h"
+#include "orchestration/retention.h"
 #include "service/disk_guard.h"
 #include "service/file_watcher.h"
 #include "state/calsets.h"
@@ -50,6 +51,11 @@ namespace {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Product ages are wall-clock (created_at).
+double now_unix() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 struct Settings {
@@ -216,6 +222,9 @@ class Service {
   std::unique_ptr<conversion::GroupConverter> converter_;
   std::unique_ptr<chain::GroupProcessor> processor_;
   orchestration::OrchestratorSettings orch_settings_;
+  orchestration::RetentionPolicy retention_;
+  double next_retention_ = 0;
+  void apply_retention(double now);
   std::unique_ptr<FileAcceptor> acceptor_;
 
   std::map<std::string, Tracked> tracked_;
@@ -285,6 +294,7 @@ void Service::start_up() {
   // left in every tier goes; jobs a dead holder ran are taken over at their
   // claim (orchestrator), so each group resumes at its first stage not done.
   orch_settings_ = orchestration::OrchestratorSettings::from_config(cfg_);
+  retention_ = orchestration::RetentionPolicy::from_config(cfg_);
   orch_settings_.temporary_roots =
       orchestration::temporary_roots(cfg_, {layout.ms_dir(), out_root_ / "products"});
   if (const int n = orchestration::sweep_temporaries(orch_settings_.temporary_roots); n > 0) {
@@ -510,7 +520,7 @@ void Service::set_waiting(const std::string& id, Tracked& t, const std::string& 
 }
 
 bool Service::disk_ok(const std::string& id, Tracked& t, int segment) {
-  // Estimates (docs/stream.md): the MS is ~1.25x its UVH5 input; the second
+  // Estimates (docs/service.md): the MS is ~1.25x its UVH5 input; the second
   // segment adds CORRECTED_DATA, imaging's working copy and the images.
   const double factor = segment == 1 ? 1.5 : 1.0;
   const auto needed =
@@ -718,6 +728,17 @@ bool Service::busy() const {
   return in_flight_ > 0 || acceptor_->pending() > 0 || !tracked_.empty();
 }
 
+// In the main loop, between events: removing a few MS takes seconds at most.
+void Service::apply_retention(double now) {
+  if (!retention_.any() || now < next_retention_) return;
+  next_retention_ = now + cfg_.get_double("retention.check_s");
+  const auto r = orchestration::apply_retention(*db_, retention_, now_unix(), out_root_);
+  summary_.retention_removed += r.removed;
+  summary_.retention_bytes_freed += r.bytes_freed;
+  if (r.removed > 0) spdlog::info("retention: removed {} product(s), {:.1f} GB freed", r.removed, r.bytes_freed / 1e9);
+  for (const auto& e : r.errors) spdlog::warn("retention: {}", e);
+}
+
 StreamSummary Service::run() {
   const auto t0 = std::chrono::steady_clock::now();
   const TreeLock lock(lock_path(o_.layout), o_);
@@ -768,6 +789,7 @@ StreamSummary Service::run() {
       collect(now);
       evaluate(now);
       dispatch(now);
+      apply_retention(now);
       if (busy()) idle_since = now;
       if (o_.exit_when_idle_s > 0 && now - idle_since >= o_.exit_when_idle_s) {
         summary_.ended_by = "idle";
@@ -810,6 +832,8 @@ nlohmann::json StreamSummary::to_json() const {
           {"failed", failed},
           {"skipped", skipped},
           {"retries", retries},
+          {"retention_removed", retention_removed},
+          {"retention_bytes_freed", retention_bytes_freed},
           {"wall_seconds", wall_seconds},
           {"ended_by", ended_by}};
 }

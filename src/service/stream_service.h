@@ -1,6 +1,6 @@
 #pragma once
 // `contimg stream`: the chain as an unattended service (issue 12;
-// docs/stream.md). One process per input directory and output tree:
+// docs/service.md). One process per input directory and output tree:
 //   - files: inotify hints plus a periodic listing; a file is registered
 //     (through the indexer, once) when it has settled and its header opens
 //     (file_watcher.h);
@@ -47,6 +47,8 @@ struct StreamSummary {
   int files_registered = 0;
   int processed = 0, failed = 0, skipped = 0;
   int retries = 0;
+  int retention_removed = 0;  // products removed by the retention policy
+  std::uintmax_t retention_bytes_freed = 0;
   double wall_seconds = 0;
   std::string ended_by;  // "signal", "idle"
   nlohmann::json to_json() const;

@@ -320,6 +320,15 @@ std::vector<ProductRecord> JobStore::products_of_job(std::int64_t job_id) {
   return out;
 }
 
+std::vector<ProductRecord> JobStore::products_of_kind(const std::string& kind) {
+  auto& st = db_.cached(fmt::format("SELECT {} FROM products WHERE kind = ?1 ORDER BY created_at, path",
+                                    kProductColumns));
+  st.bind(1, kind);
+  std::vector<ProductRecord> out;
+  while (st.step()) out.push_back(read_product(st));
+  return out;
+}
+
 bool JobStore::forget_product(const std::string& path) {
   auto& st = db_.cached("DELETE FROM products WHERE path = ?1");
   st.bind(1, path);

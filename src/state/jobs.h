@@ -109,6 +109,8 @@ class JobStore {
 
   std::optional<ProductRecord> product(const std::string& path);
   std::vector<ProductRecord> products_of_job(std::int64_t job_id);
+  // Every product of this kind, oldest first.
+  std::vector<ProductRecord> products_of_kind(const std::string& kind);
   bool forget_product(const std::string& path);
 
  private:

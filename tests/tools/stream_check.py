@@ -415,7 +415,9 @@ def case_retry(exe, work):
     # 2. Retryable: the products file system is full when the group is imaged (another writer took it);
     #    space is freed after the second failed attempt.
     tree = Tree(exe, os.path.join(work, "io-error"))
-    tree.globals += ["--set", "orchestrator.max_attempts=5"]
+    # Retention on (issue 12): the processed group's MS goes ~2 s after it was made.
+    tree.globals += ["--set", "orchestrator.max_attempts=5", "--set", "retention.ms_hours=0.0006",
+                     "--set", "retention.check_s=1"]
     products = os.path.join(tree.out, "products")
     os.makedirs(products)
     mnt, why = tmpfs(64 * (1 << 20))
@@ -473,6 +475,19 @@ def case_retry(exe, work):
         check("one image row, its products registered once", tree.query(
             "SELECT count(*) FROM images WHERE group_id = ?", g2["group_id"])[0][0] == 1
             and not tree.query("SELECT path, count(*) FROM products GROUP BY path HAVING count(*) > 1"))
+        ms_rows = tree.query("SELECT path FROM products WHERE group_id = ? AND kind = 'ms'", g2["group_id"])
+        events = [e for (e,) in tree.query("SELECT message FROM events WHERE group_id = ? AND stage = 'retention'",
+                                           g2["group_id"])]
+        ms_dir = os.path.join(tree.out, "ms")
+        left = [n for n in os.listdir(ms_dir) if n.startswith(g2["group_id"])] if os.path.isdir(ms_dir) else []
+        summary = json.loads(out) if out.strip().startswith("{") else {}
+        check("retention: the processed group's MS removed, its product row forgotten, an event says so",
+              not left and not ms_rows and len(events) == 1 and "retention.ms_hours" in events[0]
+              and summary.get("stream", summary).get("retention_removed") == 1,
+              (left, ms_rows, events, summary))
+        check("retention: the images are kept (retention.images_hours = 0)",
+              len(tree.query("SELECT path FROM products WHERE group_id = ? AND kind = 'image'", g2["group_id"])) == 6
+              and all(os.path.isfile(p) for (p,) in tree.query("SELECT path FROM products WHERE kind = 'image'")))
         check("no .contimg-tmp-* left", not temporaries(work), temporaries(work)[:5])
     finally:
         subprocess.run(["umount", "-l", products], capture_output=True)
