@@ -85,7 +85,15 @@ state::PhotometryRecords measure_image(const fits::Image& image, const fits::Ima
   state::PhotometryRecords rec;
   auto& im = rec.image;
   im.path = fs::absolute(image.path).string();
-  im.mjd = image.date_obs.empty() ? 0 : astro::iso_to_jd_utc(image.date_obs) - 2400000.5;
+  // The time orders the light curve and decides which images are "earlier" (new sources).
+  if (!image.date_obs.empty()) {
+    im.mjd = astro::iso_to_jd_utc(image.date_obs) - 2400000.5;
+  } else if (image.keys.count("MJD-OBS")) {
+    im.mjd = std::stod(image.keys.at("MJD-OBS"));
+  } else {
+    throw InputError(fmt::format("{}: no DATE-OBS or MJD-OBS in the header (the time of the image)",
+                                 image.path.string()));
+  }
   const double cx = image.nx / 2.0, cy = image.ny / 2.0;
   image.wcs->pixel_to_world(cx, cy, im.centre_ra_deg, im.centre_dec_deg);
   im.freq_hz = image.freq_hz.value_or(1.4e9);
