@@ -1,6 +1,6 @@
 // Science-product commands (issue 15; docs/science-products.md):
 //   contimg photometry IMAGE... [--reference REF] [--out DIR] [--pb FILE|none]
-//   contimg lightcurve (NAME | RA DEC) [--radius ARCSEC] [--csv]
+//   contimg lightcurve (NAME | RA DEC) [--radius ARCSEC] [--csv] [--png FILE]
 //   contimg variables [--all]
 // `photometry` runs the chain's PhotometryStage on each image (in DATE-OBS
 // order, so "earlier images" mean earlier observations) as a job of the
@@ -19,6 +19,7 @@
 #include "imaging/fits_image.h"
 #include "photometry/lightcurve_stats.h"
 #include "photometry/photometry_stage.h"
+#include "plot/plot.h"
 #include "state/photometry_store.h"
 #include "state/state_db.h"
 
@@ -145,7 +146,38 @@ struct LightcurveOptions {
   std::vector<std::string> target;
   double radius_arcsec = 10;
   bool csv = false;
+  std::string png;
 };
+
+// Flux against MJD with 1-sigma error bars (lines broken by NaN) and the weighted mean.
+void write_lightcurve_png(const fs::path& png, const state::SourceRow& src,
+                          const std::vector<state::LightcurvePoint>& lc,
+                          const photometry::VariabilityMetrics& m) {
+  plot::Series bars{{}, {}, "1 sigma", plot::Series::Style::kLine};
+  plot::Series det{{}, {}, "detected", plot::Series::Style::kMarkers};
+  plot::Series forced{{}, {}, "forced only", plot::Series::Style::kMarkers};
+  for (const auto& p : lc) {
+    bars.x.insert(bars.x.end(), {p.mjd, p.mjd, NAN});
+    bars.y.insert(bars.y.end(),
+                  {1e3 * (p.flux_jy - p.flux_err_jy), 1e3 * (p.flux_jy + p.flux_err_jy), NAN});
+    auto& s = p.detected ? det : forced;
+    s.x.push_back(p.mjd);
+    s.y.push_back(1e3 * p.flux_jy);
+  }
+  plot::Series mean{{}, {}, "weighted mean", plot::Series::Style::kLine};
+  if (!lc.empty())
+    mean = {{lc.front().mjd, lc.back().mjd},
+            {1e3 * m.xi, 1e3 * m.xi},
+            "weighted mean",
+            plot::Series::Style::kLine};
+  plot::Panel panel;
+  panel.title =
+      fmt::format("{}  eta {:.3g}  V {:.3g}  Vs {:.3g}  m {:.3g}", src.name, m.eta, m.v, m.vs, m.m);
+  panel.xlabel = "MJD";
+  panel.ylabel = "flux density (mJy)";
+  panel.series = {bars, det, forced, mean};
+  plot::write_panels_png(png, {panel});
+}
 }  // namespace
 
 void register_lightcurve_command(CLI::App& app, CommandContext& ctx) {
@@ -156,6 +188,7 @@ void register_lightcurve_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--radius", o->radius_arcsec,
                   "Search radius for RA DEC (arcsec; the nearest source wins)");
   cmd->add_flag("--csv", o->csv, "CSV on stdout (mjd, flux, error, ...)");
+  cmd->add_option("--png", o->png, "Also write the light curve as a PNG plot to this file");
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
       state::StateDb db(state::StateDb::resolve_path(ctx.config()));
@@ -187,6 +220,11 @@ void register_lightcurve_command(CLI::App& app, CommandContext& ctx) {
         }
       }
       const auto lc = state::lightcurve(db.database(), src->source_id);
+      if (!o->png.empty()) {
+        photometry::LightcurveAggregate agg;
+        for (const auto& p : lc) agg.add(p.flux_jy, p.flux_err_jy);
+        write_lightcurve_png(o->png, *src, lc, photometry::metrics(agg));
+      }
       if (o->csv) {
         std::cout << "mjd,flux_jy,flux_err_jy,local_rms_jy,detected,blind,group_id,image\n";
         for (const auto& p : lc) {

@@ -144,7 +144,12 @@ def main():
                                                   for n in indep))
 
     # Light curves by name and by position.
-    p = run(common + ["lightcurve", truth["flare"], "--csv"])
+    png = os.path.join(w, "flare.png")
+    p = run(common + ["lightcurve", truth["flare"], "--csv", "--png", png])
+    with open(png, "rb") as f:
+        head = f.read(24)
+    check("lightcurve --png writes a PNG", head[:8] == b"\x89PNG\r\n\x1a\n" and
+          int.from_bytes(head[16:20], "big") == 900, png)
     rows = p.stdout.strip().splitlines()
     check("lightcurve NAME --csv: 10 epochs", p.returncode == 0 and len(rows) == 11, str(len(rows)))
     if len(rows) == 11:
