@@ -10,6 +10,7 @@
 #include "imaging/image_stage.h"
 #include "orchestration/orchestrator.h"
 #include "orchestration/provenance.h"
+#include "photometry/photometry_stage.h"
 #include "validation/validate_stage.h"
 
 namespace contimg::chain {
@@ -124,6 +125,7 @@ SegmentResult GroupProcessor::run_second(orchestration::Orchestrator& orch,
   stages.push_back(std::make_unique<calibration::ApplyStage>(cfg));
   stages.push_back(std::make_unique<imaging::ImageStage>(cfg));
   stages.push_back(std::make_unique<validation::ValidateStage>(cfg));
+  if (cfg.get_bool("photometry.in_chain")) stages.push_back(std::make_unique<photometry::PhotometryStage>(cfg));
   return run_segment(orch, std::move(stages), after_first, orchestration::Segment{}, stop);
 }
 

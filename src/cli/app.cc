@@ -144,6 +144,9 @@ int run(int argc, char** argv) {
   register_stream_command(app, ctx);
   register_status_command(app, ctx);
   register_retry_command(app, ctx);
+  register_photometry_command(app, ctx);
+  register_lightcurve_command(app, ctx);
+  register_variables_command(app, ctx);
 
   // One handler for every stage: subcommand callbacks run inside parse() and
   // may throw ConfigError (e.g. `simulate --size huge`), which must not escape.

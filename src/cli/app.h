@@ -75,6 +75,9 @@ void register_demo_command(CLI::App& app, CommandContext& ctx);
 void register_stream_command(CLI::App& app, CommandContext& ctx);
 void register_status_command(CLI::App& app, CommandContext& ctx);
 void register_retry_command(CLI::App& app, CommandContext& ctx);
+void register_photometry_command(CLI::App& app, CommandContext& ctx);
+void register_lightcurve_command(CLI::App& app, CommandContext& ctx);
+void register_variables_command(CLI::App& app, CommandContext& ctx);
 
 // Entry point used by main(): returns the process exit code (docs/cli.md).
 int run(int argc, char** argv);

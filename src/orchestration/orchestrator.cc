@@ -154,6 +154,9 @@ std::optional<state::ImageRecord> DbStateView::image(const std::string& group_id
 std::optional<state::ValidationRecord> DbStateView::validation(const std::string& group_id) const {
   return state::load_validation(db_.database(), group_id, out_root_);
 }
+std::vector<state::SourceRow> DbStateView::sources_in_cone(double ra_deg, double dec_deg, double radius_deg) const {
+  return state::sources_in_cone(db_.database(), ra_deg, dec_deg, radius_deg);
+}
 
 OrchestratorSettings OrchestratorSettings::from_config(const config::Config& cfg) {
   OrchestratorSettings s;

@@ -97,6 +97,7 @@ class DbStateView : public pipeline::StateView {
                                    const std::function<bool(const state::CalsetRecord&)>& visit) const override;
   std::optional<state::ImageRecord> image(const std::string& group_id) const override;
   std::optional<state::ValidationRecord> validation(const std::string& group_id) const override;
+  std::vector<state::SourceRow> sources_in_cone(double ra_deg, double dec_deg, double radius_deg) const override;
 
  private:
   state::StateDb& db_;

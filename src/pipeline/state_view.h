@@ -11,6 +11,7 @@
 #include "state/calsets.h"
 #include "state/flag_stats.h"
 #include "state/images.h"
+#include "state/photometry_store.h"
 #include "state/validation_records.h"
 
 namespace contimg::pipeline {
@@ -30,6 +31,8 @@ class StateView {
                                            const std::function<bool(const state::CalsetRecord&)>& visit) const = 0;
   virtual std::optional<state::ImageRecord> image(const std::string& group_id) const = 0;
   virtual std::optional<state::ValidationRecord> validation(const std::string& group_id) const = 0;
+  // The running source catalogue (issue 15) within `radius_deg` of a position.
+  virtual std::vector<state::SourceRow> sources_in_cone(double ra_deg, double dec_deg, double radius_deg) const = 0;
 };
 
 }  // namespace contimg::pipeline

@@ -20,6 +20,8 @@ void store_record(StateDb& db, const DomainRecord& record, const RecordScope& sc
           ValidationRecord v = r.validation;
           v.out_root = scope.out_root;
           save_validation(db.database(), v, r.detections);
+        } else if constexpr (std::is_same_v<T, PhotometryRecords>) {
+          store_photometry(db.database(), r, scope.out_root);
         } else {
           db.record_event(scope.group_id, scope.stage, r.level, r.message);
         }

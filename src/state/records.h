@@ -12,6 +12,7 @@
 #include "state/calsets.h"
 #include "state/flag_stats.h"
 #include "state/images.h"
+#include "state/photometry_store.h"
 #include "state/state_db.h"
 #include "state/validation_records.h"
 
@@ -34,7 +35,7 @@ struct EventNote {
 };
 
 struct DomainRecord {
-  std::variant<FlagRunRecords, CalsetRecord, ImageRecord, ValidationRecords, EventNote> value;
+  std::variant<FlagRunRecords, CalsetRecord, ImageRecord, ValidationRecords, PhotometryRecords, EventNote> value;
 };
 
 // Where a record belongs: the job's group, stage and output tree.

@@ -467,6 +467,110 @@ CREATE INDEX detections_by_dec ON detections (dec_deg);
 CREATE INDEX detections_by_image ON detections (image_id);
 )sql";
 
+// Science products (issue 15; docs/science-products.md): the running source
+// catalogue, the images that were measured (with the coverage the new-source
+// test needs), one measurement per source and image (forced, or a blind
+// detection associated on ingest), the covariances of jointly solved groups,
+// and light-curve statistics kept as sufficient sums (no per-pair table).
+constexpr std::string_view kPhotometry = R"sql(
+CREATE TABLE sources (
+  source_id        INTEGER PRIMARY KEY,
+  name             TEXT NOT NULL UNIQUE,
+  origin           TEXT NOT NULL CHECK (origin IN ('reference', 'detection')),
+  ra_deg           REAL NOT NULL,
+  dec_deg          REAL NOT NULL,
+  ra_err_arcsec    REAL NOT NULL DEFAULT 0,
+  dec_err_arcsec   REAL NOT NULL DEFAULT 0,
+  ref_flux_jy      REAL,                 -- the reference catalogue's flux (origin reference)
+  is_new           INTEGER NOT NULL DEFAULT 0,
+  new_sigma        REAL,                 -- first flux / lowest noise of earlier images covering it
+  new_limit_image  INTEGER,              -- photometry_images row that gave that noise
+  first_image      INTEGER,              -- photometry_images row where it entered the catalogue
+  created_at       TEXT NOT NULL
+);
+CREATE INDEX sources_by_dec ON sources (dec_deg);
+
+CREATE TABLE photometry_images (
+  phot_image_id    INTEGER PRIMARY KEY,
+  path             TEXT NOT NULL,
+  out_root         TEXT NOT NULL DEFAULT '',
+  group_id         TEXT NOT NULL DEFAULT '',
+  image_id         INTEGER REFERENCES images (image_id) ON DELETE SET NULL,
+  mjd              REAL NOT NULL,
+  centre_ra_deg    REAL NOT NULL,
+  centre_dec_deg   REAL NOT NULL,
+  radius_deg       REAL NOT NULL,
+  freq_hz          REAL NOT NULL,
+  noise_jy         REAL NOT NULL,        -- flat noise at the beam centre
+  pb_corrected     INTEGER NOT NULL,
+  bmaj_arcsec      REAL NOT NULL,
+  bmin_arcsec      REAL NOT NULL,
+  bpa_deg          REAL NOT NULL,
+  measured_at      TEXT NOT NULL,
+  UNIQUE (path, out_root)
+);
+CREATE INDEX photometry_images_by_dec ON photometry_images (centre_dec_deg, mjd);
+
+CREATE TABLE measurements (
+  measurement_id   INTEGER PRIMARY KEY,
+  source_id        INTEGER NOT NULL REFERENCES sources (source_id) ON DELETE CASCADE,
+  phot_image_id    INTEGER NOT NULL REFERENCES photometry_images (phot_image_id) ON DELETE CASCADE,
+  mjd              REAL NOT NULL,
+  ra_deg           REAL NOT NULL,        -- where the flux was measured
+  dec_deg          REAL NOT NULL,
+  flux_jy          REAL NOT NULL,
+  flux_err_jy      REAL NOT NULL,
+  local_rms_jy     REAL NOT NULL,
+  chi2             REAL NOT NULL,
+  npix             INTEGER NOT NULL,
+  cluster          INTEGER NOT NULL DEFAULT -1,  -- photometry_clusters.cluster of this image, -1 alone
+  detected         INTEGER NOT NULL DEFAULT 0,   -- a blind detection lies at this position
+  blind            INTEGER NOT NULL DEFAULT 0,   -- measured at a blind detection (associated on ingest)
+  det_peak_jy      REAL NOT NULL DEFAULT 0,
+  det_snr          REAL NOT NULL DEFAULT 0,
+  assoc_rule       TEXT NOT NULL CHECK (assoc_rule IN ('position', 'matched', 'ambiguous', 'new')),
+  assoc_distance_arcsec REAL NOT NULL DEFAULT 0,
+  assoc_deruiter   REAL NOT NULL DEFAULT 0,
+  n_candidates     INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (source_id, phot_image_id)
+);
+CREATE INDEX measurements_by_image ON measurements (phot_image_id);
+
+CREATE TABLE photometry_clusters (
+  phot_image_id    INTEGER NOT NULL REFERENCES photometry_images (phot_image_id) ON DELETE CASCADE,
+  cluster          INTEGER NOT NULL,
+  source_ids       TEXT NOT NULL,        -- JSON array, the covariance's order
+  covariance       TEXT NOT NULL,        -- JSON, row-major, Jy^2
+  PRIMARY KEY (phot_image_id, cluster)
+);
+
+CREATE TABLE source_stats (
+  source_id        INTEGER PRIMARY KEY REFERENCES sources (source_id) ON DELETE CASCADE,
+  n                INTEGER NOT NULL,
+  sum_w            REAL NOT NULL,
+  sum_ws           REAL NOT NULL,
+  sum_ws2          REAL NOT NULL,
+  sum_s            REAL NOT NULL,
+  sum_s2           REAL NOT NULL,
+  max_flux         REAL NOT NULL,
+  max_err          REAL NOT NULL,
+  max_image        INTEGER NOT NULL,
+  min_flux         REAL NOT NULL,
+  min_err          REAL NOT NULL,
+  min_image        INTEGER NOT NULL,
+  mean_flux        REAL NOT NULL,
+  xi               REAL NOT NULL,
+  xi_err           REAL NOT NULL,
+  eta              REAL NOT NULL,
+  v                REAL NOT NULL,
+  vs               REAL NOT NULL,
+  m                REAL NOT NULL,
+  last_mjd         REAL NOT NULL,
+  updated_at       TEXT NOT NULL
+);
+CREATE INDEX source_stats_by_eta ON source_stats (eta);
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "files, groups, events (indexing and grouping)", kV1},
@@ -478,6 +582,8 @@ const std::vector<Migration>& migrations() {
       {7, "jobs, products (orchestrator, provenance); group states of the chain", kJobs},
       {8, "images.image_id and kind; detections.image_id", kImageIds},
       {9, "calsets, images, validations scoped by output tree", kTreeScope},
+      {10, "sources, photometry_images, measurements, photometry_clusters, source_stats (science products)",
+       kPhotometry},
   };
   return list;
 }

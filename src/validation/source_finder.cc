@@ -178,13 +178,9 @@ PixelCatalogue find_components(const std::vector<float>& pixels, int nx, int ny,
   return cat;
 }
 
-SourceFinderResult find_sources(const fits::Image& image, const FinderOptions& o, const fits::Image* beam_map) {
+PixelBeam pixel_beam(const fits::Image& image, double* parity_out) {
   if (!image.beam) {
     throw InputError(fmt::format("{}: no restoring beam (BMAJ/BMIN) in the header", image.path.string()));
-  }
-  if (beam_map && (beam_map->nx != image.nx || beam_map->ny != image.ny)) {
-    throw InputError(fmt::format("{}: primary beam {}x{} px does not match the image {} ({}x{} px)",
-                                 beam_map->path.string(), beam_map->nx, beam_map->ny, image.path.string(), image.nx, image.ny));
   }
   const auto& wcs = *image.wcs;
   const double cx = image.nx / 2.0, cy = image.ny / 2.0;
@@ -196,11 +192,26 @@ SourceFinderResult find_sources(const fits::Image& image, const FinderOptions& o
   wcs.world_to_pixel(ra0 + scale_deg / std::max(1e-6, std::cos(dec0 * kPi / 180)), dec0, xe, ye);
   const double east = std::atan2(-(xe - cx), ye - cy);
   const double parity = std::remainder(east - north, 2 * kPi) > 0 ? 1.0 : -1.0;
+  if (parity_out) *parity_out = parity;
 
   PixelBeam pb;
   pb.sigma_major = image.beam->major_deg / scale_deg / kFwhmPerSigma;
   pb.sigma_minor = image.beam->minor_deg / scale_deg / kFwhmPerSigma;
   pb.theta = north + parity * image.beam->pa_deg * kPi / 180;
+  return pb;
+}
+
+SourceFinderResult find_sources(const fits::Image& image, const FinderOptions& o, const fits::Image* beam_map) {
+  if (!image.beam) {
+    throw InputError(fmt::format("{}: no restoring beam (BMAJ/BMIN) in the header", image.path.string()));
+  }
+  if (beam_map && (beam_map->nx != image.nx || beam_map->ny != image.ny)) {
+    throw InputError(fmt::format("{}: primary beam {}x{} px does not match the image {} ({}x{} px)",
+                                 beam_map->path.string(), beam_map->nx, beam_map->ny, image.path.string(), image.nx, image.ny));
+  }
+  const auto& wcs = *image.wcs;
+  double parity = 1;
+  const PixelBeam pb = pixel_beam(image, &parity);
 
   SourceFinderResult r;
   r.pixel = find_components(image.pixels, image.nx, image.ny, pb, o, beam_map ? &beam_map->pixels : nullptr);

@@ -84,6 +84,11 @@ struct SourceFinderResult {
   std::vector<Detection> detections;
 };
 
+// The image's restoring beam in its pixel frame (at the image centre); `parity`
+// (optional) gets +1 when east is 90 deg from north towards -x. Throws
+// InputError when the header has no beam.
+PixelBeam pixel_beam(const fits::Image& image, double* parity = nullptr);
+
 // The whole finder on an image with its WCS and restoring beam; `beam_map`: the PB, as
 // `pb` of find_components (must match the image's shape). Throws InputError when the
 // image has no beam or the PB's shape differs.

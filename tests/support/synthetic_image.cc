@@ -1,5 +1,6 @@
 #include "support/synthetic_image.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <numbers>
@@ -24,7 +25,7 @@ SyntheticImage make_synthetic_image(const SyntheticOptions& o) {
   s.freq_hz = o.freq_hz;
   s.bandwidth_hz = 187.5e6;
   s.beam = fits::Beam{o.beam_major_arcsec / 3600, o.beam_minor_arcsec / 3600, o.beam_pa_deg};
-  s.date_obs = "2025-01-01T06:00:00.0";
+  s.date_obs = o.date_obs;
   img.noise_jy = o.noise_jy;
   // Render through a header-built WCS, as a reader would see the file.
   std::string hdr;
@@ -69,13 +70,14 @@ SyntheticImage make_synthetic_image(const SyntheticOptions& o) {
     src.dec_rad = dec * kDeg;
     src.flux_jy = o.snrs[k] * o.noise_jy;
     src.ref_freq_hz = o.freq_hz;
-    img.truth.sources.push_back(src);
+    if (std::find(o.hidden.begin(), o.hidden.end(), k) == o.hidden.end()) img.truth.sources.push_back(src);
     // Rendered where the (possibly shifted) source lies.
     double xr = x, yr = y;
     if (o.shift_ra_arcsec != 0) {
       wcs.world_to_pixel(ra + o.shift_ra_arcsec / 3600 / std::cos(dec * kDeg), dec, xr, yr);
     }
-    const double amp = src.flux_jy * o.flux_scale;
+    const double amp = src.flux_jy * o.flux_scale *
+                       (k < static_cast<int>(o.render_factors.size()) ? o.render_factors[k] : 1.0);
     const int r = static_cast<int>(6 * sa) + 2;
     for (int py = std::max(0, int(yr) - r); py <= std::min(o.n - 1, int(yr) + r); ++py) {
       for (int px = std::max(0, int(xr) - r); px <= std::min(o.n - 1, int(xr) + r); ++px) {
@@ -86,6 +88,8 @@ SyntheticImage make_synthetic_image(const SyntheticOptions& o) {
       }
     }
   }
+  std::mt19937 noise_rng(o.noise_seed);
+  std::mt19937& nrng = o.noise_seed ? noise_rng : rng;
   for (int py = 0; py < o.n; ++py) {
     for (int px = 0; px < o.n; ++px) {
       double ra, dec;
@@ -97,7 +101,7 @@ SyntheticImage make_synthetic_image(const SyntheticOptions& o) {
       if (pb < o.pb_cut || std::hypot(px - o.n / 2.0, py - o.n / 2.0) > 0.48 * o.n) {
         v = NAN;
       } else {
-        v += static_cast<float>(o.noise_jy / pb * gauss(rng));
+        v += static_cast<float>(o.noise_jy / pb * gauss(nrng));
       }
     }
   }

@@ -4,6 +4,7 @@
 // the beam Gaussian), Gaussian noise growing as 1/PB, blank (NaN) outside a
 // primary-beam cut, in a WSClean-like SIN 4-axis FITS.
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "io/fits/fits_image.h"
@@ -29,6 +30,13 @@ struct SyntheticOptions {
   unsigned seed = 1;
   double flux_scale = 1;            // multiplies the rendered fluxes (not the truth)
   double shift_ra_arcsec = 0;       // moves the rendered sources (not the truth)
+  // Multi-epoch images (issue 15): per-source factors on the rendered flux
+  // (missing = 1; not the truth), sources rendered but left out of the truth,
+  // the noise from its own seed (0: the positions' generator) and the date.
+  std::vector<double> render_factors;
+  std::vector<int> hidden;
+  unsigned noise_seed = 0;
+  std::string date_obs = "2025-01-01T06:00:00.0";
   // SNRs of the sources (peak / noise); positions are spread on a jittered grid.
   std::vector<double> snrs = {5.5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80,
                               100, 150, 200, 300, 400, 500, 700, 1000};

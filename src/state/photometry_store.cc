@@ -1,0 +1,441 @@
+#include "state/photometry_store.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numbers>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "sky/primary_beam.h"
+#include "state/clock.h"
+
+namespace contimg::state {
+namespace {
+
+constexpr double kDeg = std::numbers::pi / 180;
+
+constexpr const char* kSourceCols =
+    "source_id, name, origin, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, ref_flux_jy, is_new, "
+    "new_sigma, "
+    "new_limit_image, first_image";
+
+SourceRow source_from(const Statement& st) {
+  SourceRow s;
+  s.source_id = st.get_int(0);
+  s.name = st.get_text(1);
+  s.origin = st.get_text(2);
+  s.ra_deg = st.get_double(3);
+  s.dec_deg = st.get_double(4);
+  s.ra_err_arcsec = st.get_double(5);
+  s.dec_err_arcsec = st.get_double(6);
+  s.ref_flux_jy = st.get_opt_double(7).value_or(0);
+  s.is_new = st.get_int(8) != 0;
+  s.new_sigma = st.get_opt_double(9);
+  s.new_limit_image = st.get_opt_int(10);
+  s.first_image = st.get_opt_int(11);
+  return s;
+}
+
+// IAU-style name from the position: "CTG Jhhmmss.s+ddmmss".
+std::string detection_name(double ra_deg, double dec_deg) {
+  double ra_h = std::fmod(ra_deg / 15 + 24, 24);
+  const int h = static_cast<int>(ra_h);
+  const int m = static_cast<int>((ra_h - h) * 60);
+  const double s = std::floor(((ra_h - h) * 60 - m) * 600) / 10;
+  const char sign = dec_deg < 0 ? '-' : '+';
+  const double ad = std::abs(dec_deg);
+  const int d = static_cast<int>(ad), dm = static_cast<int>((ad - d) * 60);
+  const int ds = static_cast<int>(((ad - d) * 60 - dm) * 60);
+  return fmt::format("CTG J{:02d}{:02d}{:04.1f}{}{:02d}{:02d}{:02d}", h, m, s, sign, d, dm, ds);
+}
+
+photometry::LightcurveAggregate load_aggregate(Database& db, std::int64_t sid, bool& found) {
+  auto& st = db.cached(
+      "SELECT n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, max_flux, max_err, max_image, min_flux, "
+      "min_err, "
+      "min_image FROM source_stats WHERE source_id = ?1");
+  st.bind(1, sid);
+  photometry::LightcurveAggregate a;
+  found = st.step();
+  if (found) {
+    a.n = st.get_int(0);
+    a.sum_w = st.get_double(1), a.sum_ws = st.get_double(2), a.sum_ws2 = st.get_double(3);
+    a.sum_s = st.get_double(4), a.sum_s2 = st.get_double(5);
+    a.max_flux = st.get_double(6), a.max_err = st.get_double(7), a.max_image = st.get_int(8);
+    a.min_flux = st.get_double(9), a.min_err = st.get_double(10), a.min_image = st.get_int(11);
+  }
+  st.reset();
+  return a;
+}
+
+void save_aggregate(Database& db, std::int64_t sid, const photometry::LightcurveAggregate& a,
+                    double last_mjd) {
+  if (a.n == 0) {
+    db.cached("DELETE FROM source_stats WHERE source_id = ?1").bind(1, sid).run();
+    return;
+  }
+  const auto m = photometry::metrics(a);
+  db.cached(
+        "INSERT OR REPLACE INTO source_stats (source_id, n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, "
+        "max_flux, "
+        "max_err, max_image, min_flux, min_err, min_image, mean_flux, xi, xi_err, eta, v, vs, m, "
+        "last_mjd, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+        "?16, ?17, ?18, ?19, "
+        "?20, MAX(?21, COALESCE((SELECT last_mjd FROM source_stats WHERE source_id = ?1), ?21)), "
+        "?22)")
+      .bind(1, sid)
+      .bind(2, a.n)
+      .bind(3, a.sum_w)
+      .bind(4, a.sum_ws)
+      .bind(5, a.sum_ws2)
+      .bind(6, a.sum_s)
+      .bind(7, a.sum_s2)
+      .bind(8, a.max_flux)
+      .bind(9, a.max_err)
+      .bind(10, a.max_image)
+      .bind(11, a.min_flux)
+      .bind(12, a.min_err)
+      .bind(13, a.min_image)
+      .bind(14, m.mean_flux)
+      .bind(15, m.xi)
+      .bind(16, m.xi_err)
+      .bind(17, m.eta)
+      .bind(18, m.v)
+      .bind(19, m.vs)
+      .bind(20, m.m)
+      .bind(21, last_mjd)
+      .bind(22, now_iso())
+      .run();
+}
+
+// The lowest noise at (ra, dec) of the images before `mjd` whose footprint covers it,
+// with that image's id; nullopt when none covered it (first coverage).
+std::optional<std::pair<double, std::int64_t>> earlier_limit(Database& db, double ra, double dec,
+                                                             double mjd) {
+  auto& st = db.cached(
+      "SELECT phot_image_id, centre_ra_deg, centre_dec_deg, radius_deg, freq_hz, noise_jy, "
+      "pb_corrected "
+      "FROM photometry_images WHERE mjd < ?1 AND centre_dec_deg BETWEEN ?2 - radius_deg AND ?2 + "
+      "radius_deg");
+  st.bind(1, mjd).bind(2, dec);
+  std::optional<std::pair<double, std::int64_t>> best;
+  while (st.step()) {
+    const double theta = sky::angular_distance(st.get_double(1) * kDeg, st.get_double(2) * kDeg,
+                                               ra * kDeg, dec * kDeg);
+    if (theta > st.get_double(3) * kDeg) continue;
+    double noise = st.get_double(5);
+    if (st.get_int(6) != 0) noise /= std::max(1e-6, sky::airy_power(theta, st.get_double(4)));
+    if (!best || noise < best->first) best = {{noise, st.get_int(0)}};
+  }
+  st.reset();
+  return best;
+}
+
+}  // namespace
+
+std::vector<SourceRow> sources_in_cone(Database& db, double ra, double dec, double radius_deg) {
+  auto& st =
+      db.cached(std::string("SELECT ") + kSourceCols +
+                " FROM sources WHERE dec_deg BETWEEN ?1 - ?2 AND ?1 + ?2 ORDER BY source_id");
+  st.bind(1, dec).bind(2, radius_deg);
+  std::vector<SourceRow> out;
+  while (st.step()) {
+    auto s = source_from(st);
+    if (sky::angular_distance(ra * kDeg, dec * kDeg, s.ra_deg * kDeg, s.dec_deg * kDeg) <=
+        radius_deg * kDeg) {
+      out.push_back(std::move(s));
+    }
+  }
+  st.reset();
+  return out;
+}
+
+std::optional<SourceRow> source_by_name(Database& db, const std::string& name) {
+  auto& st = db.cached(std::string("SELECT ") + kSourceCols + " FROM sources WHERE name = ?1");
+  st.bind(1, name);
+  std::optional<SourceRow> s;
+  if (st.step()) s = source_from(st);
+  st.reset();
+  return s;
+}
+
+std::optional<SourceRow> source_by_id(Database& db, std::int64_t id) {
+  auto& st = db.cached(std::string("SELECT ") + kSourceCols + " FROM sources WHERE source_id = ?1");
+  st.bind(1, id);
+  std::optional<SourceRow> s;
+  if (st.step()) s = source_from(st);
+  st.reset();
+  return s;
+}
+
+photometry::LightcurveAggregate recompute_source_stats(Database& db, std::int64_t sid) {
+  auto st = db.prepare(
+      "SELECT m.flux_jy, m.flux_err_jy, m.phot_image_id, i.mjd FROM measurements m "
+      "JOIN photometry_images i USING (phot_image_id) WHERE m.source_id = ?1 ORDER BY i.mjd, "
+      "m.phot_image_id");
+  st.bind(1, sid);
+  photometry::LightcurveAggregate a;
+  double last = 0;
+  while (st.step()) {
+    a.add(st.get_double(0), st.get_double(1), st.get_int(2));
+    last = st.get_double(3);
+  }
+  db.cached("DELETE FROM source_stats WHERE source_id = ?1").bind(1, sid).run();
+  save_aggregate(db, sid, a, last);
+  return a;
+}
+
+StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
+                              const std::string& out_root) {
+  Transaction tx(db);
+  StoreSummary sum;
+  const auto& im = r.image;
+  std::set<std::int64_t> recompute;  // sources whose earlier measurement of this image is replaced
+  {
+    auto& st =
+        db.cached("SELECT phot_image_id FROM photometry_images WHERE path = ?1 AND out_root = ?2");
+    st.bind(1, im.path).bind(2, out_root);
+    std::optional<std::int64_t> old;
+    if (st.step()) old = st.get_int(0);
+    st.reset();
+    if (old) {
+      auto q = db.prepare("SELECT DISTINCT source_id FROM measurements WHERE phot_image_id = ?1");
+      q.bind(1, *old);
+      while (q.step()) recompute.insert(q.get_int(0));
+      db.cached("DELETE FROM photometry_images WHERE phot_image_id = ?1")
+          .bind(1, *old)
+          .run();  // cascades
+    }
+  }
+  db.cached(
+        "INSERT INTO photometry_images (path, out_root, group_id, image_id, mjd, centre_ra_deg, "
+        "centre_dec_deg, "
+        "radius_deg, freq_hz, noise_jy, pb_corrected, bmaj_arcsec, bmin_arcsec, bpa_deg, "
+        "measured_at) VALUES "
+        "(?1, ?2, ?3, (SELECT image_id FROM images WHERE group_id = ?3 AND out_root = ?2), ?4, ?5, "
+        "?6, ?7, ?8, ?9, "
+        "?10, ?11, ?12, ?13, ?14)")
+      .bind(1, im.path)
+      .bind(2, out_root)
+      .bind(3, im.group_id)
+      .bind(4, im.mjd)
+      .bind(5, im.centre_ra_deg)
+      .bind(6, im.centre_dec_deg)
+      .bind(7, im.radius_deg)
+      .bind(8, im.freq_hz)
+      .bind(9, im.noise_jy)
+      .bind(10, im.pb_corrected)
+      .bind(11, im.beam_major_arcsec)
+      .bind(12, im.beam_minor_arcsec)
+      .bind(13, im.beam_pa_deg)
+      .bind(14, now_iso())
+      .run();
+  const std::int64_t pid = db.last_insert_rowid();
+  sum.phot_image_id = pid;
+
+  const auto n = r.measurements.size();
+  std::vector<std::int64_t> sid(n, -1);
+  std::vector<photometry::Association> assoc(n);
+  std::vector<std::string> rule(n, "position");
+  std::set<std::int64_t> measured;
+  // Known positions first: catalogue sources, then reference positions (a source on first sight).
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& m = r.measurements[i];
+    if (m.blind) continue;
+    if (m.source_id) {
+      sid[i] = *m.source_id;
+    } else {
+      if (auto s = source_by_name(db, m.ref_name)) {
+        sid[i] = s->source_id;
+      } else {
+        db.cached(
+              "INSERT INTO sources (name, origin, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
+              "ref_flux_jy, "
+              "is_new, first_image, created_at) VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6, 0, "
+              "?7, ?8)")
+            .bind(1, m.ref_name)
+            .bind(2, m.ra_deg)
+            .bind(3, m.dec_deg)
+            .bind(4, m.ra_err_arcsec)
+            .bind(5, m.dec_err_arcsec)
+            .bind(6, m.ref_flux_jy)
+            .bind(7, pid)
+            .bind(8, now_iso())
+            .run();
+        sid[i] = db.last_insert_rowid();
+      }
+    }
+    if (!measured.insert(sid[i]).second) sid[i] = -1;  // one measurement per source and image
+  }
+  // Blind detections: associated with the catalogue sources not measured here yet.
+  std::vector<std::size_t> blind;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (r.measurements[i].blind) blind.push_back(i);
+  }
+  if (!blind.empty()) {
+    std::vector<SourceRow> cands;
+    for (auto& s : sources_in_cone(db, im.centre_ra_deg, im.centre_dec_deg, im.radius_deg + 0.05)) {
+      if (!measured.count(s.source_id)) cands.push_back(std::move(s));
+    }
+    std::vector<photometry::SkyPosition> cat, meas;
+    for (const auto& s : cands)
+      cat.push_back({s.ra_deg, s.dec_deg, s.ra_err_arcsec, s.dec_err_arcsec});
+    for (std::size_t i : blind) {
+      const auto& m = r.measurements[i];
+      meas.push_back({m.ra_deg, m.dec_deg, m.ra_err_arcsec, m.dec_err_arcsec});
+    }
+    const auto res = photometry::associate(meas, cat, im.beam_major_arcsec, r.association);
+    for (std::size_t k = 0; k < blind.size(); ++k) {
+      const std::size_t i = blind[k];
+      const auto& m = r.measurements[i];
+      assoc[i] = res[k];
+      if (res[k].source >= 0) {
+        sid[i] = cands[res[k].source].source_id;
+        rule[i] = res[k].ambiguous ? "ambiguous" : "matched";
+        measured.insert(sid[i]);
+        continue;
+      }
+      // No counterpart: a new catalogue source; "new" when earlier images were deep enough to see
+      // it.
+      const auto limit = earlier_limit(db, m.ra_deg, m.dec_deg, im.mjd);
+      const double sigma = limit ? m.flux_jy / limit->first : 0;
+      const bool is_new = limit && sigma >= r.new_source_sigma;
+      std::string name = detection_name(m.ra_deg, m.dec_deg);
+      for (int suffix = 2; source_by_name(db, name); ++suffix)
+        name = detection_name(m.ra_deg, m.dec_deg) + fmt::format("_{}", suffix);
+      auto& ins_src = db.cached(
+          "INSERT INTO sources (name, origin, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
+          "is_new, new_sigma, "
+          "new_limit_image, first_image, created_at) VALUES (?1, 'detection', ?2, ?3, ?4, ?5, ?6, "
+          "?7, ?8, ?9, ?10)");
+      ins_src.bind(1, name)
+          .bind(2, m.ra_deg)
+          .bind(3, m.dec_deg)
+          .bind(4, m.ra_err_arcsec)
+          .bind(5, m.dec_err_arcsec)
+          .bind(6, is_new)
+          .bind(9, pid)
+          .bind(10, now_iso());
+      if (limit) {
+        ins_src.bind(7, sigma).bind(8, limit->second);
+      } else {
+        ins_src.bind_null(7).bind_null(8);
+      }
+      ins_src.run();
+      sid[i] = db.last_insert_rowid();
+      measured.insert(sid[i]);
+      rule[i] = "new";
+      ++sum.n_detection_sources;
+      if (is_new) ++sum.n_new_sources;
+    }
+  }
+  // The measurements, in one prepared statement (batch ingest).
+  auto& ins = db.cached(
+      "INSERT INTO measurements (source_id, phot_image_id, mjd, ra_deg, dec_deg, flux_jy, "
+      "flux_err_jy, "
+      "local_rms_jy, chi2, npix, cluster, detected, blind, det_peak_jy, det_snr, assoc_rule, "
+      "assoc_distance_arcsec, "
+      "assoc_deruiter, n_candidates) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+      "?13, ?14, ?15, ?16, "
+      "?17, ?18, ?19)");
+  std::map<std::int64_t, photometry::LightcurveAggregate> updated;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (sid[i] < 0) continue;
+    const auto& m = r.measurements[i];
+    ins.reset();
+    ins.bind(1, sid[i])
+        .bind(2, pid)
+        .bind(3, im.mjd)
+        .bind(4, m.ra_deg)
+        .bind(5, m.dec_deg)
+        .bind(6, m.flux_jy)
+        .bind(7, m.flux_err_jy)
+        .bind(8, m.local_rms_jy)
+        .bind(9, m.chi2)
+        .bind(10, m.npix)
+        .bind(11, m.cluster)
+        .bind(12, m.detected)
+        .bind(13, m.blind)
+        .bind(14, m.det_peak_jy)
+        .bind(15, m.det_snr)
+        .bind(16, rule[i])
+        .bind(17, assoc[i].distance_arcsec)
+        .bind(18, assoc[i].deruiter)
+        .bind(19, assoc[i].n_candidates);
+    ins.run();
+    ++sum.n_measurements;
+    if (recompute.count(sid[i])) continue;
+    bool found = false;
+    auto a = load_aggregate(db, sid[i], found);
+    a.add(m.flux_jy, m.flux_err_jy, pid);
+    save_aggregate(db, sid[i], a, im.mjd);
+  }
+  for (std::size_t c = 0; c < r.clusters.size(); ++c) {
+    nlohmann::json members = nlohmann::json::array();
+    for (int k : r.clusters[c].members)
+      members.push_back(k >= 0 && sid[k] >= 0 ? nlohmann::json(sid[k]) : nlohmann::json());
+    db.cached(
+          "INSERT INTO photometry_clusters (phot_image_id, cluster, source_ids, covariance) VALUES "
+          "(?1, ?2, ?3, ?4)")
+        .bind(1, pid)
+        .bind(2, static_cast<std::int64_t>(c))
+        .bind(3, members.dump())
+        .bind(4, nlohmann::json(r.clusters[c].covariance).dump())
+        .run();
+  }
+  for (std::int64_t s : recompute) recompute_source_stats(db, s);
+  tx.commit();
+  return sum;
+}
+
+std::vector<LightcurvePoint> lightcurve(Database& db, std::int64_t source_id) {
+  auto st = db.prepare(
+      "SELECT m.mjd, m.flux_jy, m.flux_err_jy, m.local_rms_jy, m.detected, m.blind, i.path, "
+      "i.group_id, "
+      "m.assoc_distance_arcsec FROM measurements m JOIN photometry_images i USING (phot_image_id) "
+      "WHERE m.source_id = ?1 ORDER BY m.mjd, m.phot_image_id");
+  st.bind(1, source_id);
+  std::vector<LightcurvePoint> out;
+  while (st.step()) {
+    out.push_back({st.get_double(0), st.get_double(1), st.get_double(2), st.get_double(3),
+                   st.get_int(4) != 0, st.get_int(5) != 0, st.get_text(6), st.get_text(7),
+                   st.get_double(8)});
+  }
+  return out;
+}
+
+std::vector<SourceStats> all_source_stats(Database& db, int min_n) {
+  auto st = db.prepare(
+      "SELECT s.source_id, s.name, s.origin, s.ra_deg, s.dec_deg, s.ra_err_arcsec, "
+      "s.dec_err_arcsec, s.ref_flux_jy, "
+      "s.is_new, s.new_sigma, s.new_limit_image, s.first_image, "
+      "t.n, t.sum_w, t.sum_ws, t.sum_ws2, t.sum_s, t.sum_s2, t.max_flux, t.max_err, t.max_image, "
+      "t.min_flux, "
+      "t.min_err, t.min_image, (SELECT path FROM photometry_images WHERE phot_image_id = "
+      "t.max_image), "
+      "(SELECT path FROM photometry_images WHERE phot_image_id = t.min_image) "
+      "FROM source_stats t JOIN sources s USING (source_id) WHERE t.n >= ?1 ORDER BY s.source_id");
+  st.bind(1, min_n);
+  std::vector<SourceStats> out;
+  while (st.step()) {
+    SourceStats s;
+    s.source = source_from(st);
+    auto& a = s.aggregate;
+    a.n = st.get_int(12);
+    a.sum_w = st.get_double(13), a.sum_ws = st.get_double(14), a.sum_ws2 = st.get_double(15);
+    a.sum_s = st.get_double(16), a.sum_s2 = st.get_double(17);
+    a.max_flux = st.get_double(18), a.max_err = st.get_double(19), a.max_image = st.get_int(20);
+    a.min_flux = st.get_double(21), a.min_err = st.get_double(22), a.min_image = st.get_int(23);
+    s.max_image_path = st.get_opt_text(24).value_or("");
+    s.min_image_path = st.get_opt_text(25).value_or("");
+    s.metrics = photometry::metrics(a);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace contimg::state

@@ -1,0 +1,151 @@
+#include "state/photometry_store.h"
+
+#include <gtest/gtest.h>
+
+#include "state/state_db.h"
+#include "support/tiny_uvh5.h"
+
+namespace contimg::state {
+namespace {
+
+constexpr double kAs = 1.0 / 3600;
+
+std::int64_t scalar(Database& db, const std::string& sql) {
+  auto st = db.prepare(sql);
+  EXPECT_TRUE(st.step()) << sql;
+  return st.get_int(0);
+}
+
+PhotometryRecords image_at(const std::string& path, double mjd) {
+  PhotometryRecords r;
+  r.image.path = path;
+  r.image.mjd = mjd;
+  r.image.centre_ra_deg = 150;
+  r.image.centre_dec_deg = 37;
+  r.image.radius_deg = 0.5;
+  r.image.freq_hz = 1.4e9;
+  r.image.noise_jy = 1e-3;
+  r.image.pb_corrected = false;  // flat noise: the limit is noise_jy everywhere in the footprint
+  r.image.beam_major_arcsec = 30;
+  r.association.method = photometry::AssociationOptions::Method::kFixed;
+  r.association.radius_arcsec = 10;
+  return r;
+}
+
+PhotometryMeasurement blind(double ra, double dec, double flux) {
+  PhotometryMeasurement m;
+  m.blind = m.detected = true;
+  m.ra_deg = ra, m.dec_deg = dec, m.ra_err_arcsec = m.dec_err_arcsec = 1;
+  m.flux_jy = flux, m.flux_err_jy = 1e-3;
+  return m;
+}
+
+PhotometryMeasurement reference(const std::string& name, double ra, double dec, double flux) {
+  PhotometryMeasurement m;
+  m.ref_name = name;
+  m.ra_deg = ra, m.dec_deg = dec;
+  m.flux_jy = flux, m.flux_err_jy = 1e-3;
+  return m;
+}
+
+class PhotometryStoreTest : public ::testing::Test {
+ protected:
+  test::TempDir dir_;
+};
+
+TEST_F(PhotometryStoreTest, NewSourcesNeedAnEarlierImageDeepEnoughAtTheirPosition) {
+  StateDb sdb(dir_ / "s.sqlite3");
+  auto& db = sdb.database();
+  auto a = image_at("/a.fits", 60000);
+  a.measurements = {reference("R1", 150, 37, 0.1), blind(150.1, 37, 0.02)};
+  const auto sa = store_photometry(db, a, "");
+  // First coverage: a catalogue source, not new.
+  auto first = sources_in_cone(db, 150.1, 37, 2 * kAs);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].origin, "detection");
+  EXPECT_FALSE(first[0].is_new);
+  EXPECT_FALSE(first[0].new_sigma);
+
+  auto b = image_at("/b.fits", 60001);
+  b.measurements = {reference("R1", 150, 37, 0.1), blind(150.1 + 3 * kAs, 37, 0.02),
+                    blind(150.2, 37, 0.02), blind(150.2, 37.1, 0.003), blind(152, 37, 0.02)};
+  const auto sb = store_photometry(db, b, "");
+  EXPECT_EQ(sb.n_measurements, 5);
+  EXPECT_EQ(sb.n_detection_sources, 3);
+  EXPECT_EQ(sb.n_new_sources, 1);
+  // 3" from the source made in a: associated with it.
+  EXPECT_EQ(lightcurve(db, first[0].source_id).size(), 2u);
+  const auto bright = sources_in_cone(db, 150.2, 37, 2 * kAs).at(0);
+  EXPECT_TRUE(bright.is_new);
+  EXPECT_NEAR(*bright.new_sigma, 20, 1e-9);
+  EXPECT_EQ(*bright.new_limit_image, sa.phot_image_id);
+  const auto faint = sources_in_cone(db, 150.2, 37.1, 2 * kAs).at(0);
+  EXPECT_FALSE(faint.is_new);  // 3 sigma of the earlier noise: a could not have seen it
+  EXPECT_NEAR(*faint.new_sigma, 3, 1e-9);
+  const auto outside = sources_in_cone(db, 152, 37, 2 * kAs).at(0);
+  EXPECT_FALSE(outside.is_new);  // a did not cover it
+  EXPECT_FALSE(outside.new_sigma);
+  EXPECT_EQ(
+      scalar(db, "SELECT n FROM source_stats JOIN sources USING (source_id) WHERE name = 'R1'"), 2);
+}
+
+TEST_F(PhotometryStoreTest, AmbiguousMatchesAreResolvedOneToOneAndRecorded) {
+  StateDb sdb(dir_ / "s.sqlite3");
+  auto& db = sdb.database();
+  auto a = image_at("/a.fits", 60000);
+  a.measurements = {blind(150, 37, 0.02), blind(150, 37 + 8 * kAs, 0.02), blind(150.05, 37, 0.02)};
+  store_photometry(db, a, "");
+  // b: one detection between the two (nearer the first), one on the first.
+  auto b = image_at("/b.fits", 60001);
+  // And one 1" from the third source, alone within the radius.
+  b.measurements = {blind(150, 37 + 3 * kAs, 0.02), blind(150, 37 + 0.5 * kAs, 0.02),
+                    blind(150.05, 37 + kAs, 0.02)};
+  store_photometry(db, b, "");
+  auto st = db.prepare(
+      "SELECT m.assoc_rule, m.n_candidates, s.dec_deg FROM measurements m JOIN sources s USING "
+      "(source_id) "
+      "JOIN photometry_images i USING (phot_image_id) WHERE i.path = '/b.fits' ORDER BY m.ra_deg, "
+      "m.dec_deg");
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.get_text(0),
+            "ambiguous");  // 0.5" from the first source (the best pair), 7.5" from the second
+  EXPECT_EQ(st.get_int(1), 2);
+  EXPECT_NEAR(st.get_double(2), 37, 1e-9);
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.get_text(0), "ambiguous");  // its nearest was taken: the second source, recorded
+  EXPECT_EQ(st.get_int(1), 2);
+  EXPECT_NEAR(st.get_double(2), 37 + 8 * kAs, 1e-9);
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.get_text(0), "matched");  // one candidate
+  EXPECT_EQ(st.get_int(1), 1);
+  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM sources"), 3);
+}
+
+TEST_F(PhotometryStoreTest, StoringAnImageAgainReplacesItsMeasurements) {
+  StateDb sdb(dir_ / "s.sqlite3");
+  auto& db = sdb.database();
+  auto a = image_at("/a.fits", 60000);
+  a.measurements = {reference("R1", 150, 37, 0.1)};
+  auto b = image_at("/b.fits", 60001);
+  b.measurements = {reference("R1", 150, 37, 0.2)};
+  store_photometry(db, a, "");
+  store_photometry(db, b, "");
+  const auto eta = [&] {
+    auto st = db.prepare("SELECT n, eta, max_flux FROM source_stats");
+    EXPECT_TRUE(st.step());
+    return std::tuple{st.get_int(0), st.get_double(1), st.get_double(2)};
+  };
+  const auto before = eta();
+  EXPECT_EQ(std::get<0>(before), 2);
+  EXPECT_NEAR(std::get<1>(before), 0.01 / 2 / 1e-6, 1e-6);  // w (S - xi)^2 summed / (N - 1)
+  b.measurements[0].flux_jy = 0.3;
+  store_photometry(db, b, "");
+  const auto after = eta();
+  EXPECT_EQ(std::get<0>(after), 2);
+  EXPECT_NEAR(std::get<2>(after), 0.3, 1e-12);
+  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM measurements"), 2);
+  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM photometry_images"), 2);
+}
+
+}  // namespace
+}  // namespace contimg::state
