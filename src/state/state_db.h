@@ -96,7 +96,9 @@ class StateDb {
   explicit StateDb(const std::filesystem::path& path) : StateDb(path, Options{}) {}
   StateDb(const std::filesystem::path& path, const Options& options);
 
-  // paths.state_db, or <paths.stage_dir>/state/contimg.sqlite3 when empty.
+  // `path` may be a postgresql:// URL: the same repository on PostgreSQL.
+  // state.db_url when set (a --db URL first), else paths.state_db, or
+  // <paths.stage_dir>/state/contimg.sqlite3 when empty.
   static std::filesystem::path resolve_path(const config::Config& config);
 
   Database& database() { return db_; }
