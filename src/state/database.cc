@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -98,7 +99,7 @@ std::string redact_url(std::string_view url) {
 
 // Placeholders for libpq: ?N -> $N, ? -> the next number (SQLite's rule),
 // outside literals and comments.
-std::string postgres_placeholders(std::string_view sql, int* count) {
+std::string postgres_placeholders(std::string_view sql, std::vector<bool>* used) {
   std::string out;
   out.reserve(sql.size() + 8);
   int highest = 0;
@@ -115,13 +116,16 @@ std::string postgres_placeholders(std::string_view sql, int* count) {
         n = highest + 1;
       }
       highest = std::max(highest, n);
+      if (used) {
+        if (used->size() < static_cast<std::size_t>(n)) used->resize(static_cast<std::size_t>(n));
+        (*used)[static_cast<std::size_t>(n - 1)] = true;
+      }
       out += fmt::format("${}", n);
       i = j;
       continue;
     }
     out += sql[i++];
   }
-  if (count) *count = highest;
   return out;
 }
 

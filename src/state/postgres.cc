@@ -22,7 +22,7 @@
 #include "state/database.h"
 
 namespace contimg::state {
-std::string postgres_placeholders(std::string_view sql, int* count);  // database.cc
+std::string postgres_placeholders(std::string_view sql, std::vector<bool>* used);  // database.cc
 }
 
 namespace contimg::state::detail {
@@ -30,6 +30,7 @@ namespace {
 
 constexpr unsigned kInt8Oid = 20;
 constexpr unsigned kFloat8Oid = 701;
+constexpr unsigned kTextOid = 25;
 // pg_advisory_xact_lock key of an immediate (writing) transaction: 'contimg\0'.
 constexpr long long kWriterLockKey = 0x636f6e74696d6700LL;
 
@@ -59,7 +60,7 @@ class PgConnection;
 class PgStatement final : public StatementImpl {
  public:
   PgStatement(PgConnection& c, std::string_view sql)
-      : c_(c), sql_(postgres_placeholders(sql, &n_params_)), original_(sql) {}
+      : c_(c), sql_(postgres_placeholders(sql, &used_)), original_(sql) {}
   void bind_int(int index, std::int64_t v) override { set(index, std::to_string(v), kInt8Oid); }
   void bind_double(int index, double v) override { set(index, fmt::format("{}", v), kFloat8Oid); }
   void bind_text(int index, std::string_view v) override { set(index, std::string(v), 0); }
@@ -97,7 +98,7 @@ class PgStatement final : public StatementImpl {
   int execute();  // rows changed by a DML statement, else 0
 
   PgConnection& c_;
-  int n_params_ = 0;  // before sql_: set while sql_ is translated
+  std::vector<bool> used_;  // before sql_: set while sql_ is translated ($k in the SQL)
   std::string sql_, original_;
   std::vector<std::optional<std::string>> values_;
   std::vector<unsigned> types_;
@@ -251,6 +252,15 @@ class PgConnection final : public Connection {
   }
   const std::string& where() const { return where_; }
   void ensure_usable() {
+    // Outside a transaction, read what the server may have sent while we
+    // were idle: a server that restarted or ended this session has closed
+    // the socket, and the statement must not be sent on it.
+    // (libpq reports the end of the stream only on a read after the server's
+    // last message, so read while there is something to read.)
+    for (int k = 0; k < 4 && PQstatus(conn_) == CONNECTION_OK && !open_tx_; ++k) {
+      pollfd pfd{PQsocket(conn_), POLLIN, 0};
+      if (poll(&pfd, 1, 0) <= 0 || PQconsumeInput(conn_) == 0) break;
+    }
     if (PQstatus(conn_) == CONNECTION_OK) return;
     if (open_tx_) {
       throw_db_error(false, where_, "connection lost",
@@ -343,10 +353,14 @@ class PgConnection final : public Connection {
 };
 
 int PgStatement::execute() {
-  // A parameter never bound is NULL (as in SQLite).
-  if (values_.size() < static_cast<std::size_t>(n_params_)) {
-    values_.resize(static_cast<std::size_t>(n_params_));
-    types_.resize(static_cast<std::size_t>(n_params_), 0);
+  // A parameter never bound is NULL (as in SQLite); one the SQL skips (?1
+  // and ?9 only) is typed text, or the server cannot tell its type.
+  if (values_.size() < used_.size()) {
+    values_.resize(used_.size());
+    types_.resize(used_.size(), 0);
+  }
+  for (std::size_t i = 0; i < types_.size(); ++i) {
+    if (i >= used_.size() || !used_[i]) types_[i] = kTextOid;
   }
   std::vector<const char*> values(values_.size());
   for (std::size_t i = 0; i < values_.size(); ++i) {

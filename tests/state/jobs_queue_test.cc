@@ -314,5 +314,26 @@ TEST_F(PostgresQueue, ATerminatedConnectionReconnectsButNeverMidTransaction) {
   EXPECT_TRUE(jobs.heartbeat(j->id, j->attempt, *j->holder, 60));  // reconnected
 }
 
+// A server restart (pg_ctl restart -m fast) between two statements of a
+// worker: its connection is re-opened, the lease renewed, the job completed.
+// A server of its own: restarting the shared one would disturb other tests.
+TEST(PostgresRestart, AWorkerCarriesOnAfterTheServerRestarts) {
+  if (!test::PgServer::bin_dir()) GTEST_SKIP() << "PostgreSQL server programs not installed";
+  char tmpl[] = "/tmp/contimg-pgr-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(tmpl));
+  auto server = test::PgServer::start(tmpl);
+  StateDb db(server->url());
+  JobStore jobs(db.database());
+  jobs.enqueue(key("g1"));
+  auto j = jobs.claim_next("w", 60);
+  ASSERT_TRUE(j);
+  const auto pid = backend_pid(db.database());
+  server->restart();
+  EXPECT_TRUE(jobs.heartbeat(j->id, j->attempt, *j->holder, 60));  // reconnects
+  EXPECT_NE(backend_pid(db.database()), pid);
+  EXPECT_TRUE(jobs.finish_done(*j, "fp", 1.0, {}, {}));
+  EXPECT_EQ(jobs.get(j->id)->state, JobState::kDone);
+}
+
 }  // namespace
 }  // namespace contimg::state
