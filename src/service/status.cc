@@ -204,7 +204,7 @@ nlohmann::json collect_status(state::StateDb& db, const config::Config& cfg,
   tiers.emplace_back("scratch", cfg.get_path("paths.scratch_dir"));
   if (!cfg.get_path("paths.tmpfs_dir").empty())
     tiers.emplace_back("tmpfs", cfg.get_path("paths.tmpfs_dir"));
-  tiers.emplace_back("state_db", db.path().parent_path());
+  if (!db.is_postgres()) tiers.emplace_back("state_db", db.path().parent_path());
   nlohmann::json tiers_json = nlohmann::json::array();
   for (const auto& [name, path] : tiers) {
     const auto t = tier_space(name, path);

@@ -131,7 +131,8 @@ std::string postgres_placeholders(std::string_view sql, std::vector<bool>* used)
 
 // ---------------------------------------------------------------- Database
 
-Database::Database(const std::filesystem::path& target, const Options& options) {
+Database::Database(const std::filesystem::path& target, const Options& options)
+    : target_(target) {
   const std::string t = target.string();
   if (is_postgres_url(t)) {
     path_ = redact_url(t);

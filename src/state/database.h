@@ -134,6 +134,8 @@ class Database {
 
   // The file (SQLite) or the URL without password (PostgreSQL): for messages.
   const std::filesystem::path& path() const { return path_; }
+  // What was opened, password included: to open another connection to it.
+  const std::filesystem::path& target() const { return target_; }
   Dialect dialect() const { return conn_->dialect(); }
   bool is_postgres() const { return dialect() == Dialect::kPostgres; }
 
@@ -174,7 +176,7 @@ class Database {
   detail::Connection& connection() { return *conn_; }
 
  private:
-  std::filesystem::path path_;
+  std::filesystem::path path_, target_;
   std::unique_ptr<detail::Connection> conn_;
   std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
 };

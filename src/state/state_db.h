@@ -102,7 +102,11 @@ class StateDb {
   static std::filesystem::path resolve_path(const config::Config& config);
 
   Database& database() { return db_; }
+  // For messages (a PostgreSQL URL without its password).
   const std::filesystem::path& path() const { return db_.path(); }
+  // To open another connection to the same database (password included).
+  const std::filesystem::path& target() const { return db_.target(); }
+  bool is_postgres() const { return db_.is_postgres(); }
   int schema_version();
 
   // An IMMEDIATE transaction for a batch of calls.

@@ -260,6 +260,22 @@ TEST_F(StateDbTest, PathComesFromTheConfiguration) {
       ConfigError);
 }
 
+TEST_F(StateDbTest, APostgresPasswordNeverReachesAMessage) {
+  EXPECT_EQ(redact_url("postgresql://u:secret@h:5/db?sslmode=require"),
+            "postgresql://u@h:5/db?sslmode=require");
+  EXPECT_EQ(redact_url("postgresql://u@h/db"), "postgresql://u@h/db");
+  EXPECT_EQ(redact_url("postgres://h/db"), "postgres://h/db");
+  EXPECT_TRUE(is_postgres_url("postgres://h/db"));
+  EXPECT_FALSE(is_postgres_url("/data/postgresql://x"));
+  // Nothing listens on port 1: the connection fails (IoError: retryable),
+  // naming the server without the password.
+  const auto msg = error_of<IoError>(
+      [] { StateDb db("postgresql://contimg:secret@127.0.0.1:1/contimg?connect_timeout=5"); });
+  EXPECT_THAT(msg, AllOf(HasSubstr("postgresql://contimg@127.0.0.1:1/contimg"),
+                         HasSubstr("cannot connect")));
+  EXPECT_THAT(msg, ::testing::Not(HasSubstr("secret")));
+}
+
 // ---------------------------------------------------------------- SQLite layer
 
 TEST_P(StateDbBackendTest, TransactionsRollBackUnlessCommittedAndNestAsSavepoints) {
