@@ -175,8 +175,11 @@ void check_reference(const config::Config& cfg, const PreflightRequest& req, std
 void check_dirs(const config::Config& cfg, const PreflightRequest& req, std::vector<Finding>& out) {
   std::vector<std::tuple<fs::path, std::string, std::string>> dirs = {
       {req.out_dir, "run", "output directory"},
-      {state::StateDb::resolve_path(cfg).parent_path(), "run", "state database directory (paths.state_db)"},
       {cfg.get_path("paths.scratch_dir"), "run", "scratch directory (paths.scratch_dir)"}};
+  // A PostgreSQL state database (state.db_url) has no directory here.
+  if (const auto db = state::StateDb::resolve_path(cfg); !state::is_postgres_url(db.string())) {
+    dirs.emplace_back(db.parent_path(), "run", "state database directory (paths.state_db)");
+  }
   if (const auto d = cfg.get_path("calibration.caltables_dir"); !d.empty()) {
     dirs.emplace_back(d, "solve", "calibration tables directory (calibration.caltables_dir)");
   }

@@ -81,7 +81,7 @@ void register_calibrators_command(CLI::App& app, CommandContext& ctx) {
       // Groups only when an index exists: listing calibrators needs no database.
       std::optional<state::StateDb> db;
       const auto db_path = state::StateDb::resolve_path(cfg);
-      if (std::filesystem::exists(db_path)) {
+      if (state::is_postgres_url(db_path.string()) || std::filesystem::exists(db_path)) {
         state::StateDb::Options opt;
         opt.create = false;
         db.emplace(db_path, opt);

@@ -16,7 +16,9 @@ void add_output_dir_overrides(CommandContext& ctx, const fs::path& out_dir) {
   // are kept: the action re-checks provenance before using them.
   ctx.derived_overrides.push_back([out](const config::Config& cfg) {
     std::vector<config::Override> v;
-    if (cfg.entry("paths.state_db").source == config::Source::kDefault) {
+    // A PostgreSQL state database (state.db_url) is shared: no file of the tree.
+    if (cfg.entry("paths.state_db").source == config::Source::kDefault &&
+        cfg.get_string("state.db_url").empty()) {
       v.push_back({"paths.state_db", (out / "contimg.sqlite").string(), "--out"});
     }
     if (cfg.entry("paths.scratch_dir").source == config::Source::kDefault) {

@@ -191,6 +191,11 @@ const std::vector<KeyDef>& schema() {
        "Run-time data: station table, IERS tables, calibrator list (the repository's data/)."},
       {"paths.state_db", Type::kPath, "",
        "State database file; empty means <paths.stage_dir>/state/contimg.sqlite3."},
+      // The state backend (docs/scale-out.md): PostgreSQL for several machines.
+      {"state.db_url", Type::kString, "",
+       "PostgreSQL URL of the state database (postgresql://user@host:port/dbname), shared by "
+       "the workers of several machines; empty: the SQLite file paths.state_db. --db takes "
+       "either."},
       // The budget a run hands to its stages (src/common/resources.h).
       {"resources.threads", Type::kInt, "0",
        "Threads the work of a run may use in all (stages size their pools and WSClean -j from "
@@ -209,6 +214,11 @@ const std::vector<KeyDef>& schema() {
       {"orchestrator.max_attempts", Type::kInt, "3",
        "Attempts of a job failing for a retryable reason (I/O, time-out, interrupted) before it "
        "is discarded.", at_least(1)},
+      {"orchestrator.retry_backoff_s", Type::kDouble, "30",
+       "A queued job that failed for a retryable reason is claimed again after this long, "
+       "doubled per attempt (docs/scale-out.md).", at_least(0)},
+      {"orchestrator.retry_backoff_max_s", Type::kDouble, "1800",
+       "The cap of the retry backoff.", at_least(0)},
       {"orchestrator.untrusted_products", Type::kString, "move-aside",
        "A path at a product's final place that the state database has no record of: "
        "\"move-aside\" (to <out>/untrusted/) or \"fail\" (the stage fails and says so).",

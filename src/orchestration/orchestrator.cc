@@ -237,7 +237,7 @@ void Orchestrator::heartbeat_loop() {
     const auto job = *current_;
     lock.unlock();
     try {
-      if (!conn) conn = std::make_unique<state::StateDb>(db_.path());
+      if (!conn) conn = std::make_unique<state::StateDb>(db_.target());
       if (!state::JobStore(conn->database())
                .heartbeat(job.id, job.attempt, holder_, settings_.lease_s)) {
         logging::group_logger(job.key.group_id)

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -40,10 +42,31 @@ nlohmann::json service_of(const fs::path& out_dir) {
   return j;
 }
 
-// SQL text for "finished within the last <window>", in the stored form of
-// the timestamps (state/clock.h now_iso: YYYY-MM-DDTHH:MM:SS.sssZ).
-std::string since(const char* modifier) {
-  return fmt::format("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '{}')", modifier);
+// "<window> ago" in the stored form of the timestamps (state/clock.h
+// now_iso: YYYY-MM-DDTHH:MM:SS.sssZ), as an SQL literal: computed here, not
+// with SQLite's date functions, so the query runs on both backends.
+std::string since(int seconds_ago) {
+  using namespace std::chrono;
+  const auto t = time_point_cast<milliseconds>(system_clock::now() - seconds(seconds_ago));
+  const auto day = floor<days>(t);
+  const year_month_day ymd(day);
+  const hh_mm_ss tod(t - day);
+  return fmt::format("'{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z'", int(ymd.year()),
+                     unsigned(ymd.month()), unsigned(ymd.day()), tod.hours().count(),
+                     tod.minutes().count(), tod.seconds().count(), tod.subseconds().count());
+}
+
+// Unix seconds of a stored timestamp (YYYY-MM-DDTHH:MM:SS[.sss]Z); NaN when unparsable.
+double epoch_of(const std::string& iso) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0;
+  double sec = 0;
+  if (std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%lfZ", &y, &mo, &d, &h, &mi, &sec) != 6) {
+    return std::nan("");
+  }
+  using namespace std::chrono;
+  const auto day = sys_days(year_month_day(year(y), month(static_cast<unsigned>(mo)),
+                                           std::chrono::day(static_cast<unsigned>(d))));
+  return static_cast<double>(day.time_since_epoch() / seconds(1)) + h * 3600.0 + mi * 60.0 + sec;
 }
 
 }  // namespace
@@ -81,7 +104,7 @@ nlohmann::json collect_status(state::StateDb& db, const config::Config& cfg,
       {"queued", 0}, {"running", 0}, {"done", 0}, {"failed", 0}, {"discarded", 0}};
   {
     auto st =
-        d.prepare("SELECT state, count(*) FROM jobs WHERE 1" + where_root + " GROUP BY state");
+        d.prepare("SELECT state, count(*) FROM jobs WHERE 1 = 1" + where_root + " GROUP BY state");
     bind_root(st);
     while (st.step()) jobs[st.get_text(0)] = st.get_int(1);
   }
@@ -90,7 +113,7 @@ nlohmann::json collect_status(state::StateDb& db, const config::Config& cfg,
   // Per-stage latency: seconds of the jobs done within the window.
   nlohmann::json latency = nlohmann::json::object();
   nlohmann::json rtf = nlohmann::json::object();
-  for (const auto& [label, modifier] : {std::pair{"hour", "-1 hour"}, std::pair{"day", "-1 day"}}) {
+  for (const auto& [label, modifier] : {std::pair{"hour", 3600}, std::pair{"day", 86400}}) {
     std::map<std::string, std::vector<double>> by_stage;
     auto st = d.prepare(
         "SELECT stage, seconds FROM jobs WHERE state = 'done' AND seconds IS NOT NULL "
@@ -110,13 +133,17 @@ nlohmann::json collect_status(state::StateDb& db, const config::Config& cfg,
         "finished_at >= " +
         since(modifier) + where_root +
         "), "
-        "(julianday(max(finished_at)) - julianday(min(started_at))) * 86400 FROM jobs WHERE "
+        "max(finished_at), min(started_at) FROM jobs WHERE "
         "state = 'done' AND started_at IS NOT NULL AND finished_at >= " +
         since(modifier) + where_root);
     bind_root(r);
     if (r.step()) {
       const auto n = r.get_int(0);
-      const double span = r.is_null(1) ? 0 : r.get_double(1);
+      double span = 0;
+      if (!r.is_null(1) && !r.is_null(2)) {
+        span = epoch_of(r.get_text(1)) - epoch_of(r.get_text(2));
+        if (!std::isfinite(span)) span = 0;
+      }
       rtf[label] = {
           {"groups", n},
           {"wall_s", span},
@@ -177,7 +204,7 @@ nlohmann::json collect_status(state::StateDb& db, const config::Config& cfg,
   tiers.emplace_back("scratch", cfg.get_path("paths.scratch_dir"));
   if (!cfg.get_path("paths.tmpfs_dir").empty())
     tiers.emplace_back("tmpfs", cfg.get_path("paths.tmpfs_dir"));
-  tiers.emplace_back("state_db", db.path().parent_path());
+  if (!db.is_postgres()) tiers.emplace_back("state_db", db.path().parent_path());
   nlohmann::json tiers_json = nlohmann::json::array();
   for (const auto& [name, path] : tiers) {
     const auto t = tier_space(name, path);

@@ -607,7 +607,7 @@ void Service::worker_loop() {
   std::unique_ptr<orchestration::Orchestrator> orch;
   std::string setup_error;
   try {
-    db = std::make_unique<state::StateDb>(db_->path());
+    db = std::make_unique<state::StateDb>(db_->target());
     orch = std::make_unique<orchestration::Orchestrator>(*db, out_root_, orch_settings_,
                                                          &stage_guard_);
   } catch (const std::exception& e) {

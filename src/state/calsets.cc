@@ -13,7 +13,7 @@ constexpr const char* kColumns =
     "valid_to_s, status, grade, reasons, qa_json, created_at, out_root";
 
 // Rows a tree sees: its own and those made before trees (out_root '').
-constexpr const char* kTreeFilter = "(?9 IS NULL OR out_root = ?9 OR out_root = '')";
+constexpr const char* kTreeFilter = "(CAST(?9 AS TEXT) IS NULL OR out_root = ?9 OR out_root = '')";
 
 CalsetRecord from_row(const Statement& st) {
   CalsetRecord r;

@@ -37,8 +37,8 @@ std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id
     SELECT group_id, ms_path, data_column, image_path, pbcor_path, centre_ra_deg, centre_dec_deg, freq_hz,
            cell_arcsec, size_px, rms_jy, peak_jy, dynamic_range, bmaj_arcsec, bmin_arcsec, bpa_deg,
            seconds_rephase, seconds_wsclean, seconds_total, contimg_version, imaged_at, calset_id, out_root
-    FROM images WHERE group_id = ?1 AND (?2 IS NULL OR out_root = ?2 OR out_root = '')
-    ORDER BY (?2 IS NOT NULL AND out_root = ''), imaged_at DESC LIMIT 1)sql");
+    FROM images WHERE group_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR out_root = ?2 OR out_root = '')
+    ORDER BY (CAST(?2 AS TEXT) IS NOT NULL AND out_root = ''), imaged_at DESC LIMIT 1)sql");
   st.bind(1, group_id).bind(2, tree);
   if (!st.step()) return std::nullopt;
   ImageRecord r;

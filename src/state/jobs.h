@@ -46,6 +46,41 @@ struct JobRecord {
   std::optional<double> seconds;
   std::string created_at, updated_at;
   std::optional<std::string> started_at, finished_at;
+  int priority = 100;   // lower is claimed first (claim_next)
+  double run_after = 0; // Unix s (the database's clock): not claimed before (retry backoff)
+};
+
+// One attempt of a job (table job_attempts): who ran it and how it ended.
+// The attempts of a discarded job are its dead-letter history.
+struct AttemptRecord {
+  int attempt = 0;
+  std::string holder;
+  std::string started_at;
+  std::optional<std::string> finished_at;
+  // running | done | failed | retry | discarded | lease_expired | released | taken_over
+  std::string outcome;
+  std::optional<std::string> error_kind;
+  std::string error;
+  std::optional<double> seconds;
+};
+
+// How a queued job that failed for a retryable reason is retried: after
+// backoff_s doubled per attempt, capped at backoff_max_s; after max_attempts
+// attempts it is discarded.
+struct RetryPolicy {
+  int max_attempts = 3;
+  double backoff_s = 30;
+  double backoff_max_s = 1800;
+  // The wait after attempt `attempt` (1-based) failed.
+  double delay(int attempt) const;
+};
+
+// What the reaper did to one job whose lease had expired.
+struct ReapedJob {
+  std::int64_t job_id = 0;
+  int attempt = 0;
+  std::string holder;
+  JobState now = JobState::kQueued;  // queued (retried later) or discarded
 };
 
 struct ProductRecord {
@@ -61,6 +96,10 @@ struct ProductRecord {
   std::string config_json = "{}";
   std::string created_at;  // set by the store
 };
+
+// The LISTEN/NOTIFY channel enqueue wakes idle workers on: a hint only, the
+// jobs table is the truth (workers poll it all the same).
+inline constexpr const char* kJobsChannel = "contimg_jobs";
 
 class JobStore {
  public:
@@ -91,6 +130,35 @@ class JobStore {
   Claim claim(const JobKey& key, const std::string& holder, double lease_s,
               const std::function<bool(const std::string&)>& holder_alive,
               const JobRecord* seen = nullptr);
+  // ---- the queue (docs/scale-out.md): workers on any machine take the next
+  // job instead of a job they were given.
+
+  // Queues the job of `key` (one per group, stage and tree: a second enqueue
+  // changes nothing); wakes idle workers (NOTIFY kJobsChannel on PostgreSQL).
+  // Returns true when the job was new.
+  bool enqueue(const JobKey& key, int priority = 100);
+  // Claims the next queued job whose run_after has come, lowest priority
+  // first, then oldest: state running, attempt + 1, lease = now + lease_s,
+  // an attempt row. On PostgreSQL one statement with FOR UPDATE SKIP LOCKED
+  // (concurrent workers take different jobs and never wait on each other);
+  // on SQLite the same statement under the write lock. `stages` empty: any.
+  std::optional<JobRecord> claim_next(const std::string& holder, double lease_s,
+                                      const std::vector<std::string>& stages = {});
+  // Re-queues (with the policy's backoff) or discards every running job whose
+  // lease expired: only those, each fenced on (job, attempt, holder, lease
+  // still expired) so a heartbeat that won the race keeps its job. The
+  // attempt is recorded lease_expired.
+  std::vector<ReapedJob> reap_expired(const RetryPolicy& policy, int limit = 100);
+  // Ends a running attempt as failed, the queue's way: a retryable error with
+  // attempts left re-queues the job after the backoff; one without attempts
+  // left discards it (the dead letter); a non-retryable error fails it. False,
+  // writing nothing, when the claim was lost.
+  bool finish_failed(const JobRecord& job, ErrorKind kind, std::string_view error, double seconds,
+                     const RetryPolicy& policy, const std::function<void()>& also = {});
+  std::vector<AttemptRecord> attempts(std::int64_t job_id);
+  // Jobs by state (queued, running, ...), for status and tests.
+  std::vector<std::pair<std::string, std::int64_t>> count_by_state();
+
   // Renews the lease; false when the claim was lost (fenced).
   bool heartbeat(std::int64_t job_id, int attempt, const std::string& holder, double lease_s);
   // Ends a running attempt as done, registering its products (replacing any
@@ -114,6 +182,10 @@ class JobStore {
   bool forget_product(const std::string& path);
 
  private:
+  void start_attempt(const JobRecord& job);
+  void end_attempt(const JobRecord& job, std::string_view outcome,
+                   std::optional<ErrorKind> kind = std::nullopt, std::string_view error = {},
+                   std::optional<double> seconds = std::nullopt);
   Database& db_;
 };
 

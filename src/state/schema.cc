@@ -209,11 +209,6 @@ void check_list(std::span<const Migration> list) {
   }
 }
 
-bool has_table(Database& db, std::string_view name) {
-  auto st = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
-  st.bind(1, name);
-  return st.step();
-}
 
 }  // namespace
 
@@ -230,7 +225,7 @@ ALTER TABLE images ADD COLUMN calset_id TEXT NOT NULL DEFAULT '';
 // states of the whole chain; the CHECK list can only change by rebuilding the
 // table, and files' group assignments survive the rebuild (DROP TABLE runs
 // files' ON DELETE SET NULL, so they are saved and restored).
-constexpr std::string_view kJobs = R"sql(
+constexpr std::string_view kJobsGroupsRebuild = R"sql(
 CREATE TEMP TABLE saved_file_groups AS SELECT id, group_id FROM files WHERE group_id IS NOT NULL;
 CREATE TABLE groups_v7 (
   group_id          TEXT PRIMARY KEY,
@@ -266,7 +261,10 @@ CREATE INDEX groups_by_state ON groups (state, start_epoch);
 UPDATE files SET group_id = (SELECT s.group_id FROM saved_file_groups s WHERE s.id = files.id)
   WHERE id IN (SELECT id FROM saved_file_groups);
 DROP TABLE saved_file_groups;
-
+)sql";
+// (Split from the rebuild above only so PostgreSQL's version shares it; SQLite
+// runs the two as one script, as before.)
+constexpr std::string_view kJobsTables = R"sql(
 CREATE TABLE jobs (
   id              INTEGER PRIMARY KEY,
   group_id        TEXT NOT NULL,
@@ -571,7 +569,92 @@ CREATE TABLE source_stats (
 CREATE INDEX source_stats_by_eta ON source_stats (eta);
 )sql";
 
+// The job queue for several machines (issue 13, docs/scale-out.md): a job's
+// priority (lower first: a calibration solve ahead of the applies waiting for
+// it) and the time before which it is not claimed (retry backoff); every
+// attempt with its holder, outcome and error (the dead letter's history);
+// the reaper finds running jobs by lease expiry.
+constexpr std::string_view kQueue = R"sql(
+ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 100;
+ALTER TABLE jobs ADD COLUMN run_after REAL NOT NULL DEFAULT 0;  -- Unix s (the database's clock)
+CREATE INDEX jobs_ready ON jobs (state, priority, run_after, id);
+CREATE INDEX jobs_leases ON jobs (lease_expires) WHERE state = 'running';
+CREATE TABLE job_attempts (
+  job_id       INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  attempt      INTEGER NOT NULL,
+  holder       TEXT NOT NULL,
+  started_at   TEXT NOT NULL,
+  finished_at  TEXT,
+  outcome      TEXT NOT NULL DEFAULT 'running'
+               CHECK (outcome IN ('running', 'done', 'failed', 'retry', 'discarded',
+                                  'lease_expired', 'released', 'taken_over')),
+  error_kind   TEXT,
+  error        TEXT,
+  seconds      REAL,
+  PRIMARY KEY (job_id, attempt)
+);
+)sql";
+
+// PostgreSQL's migrations 7-9: SQLite changes a CHECK list or a key by
+// rebuilding the table (create, copy, drop, rename), which PostgreSQL refuses
+// or mis-handles (DROP TABLE of a referenced table; foreign keys follow the
+// table, not its name); PostgreSQL alters the tables in place to the same
+// schema. (Written with the first PostgreSQL backend, for databases that have
+// never been at these versions: no released migration changed.)
+constexpr std::string_view kJobsGroupsPostgres = R"sql(
+ALTER TABLE groups DROP CONSTRAINT groups_n_subbands_check;
+ALTER TABLE groups DROP CONSTRAINT groups_subband_mask_check;
+ALTER TABLE groups DROP CONSTRAINT groups_state_check;
+ALTER TABLE groups ADD CONSTRAINT groups_n_subbands_check CHECK (n_subbands >= 0);
+ALTER TABLE groups ADD CONSTRAINT groups_subband_mask_check CHECK (subband_mask >= 0);
+ALTER TABLE groups ADD CONSTRAINT groups_state_check
+  CHECK (state IN ('pending', 'converting', 'converted', 'processing', 'processed', 'failed',
+                   'skipped'));
+)sql";
+
+constexpr std::string_view kImageIdsPostgres = R"sql(
+ALTER TABLE images DROP CONSTRAINT images_pkey;
+ALTER TABLE images ADD COLUMN image_id INTEGER PRIMARY KEY;
+ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'group' CHECK (kind IN ('group', 'mosaic'));
+ALTER TABLE images ALTER COLUMN group_id DROP NOT NULL;
+ALTER TABLE images ADD CONSTRAINT images_group_id_key UNIQUE (group_id);
+ALTER TABLE images ALTER COLUMN ms_path DROP NOT NULL;
+ALTER TABLE images ADD CONSTRAINT images_kind_check1
+  CHECK (kind = 'mosaic' OR (group_id IS NOT NULL AND ms_path IS NOT NULL));
+ALTER TABLE detections ADD COLUMN image_id INTEGER REFERENCES images (image_id) ON DELETE SET NULL;
+UPDATE detections SET image_id = (SELECT i.image_id FROM images i WHERE i.group_id = detections.group_id);
+CREATE INDEX detections_by_image ON detections (image_id);
+)sql";
+
+constexpr std::string_view kTreeScopePostgres = R"sql(
+ALTER TABLE calsets ADD COLUMN out_root TEXT NOT NULL DEFAULT '';
+ALTER TABLE calsets DROP CONSTRAINT calsets_pkey;
+ALTER TABLE calsets ADD PRIMARY KEY (id, out_root);
+
+ALTER TABLE images ADD COLUMN out_root TEXT NOT NULL DEFAULT '';
+ALTER TABLE images DROP CONSTRAINT images_group_id_key;
+ALTER TABLE images ADD CONSTRAINT images_group_id_out_root_key UNIQUE (group_id, out_root);
+
+ALTER TABLE detections DROP CONSTRAINT detections_group_id_fkey;
+ALTER TABLE detections DROP CONSTRAINT detections_pkey;
+ALTER TABLE validations DROP CONSTRAINT validations_pkey;
+ALTER TABLE validations ADD COLUMN validation_id INTEGER PRIMARY KEY;
+ALTER TABLE validations ADD COLUMN out_root TEXT NOT NULL DEFAULT '';
+ALTER TABLE validations ADD CONSTRAINT validations_group_id_out_root_key UNIQUE (group_id, out_root);
+ALTER TABLE detections ADD COLUMN validation_id INTEGER;
+UPDATE detections SET validation_id =
+  (SELECT v.validation_id FROM validations v WHERE v.group_id = detections.group_id);
+DELETE FROM detections WHERE validation_id IS NULL;
+ALTER TABLE detections ALTER COLUMN validation_id SET NOT NULL;
+ALTER TABLE detections ADD PRIMARY KEY (validation_id, idx);
+ALTER TABLE detections ADD CONSTRAINT detections_validation_id_fkey
+  FOREIGN KEY (validation_id) REFERENCES validations (validation_id) ON DELETE CASCADE;
+)sql";
+
 const std::vector<Migration>& migrations() {
+  static const std::string kJobs = std::string(kJobsGroupsRebuild) + std::string(kJobsTables);
+  static const std::string kJobsPostgres =
+      std::string(kJobsGroupsPostgres) + std::string(kJobsTables);
   static const std::vector<Migration> list = {
       {1, "files, groups, events (indexing and grouping)", kV1},
       {2, "flag_runs, flag_stats (flagging)", kFlagStats},
@@ -579,11 +662,13 @@ const std::vector<Migration>& migrations() {
       {4, "validations and detections (source finding, cross-match QA)", kValidation},
       {5, "images (imaging QA)", kImages},
       {6, "images.calset_id (re-image after a new calibration)", kImagesCalset},
-      {7, "jobs, products (orchestrator, provenance); group states of the chain", kJobs},
-      {8, "images.image_id and kind; detections.image_id", kImageIds},
-      {9, "calsets, images, validations scoped by output tree", kTreeScope},
+      {7, "jobs, products (orchestrator, provenance); group states of the chain", kJobs,
+       kJobsPostgres},
+      {8, "images.image_id and kind; detections.image_id", kImageIds, kImageIdsPostgres},
+      {9, "calsets, images, validations scoped by output tree", kTreeScope, kTreeScopePostgres},
       {10, "sources, photometry_images, measurements, photometry_clusters, source_stats (science products)",
        kPhotometry},
+      {11, "job queue: priority, run_after, job_attempts (scale-out)", kQueue},
   };
   return list;
 }
@@ -591,10 +676,13 @@ const std::vector<Migration>& migrations() {
 int latest_schema_version() { return static_cast<int>(migrations().size()); }
 
 int schema_version(Database& db) {
-  if (!has_table(db, "schema_version")) {
+  if (!db.has_table("schema_version")) {
     auto st = db.prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-        "ORDER BY name LIMIT 1");
+        db.is_postgres()
+            ? "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+              "current_schema() ORDER BY table_name LIMIT 1"
+            : "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+              "ORDER BY name LIMIT 1");
     if (st.step()) {
       throw ConfigError(fmt::format(
           "state db {}: not a contimg state database (it has table \"{}\" but no "
@@ -623,17 +711,18 @@ int migrate(Database& db, std::span<const Migration> list) {
   if (seen == latest) return seen;
 
   Transaction tx(db);
-  db.exec(
+  db.exec(db.translate_ddl(
       "CREATE TABLE IF NOT EXISTS schema_version ("
-      " version INTEGER PRIMARY KEY,"
+      " version INTEGER NOT NULL PRIMARY KEY,"
       " description TEXT NOT NULL,"
-      " applied_at TEXT NOT NULL)");
+      " applied_at TEXT NOT NULL)"));
   const int current = schema_version(db);  // again, under the lock
   if (current > latest) refuse_newer(current);
   for (const auto& m : list) {
     if (m.version <= current) continue;
     try {
-      db.exec(m.sql);
+      db.exec(db.is_postgres() && !m.postgres_sql.empty() ? db.translate_ddl(m.postgres_sql)
+                                                          : db.translate_ddl(m.sql));
     } catch (const Error& e) {
       throw IoError(fmt::format("state db {}: migration {} ({}) failed: {}", db.path().string(),
                                 m.version, m.description, e.what()));
@@ -644,7 +733,7 @@ int migrate(Database& db, std::span<const Migration> list) {
         .bind(3, now_iso())
         .run();
   }
-  {
+  if (!db.is_postgres()) {  // PostgreSQL checks every foreign key as it goes
     auto fk = db.prepare("PRAGMA foreign_key_check");
     if (fk.step()) {
       throw IoError(fmt::format("state db {}: migration to version {} left a row of {} with a "

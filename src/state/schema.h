@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "state/sqlite.h"
+#include "state/database.h"
 
 namespace contimg::state {
 
@@ -16,6 +16,10 @@ struct Migration {
   int version;                   // 1, 2, 3, ... without gaps
   std::string_view description;  // recorded in schema_version
   std::string_view sql;          // one script, run inside the migration's transaction
+  // PostgreSQL's script when SQLite's cannot serve (a table rebuild that
+  // relies on SQLite's DROP TABLE semantics); empty: `sql` through
+  // Database::translate_ddl. Both end in the same schema.
+  std::string_view postgres_sql = {};
 };
 
 // The contimg schema, oldest first. Append only: a released migration never
@@ -31,7 +35,8 @@ int schema_version(Database& db);
 
 // Brings `db` to the last version of `list`, applying the missing migrations
 // in one IMMEDIATE transaction (so two processes opening a fresh database at
-// once cannot both apply them). Returns the version reached. Throws
+// once cannot both apply them; on PostgreSQL the writer's advisory lock and
+// transactional DDL give the same all-or-none). Returns the version reached. Throws
 // ConfigError when the database is newer than `list` or foreign, and the
 // SQLite error (IoError/InputError) of a failing script, naming its version;
 // the database is then left as it was.

@@ -19,6 +19,7 @@ std::optional<std::string> non_empty(std::string_view s) {
 
 const fs::path& prepare_path(const fs::path& path, const StateDb::Options& options) {
   if (path.empty()) throw ConfigError("state db: empty path (paths.state_db)");
+  if (is_postgres_url(path.string())) return path;  // a server: nothing to create here
   if (!fs::exists(path)) {
     if (!options.create) {
       throw ConfigError(fmt::format(
@@ -186,6 +187,19 @@ StateDb::StateDb(const fs::path& path, const Options& options)
 }
 
 fs::path StateDb::resolve_path(const config::Config& config) {
+  // --db puts a URL into paths.state_db as well: either names the database.
+  if (const auto url = config.get_string("state.db_url"); !url.empty()) {
+    if (!is_postgres_url(url)) {
+      throw ConfigError(fmt::format(
+          "state.db_url = \"{}\": expected a postgresql:// URL (or empty for SQLite)",
+          redact_url(url)));
+    }
+    // A command line's --db (a file or a URL) beats the configured URL.
+    if (config.entry("paths.state_db").source == config::Source::kFlag) {
+      return config.get_path("paths.state_db");
+    }
+    return url;
+  }
   const fs::path p = config.get_path("paths.state_db");
   if (!p.empty()) return p;
   return config.get_path("paths.stage_dir") / "state" / "contimg.sqlite3";
@@ -214,15 +228,15 @@ ON CONFLICT (path) DO UPDATE SET
   nfreqs = excluded.nfreqs, ntimes = excluded.ntimes, nblts = excluded.nblts,
   freq_min_hz = excluded.freq_min_hz, freq_max_hz = excluded.freq_max_hz,
   indexed_at = excluded.indexed_at
-WHERE files.name_time IS NOT excluded.name_time OR files.name_epoch IS NOT excluded.name_epoch
-   OR files.subband IS NOT excluded.subband OR files.size_bytes IS NOT excluded.size_bytes
-   OR files.mtime_ns IS NOT excluded.mtime_ns OR files.state IS NOT excluded.state
-   OR files.error IS NOT excluded.error OR files.time_first_mjd IS NOT excluded.time_first_mjd
-   OR files.time_last_mjd IS NOT excluded.time_last_mjd
-   OR files.pointing_dec_rad IS NOT excluded.pointing_dec_rad
-   OR files.nfreqs IS NOT excluded.nfreqs OR files.ntimes IS NOT excluded.ntimes
-   OR files.nblts IS NOT excluded.nblts OR files.freq_min_hz IS NOT excluded.freq_min_hz
-   OR files.freq_max_hz IS NOT excluded.freq_max_hz
+WHERE files.name_time IS DISTINCT FROM excluded.name_time OR files.name_epoch IS DISTINCT FROM excluded.name_epoch
+   OR files.subband IS DISTINCT FROM excluded.subband OR files.size_bytes IS DISTINCT FROM excluded.size_bytes
+   OR files.mtime_ns IS DISTINCT FROM excluded.mtime_ns OR files.state IS DISTINCT FROM excluded.state
+   OR files.error IS DISTINCT FROM excluded.error OR files.time_first_mjd IS DISTINCT FROM excluded.time_first_mjd
+   OR files.time_last_mjd IS DISTINCT FROM excluded.time_last_mjd
+   OR files.pointing_dec_rad IS DISTINCT FROM excluded.pointing_dec_rad
+   OR files.nfreqs IS DISTINCT FROM excluded.nfreqs OR files.ntimes IS DISTINCT FROM excluded.ntimes
+   OR files.nblts IS DISTINCT FROM excluded.nblts OR files.freq_min_hz IS DISTINCT FROM excluded.freq_min_hz
+   OR files.freq_max_hz IS DISTINCT FROM excluded.freq_max_hz
 )sql";
   auto& st = db_.cached(sql);
   st.bind(1, f.path)
@@ -278,7 +292,7 @@ bool StateDb::assign_file(const std::string& p, const std::optional<std::string>
                           bool superseded) {
   auto& st = db_.cached(
       "UPDATE files SET group_id = ?2, superseded = ?3 "
-      "WHERE path = ?1 AND (group_id IS NOT ?2 OR superseded IS NOT ?3)");
+      "WHERE path = ?1 AND (group_id IS DISTINCT FROM ?2 OR superseded IS DISTINCT FROM ?3)");
   st.bind(1, p).bind(2, group_id).bind(3, superseded);
   return st.run() > 0;
 }
@@ -304,7 +318,7 @@ std::optional<std::int64_t> StateDb::indexed_epoch_after(std::int64_t epoch) {
 }
 
 std::int64_t StateDb::count_files(std::optional<FileState> state) {
-  auto& st = db_.cached("SELECT COUNT(*) FROM files WHERE ?1 IS NULL OR state = ?1");
+  auto& st = db_.cached("SELECT COUNT(*) FROM files WHERE CAST(?1 AS TEXT) IS NULL OR state = ?1");
   if (state) st.bind(1, to_string(*state));
   st.step();
   const auto n = st.get_int(0);
@@ -350,15 +364,15 @@ ON CONFLICT (group_id) DO UPDATE SET
   complete = excluded.complete, n_duplicates = excluded.n_duplicates,
   pointing_dec_rad = excluded.pointing_dec_rad, time_first_mjd = excluded.time_first_mjd,
   time_last_mjd = excluded.time_last_mjd, updated_at = excluded.updated_at
-WHERE groups.start_epoch IS NOT excluded.start_epoch OR groups.start_mjd IS NOT excluded.start_mjd
-   OR groups.first_file_epoch IS NOT excluded.first_file_epoch
-   OR groups.last_file_epoch IS NOT excluded.last_file_epoch
-   OR groups.n_subbands IS NOT excluded.n_subbands
-   OR groups.subband_mask IS NOT excluded.subband_mask OR groups.complete IS NOT excluded.complete
-   OR groups.n_duplicates IS NOT excluded.n_duplicates
-   OR groups.pointing_dec_rad IS NOT excluded.pointing_dec_rad
-   OR groups.time_first_mjd IS NOT excluded.time_first_mjd
-   OR groups.time_last_mjd IS NOT excluded.time_last_mjd
+WHERE groups.start_epoch IS DISTINCT FROM excluded.start_epoch OR groups.start_mjd IS DISTINCT FROM excluded.start_mjd
+   OR groups.first_file_epoch IS DISTINCT FROM excluded.first_file_epoch
+   OR groups.last_file_epoch IS DISTINCT FROM excluded.last_file_epoch
+   OR groups.n_subbands IS DISTINCT FROM excluded.n_subbands
+   OR groups.subband_mask IS DISTINCT FROM excluded.subband_mask OR groups.complete IS DISTINCT FROM excluded.complete
+   OR groups.n_duplicates IS DISTINCT FROM excluded.n_duplicates
+   OR groups.pointing_dec_rad IS DISTINCT FROM excluded.pointing_dec_rad
+   OR groups.time_first_mjd IS DISTINCT FROM excluded.time_first_mjd
+   OR groups.time_last_mjd IS DISTINCT FROM excluded.time_last_mjd
 )sql";
   auto& st = db_.cached(sql);
   st.bind(1, g.group_id)
@@ -456,7 +470,7 @@ void StateDb::record_event(const std::optional<std::string>& group_id, std::stri
 std::vector<EventRecord> StateDb::events(const std::optional<std::string>& group_id, int limit) {
   auto& st = db_.cached(
       "SELECT id, time, group_id, stage, level, message FROM events "
-      "WHERE ?1 IS NULL OR group_id = ?1 ORDER BY id DESC LIMIT ?2");
+      "WHERE CAST(?1 AS TEXT) IS NULL OR group_id = ?1 ORDER BY id DESC LIMIT ?2");
   st.bind(1, group_id).bind(2, limit);
   std::vector<EventRecord> out;
   while (st.step()) {

@@ -96,11 +96,17 @@ class StateDb {
   explicit StateDb(const std::filesystem::path& path) : StateDb(path, Options{}) {}
   StateDb(const std::filesystem::path& path, const Options& options);
 
-  // paths.state_db, or <paths.stage_dir>/state/contimg.sqlite3 when empty.
+  // `path` may be a postgresql:// URL: the same repository on PostgreSQL.
+  // state.db_url when set (a --db URL first), else paths.state_db, or
+  // <paths.stage_dir>/state/contimg.sqlite3 when empty.
   static std::filesystem::path resolve_path(const config::Config& config);
 
   Database& database() { return db_; }
+  // For messages (a PostgreSQL URL without its password).
   const std::filesystem::path& path() const { return db_.path(); }
+  // To open another connection to the same database (password included).
+  const std::filesystem::path& target() const { return db_.target(); }
+  bool is_postgres() const { return db_.is_postgres(); }
   int schema_version();
 
   // An IMMEDIATE transaction for a batch of calls.

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
 #include "state/clock.h"
 
 namespace contimg::state {
@@ -9,19 +10,20 @@ namespace contimg::state {
 namespace {
 // The row a tree sees: its own, else one made before trees ('').
 constexpr const char* kPick =
-    "FROM validations WHERE group_id = ?1 AND (?2 IS NULL OR out_root = ?2 OR out_root = '') "
-    "ORDER BY (?2 IS NOT NULL AND out_root = ''), validated_at DESC LIMIT 1";
+    "FROM validations WHERE group_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR out_root = ?2 OR out_root = '') "
+    "ORDER BY (CAST(?2 AS TEXT) IS NOT NULL AND out_root = ''), validated_at DESC LIMIT 1";
 }  // namespace
 
 void save_validation(Database& db, const ValidationRecord& v, const std::vector<DetectionRow>& dets) {
   Transaction tx(db);
   // The cascade removes the previous run's detections.
   db.cached("DELETE FROM validations WHERE group_id = ?1 AND out_root = ?2").bind(1, v.group_id).bind(2, v.out_root).run();
-  db.cached(
+  // RETURNING (SQLite 3.35+, PostgreSQL): the new row's id on both backends.
+  auto& ins = db.cached(
         "INSERT INTO validations (group_id, image_path, reference, verdict, reasons, metrics, n_detections, "
         "catalogue_fits, catalogue_csv, report_html, validated_at, out_root) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-        "?9, ?10, ?11, ?12)")
-      .bind(1, v.group_id)
+        "?9, ?10, ?11, ?12) RETURNING validation_id");
+  ins.bind(1, v.group_id)
       .bind(2, v.image_path)
       .bind(3, v.reference)
       .bind(4, v.verdict)
@@ -32,9 +34,10 @@ void save_validation(Database& db, const ValidationRecord& v, const std::vector<
       .bind(9, v.catalogue_csv)
       .bind(10, v.report_html)
       .bind(11, now_iso())
-      .bind(12, v.out_root)
-      .run();
-  const std::int64_t validation_id = db.last_insert_rowid();
+      .bind(12, v.out_root);
+  if (!ins.step()) throw IoError("state db " + db.path().string() + ": no id for the new validation");
+  const std::int64_t validation_id = ins.get_int(0);
+  ins.reset();
   auto& st = db.cached(
       "INSERT INTO detections (validation_id, group_id, idx, island, component, ra_deg, dec_deg, ra_err_arcsec, "
       "dec_err_arcsec, peak_jy, peak_err_jy, flux_jy, flux_err_jy, major_arcsec, minor_arcsec, pa_deg, snr, image_id) "

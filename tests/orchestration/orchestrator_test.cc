@@ -15,6 +15,7 @@
 #include "state/jobs.h"
 #include "state/records.h"
 #include "state/state_db.h"
+#include "support/backends.h"
 #include "support/tiny_uvh5.h"
 
 namespace contimg::orchestration {
@@ -55,12 +56,15 @@ class DirStage : public pipeline::Stage {
   int& executions_;
 };
 
-class OrchestratorTest : public ::testing::Test {
+// On both state backends (SQLite, PostgreSQL: support/backends.h).
+class OrchestratorTest : public test::BackendTest {
  protected:
   void SetUp() override {
+    test::BackendTest::SetUp();
+    if (IsSkipped()) return;
     out = tmp.path() / "out";
     fs::create_directories(out);
-    db_path = tmp.path() / "state.sqlite3";
+    db_path = target("state.sqlite3");
     state::StateDb db(db_path);
     state::GroupRecord g;
     g.group_id = "2025-01-01T00:00:00";
@@ -95,7 +99,9 @@ class OrchestratorTest : public ::testing::Test {
   fs::path out, db_path;
 };
 
-TEST_F(OrchestratorTest, ADoneJobIsSkippedAndItsProductCarriesItsRecord) {
+INSTANTIATE_TEST_SUITE_P(Backends, OrchestratorTest, CONTIMG_BOTH_BACKENDS);
+
+TEST_P(OrchestratorTest, ADoneJobIsSkippedAndItsProductCarriesItsRecord) {
   int n = 0;
   EXPECT_TRUE(run_once(n).ok);
   EXPECT_EQ(n, 1);
@@ -139,7 +145,7 @@ class FileStage : public pipeline::Stage {
 // A file product's mtime_ns is Unix nanoseconds, as stat(2) and every reader of
 // the products table count (it was libstdc++'s file-clock count, epoch 2174:
 // negative numbers that match nothing outside contimg).
-TEST_F(OrchestratorTest, AFileProductIsRecordedWithItsUnixMtime) {
+TEST_P(OrchestratorTest, AFileProductIsRecordedWithItsUnixMtime) {
   state::StateDb db(db_path);
   Orchestrator orch(db, out, fast(), nullptr);
   std::vector<std::unique_ptr<pipeline::Stage>> stages;
@@ -171,7 +177,7 @@ TEST(Provenance, MtimeAndDescribeFilesUseUnixNanoseconds) {
   EXPECT_FALSE(stamp_of(tmp.path() / "missing"));
 }
 
-TEST_F(OrchestratorTest, AChangedSettingThatMattersRedoesTheStage) {
+TEST_P(OrchestratorTest, AChangedSettingThatMattersRedoesTheStage) {
   int n = 0;
   run_once(n, "0.1");
   run_once(n, "0.2");
@@ -180,7 +186,7 @@ TEST_F(OrchestratorTest, AChangedSettingThatMattersRedoesTheStage) {
 
 // D7: a directory at the product path that the database never registered is
 // not trusted: moved aside, and the stage runs.
-TEST_F(OrchestratorTest, AJunkDirectoryAtTheProductPathIsMovedAsideNotTrusted) {
+TEST_P(OrchestratorTest, AJunkDirectoryAtTheProductPathIsMovedAsideNotTrusted) {
   fs::create_directories(product());
   std::ofstream(product() / "junk") << "not a product";
   int n = 0;
@@ -197,7 +203,7 @@ TEST_F(OrchestratorTest, AJunkDirectoryAtTheProductPathIsMovedAsideNotTrusted) {
 
 // D7: a registered product replaced by a copy of another one (another token)
 // is not the registered product: the stage is redone.
-TEST_F(OrchestratorTest, AProductReplacedByACopyIsRedone) {
+TEST_P(OrchestratorTest, AProductReplacedByACopyIsRedone) {
   int n = 0;
   run_once(n);
   const fs::path other = tmp.path() / "elsewhere";
@@ -215,7 +221,7 @@ TEST_F(OrchestratorTest, AProductReplacedByACopyIsRedone) {
 }
 
 // A failure reaches the job and the group, with its kind; a rerun retries it.
-TEST_F(OrchestratorTest, AFailureReachesJobAndGroupAndARerunCompletes) {
+TEST_P(OrchestratorTest, AFailureReachesJobAndGroupAndARerunCompletes) {
   int n = 0;
   const auto r = run_once(n, "0.1", /*fail=*/true);
   EXPECT_FALSE(r.ok);
@@ -238,7 +244,7 @@ TEST_F(OrchestratorTest, AFailureReachesJobAndGroupAndARerunCompletes) {
 
 // A job left running by a process that is gone is taken over at once, and
 // what that attempt left at the product path is removed, not moved aside.
-TEST_F(OrchestratorTest, AJobOfADeadHolderIsTakenOverAndItsPartialProductRemoved) {
+TEST_P(OrchestratorTest, AJobOfADeadHolderIsTakenOverAndItsPartialProductRemoved) {
   {
     state::StateDb db(db_path);
     state::JobStore jobs(db.database());
@@ -266,7 +272,7 @@ TEST_F(OrchestratorTest, AJobOfADeadHolderIsTakenOverAndItsPartialProductRemoved
 // product and before it registered the new one: the path holds that dead
 // attempt's output (no token, or not the recorded one). It is removed and
 // redone, not moved aside to untrusted/ as if someone else had put it there.
-TEST_F(OrchestratorTest, ADeadRedoAttemptsUnregisteredProductIsRemovedNotMovedAside) {
+TEST_P(OrchestratorTest, ADeadRedoAttemptsUnregisteredProductIsRemovedNotMovedAside) {
   int n = 0;
   ASSERT_TRUE(run_once(n).ok);
   {
@@ -294,7 +300,7 @@ TEST_F(OrchestratorTest, ADeadRedoAttemptsUnregisteredProductIsRemovedNotMovedAs
 // A run that waited while the holder died takes the job over and removes the
 // dead holder's temporaries: its own start-up sweep ran while they were alive
 // (they were left in scratch and products/<group>/ after the run finished).
-TEST_F(OrchestratorTest, ATakeoverSweepsTheDeadHoldersTemporaries) {
+TEST_P(OrchestratorTest, ATakeoverSweepsTheDeadHoldersTemporaries) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   {
@@ -323,7 +329,7 @@ TEST_F(OrchestratorTest, ATakeoverSweepsTheDeadHoldersTemporaries) {
 
 // Two orchestrators on the same job: the second waits for the first and then
 // finds the product done: made once.
-TEST_F(OrchestratorTest, TwoRunsOnTheSameJobMakeTheProductOnce) {
+TEST_P(OrchestratorTest, TwoRunsOnTheSameJobMakeTheProductOnce) {
   int n = 0;
   auto one = [&](int block) {
     state::StateDb db(db_path);
@@ -350,7 +356,7 @@ TEST_F(OrchestratorTest, TwoRunsOnTheSameJobMakeTheProductOnce) {
 }
 
 // A stale attempt cannot overwrite a newer one's outcome (fenced completion).
-TEST_F(OrchestratorTest, ACompletionOfALostClaimIsRefused) {
+TEST_P(OrchestratorTest, ACompletionOfALostClaimIsRefused) {
   state::StateDb db(db_path);
   state::JobStore jobs(db.database());
   const state::JobKey key{"2025-01-01T00:00:00", "stageA", "/x"};
@@ -369,7 +375,7 @@ TEST_F(OrchestratorTest, ACompletionOfALostClaimIsRefused) {
 // finishes it, then the waiting run claims: it must not take the done job
 // (it used to: attempt 2, the stage run twice, a window as wide as the
 // holder's finishing transaction).
-TEST_F(OrchestratorTest, AJobFinishedBetweenLookingAndClaimingIsNotClaimedAgain) {
+TEST_P(OrchestratorTest, AJobFinishedBetweenLookingAndClaimingIsNotClaimedAgain) {
   state::StateDb db(db_path);
   state::JobStore jobs(db.database());
   const state::JobKey key{"2025-01-01T00:00:00", "stageA", "/x"};
@@ -443,7 +449,7 @@ int count_rows(const fs::path& db_path, const std::string& sql) {
   return st.step() ? static_cast<int>(st.get_int(0)) : -1;
 }
 
-TEST_F(OrchestratorTest, AStagesRecordsAreStoredWithItsJobAndOnlyWhenItIsDone) {
+TEST_P(OrchestratorTest, AStagesRecordsAreStoredWithItsJobAndOnlyWhenItIsDone) {
   const auto tree = tmp.path() / "treeA";
   {
     state::StateDb db(db_path);
@@ -479,7 +485,7 @@ TEST_F(OrchestratorTest, AStagesRecordsAreStoredWithItsJobAndOnlyWhenItIsDone) {
 // used to share the group-keyed rows (the second run's image replaced the
 // first's row, so tree A's row pointed at tree B's product). Each tree now
 // keeps its own rows, and each tree's stages see their own.
-TEST_F(OrchestratorTest, TwoOutputTreesSharingADatabaseKeepTheirOwnRows) {
+TEST_P(OrchestratorTest, TwoOutputTreesSharingADatabaseKeepTheirOwnRows) {
   const auto a = tmp.path() / "treeA", b = tmp.path() / "treeB";
   for (const auto& tree : {a, b}) {
     state::StateDb db(db_path);
@@ -499,7 +505,7 @@ TEST_F(OrchestratorTest, TwoOutputTreesSharingADatabaseKeepTheirOwnRows) {
   }
 }
 
-TEST_F(OrchestratorTest, ACalibrationSetIdIsUniqueWithinItsTreeAndAmbiguousAcrossTrees) {
+TEST_P(OrchestratorTest, ACalibrationSetIdIsUniqueWithinItsTreeAndAmbiguousAcrossTrees) {
   state::StateDb db(db_path);
   state::CalsetRecord c;
   c.id = "2025-01-01T00:00:00_3C286";

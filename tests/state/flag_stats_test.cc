@@ -5,14 +5,16 @@
 #include <filesystem>
 
 #include "state/state_db.h"
+#include "support/backends.h"
 
 namespace contimg::state {
 namespace {
 
-TEST(FlagStats, RecordingAgainReplacesWithoutDuplicates) {
-  const auto dir = std::filesystem::temp_directory_path() / "contimg_flag_stats_test";
-  std::filesystem::remove_all(dir);
-  StateDb db(dir / "state.sqlite3");
+class FlagStats : public test::BackendTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, FlagStats, CONTIMG_BOTH_BACKENDS);
+
+TEST_P(FlagStats, RecordingAgainReplacesWithoutDuplicates) {
+  StateDb db(target("state.sqlite3"));
   FlagRunRecord r;
   r.ms_path = "/x/2025-01-01T12:00:00.ms";
   r.group_id = "2025-01-01T12:00:00";
@@ -44,7 +46,6 @@ TEST(FlagStats, RecordingAgainReplacesWithoutDuplicates) {
   EXPECT_EQ(stats[0].axis, "antenna");
   EXPECT_DOUBLE_EQ(stats[1].flagged_after, 0.25);
   EXPECT_FALSE(flag_run(db.database(), "/other.ms"));
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "state/schema.h"
 #include "state/sqlite.h"
+#include "support/backends.h"
 #include "support/tiny_uvh5.h"
 
 namespace contimg::state {
@@ -63,11 +64,19 @@ GroupRecord group_record(const std::string& id, std::int64_t epoch, int n) {
   return g;
 }
 
+// SQLite-only behaviour: files, WAL, the configuration's paths.
 class StateDbTest : public ::testing::Test {
  protected:
   std::filesystem::path db_path() const { return dir_ / "state" / "contimg.sqlite3"; }
   test::TempDir dir_;
 };
+
+// The schema and the repository on both backends (SQLite, PostgreSQL).
+class StateDbBackendTest : public test::BackendTest {
+ protected:
+  std::filesystem::path db_path() { return target(); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, StateDbBackendTest, CONTIMG_BOTH_BACKENDS);
 
 // ---------------------------------------------------------------- migrations
 
@@ -88,16 +97,28 @@ TEST_F(StateDbTest, FreshDatabaseGetsTheWholeSchemaWithWalAndForeignKeys) {
   EXPECT_EQ(scalar(db.database(), "PRAGMA foreign_keys"), 1);
 }
 
-TEST_F(StateDbTest, ReopeningAnUpToDateDatabaseWritesNothing) {
+TEST_P(StateDbBackendTest, FreshDatabaseGetsTheWholeSchema) {
+  StateDb db(db_path());
+  EXPECT_EQ(db.schema_version(), latest_schema_version());
+  EXPECT_EQ(scalar(db.database(), "SELECT COUNT(*) FROM schema_version"),
+            static_cast<std::int64_t>(migrations().size()));
+  for (const char* table : {"files", "groups", "events", "jobs", "products", "job_attempts",
+                            "calsets", "images", "validations", "detections", "flag_runs"}) {
+    EXPECT_TRUE(db.database().has_table(table)) << table;
+  }
+  EXPECT_EQ(db.database().dialect(), pg() ? Dialect::kPostgres : Dialect::kSqlite);
+}
+
+TEST_P(StateDbBackendTest, ReopeningAnUpToDateDatabaseWritesNothing) {
   { StateDb db(db_path()); }
   StateDb again(db_path());
   EXPECT_EQ(again.schema_version(), latest_schema_version());
   EXPECT_EQ(again.database().total_changes(), 0);
 }
 
-TEST_F(StateDbTest, OlderDatabaseIsMigratedKeepingItsRows) {
+TEST_P(StateDbBackendTest, OlderDatabaseIsMigratedKeepingItsRows) {
   // A v1 database with a row, then a program that knows a v2.
-  Database db(dir_ / "v1.sqlite3");
+  Database db(target("v1.sqlite3"));
   const auto& real = migrations();
   ASSERT_EQ(migrate(db, std::span(real.data(), 1)), 1);
   db.exec(
@@ -121,10 +142,11 @@ TEST_F(StateDbTest, OlderDatabaseIsMigratedKeepingItsRows) {
 // orchestrator's migration (7) keeps every file's group assignment through the
 // groups rebuild and adopts the MS as a 'legacy' product; migration 8 gives
 // the image an id that its detections reference.
-TEST_F(StateDbTest, AVersion6DatabaseWithProductsIsCarriedForward) {
-  std::filesystem::create_directories(db_path().parent_path());
+TEST_P(StateDbBackendTest, AVersion6DatabaseWithProductsIsCarriedForward) {
+  std::filesystem::create_directories(dir_ / "state");
+  const auto v6 = target("state/v6.sqlite3");
   {
-    Database db(db_path().parent_path() / "v6.sqlite3");
+    Database db(v6);
     const auto& real = migrations();
     ASSERT_EQ(migrate(db, std::span(real.data(), 6)), 6);
     db.exec(R"sql(
@@ -144,7 +166,7 @@ TEST_F(StateDbTest, AVersion6DatabaseWithProductsIsCarriedForward) {
         pa_deg, snr) VALUES ('g1', 0, 0, 0, 1, 2, 0.1, 0.1, 1, 0.1, 1, 0.1, 50, 40, 0, 10);
     )sql");
   }
-  StateDb db(db_path().parent_path() / "v6.sqlite3");
+  StateDb db(v6);
   EXPECT_EQ(db.schema_version(), latest_schema_version());
   EXPECT_EQ(db.file("/i/g1_sb00.hdf5")->group_id, "g1");
   EXPECT_EQ(db.group("g1")->state, GroupState::kConverted);
@@ -158,10 +180,10 @@ TEST_F(StateDbTest, AVersion6DatabaseWithProductsIsCarriedForward) {
             1);
 }
 
-TEST_F(StateDbTest, EveryEarlierRealVersionUpgradesToTheCurrentOne) {
+TEST_P(StateDbBackendTest, EveryEarlierRealVersionUpgradesToTheCurrentOne) {
   const auto& real = migrations();
   for (std::size_t k = 1; k <= real.size(); ++k) {
-    const auto path = dir_ / ("v" + std::to_string(k) + ".sqlite3");
+    const auto path = target("v" + std::to_string(k) + ".sqlite3");
     {
       Database db(path);
       ASSERT_EQ(migrate(db, std::span(real.data(), k)), static_cast<int>(k));
@@ -171,21 +193,21 @@ TEST_F(StateDbTest, EveryEarlierRealVersionUpgradesToTheCurrentOne) {
   }
 }
 
-TEST_F(StateDbTest, FailingMigrationLeavesTheDatabaseAsItWas) {
-  Database db(dir_ / "x.sqlite3");
+TEST_P(StateDbBackendTest, FailingMigrationLeavesTheDatabaseAsItWas) {
+  Database db(target("x.sqlite3"));
   const auto& real = migrations();
   std::vector<Migration> list(real.begin(), real.end());
   list.push_back({static_cast<int>(real.size()) + 1, "broken",
                   "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1);"});
   const auto msg = error_of<IoError>([&] { migrate(db, list); });
   EXPECT_THAT(msg, AllOf(HasSubstr("migration " + std::to_string(list.size())),
-                         HasSubstr("no_such_table"), HasSubstr("x.sqlite3")));
+                         HasSubstr("no_such_table"), HasSubstr(db.path().string())));
   EXPECT_EQ(schema_version(db), 0);  // all or none: not even v1
-  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_done'"), 0);
-  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'files'"), 0);
+  EXPECT_FALSE(db.has_table("half_done"));
+  EXPECT_FALSE(db.has_table("files"));
 }
 
-TEST_F(StateDbTest, NewerDatabaseIsRefused) {
+TEST_P(StateDbBackendTest, NewerDatabaseIsRefused) {
   {
     StateDb db(db_path());
     db.database().exec(
@@ -225,12 +247,39 @@ TEST_F(StateDbTest, PathComesFromTheConfiguration) {
   EXPECT_EQ(StateDb::resolve_path(staged), "/stage/x/state/contimg.sqlite3");
   EXPECT_EQ(StateDb::resolve_path(staged.with_override({"paths.state_db", "/db/s.sqlite3", "--db"})),
             "/db/s.sqlite3");
+  // state.db_url selects PostgreSQL; a command line's --db (file or URL) beats it.
+  const auto shared = staged.with_override({"state.db_url", "postgresql://u@h:5/db", "--set"});
+  EXPECT_EQ(StateDb::resolve_path(shared), "postgresql://u@h:5/db");
+  EXPECT_EQ(StateDb::resolve_path(shared.with_override({"paths.state_db", "/db/s.sqlite3", "--db"})),
+            "/db/s.sqlite3");
+  EXPECT_EQ(StateDb::resolve_path(
+                staged.with_override({"paths.state_db", "postgresql://v@k/x", "--db"})),
+            "postgresql://v@k/x");
+  EXPECT_THROW(
+      StateDb::resolve_path(staged.with_override({"state.db_url", "mysql://u@h/db", "--set"})),
+      ConfigError);
+}
+
+TEST_F(StateDbTest, APostgresPasswordNeverReachesAMessage) {
+  EXPECT_EQ(redact_url("postgresql://u:secret@h:5/db?sslmode=require"),
+            "postgresql://u@h:5/db?sslmode=require");
+  EXPECT_EQ(redact_url("postgresql://u@h/db"), "postgresql://u@h/db");
+  EXPECT_EQ(redact_url("postgres://h/db"), "postgres://h/db");
+  EXPECT_TRUE(is_postgres_url("postgres://h/db"));
+  EXPECT_FALSE(is_postgres_url("/data/postgresql://x"));
+  // Nothing listens on port 1: the connection fails (IoError: retryable),
+  // naming the server without the password.
+  const auto msg = error_of<IoError>(
+      [] { StateDb db("postgresql://contimg:secret@127.0.0.1:1/contimg?connect_timeout=5"); });
+  EXPECT_THAT(msg, AllOf(HasSubstr("postgresql://contimg@127.0.0.1:1/contimg"),
+                         HasSubstr("cannot connect")));
+  EXPECT_THAT(msg, ::testing::Not(HasSubstr("secret")));
 }
 
 // ---------------------------------------------------------------- SQLite layer
 
-TEST_F(StateDbTest, TransactionsRollBackUnlessCommittedAndNestAsSavepoints) {
-  Database db(dir_ / "t.sqlite3");
+TEST_P(StateDbBackendTest, TransactionsRollBackUnlessCommittedAndNestAsSavepoints) {
+  Database db(target("t.sqlite3"));
   db.exec("CREATE TABLE t (x INTEGER)");
   {
     Transaction tx(db);
@@ -255,16 +304,22 @@ TEST_F(StateDbTest, TransactionsRollBackUnlessCommittedAndNestAsSavepoints) {
   EXPECT_FALSE(db.in_transaction());
 }
 
-TEST_F(StateDbTest, ErrorsCarryTheSqlErrorAndTheDatabasePath) {
-  Database db(dir_ / "e.sqlite3");
-  EXPECT_THAT(error_of<IoError>([&] { db.exec("SELEC 1"); }),
-              AllOf(HasSubstr("e.sqlite3"), HasSubstr("syntax error")));
+TEST_P(StateDbBackendTest, ErrorsCarryTheSqlErrorAndTheDatabasePath) {
+  Database db(target("e.sqlite3"));
+  const std::string where = db.path().string();
+  // A syntax error is the environment's on SQLite (its codes do not tell),
+  // a bug (Error, not retryable) on PostgreSQL (SQLSTATE class 42).
+  const auto syntax = pg() ? error_of<Error>([&] { db.exec("SELEC 1"); })
+                           : error_of<IoError>([&] { db.exec("SELEC 1"); });
+  EXPECT_THAT(syntax, AllOf(HasSubstr(where), HasSubstr("syntax error")));
   db.exec("CREATE TABLE u (x INTEGER UNIQUE)");
   db.exec("INSERT INTO u VALUES (1)");
   auto st = db.prepare("INSERT INTO u VALUES (?1)");
   st.bind(1, 1);
   EXPECT_THAT(error_of<InputError>([&] { st.run(); }),
-              AllOf(HasSubstr("e.sqlite3"), HasSubstr("UNIQUE constraint failed: u.x")));
+              AllOf(HasSubstr(where), HasSubstr(pg() ? "duplicate key value violates unique "
+                                                       "constraint \"u_x_key\""
+                                                     : "UNIQUE constraint failed: u.x")));
   st.reset();
   st.bind(1, 2);
   EXPECT_EQ(st.run(), 1);  // usable after the error
@@ -284,9 +339,52 @@ TEST_F(StateDbTest, ASecondWriterWaitsThenFailsWithIoError) {
   EXPECT_EQ(scalar(b, "SELECT COUNT(*) FROM t"), 0);
 }
 
+TEST_P(StateDbBackendTest, ASecondWritingTransactionWaitsThenFailsWithIoError) {
+  Database a(target("l.sqlite3"));
+  a.exec("CREATE TABLE t (x INTEGER)");
+  Database::Options quick;
+  quick.busy_timeout_ms = 50;
+  Database b(target("l.sqlite3"), quick);
+  Transaction hold(a);
+  a.exec("INSERT INTO t VALUES (1)");
+  // SQLite: the write lock; PostgreSQL: the writers' advisory lock (lock_timeout).
+  EXPECT_THAT(error_of<IoError>([&] { Transaction second(b); }),
+              AllOf(HasSubstr(b.path().string()), HasSubstr(pg() ? "lock timeout" : "locked")));
+  EXPECT_FALSE(b.in_transaction());
+  EXPECT_EQ(scalar(b, "SELECT COUNT(*) FROM t"), 0);  // readers are not blocked
+}
+
+TEST_P(StateDbBackendTest, AForeignDatabaseIsRefused) {
+  {
+    Database other(target("other.sqlite3"));
+    other.exec("CREATE TABLE hdf5_file_index (path TEXT)");
+  }
+  EXPECT_THAT(error_of<ConfigError>([&] { StateDb db(target("other.sqlite3")); }),
+              AllOf(HasSubstr("hdf5_file_index"), HasSubstr("not a contimg state database")));
+}
+
+TEST_P(StateDbBackendTest, ValuesRoundTripExactly) {
+  // 64-bit integers (mtimes in ns), doubles to the last bit, NULLs, text with
+  // quotes and placeholders' characters inside literals.
+  Database db(target("v.sqlite3"));
+  db.exec(db.translate_ddl("CREATE TABLE v (i INTEGER, r REAL, t TEXT)"));
+  auto ins = db.prepare("INSERT INTO v (i, r, t) VALUES (?, ?, ?)");
+  ins.bind(1, std::int64_t{1'700'000'000'123'456'789}).bind(2, 0.1 + 0.2).bind(3, "it's ?1 $1");
+  EXPECT_EQ(ins.run(), 1);
+  auto st = db.prepare("SELECT i, r, t, NULL, '?' FROM v WHERE i = ?1 AND t <> '?2'");
+  st.bind(1, std::int64_t{1'700'000'000'123'456'789});
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.get_int(0), 1'700'000'000'123'456'789);
+  EXPECT_EQ(st.get_double(1), 0.1 + 0.2);
+  EXPECT_EQ(st.get_text(2), "it's ?1 $1");
+  EXPECT_FALSE(st.get_opt_text(3));
+  EXPECT_EQ(st.get_text(4), "?");
+  EXPECT_FALSE(st.step());
+}
+
 // ---------------------------------------------------------------- repository
 
-TEST_F(StateDbTest, UpsertFileIsIdempotent) {
+TEST_P(StateDbBackendTest, UpsertFileIsIdempotent) {
   StateDb db(db_path());
   const auto f = valid_file("/data/2025-01-01T06:00:00_sb00.hdf5", 1735711200, 0);
   EXPECT_TRUE(db.upsert_file(f));
@@ -315,18 +413,20 @@ TEST_F(StateDbTest, UpsertFileIsIdempotent) {
   EXPECT_EQ(db.count_files(FileState::kIndexed), 0);
 }
 
-TEST_F(StateDbTest, SchemaRejectsImpossibleRecordsAsInputErrors) {
+TEST_P(StateDbBackendTest, SchemaRejectsImpossibleRecordsAsInputErrors) {
   StateDb db(db_path());
   auto f = valid_file("/data/odd.hdf5", 1735711200, 16);
   EXPECT_THAT(error_of<InputError>([&] { db.upsert_file(f); }),
-              AllOf(HasSubstr("CHECK constraint"), HasSubstr(db_path().string())));
+              AllOf(HasSubstr(pg() ? "violates check constraint \"files_subband_check\""
+                                   : "CHECK constraint"),
+                    HasSubstr(db_path().string())));
   auto g = valid_file("/data/x.hdf5", 1735711200, 1);
   g.state = FileState::kInvalid;  // without an error text
   EXPECT_THROW(db.upsert_file(g), InputError);
   EXPECT_EQ(db.count_files(), 0);
 }
 
-TEST_F(StateDbTest, FilesInRangeAreOrderedByTimeSubbandPath) {
+TEST_P(StateDbBackendTest, FilesInRangeAreOrderedByTimeSubbandPath) {
   StateDb db(db_path());
   db.upsert_file(valid_file("/d/b", 1000, 3));
   db.upsert_file(valid_file("/d/a", 1000, 3));
@@ -341,7 +441,7 @@ TEST_F(StateDbTest, FilesInRangeAreOrderedByTimeSubbandPath) {
   EXPECT_FALSE(db.indexed_epoch_after(2000));
 }
 
-TEST_F(StateDbTest, FilesUnderADirectoryAreItsDescendantsOnly) {
+TEST_P(StateDbBackendTest, FilesUnderADirectoryAreItsDescendantsOnly) {
   StateDb db(db_path());
   // '_' and '%' are LIKE wildcards; "/d/a_b0" and "/d/a_bc" share the prefix text.
   for (const char* p : {"/d/a_b/x_sb00.hdf5", "/d/a_b/sub/y_sb01.hdf5", "/d/a_b0/z_sb02.hdf5",
@@ -366,7 +466,7 @@ TEST_F(StateDbTest, FilesUnderADirectoryAreItsDescendantsOnly) {
   EXPECT_EQ(db.count_files(), 6);
 }
 
-TEST_F(StateDbTest, UpsertGroupKeepsTheLifeCycle) {
+TEST_P(StateDbBackendTest, UpsertGroupKeepsTheLifeCycle) {
   StateDb db(db_path());
   auto g = group_record("2025-01-01T06:00:00", 1735711200, 15);
   EXPECT_TRUE(db.upsert_group(g));
@@ -416,7 +516,7 @@ TEST_F(StateDbTest, UpsertGroupKeepsTheLifeCycle) {
   EXPECT_THROW(parse_group_state("done"), ConfigError);
 }
 
-TEST_F(StateDbTest, DeletingAGroupDetachesItsFiles) {
+TEST_P(StateDbBackendTest, DeletingAGroupDetachesItsFiles) {
   StateDb db(db_path());
   const auto g = group_record("2025-01-01T06:00:00", 1735711200, 1);
   db.upsert_group(g);
@@ -431,7 +531,7 @@ TEST_F(StateDbTest, DeletingAGroupDetachesItsFiles) {
   EXPECT_TRUE(db.groups_in_range(0, 1LL << 40).empty());
 }
 
-TEST_F(StateDbTest, EventsAreKeptNewestFirst) {
+TEST_P(StateDbBackendTest, EventsAreKeptNewestFirst) {
   StateDb db(db_path());
   db.record_event(std::nullopt, "index", EventLevel::kInfo, "scan started");
   db.record_event(std::string("G"), "convert", EventLevel::kWarn, "slow disk");

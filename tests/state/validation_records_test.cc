@@ -10,15 +10,17 @@
 #include <fmt/format.h>
 
 #include "state/state_db.h"
+#include "support/backends.h"
 
 namespace contimg::state {
 namespace {
 namespace fs = std::filesystem;
 
-TEST(ValidationRecords, SavingAgainReplacesTheGroupsRows) {
-  const auto dir = fs::temp_directory_path() / fmt::format("contimg_valrec_{}", ::getpid());
-  fs::remove_all(dir);
-  StateDb db(dir / "s.sqlite3");
+class ValidationRecords : public test::BackendTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, ValidationRecords, CONTIMG_BOTH_BACKENDS);
+
+TEST_P(ValidationRecords, SavingAgainReplacesTheGroupsRows) {
+  StateDb db(target("s.sqlite3"));
   ValidationRecord v;
   v.group_id = "2025-01-01T06:00:00";
   v.image_path = "/x/img.pbcor.fits";
@@ -47,7 +49,6 @@ TEST(ValidationRecords, SavingAgainReplacesTheGroupsRows) {
   v.verdict = "maybe";
   EXPECT_ANY_THROW(save_validation(db.database(), v, {}));
   EXPECT_EQ(load_validation(db.database(), v.group_id)->verdict, "pass");
-  fs::remove_all(dir);
 }
 
 }  // namespace
