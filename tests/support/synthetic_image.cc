@@ -160,8 +160,10 @@ std::vector<float> model_pb(const fits::ImageSpec& s) {
     for (int x = 0; x < s.nx; ++x) {
       double ra, dec;
       if (!wcs.pixel_to_world(x, y, ra, dec)) continue;
-      const double theta = sky::angular_distance(s.ra0_deg * kDeg, s.dec0_deg * kDeg, ra * kDeg, dec * kDeg);
-      pb[static_cast<std::size_t>(y) * s.nx + x] = static_cast<float>(sky::airy_power(theta, s.freq_hz));
+      const double theta =
+          sky::angular_distance(s.ra0_deg * kDeg, s.dec0_deg * kDeg, ra * kDeg, dec * kDeg);
+      pb[static_cast<std::size_t>(y) * s.nx + x] =
+          static_cast<float>(sky::airy_power(theta, s.freq_hz));
     }
   }
   return pb;
@@ -174,7 +176,8 @@ std::vector<float> render_pbcor(const fits::ImageSpec& s, const std::vector<Plac
   std::vector<float> img(n, 0.f);
   const double fwhm = std::sqrt(8 * std::log(2.0));
   const double cell = s.cell_deg * 3600;
-  const double sa = s.beam->major_deg * 3600 / cell / fwhm, sb = s.beam->minor_deg * 3600 / cell / fwhm;
+  const double sa = s.beam->major_deg * 3600 / cell / fwhm,
+               sb = s.beam->minor_deg * 3600 / cell / fwhm;
   const double th = s.beam->pa_deg * kDeg;
   for (const auto& src : sources) {
     double xr, yr;
@@ -183,9 +186,10 @@ std::vector<float> render_pbcor(const fits::ImageSpec& s, const std::vector<Plac
     for (int py = std::max(0, int(yr) - r); py <= std::min(s.ny - 1, int(yr) + r); ++py) {
       for (int px = std::max(0, int(xr) - r); px <= std::min(s.nx - 1, int(xr) + r); ++px) {
         const double dx = px - xr, dy = py - yr;
-        const double a = -dx * std::sin(th) + dy * std::cos(th), b = dx * std::cos(th) + dy * std::sin(th);
-        img[static_cast<std::size_t>(py) * s.nx + px] +=
-            static_cast<float>(src.flux_jy * std::exp(-0.5 * (a * a / (sa * sa) + b * b / (sb * sb))));
+        const double a = -dx * std::sin(th) + dy * std::cos(th),
+                     b = dx * std::cos(th) + dy * std::sin(th);
+        img[static_cast<std::size_t>(py) * s.nx + px] += static_cast<float>(
+            src.flux_jy * std::exp(-0.5 * (a * a / (sa * sa) + b * b / (sb * sb))));
       }
     }
   }
