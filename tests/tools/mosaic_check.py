@@ -163,6 +163,21 @@ def main():
     check("overlap deeper than the inputs", np.nanmin(noise) < min(i["sigma_jy"] for i in rep["inputs"]),
           f"min noise {np.nanmin(noise) * 1e3:.3f} mJy")
 
+    # The configuration keys: a higher PB cutoff shrinks the footprint, a cell sets the pixel.
+    out2 = os.path.join(w, "cut.fits")
+    p = run(common + ["--set", "mosaic.pb_cutoff=0.85", "--set", "mosaic.cell_arcsec=60", "mosaic", groups[0],
+                      groups[-1], "--out", out2])
+    if p.returncode == 0:
+        h2 = fits.open(out2)[0]
+        n_all = np.isfinite(img).sum() * cell * cell
+        n_cut = np.isfinite(h2.data.squeeze()).sum() * h2.header["CDELT2"] ** 2
+        check("mosaic.cell_arcsec sets the pixel", abs(h2.header["CDELT2"] * 3600 - 60) < 1e-9,
+              str(h2.header["CDELT2"] * 3600))
+        check("mosaic.pb_cutoff=0.85 shrinks the footprint", n_cut < 0.9 * n_all,
+              f"{n_cut:.3f} vs {n_all:.3f} deg^2")
+    else:
+        check("mosaic with --set mosaic.* exits 0", False, p.stderr[-1000:])
+
     # Errors: an empty range (exit 3, JSON error), --help.
     p = run(common + ["--json", "mosaic", "2030-01-01", "2030-01-02", "--out", os.path.join(w, "none.fits")])
     check("empty range exits 3", p.returncode == 3, f"{p.returncode} {p.stdout[-300:]} {p.stderr[-300:]}")
