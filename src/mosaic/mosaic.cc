@@ -337,7 +337,8 @@ fits::ImageSpec common_grid(std::span<const Input> inputs, double cell_deg) {
   g.ra0_deg = std::atan2(sy, sx) / kDeg;
   if (g.ra0_deg < 0) g.ra0_deg += 360;
   g.dec0_deg = std::atan2(sz, std::hypot(sx, sy)) / kDeg;
-  g.cell_deg = cell;
+  // The WCS-derived scale carries ~1e-9 relative noise: round to 1 µas.
+  g.cell_deg = cell_deg > 0 ? cell : std::round(cell * 3.6e9) / 3.6e9;
   // Extent: every input's border pixels in a provisional grid's pixel frame.
   g.nx = g.ny = 2;
   const auto probe = grid_wcs(g);

@@ -224,7 +224,7 @@ TEST(Mosaic, SourceInAnOverlapAndTheNoiseMap) {
   for (const auto& in : d.inputs) EXPECT_NO_THROW(deconvolve(*m.grid.beam, in.beam, in.name));
   // The grid covers the drift: centre between the images, one cell of 20".
   EXPECT_NEAR(m.grid.ra0_deg, 150.5, 1e-6);
-  EXPECT_NEAR(m.grid.cell_deg, 20 * kArcsec, 1e-9);
+  EXPECT_DOUBLE_EQ(m.grid.cell_deg, 20 * kArcsec);
   EXPECT_GT(m.grid.nx * m.grid.cell_deg, 0.89 + 1.0 * std::cos(37.2 * kDeg));
   for (const auto& s : sky) {
     const double f = forced_flux(m, s.ra_deg, s.dec_deg);
