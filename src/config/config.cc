@@ -478,6 +478,11 @@ const std::vector<KeyDef>& schema() {
        "V cut: clipped median + this many clipped sigma of log10(V) over the field.", above(0)},
       {"photometry.vs_min", Type::kDouble, "4.3", "Two-epoch |Vs| of a candidate pair (Mooley et al. 2016).", above(0)},
       {"photometry.m_min", Type::kDouble, "0.26", "Two-epoch |m| of a candidate pair (Mooley et al. 2016).", above(0)},
+      // Mosaics (issue 15; docs/science-products.md "Mosaics").
+      {"mosaic.pb_cutoff", Type::kDouble, "0.1",
+       "Pixels of an input whose primary beam is below this do not enter the mosaic.", above_up_to(0, 1)},
+      {"mosaic.cell_arcsec", Type::kDouble, "0", "Mosaic pixel size (arcsec); 0 = the smallest input pixel.",
+       at_least(0)},
   };
   return keys;
 }

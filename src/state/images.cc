@@ -68,4 +68,14 @@ std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id
   return r;
 }
 
+std::vector<std::string> imaged_groups_in_range(StateDb& db, const std::string& first, const std::string& last) {
+  Statement st(db.database(), R"sql(
+    SELECT DISTINCT group_id FROM images
+    WHERE kind = 'group' AND group_id BETWEEN ?1 AND ?2 ORDER BY group_id)sql");
+  st.bind(1, first).bind(2, last);
+  std::vector<std::string> out;
+  while (st.step()) out.push_back(st.get_text(0));
+  return out;
+}
+
 }  // namespace contimg::state

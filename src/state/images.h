@@ -3,6 +3,7 @@
 // replaced when the group is imaged again in that tree.
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace contimg::state {
 
@@ -33,5 +34,9 @@ void upsert_image(StateDb& db, const ImageRecord& r);
 // recent of any tree.
 std::optional<ImageRecord> image_record(StateDb& db, const std::string& group_id,
                                         const std::optional<std::string>& tree = std::nullopt);
+
+// Group ids ("YYYY-MM-DDTHH:MM:SS") with a group image in [first, last]
+// (compared as text, which orders these ids by time), ascending.
+std::vector<std::string> imaged_groups_in_range(StateDb& db, const std::string& first, const std::string& last);
 
 }  // namespace contimg::state

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <numbers>
 #include <random>
@@ -115,6 +116,123 @@ std::filesystem::path write_synthetic(const SyntheticImage& img, const std::file
   fits::write_image(path, img.pixels, img.spec);
   std::ofstream(dir / (stem + ".truth.json")) << nlohmann::json{{"sky", sky::to_json(img.truth)}}.dump(1);
   return path;
+}
+
+}  // namespace contimg::testing
+
+namespace contimg::testing {
+namespace {
+
+fits::CelestialWcs spec_wcs(const fits::ImageSpec& s) {
+  std::string hdr;
+  auto card = [&](const std::string& k, const std::string& v) {
+    std::string c = k;
+    c.resize(8, ' ');
+    c += "= " + v;
+    c.resize(80, ' ');
+    hdr += c;
+  };
+  char buf[64];
+  card("NAXIS", "2");
+  card("NAXIS1", std::to_string(s.nx));
+  card("NAXIS2", std::to_string(s.ny));
+  card("CTYPE1", "'RA---SIN'");
+  card("CTYPE2", "'DEC--SIN'");
+  card("CRPIX1", std::to_string(s.nx / 2 + 1));
+  card("CRPIX2", std::to_string(s.ny / 2 + 1));
+  std::snprintf(buf, sizeof buf, "%.15g", s.ra0_deg);
+  card("CRVAL1", buf);
+  std::snprintf(buf, sizeof buf, "%.15g", s.dec0_deg);
+  card("CRVAL2", buf);
+  std::snprintf(buf, sizeof buf, "%.15g", -s.cell_deg);
+  card("CDELT1", buf);
+  std::snprintf(buf, sizeof buf, "%.15g", s.cell_deg);
+  card("CDELT2", buf);
+  return fits::CelestialWcs(hdr, 11, "synthetic");
+}
+
+}  // namespace
+
+std::vector<float> model_pb(const fits::ImageSpec& s) {
+  const auto wcs = spec_wcs(s);
+  std::vector<float> pb(static_cast<std::size_t>(s.nx) * s.ny, NAN);
+  for (int y = 0; y < s.ny; ++y) {
+    for (int x = 0; x < s.nx; ++x) {
+      double ra, dec;
+      if (!wcs.pixel_to_world(x, y, ra, dec)) continue;
+      const double theta =
+          sky::angular_distance(s.ra0_deg * kDeg, s.dec0_deg * kDeg, ra * kDeg, dec * kDeg);
+      pb[static_cast<std::size_t>(y) * s.nx + x] =
+          static_cast<float>(sky::airy_power(theta, s.freq_hz));
+    }
+  }
+  return pb;
+}
+
+std::vector<float> render_pbcor(const fits::ImageSpec& s, const std::vector<PlacedSource>& sources,
+                                double noise_jy, double pb_cut, unsigned seed) {
+  const auto wcs = spec_wcs(s);
+  const std::size_t n = static_cast<std::size_t>(s.nx) * s.ny;
+  std::vector<float> img(n, 0.f);
+  const double fwhm = std::sqrt(8 * std::log(2.0));
+  const double cell = s.cell_deg * 3600;
+  const double sa = s.beam->major_deg * 3600 / cell / fwhm,
+               sb = s.beam->minor_deg * 3600 / cell / fwhm;
+  const double th = s.beam->pa_deg * kDeg;
+  for (const auto& src : sources) {
+    double xr, yr;
+    if (!wcs.world_to_pixel(src.ra_deg, src.dec_deg, xr, yr)) continue;
+    const int r = static_cast<int>(6 * sa) + 2;
+    for (int py = std::max(0, int(yr) - r); py <= std::min(s.ny - 1, int(yr) + r); ++py) {
+      for (int px = std::max(0, int(xr) - r); px <= std::min(s.nx - 1, int(xr) + r); ++px) {
+        const double dx = px - xr, dy = py - yr;
+        const double a = -dx * std::sin(th) + dy * std::cos(th),
+                     b = dx * std::cos(th) + dy * std::sin(th);
+        img[static_cast<std::size_t>(py) * s.nx + px] += static_cast<float>(
+            src.flux_jy * std::exp(-0.5 * (a * a / (sa * sa) + b * b / (sb * sb))));
+      }
+    }
+  }
+  // Beam-correlated noise: white noise smoothed separably by a circular
+  // Gaussian (σ = the minor axis' σ), scaled back to unit rms (1/√Σk²).
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> gauss(0, 1);
+  std::vector<double> white(n), tmp(n, 0), smooth(n, 0);
+  for (auto& v : white) v = gauss(rng);
+  const int kr = static_cast<int>(std::ceil(4 * sb));
+  std::vector<double> k(2 * kr + 1);
+  double k2 = 0;
+  for (int i = -kr; i <= kr; ++i) k[i + kr] = std::exp(-0.5 * i * i / (sb * sb));
+  for (double v : k) k2 += v * v;
+  for (int y = 0; y < s.ny; ++y) {
+    for (int x = 0; x < s.nx; ++x) {
+      double a = 0;
+      for (int i = -kr; i <= kr; ++i) {
+        const int xx = (x + i + s.nx) % s.nx;
+        a += k[i + kr] * white[static_cast<std::size_t>(y) * s.nx + xx];
+      }
+      tmp[static_cast<std::size_t>(y) * s.nx + x] = a;
+    }
+  }
+  for (int y = 0; y < s.ny; ++y) {
+    for (int x = 0; x < s.nx; ++x) {
+      double a = 0;
+      for (int i = -kr; i <= kr; ++i) {
+        const int yy = (y + i + s.ny) % s.ny;
+        a += k[i + kr] * tmp[static_cast<std::size_t>(yy) * s.nx + x];
+      }
+      smooth[static_cast<std::size_t>(y) * s.nx + x] = a / k2;  // (√Σk²)² for both passes
+    }
+  }
+  const auto pb = model_pb(s);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!(pb[i] >= pb_cut)) {
+      img[i] = NAN;
+    } else {
+      img[i] += static_cast<float>(noise_jy / pb[i] * smooth[i]);
+    }
+  }
+  return img;
 }
 
 }  // namespace contimg::testing

@@ -49,3 +49,21 @@ std::filesystem::path write_synthetic(const SyntheticImage& img, const std::file
                                       const std::string& stem);
 
 }  // namespace contimg::testing
+
+namespace contimg::testing {
+
+// Mosaic tests (issue 15): a PB-corrected image of given sources on `spec`
+// (SIN; spec.beam required; each source is the beam Gaussian with peak = flux,
+// drawn with its PA in the pixel frame), noise correlated over the beam (white
+// noise smoothed by a circular Gaussian of the minor axis, rescaled) of
+// `noise_jy` at the centre growing as 1/PB (the one beam model about the
+// centre), NaN where PB < pb_cut.
+struct PlacedSource {
+  double ra_deg = 0, dec_deg = 0, flux_jy = 0;
+};
+std::vector<float> render_pbcor(const fits::ImageSpec& spec, const std::vector<PlacedSource>& sources,
+                                double noise_jy, double pb_cut, unsigned seed);
+// The model PB of `spec` (airy_power about its centre at spec.freq_hz).
+std::vector<float> model_pb(const fits::ImageSpec& spec);
+
+}  // namespace contimg::testing
