@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
 #include "sky/primary_beam.h"
 #include "state/clock.h"
 
@@ -79,14 +80,22 @@ void save_aggregate(Database& db, std::int64_t sid, const photometry::Lightcurve
   }
   const auto m = photometry::metrics(a);
   db.cached(
-        "INSERT OR REPLACE INTO source_stats (source_id, n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, "
-        "max_flux, "
+        // ON CONFLICT and CASE: the same on SQLite and PostgreSQL (no INSERT OR REPLACE, no
+        // two-argument MAX).
+        "INSERT INTO source_stats (source_id, n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, max_flux, "
         "max_err, max_image, min_flux, min_err, min_image, mean_flux, xi, xi_err, eta, v, vs, m, "
-        "last_mjd, "
-        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-        "?16, ?17, ?18, ?19, "
-        "?20, MAX(?21, COALESCE((SELECT last_mjd FROM source_stats WHERE source_id = ?1), ?21)), "
-        "?22)")
+        "last_mjd, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+        "?19, ?20, "
+        "(SELECT CASE WHEN p.last_mjd > ?21 THEN p.last_mjd ELSE ?21 END FROM (SELECT COALESCE("
+        "(SELECT last_mjd FROM source_stats WHERE source_id = ?1), ?21) AS last_mjd) p), ?22) "
+        "ON CONFLICT (source_id) DO UPDATE SET n = excluded.n, sum_w = excluded.sum_w, "
+        "sum_ws = excluded.sum_ws, sum_ws2 = excluded.sum_ws2, sum_s = excluded.sum_s, "
+        "sum_s2 = excluded.sum_s2, max_flux = excluded.max_flux, max_err = excluded.max_err, "
+        "max_image = excluded.max_image, min_flux = excluded.min_flux, min_err = excluded.min_err, "
+        "min_image = excluded.min_image, mean_flux = excluded.mean_flux, xi = excluded.xi, "
+        "xi_err = excluded.xi_err, eta = excluded.eta, v = excluded.v, vs = excluded.vs, "
+        "m = excluded.m, last_mjd = excluded.last_mjd, updated_at = excluded.updated_at")
       .bind(1, sid)
       .bind(2, a.n)
       .bind(3, a.sum_w)
@@ -211,30 +220,35 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
           .run();  // cascades
     }
   }
-  db.cached(
-        "INSERT INTO photometry_images (path, out_root, group_id, image_id, mjd, centre_ra_deg, "
-        "centre_dec_deg, "
-        "radius_deg, freq_hz, noise_jy, pb_corrected, bmaj_arcsec, bmin_arcsec, bpa_deg, "
-        "measured_at) VALUES "
-        "(?1, ?2, ?3, (SELECT image_id FROM images WHERE group_id = ?3 AND out_root = ?2), ?4, ?5, "
-        "?6, ?7, ?8, ?9, "
-        "?10, ?11, ?12, ?13, ?14)")
-      .bind(1, im.path)
-      .bind(2, out_root)
-      .bind(3, im.group_id)
-      .bind(4, im.mjd)
-      .bind(5, im.centre_ra_deg)
-      .bind(6, im.centre_dec_deg)
-      .bind(7, im.radius_deg)
-      .bind(8, im.freq_hz)
-      .bind(9, im.noise_jy)
-      .bind(10, im.pb_corrected)
-      .bind(11, im.beam_major_arcsec)
-      .bind(12, im.beam_minor_arcsec)
-      .bind(13, im.beam_pa_deg)
-      .bind(14, now_iso())
-      .run();
-  const std::int64_t pid = db.last_insert_rowid();
+  auto& ins_img =
+      db.cached(
+            "INSERT INTO photometry_images (path, out_root, group_id, image_id, mjd, "
+            "centre_ra_deg, "
+            "centre_dec_deg, "
+            "radius_deg, freq_hz, noise_jy, pb_corrected, bmaj_arcsec, bmin_arcsec, bpa_deg, "
+            "measured_at) VALUES "
+            "(?1, ?2, ?3, (SELECT image_id FROM images WHERE group_id = ?3 AND out_root = ?2), ?4, "
+            "?5, "
+            "?6, ?7, ?8, ?9, "
+            "?10, ?11, ?12, ?13, ?14) RETURNING phot_image_id")
+          .bind(1, im.path)
+          .bind(2, out_root)
+          .bind(3, im.group_id)
+          .bind(4, im.mjd)
+          .bind(5, im.centre_ra_deg)
+          .bind(6, im.centre_dec_deg)
+          .bind(7, im.radius_deg)
+          .bind(8, im.freq_hz)
+          .bind(9, im.noise_jy)
+          .bind(10, im.pb_corrected)
+          .bind(11, im.beam_major_arcsec)
+          .bind(12, im.beam_minor_arcsec)
+          .bind(13, im.beam_pa_deg)
+          .bind(14, now_iso());
+  // RETURNING, not last_insert_rowid: the same on SQLite and PostgreSQL.
+  if (!ins_img.step()) throw IoError("state db: INSERT INTO photometry_images returned no id");
+  const std::int64_t pid = ins_img.get_int(0);
+  ins_img.reset();  // a cached statement left on its row would block COMMIT (SQLite)
   sum.phot_image_id = pid;
 
   const auto n = r.measurements.size();
@@ -252,21 +266,23 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
       if (auto s = source_by_name(db, m.ref_name)) {
         sid[i] = s->source_id;
       } else {
-        db.cached(
-              "INSERT INTO sources (name, origin, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
-              "ref_flux_jy, "
-              "is_new, first_image, created_at) VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6, 0, "
-              "?7, ?8)")
-            .bind(1, m.ref_name)
+        auto& ins_ref = db.cached(
+            "INSERT INTO sources (name, origin, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
+            "ref_flux_jy, "
+            "is_new, first_image, created_at) VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6, 0, "
+            "?7, ?8) RETURNING source_id");
+        ins_ref.bind(1, m.ref_name)
             .bind(2, m.ra_deg)
             .bind(3, m.dec_deg)
             .bind(4, m.ra_err_arcsec)
             .bind(5, m.dec_err_arcsec)
             .bind(6, m.ref_flux_jy)
             .bind(7, pid)
-            .bind(8, now_iso())
-            .run();
-        sid[i] = db.last_insert_rowid();
+            .bind(8, now_iso());
+        if (!ins_ref.step())
+          throw IoError("state db: INSERT INTO sources (reference) returned no id");
+        sid[i] = ins_ref.get_int(0);
+        ins_ref.reset();  // a cached statement left on its row would block COMMIT (SQLite)
       }
     }
     if (!measured.insert(sid[i]).second) sid[i] = -1;  // one measurement per source and image
@@ -311,7 +327,7 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
           "INSERT INTO sources (name, origin, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
           "is_new, new_sigma, "
           "new_limit_image, first_image, created_at) VALUES (?1, 'detection', ?2, ?3, ?4, ?5, ?6, "
-          "?7, ?8, ?9, ?10)");
+          "?7, ?8, ?9, ?10) RETURNING source_id");
       ins_src.bind(1, name)
           .bind(2, m.ra_deg)
           .bind(3, m.dec_deg)
@@ -325,8 +341,10 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
       } else {
         ins_src.bind_null(7).bind_null(8);
       }
-      ins_src.run();
-      sid[i] = db.last_insert_rowid();
+      if (!ins_src.step())
+        throw IoError("state db: INSERT INTO sources (detection) returned no id");
+      sid[i] = ins_src.get_int(0);
+      ins_src.reset();  // a cached statement left on its row would block COMMIT (SQLite)
       measured.insert(sid[i]);
       rule[i] = "new";
       ++sum.n_detection_sources;

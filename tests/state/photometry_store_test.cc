@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "state/state_db.h"
+#include "support/backends.h"
 #include "support/tiny_uvh5.h"
 
 namespace contimg::state {
@@ -48,13 +49,12 @@ PhotometryMeasurement reference(const std::string& name, double ra, double dec, 
   return m;
 }
 
-class PhotometryStoreTest : public ::testing::Test {
- protected:
-  test::TempDir dir_;
-};
+// On both backends: the store's SQL is what SQLite and PostgreSQL share.
+class PhotometryStoreTest : public test::BackendTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, PhotometryStoreTest, CONTIMG_BOTH_BACKENDS);
 
-TEST_F(PhotometryStoreTest, NewSourcesNeedAnEarlierImageDeepEnoughAtTheirPosition) {
-  StateDb sdb(dir_ / "s.sqlite3");
+TEST_P(PhotometryStoreTest, NewSourcesNeedAnEarlierImageDeepEnoughAtTheirPosition) {
+  StateDb sdb(target("s.sqlite3"));
   auto& db = sdb.database();
   auto a = image_at("/a.fits", 60000);
   a.measurements = {reference("R1", 150, 37, 0.1), blind(150.1, 37, 0.02)};
@@ -89,8 +89,8 @@ TEST_F(PhotometryStoreTest, NewSourcesNeedAnEarlierImageDeepEnoughAtTheirPositio
       scalar(db, "SELECT n FROM source_stats JOIN sources USING (source_id) WHERE name = 'R1'"), 2);
 }
 
-TEST_F(PhotometryStoreTest, AmbiguousMatchesAreResolvedOneToOneAndRecorded) {
-  StateDb sdb(dir_ / "s.sqlite3");
+TEST_P(PhotometryStoreTest, AmbiguousMatchesAreResolvedOneToOneAndRecorded) {
+  StateDb sdb(target("s.sqlite3"));
   auto& db = sdb.database();
   auto a = image_at("/a.fits", 60000);
   a.measurements = {blind(150, 37, 0.02), blind(150, 37 + 8 * kAs, 0.02), blind(150.05, 37, 0.02)};
@@ -121,8 +121,8 @@ TEST_F(PhotometryStoreTest, AmbiguousMatchesAreResolvedOneToOneAndRecorded) {
   EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM sources"), 3);
 }
 
-TEST_F(PhotometryStoreTest, StoringAnImageAgainReplacesItsMeasurements) {
-  StateDb sdb(dir_ / "s.sqlite3");
+TEST_P(PhotometryStoreTest, StoringAnImageAgainReplacesItsMeasurements) {
+  StateDb sdb(target("s.sqlite3"));
   auto& db = sdb.database();
   auto a = image_at("/a.fits", 60000);
   a.measurements = {reference("R1", 150, 37, 0.1)};
