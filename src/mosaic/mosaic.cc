@@ -292,31 +292,6 @@ std::vector<float> convolve_to_beam(std::span<const float> pixels, int nx, int n
   return out;
 }
 
-fits::CelestialWcs grid_wcs(const fits::ImageSpec& g) {
-  std::string hdr;
-  int n = 0;
-  auto card = [&](const std::string& k, const std::string& v) {
-    std::string c = k;
-    c.resize(8, ' ');
-    c += "= " + v;
-    c.resize(80, ' ');
-    hdr += c;
-    ++n;
-  };
-  card("NAXIS", "2");
-  card("NAXIS1", std::to_string(g.nx));
-  card("NAXIS2", std::to_string(g.ny));
-  card("CTYPE1", "'RA---SIN'");
-  card("CTYPE2", "'DEC--SIN'");
-  card("CRPIX1", fmt::format("{}", g.nx / 2 + 1));
-  card("CRPIX2", fmt::format("{}", g.ny / 2 + 1));
-  card("CRVAL1", fmt::format("{:.15g}", g.ra0_deg));
-  card("CRVAL2", fmt::format("{:.15g}", g.dec0_deg));
-  card("CDELT1", fmt::format("{:.15g}", -g.cell_deg));
-  card("CDELT2", fmt::format("{:.15g}", g.cell_deg));
-  return fits::CelestialWcs(hdr, n, "mosaic grid");
-}
-
 fits::ImageSpec common_grid(std::span<const Input> inputs, double cell_deg) {
   if (inputs.empty()) throw InputError("a mosaic of no image");
   double sx = 0, sy = 0, sz = 0, cell = cell_deg;
@@ -341,7 +316,7 @@ fits::ImageSpec common_grid(std::span<const Input> inputs, double cell_deg) {
   g.cell_deg = cell_deg > 0 ? cell : std::round(cell * 3.6e9) / 3.6e9;
   // Extent: every input's border pixels in a provisional grid's pixel frame.
   g.nx = g.ny = 2;
-  const auto probe = grid_wcs(g);
+  const auto probe = fits::wcs_of(g);
   double hx = 0, hy = 0;
   for (const auto& in : inputs) {
     const int step = std::max(1, std::max(in.nx, in.ny) / 64);
@@ -385,7 +360,7 @@ Result make_mosaic(std::span<const Input> inputs, const Options& o, const Progre
   const fits::Beam beam = o.beam ? *o.beam : common_beam(beams);
   r.grid = common_grid(inputs, o.cell_deg);
   r.grid.beam = beam;
-  const auto gw = grid_wcs(r.grid);
+  const auto gw = fits::wcs_of(r.grid);
   const std::size_t npix = static_cast<std::size_t>(r.grid.nx) * r.grid.ny;
   std::vector<double> ra(npix, NAN), dec(npix, NAN);
   for (int y = 0; y < r.grid.ny; ++y) {

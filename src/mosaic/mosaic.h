@@ -81,8 +81,7 @@ std::vector<float> convolve_to_beam(std::span<const float> pixels, int nx, int n
 // centres, pixel `cell_deg` (0: the smallest input pixel).
 fits::ImageSpec common_grid(std::span<const Input> inputs, double cell_deg);
 
-// The WCS of a SIN grid as fits::write_image writes it.
-fits::CelestialWcs grid_wcs(const fits::ImageSpec& grid);
+// The grid's WCS: fits::wcs_of (as fits::write_image writes it).
 
 // The mosaic. InputError for no input, mismatched buffers or an impossible beam.
 Result make_mosaic(std::span<const Input> inputs, const Options& options,

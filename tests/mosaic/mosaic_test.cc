@@ -85,7 +85,7 @@ TEST(MosaicConvolution, PeakIntegratedFluxAndShapeOfAPointSource) {
   const double cell = 5;
   const auto from = arcsec_beam(30, 20, 30), to = arcsec_beam(45, 35, -20);
   auto spec = spec_at(150, 37.2, n, cell, from);
-  const auto wcs = grid_wcs(spec);
+  const auto wcs = fits::wcs_of(spec);
   double ra, dec;
   wcs.pixel_to_world(n / 2, n / 2, ra, dec);
   // A 1 Jy point source at the centre pixel, no noise, PB 1 (pb_cut 0).
@@ -126,7 +126,7 @@ TEST(MosaicConvolution, PeakIntegratedFluxAndShapeOfAPointSource) {
 
 TEST(MosaicGrid, WcsRoundTripThroughAFitsFile) {
   fits::ImageSpec g = spec_at(359.9, 37.2, 301, 7.5, arcsec_beam(30, 20, 0));
-  const auto w = grid_wcs(g);
+  const auto w = fits::wcs_of(g);
   const auto dir =
       std::filesystem::temp_directory_path() / ("mosaic_wcs_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -154,7 +154,7 @@ TEST(MosaicGrid, WcsRoundTripThroughAFitsFile) {
 // Matched-filter flux of a point source at (ra, dec) in a mosaic (the common
 // beam as the kernel, fixed position; ±1.5 FWHM box).
 double forced_flux(const Result& m, double ra, double dec) {
-  const auto w = grid_wcs(m.grid);
+  const auto w = fits::wcs_of(m.grid);
   double x0, y0;
   w.world_to_pixel(ra, dec, x0, y0);
   const double cell = m.grid.cell_deg;
@@ -202,7 +202,7 @@ Drift make_drift(const std::vector<testing::PlacedSource>& sky, double noise, un
     for (std::size_t k = 0; k < app.size(); ++k) app[k] = pbcor[k] * pb[k];
     d.apparent.push_back(std::move(app));
     d.pb.push_back(std::move(pb));
-    d.wcs.push_back(grid_wcs(d.specs[i]));
+    d.wcs.push_back(fits::wcs_of(d.specs[i]));
   }
   for (int i = 0; i < 3; ++i) {
     d.inputs.push_back(
@@ -270,7 +270,7 @@ TEST(Mosaic, PbCutoffAndErrors) {
   Options o;
   o.pb_cutoff = 0.95;  // the PB is ~0.83 at the image corners: they drop out
   const auto m = make_mosaic(d.inputs, o);
-  const auto w = grid_wcs(m.grid);
+  const auto w = fits::wcs_of(m.grid);
   double x, y;
   // A corner of the first image, outside the others.
   double ra, dec;

@@ -123,38 +123,10 @@ std::filesystem::path write_synthetic(const SyntheticImage& img, const std::file
 namespace contimg::testing {
 namespace {
 
-fits::CelestialWcs spec_wcs(const fits::ImageSpec& s) {
-  std::string hdr;
-  auto card = [&](const std::string& k, const std::string& v) {
-    std::string c = k;
-    c.resize(8, ' ');
-    c += "= " + v;
-    c.resize(80, ' ');
-    hdr += c;
-  };
-  char buf[64];
-  card("NAXIS", "2");
-  card("NAXIS1", std::to_string(s.nx));
-  card("NAXIS2", std::to_string(s.ny));
-  card("CTYPE1", "'RA---SIN'");
-  card("CTYPE2", "'DEC--SIN'");
-  card("CRPIX1", std::to_string(s.nx / 2 + 1));
-  card("CRPIX2", std::to_string(s.ny / 2 + 1));
-  std::snprintf(buf, sizeof buf, "%.15g", s.ra0_deg);
-  card("CRVAL1", buf);
-  std::snprintf(buf, sizeof buf, "%.15g", s.dec0_deg);
-  card("CRVAL2", buf);
-  std::snprintf(buf, sizeof buf, "%.15g", -s.cell_deg);
-  card("CDELT1", buf);
-  std::snprintf(buf, sizeof buf, "%.15g", s.cell_deg);
-  card("CDELT2", buf);
-  return fits::CelestialWcs(hdr, 11, "synthetic");
-}
-
 }  // namespace
 
 std::vector<float> model_pb(const fits::ImageSpec& s) {
-  const auto wcs = spec_wcs(s);
+  const auto wcs = fits::wcs_of(s);
   std::vector<float> pb(static_cast<std::size_t>(s.nx) * s.ny, NAN);
   for (int y = 0; y < s.ny; ++y) {
     for (int x = 0; x < s.nx; ++x) {
@@ -171,7 +143,7 @@ std::vector<float> model_pb(const fits::ImageSpec& s) {
 
 std::vector<float> render_pbcor(const fits::ImageSpec& s, const std::vector<PlacedSource>& sources,
                                 double noise_jy, double pb_cut, unsigned seed) {
-  const auto wcs = spec_wcs(s);
+  const auto wcs = fits::wcs_of(s);
   const std::size_t n = static_cast<std::size_t>(s.nx) * s.ny;
   std::vector<float> img(n, 0.f);
   const double fwhm = std::sqrt(8 * std::log(2.0));

@@ -79,6 +79,10 @@ struct ImageSpec {
   std::map<std::string, std::string> extra_keys;  // written as string keywords
 };
 
+// The celestial WCS write_image gives `spec` (SIN, reference pixel at nx/2, ny/2
+// 0-based), without writing a file: a grid to reproject onto or render into.
+CelestialWcs wcs_of(const ImageSpec& spec);
+
 // Written to a staging name beside `path` and renamed (never partial). Throws IoError.
 void write_image(const std::filesystem::path& path, const std::vector<float>& pixels,
                  const ImageSpec& spec);
