@@ -4,15 +4,15 @@
 #include <wcslib/wcs.h>
 #include <wcslib/wcshdr.h>
 
-#include <unistd.h>
 #include <cmath>
 #include <cstdlib>
 #include <numbers>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
-#include "common/angles.h"
 #include "common/error.h"
+#include "common/angles.h"
 #include "io/fits/fits_util.h"
 
 namespace contimg::fits {
@@ -69,8 +69,7 @@ CelestialWcs::CelestialWcs(const std::string& header, int ncards, const std::str
   rc = wcssub(1, &all[0], &nsub, axes, wcs_.get());
   wcsvfree(&nwcs, &all);
   if (rc != 0 || nsub != 2) {
-    throw InputError(
-        fmt::format("{}: the WCS has no celestial (longitude and latitude) axes", what));
+    throw InputError(fmt::format("{}: the WCS has no celestial (longitude and latitude) axes", what));
   }
   if ((rc = wcsset(wcs_.get())) != 0) {
     throw InputError(fmt::format("{}: invalid celestial WCS: {}", what, wcs_errmsg[rc]));
@@ -88,8 +87,7 @@ CelestialWcs::~CelestialWcs() = default;
 bool CelestialWcs::pixel_to_world(double x, double y, double& ra_deg, double& dec_deg) const {
   double pix[2] = {x + 1, y + 1}, img[2], phi, theta, world[2];
   int stat = 0;
-  if (wcsp2s(wcs_.get(), 1, 2, pix, img, &phi, &theta, world, &stat) != 0 || stat != 0)
-    return false;
+  if (wcsp2s(wcs_.get(), 1, 2, pix, img, &phi, &theta, world, &stat) != 0 || stat != 0) return false;
   ra_deg = wrap_ra_deg(world[0]);
   dec_deg = world[1];
   return std::isfinite(ra_deg) && std::isfinite(dec_deg);
@@ -98,8 +96,7 @@ bool CelestialWcs::pixel_to_world(double x, double y, double& ra_deg, double& de
 bool CelestialWcs::world_to_pixel(double ra_deg, double dec_deg, double& x, double& y) const {
   double world[2] = {ra_deg, dec_deg}, img[2], phi, theta, pix[2];
   int stat = 0;
-  if (wcss2p(wcs_.get(), 1, 2, world, &phi, &theta, img, pix, &stat) != 0 || stat != 0)
-    return false;
+  if (wcss2p(wcs_.get(), 1, 2, world, &phi, &theta, img, pix, &stat) != 0 || stat != 0) return false;
   x = pix[0] - 1;
   y = pix[1] - 1;
   return std::isfinite(x) && std::isfinite(y);
@@ -180,8 +177,8 @@ Image read_image(const fs::path& path) {
     try {
       return std::stod(it->second);
     } catch (const std::exception&) {
-      throw InputError(
-          fmt::format("{}: header key {} = '{}' is not a number", path.string(), k, it->second));
+      throw InputError(fmt::format("{}: header key {} = '{}' is not a number", path.string(), k,
+                                   it->second));
     }
   };
   if (auto bmaj = num("BMAJ"), bmin = num("BMIN"); bmaj && bmin && *bmaj > 0 && *bmin > 0) {
@@ -189,8 +186,7 @@ Image read_image(const fs::path& path) {
   }
   for (int a = 1; a <= naxis; ++a) {
     auto it = img.keys.find(fmt::format("CTYPE{}", a));
-    if (it != img.keys.end() && it->second.rfind("FREQ", 0) == 0)
-      img.freq_hz = num(fmt::format("CRVAL{}", a));
+    if (it != img.keys.end() && it->second.rfind("FREQ", 0) == 0) img.freq_hz = num(fmt::format("CRVAL{}", a));
   }
   if (!img.freq_hz) img.freq_hz = num("RESTFRQ");
   if (!img.freq_hz) img.freq_hz = num("FREQ");
@@ -226,8 +222,7 @@ CelestialWcs wcs_of(const ImageSpec& spec) {
 }
 
 void write_image(const fs::path& path, const std::vector<float>& pixels, const ImageSpec& spec) {
-  if (spec.nx <= 0 || spec.ny <= 0 ||
-      pixels.size() != static_cast<std::size_t>(spec.nx) * spec.ny) {
+  if (spec.nx <= 0 || spec.ny <= 0 || pixels.size() != static_cast<std::size_t>(spec.nx) * spec.ny) {
     throw InputError(fmt::format("{}: {} pixels for a {}x{} image", path.string(), pixels.size(),
                                  spec.nx, spec.ny));
   }
