@@ -11,7 +11,15 @@ file to its validate job's end (p50, p95, max), the service's RSS after the
 first group and at the end (and its maximum), and whether every group was done
 exactly once (one done job per stage, one image and one validation row).
 
-usage: bench/run_stream_load.py [--groups 50] [--speedup 10] [--workdir DIR] [--out report.json]
+With --size full: full-size groups (96 antennas, 24 integrations, 16 x 48
+channels; the first a 3C286 transit, as bench/run_chain_bench.sh) and the
+defaults (no quick imaging, conversion staged in the default tmpfs);
+--workers sets stream.workers (1: one segment at a time with the whole
+budget; 2: group N+1 converted and flagged while group N is imaged). The
+real-time factor is groups x 309 s / (last validated image - first file).
+
+usage: bench/run_stream_load.py [--groups 50] [--speedup 10] [--size tiny|full] [--workers N]
+                                [--workdir DIR] [--out report.json] [--reuse]
 Run it on a quiet machine (nothing else building or testing).
 """
 import argparse
@@ -46,9 +54,10 @@ def iso_to_unix(s):
     return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%S")) + frac
 
 
-def simulate(exe, staging, *args):
-    p = subprocess.run([exe, "--json", "--progress", "quiet", "simulate", staging, "--size", "tiny", "--nants", "12",
-                        "--noise", "2.8", "--instrument-seed", "7", "--threads", "1", *args],
+def simulate(exe, staging, size, *args):
+    shape = ["--size", "tiny", "--nants", "12", "--threads", "1"] if size == "tiny" else ["--size", "full"]
+    p = subprocess.run([exe, "--json", "--progress", "quiet", "simulate", staging, *shape,
+                        "--noise", "2.8", "--instrument-seed", "7", *args],
                        capture_output=True, text=True)
     if p.returncode != 0:
         raise SystemExit(f"simulate {args}: exit {p.returncode}: {p.stderr[-2000:]}")
@@ -81,6 +90,8 @@ def main():
     ap.add_argument("--speedup", type=float, default=10)
     ap.add_argument("--workdir", default=os.path.join(root, "out", "stream-load"))
     ap.add_argument("--out")
+    ap.add_argument("--size", choices=["tiny", "full"], default="tiny")
+    ap.add_argument("--workers", type=int, help="stream.workers (default: the configuration's)")
     ap.add_argument("--reuse", action="store_true", help="keep the simulated groups of an earlier run")
     a = ap.parse_args()
     exe = os.path.join(root, "build", "contimg")
@@ -91,12 +102,14 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
         os.makedirs(staging)
         t = time.time()
-        cal = simulate(exe, os.path.join(staging, "g000"), "--calibrator", "0834+555", "--date", DATE, "--seed", "1")
+        calname, extra = ("0834+555", []) if a.size == "tiny" else ("3C286", ["--random-sources", "20"])
+        cal = simulate(exe, os.path.join(staging, "g000"), a.size, "--calibrator", calname, "--date", DATE,
+                       "--seed", "1", *extra)
         groups = [cal]
         dec = json.load(open(cal["truth"]))["pointing"]["dec_deg"]
         for k in range(1, a.groups):
-            groups.append(simulate(exe, os.path.join(staging, f"g{k:03d}"), "--start", iso_plus(cal["group_id"], 309 * k),
-                                   "--dec", repr(dec), "--seed", str(100 + k), "--random-sources", "3"))
+            groups.append(simulate(exe, os.path.join(staging, f"g{k:03d}"), a.size, "--start", iso_plus(cal["group_id"], 309 * k),
+                                   "--dec", repr(dec), "--seed", str(100 + k), "--random-sources", "3" if a.size == "tiny" else "20"))
         json.dump(groups, open(index_path, "w"))
         print(f"simulated {a.groups} groups in {time.time() - t:.0f} s", flush=True)
     groups = json.load(open(index_path))
@@ -108,7 +121,11 @@ def main():
         if os.path.exists(g["truth"]):
             shutil.copy(g["truth"], incoming)
     subprocess.run(["sync"])
-    cmd = [exe, "--progress", "quiet", *QUICK, *STREAM, "--set", "paths.tmpfs_dir=" + os.path.join(work, "shm"),
+    # Tiny groups: quick imaging and staging on disk (as the stream tests); full size: the defaults.
+    opts = [*QUICK, "--set", "paths.tmpfs_dir=" + os.path.join(work, "shm")] if a.size == "tiny" else []
+    if a.workers:
+        opts += ["--set", f"stream.workers={a.workers}"]
+    cmd = [exe, "--progress", "quiet", *opts, *STREAM,
            "--json", "stream", "--input", incoming, "--out", out, "--exit-when-idle", "30"]
     log = open(os.path.join(work, "stream.log"), "w")
     t0 = time.time()
@@ -131,17 +148,20 @@ def main():
     samples = []
     db_path = os.path.join(out, "contimg.sqlite")
     first_done_rss = None
+    rss_by_done = {}  # groups validated -> RSS (MiB) when that count was first seen
     while proc.poll() is None:
         r = rss_kib(proc.pid)
         if r:
             samples.append((time.time() - t0, r))
-        if first_done_rss is None and os.path.exists(db_path):
+        if os.path.exists(db_path):
             try:
                 db = sqlite3.connect(db_path, timeout=5)
                 n = db.execute("SELECT count(*) FROM jobs WHERE stage = 'validate' AND state = 'done'").fetchone()[0]
                 db.close()
-                if n >= 1:
+                if n >= 1 and first_done_rss is None:
                     first_done_rss = r
+                if n not in rss_by_done and r:
+                    rss_by_done[n] = round(r / 1024, 1)
             except sqlite3.Error:
                 pass
         time.sleep(1)
@@ -154,17 +174,25 @@ def main():
                            "HAVING count(*) > 1").fetchall()
     images = db.execute("SELECT group_id, count(*) FROM images GROUP BY group_id HAVING count(*) > 1").fetchall()
     states = dict(db.execute("SELECT state, count(*) FROM groups GROUP BY state"))
+    stage_s = {}
+    for stage, sec in db.execute("SELECT stage, seconds FROM jobs WHERE state = 'done' AND seconds IS NOT NULL"):
+        stage_s.setdefault(stage, []).append(sec)
     first_done = min(iso_to_unix(v) for v in done.values()) if done else None
     last_done = max(iso_to_unix(v) for v in done.values()) if done else None
     lat = [iso_to_unix(done[g]) - last_file[g] for g in done if g in last_file]
     report = {
         "groups": a.groups, "speedup": a.speedup, "feed_period_s": period, "exit_code": proc.returncode,
         "wall_s": wall, "groups_done": len(done), "group_states": states,
+        "size": a.size, "workers": a.workers, "load_average_end": open("/proc/loadavg").read().split()[:3],
         "groups_per_hour": 3600.0 * len(done) / (last_done - t0) if done else 0,
+        "real_time_factor": len(done) * 309.0 / (last_done - t0) if done else 0,
         "telescope_groups_per_hour": 3600.0 / 309.0,
         "latency_s": {"p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "max": max(lat) if lat else None},
         "rss_mib": {"after_first_group": (first_done_rss or 0) / 1024, "end": samples[-1][1] / 1024 if samples else None,
                     "max": max(r for _, r in samples) / 1024 if samples else None},
+        "rss_mib_by_groups_done": rss_by_done,
+        "stage_seconds_median": {k: pct(v, 0.5) for k, v in stage_s.items()},
+        "stage_seconds_max": {k: max(v) for k, v in stage_s.items()},
         "duplicates": {"jobs_done_twice": per_stage, "images_twice": images},
         "every_group_done_once": len(done) == a.groups and not per_stage and not images,
         "stream_summary": json.loads(stdout).get("stream") if stdout.strip().startswith("{") else stdout[-500:],
