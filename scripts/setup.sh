@@ -25,6 +25,7 @@ packages=(
   libhdf5-dev hdf5-tools casacore-dev casacore-tools liberfa-dev libcfitsio-dev
   wcslib-dev libfftw3-dev aoflagger-dev libsqlite3-dev libcairo2-dev libpq-dev libpqxx-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
+  prometheus-cpp-dev libcpp-httplib-dev
   # HDF5 compression plugins (LZF, bitshuffle)
   bitshuffle hdf5-filter-plugin
   # run-time tools
@@ -34,6 +35,8 @@ packages=(
   # the PostgreSQL server the state-backend tests start (initdb, pg_ctl, postgres)
   postgresql-15
   python3 python3-h5py python3-numpy python3-casacore python3-astropy
+  # Prometheus' own exposition-format parser, for the metrics tests
+  python3-prometheus-client
   # the HTML report rendered headless in a test
   chromium
 )

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "calibration/apply_stage.h"
+#include "common/error.h"
 #include "calibration/solve_stage.h"
 #include "conversion/conversion_stage.h"
 #include "flagging/flag_stage.h"
@@ -101,32 +102,88 @@ pipeline::Context GroupProcessor::start_context(const grouping::SelectedGroup& s
   return resources ? start.with_resources(*resources) : start;
 }
 
-SegmentResult GroupProcessor::run_first(orchestration::Orchestrator& orch,
-                                        const grouping::SelectedGroup& sel,
-                                        const pipeline::Context& start,
-                                        const StopPredicate& stop) const {
+Stages GroupProcessor::first_stages() const {
   const auto& cfg = *config_;
   Stages stages;
   stages.push_back(
       std::make_unique<conversion::ConversionStage>(converter_, /*skip_existing=*/true));
   stages.push_back(std::make_unique<flagging::FlagStage>(cfg));
   stages.push_back(std::make_unique<calibration::SolveStage>(cfg));
-  orchestration::Segment first;
-  first.done = std::nullopt;  // the second segment finishes the group
-  first.source_inputs = orchestration::describe_files(sel.subband_files);
-  return run_segment(orch, std::move(stages), start, first, stop);
+  return stages;
 }
 
-SegmentResult GroupProcessor::run_second(orchestration::Orchestrator& orch,
-                                         const pipeline::Context& after_first,
-                                         const StopPredicate& stop) const {
+Stages GroupProcessor::second_stages() const {
   const auto& cfg = *config_;
   Stages stages;
   stages.push_back(std::make_unique<calibration::ApplyStage>(cfg));
   stages.push_back(std::make_unique<imaging::ImageStage>(cfg));
   stages.push_back(std::make_unique<validation::ValidateStage>(cfg));
-  if (cfg.get_bool("photometry.in_chain")) stages.push_back(std::make_unique<photometry::PhotometryStage>(cfg));
-  return run_segment(orch, std::move(stages), after_first, orchestration::Segment{}, stop);
+  if (cfg.get_bool("photometry.in_chain"))
+    stages.push_back(std::make_unique<photometry::PhotometryStage>(cfg));
+  return stages;
+}
+
+std::vector<std::string> GroupProcessor::stage_names() const {
+  std::vector<std::string> names;
+  for (const auto& s : first_stages()) names.push_back(s->name());
+  for (const auto& s : second_stages()) names.push_back(s->name());
+  return names;
+}
+
+SegmentResult GroupProcessor::run_first(orchestration::Orchestrator& orch,
+                                        const grouping::SelectedGroup& sel,
+                                        const pipeline::Context& start,
+                                        const StopPredicate& stop) const {
+  orchestration::Segment first;
+  first.done = std::nullopt;  // the second segment finishes the group
+  first.source_inputs = orchestration::describe_files(sel.subband_files);
+  return run_segment(orch, first_stages(), start, first, stop);
+}
+
+SegmentResult GroupProcessor::run_second(orchestration::Orchestrator& orch,
+                                         const pipeline::Context& after_first,
+                                         const StopPredicate& stop) const {
+  return run_segment(orch, second_stages(), after_first, orchestration::Segment{}, stop);
+}
+
+SegmentResult GroupProcessor::run_stage(orchestration::Orchestrator& orch,
+                                        const grouping::SelectedGroup& sel,
+                                        const pipeline::Context& start, const std::string& stage,
+                                        const orchestration::Segment& queue) const {
+  Stages all = first_stages();
+  for (auto& s : second_stages()) all.push_back(std::move(s));
+  std::size_t last = all.size();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (all[i]->name() == stage) last = i;
+  }
+  if (last == all.size()) {
+    throw InputError(fmt::format("group {}: the chain has no stage '{}'", sel.group.group_id, stage));
+  }
+  // One orchestrator call per stage, as a stopped segment runs them: the
+  // stages before `stage` are restored from their records; were one of them
+  // not done (its product went), the orchestrator claims and redoes it.
+  SegmentResult out;
+  out.report.group_id = sel.group.group_id;
+  pipeline::Context ctx = start;
+  for (std::size_t i = 0; i <= last; ++i) {
+    orchestration::Segment s = queue;
+    s.done = i + 1 == all.size() ? std::optional(state::GroupState::kProcessed) : std::nullopt;
+    if (i == 0) s.source_inputs = orchestration::describe_files(sel.subband_files);
+    if (i != last) {
+      s.preclaimed.reset();
+      s.on_done = nullptr;
+    }
+    Stages one;
+    one.push_back(std::move(all[i]));
+    const auto r = orch.run(one, ctx, s);
+    out.report.stages.insert(out.report.stages.end(), r.stages.begin(), r.stages.end());
+    out.report.seconds += r.seconds;
+    if (!r.ok) return out;
+    ctx = *r.final_context;
+  }
+  out.report.ok = true;
+  out.report.final_context = ctx;
+  return out;
 }
 
 }  // namespace contimg::chain

@@ -25,6 +25,7 @@ class GroupConverter;
 }
 namespace contimg::orchestration {
 class Orchestrator;
+struct Segment;
 }
 
 namespace contimg::chain {
@@ -56,12 +57,24 @@ class GroupProcessor {
   SegmentResult run_second(orchestration::Orchestrator& orch, const pipeline::Context& after_first,
                            const StopPredicate& stop = {}) const;
 
+  // The chain's stages in order (both segments; photometry when in the chain).
+  std::vector<std::string> stage_names() const;
+  // A queue worker's job (docs/scale-out.md "Workers"): the group's stages
+  // before `stage` restored (they are done), `stage` run under the claim in
+  // `queue.preclaimed` with the queue's hooks; the group ends `processed`
+  // with the chain's last stage. The result's final context is `stage`'s.
+  SegmentResult run_stage(orchestration::Orchestrator& orch, const grouping::SelectedGroup& sel,
+                          const pipeline::Context& start, const std::string& stage,
+                          const orchestration::Segment& queue) const;
+
   const ChainLayout& layout() const { return layout_; }
 
  private:
   std::shared_ptr<const config::Config> config_;
   const InterruptGuard* interrupts_;
   const conversion::GroupConverter& converter_;
+  std::vector<std::unique_ptr<pipeline::Stage>> first_stages() const;
+  std::vector<std::unique_ptr<pipeline::Stage>> second_stages() const;
   ChainLayout layout_;
 };
 

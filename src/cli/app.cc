@@ -144,6 +144,8 @@ int run(int argc, char** argv) {
   register_stream_command(app, ctx);
   register_status_command(app, ctx);
   register_retry_command(app, ctx);
+  register_submit_command(app, ctx);
+  register_worker_command(app, ctx);
   register_photometry_command(app, ctx);
   register_lightcurve_command(app, ctx);
   register_variables_command(app, ctx);

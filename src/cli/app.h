@@ -78,6 +78,8 @@ void register_retry_command(CLI::App& app, CommandContext& ctx);
 void register_photometry_command(CLI::App& app, CommandContext& ctx);
 void register_lightcurve_command(CLI::App& app, CommandContext& ctx);
 void register_variables_command(CLI::App& app, CommandContext& ctx);
+void register_submit_command(CLI::App& app, CommandContext& ctx);
+void register_worker_command(CLI::App& app, CommandContext& ctx);
 void register_mosaic_command(CLI::App& app, CommandContext& ctx);
 
 // Entry point used by main(): returns the process exit code (docs/cli.md).

@@ -245,15 +245,34 @@ const std::vector<KeyDef>& schema() {
       {"stream.stop_timeout_s", Type::kDouble, "60",
        "After SIGTERM/SIGINT the running stages may finish within this time; then they are "
        "cancelled (cleanly) and the service exits 0.", at_least(0)},
-      {"stream.workers", Type::kInt, "2",
-       "Groups in work at once: 2 lets one group convert and flag while another is imaged "
-       "(each with half of the resources budget); 1 runs one segment at a time.", between(1, 2)},
+      {"stream.workers", Type::kInt, "1",
+       "Groups in work at once: 1 runs one segment at a time with the whole resources budget; 2 "
+       "lets one group convert and flag while another is imaged, each with half (no gain on 2 "
+       "cores: docs/perf.md).", between(1, 2)},
       {"stream.min_free_gb", Type::kDouble, "5",
        "A stage does not start unless each tier it writes keeps this much free space beyond "
        "its estimate (the group waits and `contimg status` says so).", at_least(0)},
       {"stream.retry_backoff_s", Type::kDouble, "30",
        "A retryable failure (I/O, time-out) is retried after this long, doubled per attempt, "
        "until orchestrator.max_attempts.", at_least(0)},
+      // Prometheus metrics (docs/scale-out.md "Metrics").
+      {"metrics.listen", Type::kString, "127.0.0.1:0",
+       "Where contimg stream and contimg worker serve /metrics, /livez and /readyz (host:port; port "
+       "0 = a free one, logged; empty = no server). Loopback by default."},
+      // Queue workers (docs/scale-out.md "Workers").
+      {"worker.poll_s", Type::kDouble, "5",
+       "An idle worker looks for a job at least this often (a NOTIFY from the database wakes it "
+       "sooner; the table is the truth).", above(0)},
+      {"worker.reap_s", Type::kDouble, "30",
+       "Every worker re-queues the jobs whose lease expired (their holder died) this often.",
+       above(0)},
+      {"worker.calibration_wait_s", Type::kDouble, "1800",
+       "A science group's applycal waits this long for a calibrator transit of its output tree "
+       "still queued or running to be solved, then calibration.when_uncalibrated decides.",
+       at_least(0)},
+      {"worker.defer_s", Type::kDouble, "20",
+       "An applycal that must wait for a solve is put back in the queue for this long (no attempt "
+       "used).", above(0)},
       // Retention (docs/service.md "Retention"): off by default.
       {"retention.ms_hours", Type::kDouble, "0",
        "Remove a processed group's MS this long after it was made (0 = keep; the UVH5 files remain "

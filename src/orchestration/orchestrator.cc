@@ -213,7 +213,8 @@ Orchestrator::Orchestrator(state::StateDb& db, fs::path out_root, OrchestratorSe
       out_root_(fs::absolute(out_root).lexically_normal()),
       settings_(settings),
       interrupts_(interrupts),
-      holder_(fmt::format("{}/{}", this_holder(), next_instance())),
+      holder_(settings_.holder.empty() ? fmt::format("{}/{}", this_holder(), next_instance())
+                                       : settings_.holder),
       runner_(interrupts),
       view_(db, out_root_.string()) {
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
@@ -403,7 +404,20 @@ pipeline::RunReport Orchestrator::run(const std::vector<pipeline::Stage*>& stage
     std::optional<state::JobStore::Claim> claim;
     pipeline::StageRecord rec;
     rec.stage = stage.name();
-    while (true) {
+    if (segment.preclaimed && segment.preclaimed->key.group_id == key.group_id &&
+        segment.preclaimed->key.stage == key.stage && segment.preclaimed->key.out_root == key.out_root) {
+      // Claimed from the queue by this holder. A later attempt of it follows
+      // one that died or failed: what that left at a final path is its own.
+      state::JobStore::Claim c;
+      c.claimed = true;
+      c.job = *segment.preclaimed;
+      if (c.job.attempt > 1) {
+        c.previous_state = state::JobState::kRunning;
+        c.previous_holder = "an earlier attempt";
+      }
+      claim = c;
+    }
+    while (!claim) {
       ctx.throw_if_interrupted();
       const auto job = jobs_.ensure(key);
       if (!segment.force && job.state == state::JobState::kDone && job.fingerprint == fp &&
@@ -510,6 +524,7 @@ pipeline::RunReport Orchestrator::run(const std::vector<pipeline::Stage*>& stage
       try {
         ok = jobs_.finish_done(claim->job, fp, rec.seconds, products, [&] {
           for (const auto& r : out.records()) state::store_record(db_, *r, scope);
+          if (segment.on_done) segment.on_done(claim->job);
           if (ms) {
             if (segment.running) {
               set_group(*segment.running, {}, ms);
@@ -542,8 +557,19 @@ pipeline::RunReport Orchestrator::run(const std::vector<pipeline::Stage*>& stage
     if (rec.outcome != pipeline::Outcome::kCompleted) {
       const auto kind = kind_of(rec);
       const std::string reason = fmt::format("{}: {}", stage.name(), rec.error);
-      jobs_.finish_failed(claim->job, kind, rec.error, rec.seconds, settings_.max_attempts,
-                          [&] { set_group(state::GroupState::kFailed, reason); });
+      if (segment.retry) {
+        const bool again = state::is_retryable(kind) && claim->job.attempt < segment.retry->max_attempts;
+        jobs_.finish_failed(claim->job, kind, rec.error, rec.seconds, *segment.retry, [&] {
+          if (!again) set_group(state::GroupState::kFailed, reason);
+        });
+        if (again) {
+          log->warn("stage={} attempt {} failed ({}); queued again in {:.0f} s", stage.name(),
+                    claim->job.attempt, rec.error, segment.retry->delay(claim->job.attempt));
+        }
+      } else {
+        jobs_.finish_failed(claim->job, kind, rec.error, rec.seconds, settings_.max_attempts,
+                            [&] { set_group(state::GroupState::kFailed, reason); });
+      }
       failed = true;
       if (rec.outcome == pipeline::Outcome::kCancelled) {
         cancelled = true;

@@ -18,6 +18,7 @@
 // Stages compute and return; they never touch jobs, products or group states.
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,6 +50,10 @@ struct OrchestratorSettings {
   // swept again when a job is taken over from a holder that died, whose
   // temporaries may postdate that sweep (it died while this run waited).
   std::vector<std::filesystem::path> temporary_roots;
+  // The holder its claims carry; empty: this_holder() + "/n" (one per
+  // instance). A queue worker gives its orchestrators (one per output tree)
+  // the holder it claims jobs with.
+  std::string holder;
   static OrchestratorSettings from_config(const config::Config& cfg);
 };
 
@@ -66,6 +71,16 @@ struct Segment {
   nlohmann::json source_inputs = nlohmann::json::array();
   // true: a done job is redone all the same (`convert` without --skip-existing).
   bool force = false;
+  // The queue (docs/scale-out.md "Workers"). A job this orchestrator's
+  // holder already claimed (JobStore::claim_next): its stage runs under that
+  // claim instead of claiming again.
+  std::optional<state::JobRecord> preclaimed;
+  // Runs inside the transaction that records a stage done: the worker queues
+  // the group's next stage there, so that none is lost between the two.
+  std::function<void(const state::JobRecord& done)> on_done;
+  // The queue's rule for a failure: a retryable one is queued again after the
+  // backoff (the group stays in work) until the attempts are used up.
+  std::optional<state::RetryPolicy> retry;
 };
 
 // The context key carrying the fingerprint of the last stage run or

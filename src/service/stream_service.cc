@@ -38,6 +38,7 @@
 #include "orchestration/retention.h"
 #include "service/disk_guard.h"
 #include "service/file_watcher.h"
+#include "service/metrics.h"
 #include "state/calsets.h"
 #include "state/clock.h"
 #include "state/jobs.h"
@@ -234,6 +235,12 @@ class Service {
   int in_flight_ = 0;
   bool first_in_flight_ = false, second_in_flight_ = false;
   StreamSummary summary_;
+  // Prometheus metrics (docs/scale-out.md "Metrics"), served while the service runs.
+  Metrics metrics_;
+  std::atomic<bool> ready_{false};
+  std::unique_ptr<MetricsServer> metrics_server_;  // after what it reads: stops first
+  double started_at_ = 0, next_metrics_ = 0;
+  void record_stages(const WorkDone& d, const Tracked& t);
 
   // Work handed to the worker threads and what they hand back.
   std::mutex mutex_;
@@ -658,12 +665,35 @@ void Service::collect(double now) {
   for (auto& d : finished) handle(std::move(d), now);
 }
 
+// The stages a segment ran, into the metrics: duration, outcome, bytes.
+void Service::record_stages(const WorkDone& d, const Tracked& t) {
+  state::JobStore jobs(db_->database());
+  for (const auto& s : d.result.report.stages) {
+    if (s.outcome == pipeline::Outcome::kCompleted) {
+      metrics_.stage_finished(s.stage, "done", s.seconds);
+      if (const auto j = jobs.get(state::JobKey{d.group_id, s.stage, out_root_.string()})) {
+        double bytes = 0;
+        for (const auto& p : jobs.products_of_job(j->id)) bytes += static_cast<double>(path_bytes(p.path));
+        metrics_.bytes_written(s.stage, bytes);
+      }
+      if (s.stage == "convert" && t.sel) metrics_.bytes_read(s.stage, static_cast<double>(input_bytes(*t.sel)));
+    } else if (s.outcome == pipeline::Outcome::kFailed || s.outcome == pipeline::Outcome::kCancelled) {
+      metrics_.stage_finished(s.stage, "failed", s.seconds);
+    }
+  }
+}
+
 void Service::handle(WorkDone d, double now) {
   --in_flight_;
   (d.segment == 1 ? first_in_flight_ : second_in_flight_) = false;
   auto it = tracked_.find(d.group_id);
   if (it == tracked_.end()) return;
   Tracked& t = it->second;
+  try {
+    record_stages(d, t);
+  } catch (const std::exception& e) {
+    spdlog::warn("stream: metrics of {}: {}", d.group_id, e.what());
+  }
   auto log = logging::group_logger(d.group_id);
   const auto& r = d.result.report;
   if (d.cancelled || d.result.stopped) {
@@ -694,6 +724,7 @@ void Service::handle(WorkDone d, double now) {
     }
     log->error("failed: {}", why);
     ++summary_.failed;
+    metrics_.group_finished(false);
     ignored_[d.group_id] = "failed";
     tracked_.erase(it);
   };
@@ -720,6 +751,10 @@ void Service::handle(WorkDone d, double now) {
     return;
   }
   ++summary_.processed;
+  metrics_.group_finished(true);
+  if (now > started_at_) {
+    metrics_.real_time_factor(summary_.processed * chain::kGroupCadenceS / (now - started_at_));
+  }
   log->info("processed: {:.1f} s after it closed", now - t.closed_at);
   tracked_.erase(it);
 }
@@ -742,7 +777,12 @@ void Service::apply_retention(double now) {
 StreamSummary Service::run() {
   const auto t0 = std::chrono::steady_clock::now();
   const TreeLock lock(lock_path(o_.layout), o_);
+  started_at_ = now_s();
+  metrics_server_ = start_metrics_server(metrics_, cfg_.get_string("metrics.listen"),
+                                         [this] { return ready_.load(); });
+  if (metrics_server_) summary_.metrics_address = metrics_server_->address();
   start_up();
+  ready_ = true;
   DirectoryWatcher watcher(input_dir_);
   for (int i = 0; i < s_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
   spdlog::info("stream: watching {} (inotify {}), output {}, {} worker(s)", input_dir_.string(),
@@ -790,6 +830,10 @@ StreamSummary Service::run() {
       evaluate(now);
       dispatch(now);
       apply_retention(now);
+      if (now >= next_metrics_) {
+        metrics_.jobs_by_state(state::JobStore(db_->database()).count_by_state());
+        next_metrics_ = now + 5;
+      }
       if (busy()) idle_since = now;
       if (o_.exit_when_idle_s > 0 && now - idle_since >= o_.exit_when_idle_s) {
         summary_.ended_by = "idle";
@@ -835,6 +879,7 @@ nlohmann::json StreamSummary::to_json() const {
           {"retention_removed", retention_removed},
           {"retention_bytes_freed", retention_bytes_freed},
           {"wall_seconds", wall_seconds},
+          {"metrics_address", metrics_address},
           {"ended_by", ended_by}};
 }
 

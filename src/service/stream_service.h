@@ -51,6 +51,7 @@ struct StreamSummary {
   std::uintmax_t retention_bytes_freed = 0;
   double wall_seconds = 0;
   std::string ended_by;  // "signal", "idle"
+  std::string metrics_address;  // host:port of /metrics while it ran; "" = none
   nlohmann::json to_json() const;
 };
 

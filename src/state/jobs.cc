@@ -426,7 +426,7 @@ std::optional<JobRecord> JobStore::claim_next(const std::string& holder, double 
   const std::string now = db_.now_epoch_sql();
   auto& st = db_.cached(fmt::format(
       "WITH c AS (SELECT id FROM jobs WHERE state = 'queued' AND run_after <= {0}{1} "
-      "ORDER BY priority, run_after, id LIMIT 1{2}) "
+      "ORDER BY priority, group_id, id LIMIT 1{2}) "
       "UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, holder = ?1, "
       "lease_expires = {0} + ?2, heartbeat_at = ?3, started_at = ?3, finished_at = NULL, "
       "error_kind = NULL, retryable = NULL, error = NULL, seconds = NULL, updated_at = ?3 "
@@ -445,6 +445,43 @@ std::optional<JobRecord> JobStore::claim_next(const std::string& holder, double 
   start_attempt(*j);
   tx.commit();
   return j;
+}
+
+bool JobStore::defer(const JobRecord& job, double delay_s) {
+  Transaction tx(db_);
+  auto& st = db_.cached(fmt::format(
+      "UPDATE jobs SET state = 'queued', attempt = attempt - 1, holder = NULL, "
+      "lease_expires = NULL, started_at = NULL, run_after = {} + ?4, updated_at = ?5 WHERE {}",
+      db_.now_epoch_sql(), kFence));
+  st.bind(1, job.id).bind(2, job.attempt).bind(3, job.holder.value_or("")).bind(4, delay_s).bind(
+      5, now_iso());
+  if (st.run() != 1) return false;
+  // Not an attempt: its row goes (the history shows only work that ran).
+  db_.cached("DELETE FROM job_attempts WHERE job_id = ?1 AND attempt = ?2")
+      .bind(1, job.id)
+      .bind(2, job.attempt)
+      .run();
+  tx.commit();
+  return true;
+}
+
+std::int64_t JobStore::count_unfinished(const std::string& out_root,
+                                        const std::vector<std::string>& stages, int max_priority) {
+  std::string filter;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    filter += fmt::format("{}?{}", i == 0 ? " AND stage IN (" : ", ", i + 3);
+  }
+  if (!stages.empty()) filter += ")";
+  auto& st = db_.cached(fmt::format(
+      "SELECT count(*) FROM jobs WHERE out_root = ?1 AND priority <= ?2 AND state IN ('queued', "
+      "'running'){}",
+      filter));
+  st.bind(1, out_root).bind(2, max_priority);
+  for (std::size_t i = 0; i < stages.size(); ++i) st.bind(static_cast<int>(i) + 3, stages[i]);
+  st.step();
+  const std::int64_t n = st.get_int(0);
+  st.reset();
+  return n;
 }
 
 std::vector<ReapedJob> JobStore::reap_expired(const RetryPolicy& policy, int limit) {

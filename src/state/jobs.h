@@ -155,6 +155,14 @@ class JobStore {
   // writing nothing, when the claim was lost.
   bool finish_failed(const JobRecord& job, ErrorKind kind, std::string_view error, double seconds,
                      const RetryPolicy& policy, const std::function<void()>& also = {});
+  // Puts a claimed job back for `delay_s` without using an attempt (a worker
+  // that claimed an apply whose calibration set is not solved yet): queued,
+  // attempt and history as before the claim. False when the claim was lost.
+  bool defer(const JobRecord& job, double delay_s);
+  // Jobs of `out_root` at one of `stages`, queued or running, with priority
+  // <= max_priority (the queue's calibrator transits), for the apply's wait.
+  std::int64_t count_unfinished(const std::string& out_root, const std::vector<std::string>& stages,
+                                int max_priority);
   std::vector<AttemptRecord> attempts(std::int64_t job_id);
   // Jobs by state (queued, running, ...), for status and tests.
   std::vector<std::pair<std::string, std::int64_t>> count_by_state();

@@ -595,6 +595,17 @@ CREATE TABLE job_attempts (
 );
 )sql";
 
+// The queue's claim order (docs/scale-out.md): priority, then the oldest
+// group, then the oldest job. A group's next stage is taken before a younger
+// group's first (groups finish in time order: lower latency, fewer
+// intermediates on disk), and a job queued again after a dead worker keeps
+// its place instead of joining the back of the queue (run_after is a filter,
+// no longer an order).
+constexpr std::string_view kClaimOrder = R"sql(
+DROP INDEX jobs_ready;
+CREATE INDEX jobs_claim_order ON jobs (state, priority, group_id, id);
+)sql";
+
 // PostgreSQL's migrations 7-9: SQLite changes a CHECK list or a key by
 // rebuilding the table (create, copy, drop, rename), which PostgreSQL refuses
 // or mis-handles (DROP TABLE of a referenced table; foreign keys follow the
@@ -669,6 +680,7 @@ const std::vector<Migration>& migrations() {
       {10, "sources, photometry_images, measurements, photometry_clusters, source_stats (science products)",
        kPhotometry},
       {11, "job queue: priority, run_after, job_attempts (scale-out)", kQueue},
+      {12, "job queue claim order: priority, group, id", kClaimOrder},
   };
   return list;
 }

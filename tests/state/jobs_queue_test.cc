@@ -40,7 +40,7 @@ JobKey key(const std::string& group, const std::string& stage = "image") {
   return {group, stage, "/out"};
 }
 
-TEST_P(QueueTest, OneJobPerGroupStageTreeClaimedByPriorityThenAge) {
+TEST_P(QueueTest, OneJobPerGroupStageTreeClaimedByPriorityThenGroupThenAge) {
   StateDb db(target());
   JobStore jobs(db.database());
   EXPECT_TRUE(jobs.enqueue(key("g1"), 100));
@@ -56,8 +56,10 @@ TEST_P(QueueTest, OneJobPerGroupStageTreeClaimedByPriorityThenAge) {
     EXPECT_EQ(j->holder, "w1");
     order.push_back(j->key.group_id + "/" + j->key.stage + j->key.out_root);
   }
-  EXPECT_THAT(order, ::testing::ElementsAre("g3/solve/out", "g1/image/out", "g2/image/out",
-                                            "g1/image/other-tree"));
+  // Priority, then the oldest group (its next stage before a younger group's
+  // first), then the oldest job (migration 12).
+  EXPECT_THAT(order, ::testing::ElementsAre("g3/solve/out", "g1/image/out", "g1/image/other-tree",
+                                            "g2/image/out"));
   // A stage filter: a worker that only images gets no solve.
   EXPECT_TRUE(jobs.enqueue(key("g4", "solve")));
   EXPECT_FALSE(jobs.claim_next("w2", 60, {"image", "validate"}));
@@ -154,6 +156,47 @@ TEST_P(QueueTest, RetriesBackOffThenTheJobIsDiscardedWithEveryAttemptsError) {
   EXPECT_EQ(jobs.get(j->id)->state, JobState::kFailed);
   EXPECT_FALSE(jobs.finish_done(*j, "fp", 0.1, {}, {}));
   EXPECT_EQ(jobs.get(j->id)->state, JobState::kFailed);
+}
+
+// A worker that claimed an apply whose set is still to be solved puts it back:
+// queued for the delay, the attempt not used, no attempt row; a stale holder
+// cannot. count_unfinished counts a tree's calibrator jobs still to run.
+TEST_P(QueueTest, ADeferredJobComesBackLaterWithoutUsingAnAttempt) {
+  StateDb db(target());
+  JobStore jobs(db.database());
+  jobs.enqueue(key("cal", "solve"), 10);
+  jobs.enqueue(key("sci", "applycal"), 50);
+  jobs.enqueue({"cal2", "convert", "/other"}, 10);
+  EXPECT_EQ(jobs.count_unfinished("/out", {"convert", "flag", "solve"}, 10), 1);
+  EXPECT_EQ(jobs.count_unfinished("/out", {"convert", "flag"}, 10), 0);
+  EXPECT_EQ(jobs.count_unfinished("/out", {}, 50), 2);
+  auto cal = jobs.claim_next("w", 60);
+  ASSERT_TRUE(cal && cal->key.group_id == "cal");
+  EXPECT_EQ(jobs.count_unfinished("/out", {"solve"}, 10), 1);  // running counts
+  auto sci = jobs.claim_next("w", 60, {"applycal"});
+  ASSERT_TRUE(sci);
+  EXPECT_EQ(sci->attempt, 1);
+  JobRecord stale = *sci;
+  stale.holder = "another";
+  EXPECT_FALSE(jobs.defer(stale, 0.3));  // fenced on the holder
+  EXPECT_TRUE(jobs.defer(*sci, 0.3));
+  const auto back = jobs.get(sci->id);
+  EXPECT_EQ(back->state, JobState::kQueued);
+  EXPECT_EQ(back->attempt, 0);
+  EXPECT_FALSE(back->holder);
+  EXPECT_TRUE(jobs.attempts(sci->id).empty());
+  EXPECT_GT(seconds_until_run(db, sci->id), 0.1);
+  EXPECT_FALSE(jobs.claim_next("w", 60, {"applycal"})) << "claimed before its delay";
+  EXPECT_FALSE(jobs.defer(*sci, 0.3));  // no longer held
+  ASSERT_TRUE(jobs.finish_done(*cal, "fp", 0.1, {}, {}));
+  EXPECT_EQ(jobs.count_unfinished("/out", {"convert", "flag", "solve"}, 10), 0);
+  std::optional<JobRecord> again;
+  for (int tries = 0; tries < 100 && !(again = jobs.claim_next("w", 60, {"applycal"})); ++tries) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->attempt, 1);  // the first real attempt
+  EXPECT_EQ(jobs.attempts(again->id).size(), 1u);
 }
 
 TEST_P(QueueTest, TheReaperTakesOnlyExpiredLeasesAndDiscardsAtTheLastAttempt) {
