@@ -36,6 +36,9 @@ packages=(
   python3 python3-h5py python3-numpy python3-casacore python3-astropy
   # the HTML report rendered headless in a test
   chromium
+  # the single-node Slurm the slurm_pilots test starts (slurmctld, slurmd, sbatch) and its
+  # authentication daemon
+  slurm-wlm munge
 )
 
 if [ "$install" = 1 ]; then
