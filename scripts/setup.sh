@@ -39,6 +39,9 @@ packages=(
   python3-prometheus-client
   # the HTML report rendered headless in a test
   chromium
+  # the single-node Slurm the slurm_pilots test starts (slurmctld, slurmd, sbatch) and its
+  # authentication daemon
+  slurm-wlm munge
 )
 
 if [ "$install" = 1 ]; then

@@ -150,6 +150,7 @@ int run(int argc, char** argv) {
   register_lightcurve_command(app, ctx);
   register_variables_command(app, ctx);
   register_mosaic_command(app, ctx);
+  register_slurm_command(app, ctx);
 
   // One handler for every stage: subcommand callbacks run inside parse() and
   // may throw ConfigError (e.g. `simulate --size huge`), which must not escape.

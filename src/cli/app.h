@@ -81,6 +81,7 @@ void register_variables_command(CLI::App& app, CommandContext& ctx);
 void register_submit_command(CLI::App& app, CommandContext& ctx);
 void register_worker_command(CLI::App& app, CommandContext& ctx);
 void register_mosaic_command(CLI::App& app, CommandContext& ctx);
+void register_slurm_command(CLI::App& app, CommandContext& ctx);
 
 // Entry point used by main(): returns the process exit code (docs/cli.md).
 int run(int argc, char** argv);
