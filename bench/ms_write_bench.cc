@@ -19,12 +19,6 @@
 // a JSON report. Not a timed test.
 #include "io/ms/ms_writer.h"
 
-#include "io/ms/casacore_cxx20.h"  // before any casacore header
-
-#include <casacore/casa/Arrays/Array.h>
-#include <casacore/casa/Arrays/Slicer.h>
-#include <casacore/tables/Tables/ArrayColumn.h>
-#include <casacore/tables/Tables/Table.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -41,11 +35,11 @@
 #include <vector>
 
 #include "common/process_stats.h"
+#include "ms_read_paths.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-namespace cc = casacore;
 using contimg::ms::MsLayout;
 using contimg::ms::MsWriter;
 using contimg::ms::RowBlock;
@@ -324,46 +318,14 @@ int main(int argc, char** argv) {
 
   ReadResult all, spw, baseline;
   if (o.read) {
-    const cc::Slicer::LengthOrLast len = cc::Slicer::endIsLength;
-    all = measure_read(o, [&] {
-      cc::Table t(ms.string());
-      cc::ArrayColumn<cc::Complex> d(t, "DATA");
-      cc::ArrayColumn<cc::Bool> f(t, "FLAG");
-      cc::ArrayColumn<cc::Float> w(t, "WEIGHT_SPECTRUM");
-      double elements = 0;
-      for (cc::rownr_t r = 0; r < t.nrow(); r += static_cast<cc::rownr_t>(o.nbl)) {
-        const cc::Slicer rows(cc::IPosition(1, static_cast<ssize_t>(r)), cc::IPosition(1, o.nbl), len);
-        elements += static_cast<double>(d.getColumnRange(rows).nelements());
-        f.getColumnRange(rows);
-        w.getColumnRange(rows);
-      }
-      return elements * kCellBytes;
-    });
+    namespace bench = contimg::bench;
+    all = measure_read(o, [&] { return bench::read_all_blocks(ms.string(), o.nbl) * kCellBytes; });
     const int the_spw = o.nspw / 2;
     spw = measure_read(o, [&] {
-      cc::Table t(ms.string());
-      cc::ArrayColumn<cc::Complex> d(t, "DATA");
-      cc::ArrayColumn<cc::Bool> f(t, "FLAG");
-      cc::ArrayColumn<cc::Float> w(t, "WEIGHT_SPECTRUM");
-      double elements = 0;
-      for (int ti = 0; ti < o.ntimes; ++ti) {
-        const auto r = static_cast<ssize_t>((static_cast<long>(ti) * o.nspw + the_spw) * o.nbl);
-        const cc::Slicer rows(cc::IPosition(1, r), cc::IPosition(1, o.nbl), len);
-        elements += static_cast<double>(d.getColumnRange(rows).nelements());
-        f.getColumnRange(rows);
-        w.getColumnRange(rows);
-      }
-      return elements * kCellBytes;
+      return bench::read_spw_blocks(ms.string(), o.ntimes, o.nspw, the_spw, o.nbl) * kCellBytes;
     });
     baseline = measure_read(o, [&] {
-      cc::Table t(ms.string());
-      cc::ArrayColumn<cc::Complex> d(t, "DATA");
-      double bytes = 0;
-      for (int ti = 0; ti < o.ntimes; ++ti) {
-        const auto r = static_cast<cc::rownr_t>((static_cast<long>(ti) * o.nspw + the_spw) * o.nbl + o.nbl / 3);
-        bytes += static_cast<double>(d(r).nelements()) * 8.0;
-      }
-      return bytes;
+      return bench::read_baseline_cells(ms.string(), o.ntimes, o.nspw, the_spw, o.nbl) * 8.0;
     });
     const auto show = [](const char* name, const ReadResult& r) {
       std::printf("read_%s_s=%.3f read_%s_needed_MB=%.2f read_%s_requested_MB=%.2f read_%s_disk_MB=%.2f\n", name,

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "calibration/model_qa.h"
+#include "calibration/predict.h"
 #include "common/error.h"
 
 namespace contimg::calibration {

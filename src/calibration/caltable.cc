@@ -1,7 +1,5 @@
 #include "calibration/caltable.h"
 
-#include "io/ms/casacore_cxx20.h"  // first: before any casacore header
-
 #include <casacore/casa/Arrays/Array.h>
 #include <casacore/casa/Arrays/Vector.h>
 #include <casacore/casa/Containers/Record.h>

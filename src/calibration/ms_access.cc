@@ -1,7 +1,5 @@
 #include "calibration/ms_access.h"
 
-#include "io/ms/casacore_cxx20.h"  // first: before any casacore header
-
 #include <casacore/casa/Arrays/Array.h>
 #include <casacore/casa/Arrays/Slicer.h>
 #include <casacore/casa/Arrays/Vector.h>

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "calibration/predict.h"
+#include "calibration/direction.h"
 
 namespace contimg::calibration {
 

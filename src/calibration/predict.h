@@ -11,13 +11,10 @@
 #include <span>
 #include <vector>
 
+#include "calibration/direction.h"
 #include "sky/sky_model.h"
 
 namespace contimg::calibration {
-
-struct Direction {
-  double ra_rad = 0, dec_rad = 0;
-};
 
 // Direction cosines of `src` relative to `centre` (SIN projection).
 struct Lmn {

@@ -1,6 +1,5 @@
 // `contimg image MS [--out DIR]`: one group's MS to image products (SPEC §6):
 // re-phase to a common centre, WSClean, primary beam, QA (docs/imaging.md).
-#include "io/ms/casacore_cxx20.h"  // first: before any casacore header
 
 #include <unistd.h>
 
@@ -8,9 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
-
-#include <casacore/casa/Exceptions/Error.h>
-#include <casacore/tables/Tables/Table.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -22,6 +18,7 @@
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "imaging/image_stage.h"
+#include "io/ms/casa_table.h"
 #include "pipeline/runner.h"
 
 namespace contimg::cli {
@@ -96,13 +93,8 @@ void check_is_ms(const fs::path& ms) {
     throw InputError(fmt::format("{}: not a Measurement Set (no table.dat)", ms.string()));
   }
   readable(dat, R_OK);
-  bool is_table = false;
-  try {
-    is_table = casacore::Table::isReadable(ms.string());
-  } catch (const casacore::AipsError&) {
-    is_table = false;  // a table.dat casacore cannot parse: not a table
-  }
-  if (!is_table) {
+  // False also for a table.dat casacore cannot parse.
+  if (!ms::CasaTable::is_readable(ms.string())) {
     throw InputError(fmt::format("{}: not a Measurement Set (table.dat is not a casacore table)", ms.string()));
   }
 }

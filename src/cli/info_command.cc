@@ -2,7 +2,6 @@
 // filter plugins and cache profiles, and the effective configuration with the
 // source of each value.
 #include <aoflagger.h>
-#include <casacore/casa/version.h>
 #include <erfa.h>
 #include <erfaextra.h>
 #include <fftw3.h>
@@ -22,6 +21,7 @@
 #include "cli/app.h"
 #include "common/build_info.h"
 #include "common/subprocess.h"
+#include "io/ms/casa_table.h"
 #include "io/uvh5/cache_profile.h"
 #include "io/uvh5/hdf5_handle.h"
 
@@ -35,7 +35,7 @@ nlohmann::json library_versions() {
   aoflagger::AOFlagger::GetVersion(ao_major, ao_minor, ao_sub);
   return {
       {"hdf5", uvh5::hdf5_version()},
-      {"casacore", std::string(casacore::getVersion())},
+      {"casacore", ms::casacore_version()},
       {"erfa", std::string(eraVersion())},
       {"cfitsio", fmt::format("{}.{}.{}", CFITSIO_MAJOR, CFITSIO_MINOR, CFITSIO_MICRO)},
       {"wcslib", fmt::format("{}.{}.{}", wcs[0], wcs[1], wcs[2])},

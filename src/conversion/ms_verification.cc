@@ -1,8 +1,5 @@
 #include "conversion/ms_verification.h"
 
-// Must precede every casacore header (casacore 3.5 under C++20).
-#include "io/ms/casacore_cxx20.h"
-
 #include <casacore/casa/Arrays/Array.h>
 #include <casacore/casa/Arrays/Matrix.h>
 #include <casacore/casa/Arrays/Vector.h>

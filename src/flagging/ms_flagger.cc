@@ -1,16 +1,5 @@
 #include "flagging/ms_flagger.h"
 
-// Must precede every casacore header (casacore 3.5 under C++20).
-#include "io/ms/casacore_cxx20.h"
-
-#include <casacore/casa/Arrays/Array.h>
-#include <casacore/casa/Arrays/Slicer.h>
-#include <casacore/casa/Arrays/Vector.h>
-#include <casacore/tables/Tables/ArrayColumn.h>
-#include <casacore/tables/Tables/ScalarColumn.h>
-#include <casacore/tables/Tables/Table.h>
-#include <casacore/tables/Tables/TableRecord.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -31,6 +20,7 @@
 #include "common/interrupts.h"
 #include "common/progress.h"
 #include "config/config.h"
+#include "io/ms/casa_table.h"
 #include "io/ms/table_release.h"
 #include "state/flag_stats.h"
 
@@ -74,70 +64,69 @@ struct Layout {
   throw InputError(fmt::format("{}: not a usable Measurement Set: {}", ms.string(), why));
 }
 
-Layout read_layout(const fs::path& ms, const casacore::Table& main) {
+Layout read_layout(const fs::path& ms, const ms::CasaTable& main) {
   Layout L;
-  const auto& kw = main.keywordSet();
   for (const char* sub : {"ANTENNA", "SPECTRAL_WINDOW", "DATA_DESCRIPTION", "POLARIZATION"}) {
-    if (!kw.isDefined(sub)) not_an_ms(ms, fmt::format("no {} subtable", sub));
+    if (!main.has_subtable(sub)) not_an_ms(ms, fmt::format("no {} subtable", sub));
   }
   for (const char* col : {"DATA", "FLAG", "TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "FLAG_ROW"}) {
-    if (!main.tableDesc().isColumn(col)) not_an_ms(ms, fmt::format("no {} column", col));
+    if (!main.has_column(col)) not_an_ms(ms, fmt::format("no {} column", col));
   }
-  casacore::Table ant(kw.asTable("ANTENNA"));
+  const ms::CasaTable ant = main.subtable("ANTENNA");
   // Station names ("DSA-034"); NAME holds the bare number in our MS (SPEC §4).
-  const bool has_station = ant.tableDesc().isColumn("STATION");
-  casacore::ScalarColumn<casacore::String> names(ant, has_station ? "STATION" : "NAME");
-  for (casacore::rownr_t r = 0; r < ant.nrow(); ++r) L.antenna_names.push_back(names(r));
+  const bool has_station = ant.has_column("STATION");
+  L.antenna_names = ant.get_column<std::string>(has_station ? "STATION" : "NAME");
 
-  casacore::Table dd(kw.asTable("DATA_DESCRIPTION"));
-  casacore::Table spw(kw.asTable("SPECTRAL_WINDOW"));
-  casacore::Table pol(kw.asTable("POLARIZATION"));
-  casacore::ScalarColumn<int> dd_spw(dd, "SPECTRAL_WINDOW_ID"), dd_pol(dd, "POLARIZATION_ID");
-  casacore::ArrayColumn<double> chan_freq(spw, "CHAN_FREQ");
-  casacore::ScalarColumn<int> num_corr(pol, "NUM_CORR");
+  const ms::CasaTable dd = main.subtable("DATA_DESCRIPTION");
+  const ms::CasaTable spw = main.subtable("SPECTRAL_WINDOW");
+  const ms::CasaTable pol = main.subtable("POLARIZATION");
+  const std::vector<std::int32_t> dd_spw = dd.get_column<std::int32_t>("SPECTRAL_WINDOW_ID"),
+                                  dd_pol = dd.get_column<std::int32_t>("POLARIZATION_ID");
+  const std::vector<std::int32_t> num_corr = pol.get_column<std::int32_t>("NUM_CORR");
+  const std::size_t nspw_rows = spw.nrow();
 
   const std::size_t nrow = main.nrow();
   if (nrow == 0) not_an_ms(ms, "the main table has no rows");
-  casacore::ScalarColumn<double> time_col(main, "TIME");
-  casacore::ScalarColumn<int> a1_col(main, "ANTENNA1"), a2_col(main, "ANTENNA2"), dd_col(main, "DATA_DESC_ID");
-  const casacore::Vector<double> time = time_col.getColumn();
-  const casacore::Vector<int> a1 = a1_col.getColumn(), a2 = a2_col.getColumn(), ddid = dd_col.getColumn();
+  const std::vector<double> time = main.get_column<double>("TIME");
+  const std::vector<std::int32_t> a1 = main.get_column<std::int32_t>("ANTENNA1"),
+                                  a2 = main.get_column<std::int32_t>("ANTENNA2"),
+                                  ddid = main.get_column<std::int32_t>("DATA_DESC_ID");
 
   // Data descriptions used, their SPW and correlations.
-  std::vector<int> used(dd.nrow(), 0);
+  const std::size_t ndd = dd_spw.size();
+  std::vector<int> used(ndd, 0);
   for (std::size_t r = 0; r < nrow; ++r) {
-    if (ddid[r] < 0 || static_cast<std::size_t>(ddid[r]) >= dd.nrow()) {
-      not_an_ms(ms, fmt::format("row {} has DATA_DESC_ID {} (DATA_DESCRIPTION has {} rows)", r, ddid[r], dd.nrow()));
+    if (ddid[r] < 0 || static_cast<std::size_t>(ddid[r]) >= ndd) {
+      not_an_ms(ms, fmt::format("row {} has DATA_DESC_ID {} (DATA_DESCRIPTION has {} rows)", r, ddid[r], ndd));
     }
     used[static_cast<std::size_t>(ddid[r])] = 1;
   }
-  L.ddid_spw.assign(dd.nrow(), -1);
-  L.gchan.resize(dd.nrow());
-  L.chan_nchan.assign(dd.nrow(), 0);
+  L.ddid_spw.assign(ndd, -1);
+  L.gchan.resize(ndd);
+  L.chan_nchan.assign(ndd, 0);
   struct Chan {
     double freq;
     std::size_t ddid, chan;
   };
   std::vector<Chan> chans;
-  for (std::size_t d = 0; d < dd.nrow(); ++d) {
+  for (std::size_t d = 0; d < ndd; ++d) {
     if (!used[d]) continue;
-    const int s = dd_spw(d), p = dd_pol(d);
-    if (s < 0 || static_cast<casacore::rownr_t>(s) >= spw.nrow() || p < 0 ||
-        static_cast<casacore::rownr_t>(p) >= pol.nrow()) {
+    const int s = dd_spw[d], p = dd_pol[d];
+    if (s < 0 || static_cast<std::size_t>(s) >= nspw_rows || p < 0 || static_cast<std::size_t>(p) >= num_corr.size()) {
       not_an_ms(ms, fmt::format("DATA_DESCRIPTION row {} refers to SPW {} / POLARIZATION {}", d, s, p));
     }
-    const auto nc = static_cast<std::size_t>(num_corr(static_cast<casacore::rownr_t>(p)));
+    const auto nc = static_cast<std::size_t>(num_corr[static_cast<std::size_t>(p)]);
     if (L.npol == 0) L.npol = nc;
     if (nc != L.npol) not_an_ms(ms, "data descriptions with different correlation counts");
     L.ddid_spw[d] = s;
-    const casacore::Vector<double> f = chan_freq(static_cast<casacore::rownr_t>(s));
+    const std::vector<double> f = spw.get_cell<double>("CHAN_FREQ", static_cast<std::uint64_t>(s)).values;
     L.chan_nchan[d] = f.size();
     for (std::size_t c = 0; c < f.size(); ++c) chans.push_back({f[c], d, c});
     L.spws.push_back(s);
   }
   std::sort(L.spws.begin(), L.spws.end());
   std::stable_sort(chans.begin(), chans.end(), [](const Chan& x, const Chan& y) { return x.freq < y.freq; });
-  for (std::size_t d = 0; d < dd.nrow(); ++d) L.gchan[d].assign(L.chan_nchan[d], 0);
+  for (std::size_t d = 0; d < ndd; ++d) L.gchan[d].assign(L.chan_nchan[d], 0);
   for (std::size_t g = 0; g < chans.size(); ++g) {
     L.gchan[chans[g].ddid][chans[g].chan] = g;
     L.freqs.push_back(chans[g].freq);
@@ -228,7 +217,7 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
   const auto t_start = Clock::now();
   FlagReport rep;
   rep.ms = ms;
-  if (!fs::is_directory(ms) || !casacore::Table::isReadable(ms.string())) {
+  if (!fs::is_directory(ms) || !ms::CasaTable::is_readable(ms.string())) {
     throw InputError(fmt::format("{}: not a Measurement Set (no readable casacore table)", ms.string()));
   }
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
@@ -238,16 +227,16 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
   std::vector<RfiDetector> detectors;
   for (unsigned i = 0; i < nthreads; ++i) detectors.emplace_back(options_.strategy);
 
-  casacore::Table main;
+  ms::CasaTable main;
   try {
-    main = casacore::Table(ms.string(), casacore::Table::Update);
-  } catch (const casacore::AipsError& e) {
+    main = ms::CasaTable(ms.string(), ms::CasaTable::Mode::kUpdate);
+  } catch (const ms::TableError& e) {
     throw InputError(fmt::format("{}: cannot open for update: {}", ms.string(), e.what()));
   }
   Layout L;
   try {
     L = read_layout(ms, main);
-  } catch (const casacore::AipsError& e) {
+  } catch (const ms::TableError& e) {
     throw InputError(fmt::format("{}: {}", ms.string(), e.what()));
   }
   const std::size_t nbl = L.baselines.size(), nt = L.times.size(), nc = L.freqs.size(), np = L.npol;
@@ -258,10 +247,6 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
   rep.nchan = nc;
   rep.npol = np;
   rep.nspw = L.spws.size();
-
-  casacore::ArrayColumn<casacore::Complex> data_col(main, "DATA");
-  casacore::ArrayColumn<bool> flag_col(main, "FLAG");
-  casacore::ScalarColumn<bool> flag_row_col(main, "FLAG_ROW");
 
   // Final flags of every baseline stay in memory (1 byte a sample) until the
   // single write at the end; visibilities are held one chunk of baselines at a time.
@@ -295,26 +280,22 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
         r1 = static_cast<std::size_t>(std::lower_bound(rb + r0, rb + r1, b1) - rb);
       }
       if (r1 <= r0) continue;
-      const casacore::Slicer rows(casacore::IPosition(1, static_cast<std::int64_t>(r0)),
-                                  casacore::IPosition(1, static_cast<std::int64_t>(r1 - r0)));
-      casacore::Array<casacore::Complex> d;
-      casacore::Array<bool> f;
+      ms::CellArray<std::complex<float>> d;
+      ms::CellArray<std::uint8_t> f;
       try {
-        data_col.getColumnRange(rows, d, true);
-        flag_col.getColumnRange(rows, f, true);
-      } catch (const casacore::AipsError& e) {
+        d = main.get_range<std::complex<float>>("DATA", r0, r1 - r0);
+        f = main.get_range<std::uint8_t>("FLAG", r0, r1 - r0);
+      } catch (const ms::TableError& e) {
         throw InputError(fmt::format("{}: reading rows {}-{}: {}", ms.string(), r0, r1 - 1, e.what()));
       }
       const auto nch = L.chan_nchan[static_cast<std::size_t>(blk.ddid)];
-      if (d.shape().size() != 3 || static_cast<std::size_t>(d.shape()[0]) != np ||
-          static_cast<std::size_t>(d.shape()[1]) != nch || d.shape() != f.shape()) {
+      if (d.shape.size() != 3 || d.shape[0] != np || d.shape[1] != nch || d.shape != f.shape) {
         throw InputError(fmt::format("{}: rows {}-{}: DATA/FLAG cells do not match {} correlations x {} channels",
                                      ms.string(), r0, r1 - 1, np, nch));
       }
       rep.bytes_read += (r1 - r0) * np * nch * (sizeof(Visibility) + 1);
-      bool dc = false, fc = false;
-      const casacore::Complex* dp = d.getStorage(dc);
-      const bool* fp = f.getStorage(fc);
+      const std::complex<float>* dp = d.values.data();
+      const std::uint8_t* fp = f.values.data();
       const auto& gmap = L.gchan[static_cast<std::size_t>(blk.ddid)];
       for (std::size_t r = r0; r < r1; ++r) {
         const std::size_t bl = L.row_baseline[r];
@@ -330,8 +311,6 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
           }
         }
       }
-      d.freeStorage(dp, dc);
-      f.freeStorage(fp, fc);
     }
     rep.seconds_read += seconds_since(t_read);
 
@@ -454,12 +433,8 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
   try {
     for (const Block& blk : L.blocks) {
       const auto nch = L.chan_nchan[static_cast<std::size_t>(blk.ddid)];
-      casacore::Array<bool> f(casacore::IPosition(3, static_cast<std::int64_t>(np),
-                                                  static_cast<std::int64_t>(nch),
-                                                  static_cast<std::int64_t>(blk.nrows)));
-      casacore::Vector<bool> frow(blk.nrows);
-      bool fc = false;
-      bool* fp = f.getStorage(fc);
+      std::vector<std::uint8_t> f(np * nch * blk.nrows), frow(blk.nrows);
+      std::uint8_t* fp = f.data();
       const auto& gmap = L.gchan[static_cast<std::size_t>(blk.ddid)];
       for (std::size_t k = 0; k < blk.nrows; ++k) {
         const std::uint8_t* pf = flags.data() + L.row_baseline[blk.row0 + k] * plane;
@@ -473,20 +448,17 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
         }
         frow[k] = all;
       }
-      f.putStorage(fp, fc);
-      const casacore::Slicer rows(casacore::IPosition(1, static_cast<std::int64_t>(blk.row0)),
-                                  casacore::IPosition(1, static_cast<std::int64_t>(blk.nrows)));
-      flag_col.putColumnRange(rows, f);
-      flag_row_col.putColumnRange(rows, frow);
+      main.put_range("FLAG", blk.row0, {np, nch, blk.nrows}, f.data());
+      main.put_range("FLAG_ROW", blk.row0, {blk.nrows}, frow.data());
       rep.bytes_written += blk.nrows * np * nch;
     }
     // Flushed where its errors are caught; then nothing is left for the
     // destructor to write (a failed write there is std::terminate).
-    ms::flush_or_throw(main, ms.string() + ": writing FLAG");
-    ms::release_without_writing(main);
-  } catch (const casacore::AipsError& e) {
+    main.flush_or_throw(ms.string() + ": writing FLAG");
+    main.release_without_writing();
+  } catch (const ms::TableError& e) {
     const std::string note = ms::disk_full_note(ms, e.what());
-    ms::release_without_writing(main);
+    main.release_without_writing();
     throw IoError(fmt::format("{}: writing FLAG: {}{}", ms.string(), e.what(), note));
   }
   rep.seconds_write = seconds_since(t_write);

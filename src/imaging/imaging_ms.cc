@@ -1,19 +1,5 @@
 #include "imaging/imaging_ms.h"
 
-// Must precede every casacore header (casacore 3.5 under C++20).
-#include "common/constants.h"
-#include "io/ms/casacore_cxx20.h"
-
-#include <casacore/casa/Arrays/Array.h>
-#include <casacore/casa/Arrays/Matrix.h>
-#include <casacore/casa/Arrays/Slicer.h>
-#include <casacore/casa/Arrays/Vector.h>
-#include <casacore/casa/Containers/Record.h>
-#include <casacore/tables/Tables/ArrayColumn.h>
-#include <casacore/tables/Tables/ScalarColumn.h>
-#include <casacore/tables/Tables/Table.h>
-#include <casacore/tables/Tables/TableRecord.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,9 +9,11 @@
 #include <fmt/format.h>
 
 #include "common/build_info.h"
+#include "common/constants.h"
 #include "common/error.h"
 #include "imaging/channel_average.h"
 #include "imaging/rephase.h"
+#include "io/ms/casa_table.h"
 #include "io/ms/ms_writer.h"
 
 namespace contimg::imaging {
@@ -40,18 +28,15 @@ constexpr double kMjdToJd = 2400000.5;
 // per pass: bounds memory whatever the row order of the input.
 constexpr std::size_t kMaxBlockRows = 16384;
 
-casacore::Table subtable(const casacore::Table& main, const char* name, const fs::path& ms) {
-  if (!main.keywordSet().isDefined(name)) {
+ms::CasaTable subtable(const ms::CasaTable& main, const char* name, const fs::path& ms) {
+  if (!main.has_subtable(name)) {
     throw InputError(fmt::format("{}: no {} subtable", ms.string(), name));
   }
-  return main.keywordSet().asTable(name);
+  return main.subtable(name);
 }
 
-std::string direction_ref(const casacore::Table& field) {
-  const auto& kw = casacore::TableColumn(field, "PHASE_DIR").keywordSet();
-  if (!kw.isDefined("MEASINFO")) return "J2000";
-  const auto& mi = kw.asRecord("MEASINFO");
-  return mi.isDefined("Ref") ? std::string(mi.asString("Ref")) : "J2000";
+std::string direction_ref(const ms::CasaTable& field) {
+  return field.column_keyword("PHASE_DIR", "MEASINFO", "Ref", "J2000");
 }
 
 struct InputDescription {
@@ -61,89 +46,77 @@ struct InputDescription {
   std::vector<int> ddid_to_spw;
 };
 
-InputDescription describe(const casacore::Table& main, const fs::path& ms) {
+InputDescription describe(const ms::CasaTable& main, const fs::path& ms) {
   InputDescription d;
   auto& L = d.layout;
   {
     const auto t = subtable(main, "ANTENNA", ms);
-    casacore::ScalarColumn<casacore::String> name(t, "NAME"), station(t, "STATION"), mount(t, "MOUNT");
-    casacore::ArrayColumn<double> pos(t, "POSITION");
-    casacore::ScalarColumn<double> diam(t, "DISH_DIAMETER");
-    casacore::ScalarColumn<bool> flag(t, "FLAG_ROW");
-    for (casacore::rownr_t r = 0; r < t.nrow(); ++r) {
+    for (std::uint64_t r = 0; r < t.nrow(); ++r) {
       ms::AntennaInfo a;
-      a.name = name(r);
-      a.station = station(r);
-      a.mount = mount(r);
-      const casacore::Vector<double> p = pos(r);
+      a.name = t.get<std::string>("NAME", r);
+      a.station = t.get<std::string>("STATION", r);
+      a.mount = t.get<std::string>("MOUNT", r);
+      const auto p = t.get_cell<double>("POSITION", r);
+      if (p.size() < 3) throw InputError(fmt::format("{}: ANTENNA row {} has no POSITION", ms.string(), r));
       a.itrf_m = {p[0], p[1], p[2]};
-      a.diameter_m = diam(r);
-      a.flagged = flag(r);
+      a.diameter_m = t.get<double>("DISH_DIAMETER", r);
+      a.flagged = t.get<std::uint8_t>("FLAG_ROW", r) != 0;
       L.antennas.push_back(a);
     }
   }
   {
     const auto t = subtable(main, "SPECTRAL_WINDOW", ms);
-    casacore::ArrayColumn<double> freq(t, "CHAN_FREQ"), width(t, "CHAN_WIDTH");
-    casacore::ScalarColumn<double> ref(t, "REF_FREQUENCY");
-    casacore::ScalarColumn<casacore::String> name(t, "NAME");
-    casacore::ScalarColumn<int> mfr(t, "MEAS_FREQ_REF"), sideband(t, "NET_SIDEBAND");
-    for (casacore::rownr_t r = 0; r < t.nrow(); ++r) {
+    for (std::uint64_t r = 0; r < t.nrow(); ++r) {
       ms::SpectralWindowInfo s;
-      s.name = name(r);
-      const casacore::Vector<double> f = freq(r), w = width(r);
-      s.chan_freq_hz.assign(f.begin(), f.end());
-      for (double x : w) s.chan_width_hz.push_back(std::abs(x));
-      s.ref_frequency_hz = ref(r);
-      s.meas_freq_ref = mfr(r);
-      s.net_sideband = sideband(r);
+      s.name = t.get<std::string>("NAME", r);
+      s.chan_freq_hz = t.get_cell<double>("CHAN_FREQ", r).values;
+      for (double x : t.get_cell<double>("CHAN_WIDTH", r).values) s.chan_width_hz.push_back(std::abs(x));
+      s.ref_frequency_hz = t.get<double>("REF_FREQUENCY", r);
+      s.meas_freq_ref = t.get<std::int32_t>("MEAS_FREQ_REF", r);
+      s.net_sideband = t.get<std::int32_t>("NET_SIDEBAND", r);
       L.spectral_windows.push_back(s);
     }
   }
   {
     const auto t = subtable(main, "DATA_DESCRIPTION", ms);
-    casacore::ScalarColumn<int> spw(t, "SPECTRAL_WINDOW_ID"), pol(t, "POLARIZATION_ID");
-    for (casacore::rownr_t r = 0; r < t.nrow(); ++r) {
+    const auto spw = t.get_column<std::int32_t>("SPECTRAL_WINDOW_ID");
+    const auto pol = t.get_column<std::int32_t>("POLARIZATION_ID");
+    for (std::size_t r = 0; r < spw.size(); ++r) {
       // MsLayout ties DATA_DESC_ID i to SPW i (as the converter writes it).
-      if (spw(r) != static_cast<int>(r) || pol(r) != 0) {
+      if (spw[r] != static_cast<int>(r) || pol[r] != 0) {
         throw InputError(fmt::format("{}: DATA_DESCRIPTION row {} maps to SPW {} / polarization {}; "
                                      "the imaging MS needs DATA_DESC_ID = SPW and one polarization",
-                                     ms.string(), r, spw(r), pol(r)));
+                                     ms.string(), r, spw[r], pol[r]));
       }
-      d.ddid_to_spw.push_back(spw(r));
+      d.ddid_to_spw.push_back(spw[r]);
     }
   }
   {
     const auto t = subtable(main, "POLARIZATION", ms);
-    casacore::ArrayColumn<int> corr(t, "CORR_TYPE");
     if (t.nrow() < 1) throw InputError(fmt::format("{}: empty POLARIZATION table", ms.string()));
-    const casacore::Vector<int> c = corr(0);
-    L.corr_types.assign(c.begin(), c.end());
+    L.corr_types = t.get_cell<std::int32_t>("CORR_TYPE", 0).values;
   }
   {
     const auto t = subtable(main, "FIELD", ms);
-    casacore::ArrayColumn<double> dir(t, "PHASE_DIR");
-    casacore::ScalarColumn<double> time(t, "TIME");
     const std::string ref = direction_ref(t);
     if (ref != "ICRS" && ref != "J2000") {
       throw InputError(fmt::format("{}: FIELD PHASE_DIR frame {} (ICRS or J2000 expected)", ms.string(), ref));
     }
     L.direction_frame = ref == "ICRS" ? ms::DirectionFrame::kIcrs : ms::DirectionFrame::kJ2000;
-    for (casacore::rownr_t r = 0; r < t.nrow(); ++r) {
-      const casacore::Array<double> a = dir(r);
-      const std::vector<double> v(a.begin(), a.end());
+    for (std::uint64_t r = 0; r < t.nrow(); ++r) {
+      const std::vector<double> v = t.get_cell<double>("PHASE_DIR", r).values;
       if (v.size() < 2) throw InputError(fmt::format("{}: FIELD row {} has no PHASE_DIR", ms.string(), r));
       d.fields.push_back({v[0], v[1]});
-      d.field_time_mjd_s.push_back(time(r));
+      d.field_time_mjd_s.push_back(t.get<double>("TIME", r));
     }
     if (d.fields.empty()) throw InputError(fmt::format("{}: FIELD table is empty", ms.string()));
   }
   {
     const auto t = subtable(main, "OBSERVATION", ms);
     if (t.nrow() > 0) {
-      L.observation.telescope_name = casacore::ScalarColumn<casacore::String>(t, "TELESCOPE_NAME")(0);
-      L.observation.observer = casacore::ScalarColumn<casacore::String>(t, "OBSERVER")(0);
-      L.observation.project = casacore::ScalarColumn<casacore::String>(t, "PROJECT")(0);
+      L.observation.telescope_name = t.get<std::string>("TELESCOPE_NAME", 0);
+      L.observation.observer = t.get<std::string>("OBSERVER", 0);
+      L.observation.project = t.get<std::string>("PROJECT", 0);
     }
   }
   return d;
@@ -153,9 +126,8 @@ InputDescription describe(const casacore::Table& main, const fs::path& ms) {
 
 bool ms_has_column(const fs::path& ms, const std::string& column) {
   try {
-    casacore::Table t(ms.string(), casacore::Table::Old);
-    return t.tableDesc().isColumn(column);
-  } catch (const casacore::AipsError& e) {
+    return ms::CasaTable(ms.string()).has_column(column);
+  } catch (const ms::TableError& e) {
     throw IoError(fmt::format("{}: cannot open the MS: {}", ms.string(), e.what()));
   }
 }
@@ -165,21 +137,21 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   const auto t_start = Clock::now();
   ImagingMsResult res;
   res.path = out_ms;
-  std::unique_ptr<casacore::Table> main;
+  std::unique_ptr<ms::CasaTable> main;
   try {
-    main = std::make_unique<casacore::Table>(in_ms.string(), casacore::Table::Old);
-  } catch (const casacore::AipsError& e) {
+    main = std::make_unique<ms::CasaTable>(in_ms.string());
+  } catch (const ms::TableError& e) {
     throw IoError(fmt::format("{}: cannot open the MS: {}", in_ms.string(), e.what()));
   }
   const std::size_t nrows = main->nrow();
   if (nrows == 0) throw InputError(fmt::format("{}: the MS has no data rows", in_ms.string()));
 
-  const bool has_corrected = main->tableDesc().isColumn("CORRECTED_DATA");
+  const bool has_corrected = main->has_column("CORRECTED_DATA");
   if (options.data_column == "auto") {
     res.source_column = has_corrected ? "CORRECTED_DATA" : "DATA";
   } else if (options.data_column == "DATA" || options.data_column == "CORRECTED_DATA") {
     res.source_column = options.data_column;
-    if (!main->tableDesc().isColumn(res.source_column)) {
+    if (!main->has_column(res.source_column)) {
       throw InputError(fmt::format("{}: no {} column (imaging.data_column / --data-column asks for it)",
                                    in_ms.string(), res.source_column));
     }
@@ -187,7 +159,7 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     throw ConfigError(fmt::format("imaging.data_column must be auto, DATA or CORRECTED_DATA, got \"{}\"",
                                   options.data_column));
   }
-  const bool has_weight_spectrum = main->tableDesc().isColumn("WEIGHT_SPECTRUM");
+  const bool has_weight_spectrum = main->has_column("WEIGHT_SPECTRUM");
 
   InputDescription in;
   std::vector<double> time;
@@ -195,13 +167,13 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   double interval_s = 0;
   try {
     in = describe(*main, in_ms);
-    time = casacore::ScalarColumn<double>(*main, "TIME").getColumn().tovector();
-    ddid = casacore::ScalarColumn<int>(*main, "DATA_DESC_ID").getColumn().tovector();
-    field = casacore::ScalarColumn<int>(*main, "FIELD_ID").getColumn().tovector();
-    ant1 = casacore::ScalarColumn<int>(*main, "ANTENNA1").getColumn().tovector();
-    ant2 = casacore::ScalarColumn<int>(*main, "ANTENNA2").getColumn().tovector();
-    interval_s = casacore::ScalarColumn<double>(*main, "INTERVAL")(0);
-  } catch (const casacore::AipsError& e) {
+    time = main->get_column<double>("TIME");
+    ddid = main->get_column<std::int32_t>("DATA_DESC_ID");
+    field = main->get_column<std::int32_t>("FIELD_ID");
+    ant1 = main->get_column<std::int32_t>("ANTENNA1");
+    ant2 = main->get_column<std::int32_t>("ANTENNA2");
+    interval_s = main->get<double>("INTERVAL", 0);
+  } catch (const ms::TableError& e) {
     throw IoError(fmt::format("{}: cannot read the MS: {}", in_ms.string(), e.what()));
   }
 
@@ -261,10 +233,7 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   storage.block_rows = first_run;
   ms::MsWriter writer(out_ms, layout, storage);
 
-  casacore::ArrayColumn<casacore::Complex> data_col(*main, res.source_column);
-  casacore::ArrayColumn<bool> flag_col(*main, "FLAG");
-  casacore::ArrayColumn<float> weight_col(*main, has_weight_spectrum ? "WEIGHT_SPECTRUM" : "WEIGHT");
-  casacore::ArrayColumn<double> uvw_col(*main, "UVW");
+  const std::string weight_column = has_weight_spectrum ? "WEIGHT_SPECTRUM" : "WEIGHT";
   const std::size_t ncorr = layout.corr_types.size();
   std::vector<double> spw_max_unflagged(layout.spectral_windows.size(), 0.0);
   std::vector<bool> spw_has_data(layout.spectral_windows.size(), false);
@@ -303,42 +272,39 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     const std::size_t nchan = freqs.size();
 
     auto t0 = Clock::now();
-    const casacore::Slicer rows(casacore::IPosition(1, static_cast<long>(r0)), casacore::IPosition(1, static_cast<long>(n)));
-    casacore::Array<casacore::Complex> data;
-    casacore::Array<bool> flag;
-    casacore::Array<float> weight;
-    casacore::Array<double> uvw;
+    ms::CellArray<std::complex<float>> data;
+    ms::CellArray<std::uint8_t> flag;
+    ms::CellArray<float> weight;
+    ms::CellArray<double> uvw;
     try {
-      data = data_col.getColumnRange(rows);
-      flag = flag_col.getColumnRange(rows);
-      weight = weight_col.getColumnRange(rows);
-      uvw = uvw_col.getColumnRange(rows);
-    } catch (const casacore::AipsError& e) {
+      data = main->get_range<std::complex<float>>(res.source_column, r0, n);
+      flag = main->get_range<std::uint8_t>("FLAG", r0, n);
+      weight = main->get_range<float>(weight_column, r0, n);
+      uvw = main->get_range<double>("UVW", r0, n);
+    } catch (const ms::TableError& e) {
       throw IoError(fmt::format("{}: cannot read rows {}..{}: {}", in_ms.string(), r0, r0 + n - 1, e.what()));
     }
-    if (data.nelements() != n * nchan * ncorr || flag.nelements() != data.nelements()) {
+    if (data.size() != n * nchan * ncorr || flag.size() != data.size() ||
+        weight.size() != (has_weight_spectrum ? data.size() : n * ncorr) || uvw.size() != 3 * n) {
       throw InputError(fmt::format("{}: rows {}..{} hold {} visibilities, expected {} (SPW {}: {} channels x {} correlations)",
-                                   in_ms.string(), r0, r0 + n - 1, data.nelements(), n * nchan * ncorr, spw, nchan, ncorr));
+                                   in_ms.string(), r0, r0 + n - 1, data.size(), n * nchan * ncorr, spw, nchan, ncorr));
     }
-    res.bytes_read += data.nelements() * (sizeof(casacore::Complex) + 1 + sizeof(float)) + n * 24;
+    res.bytes_read += data.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + n * 24;
     res.seconds_read += since(t0);
 
     t0 = Clock::now();
-    bool dcopy = false;
-    casacore::Complex* dptr = data.getStorage(dcopy);
-    std::span<std::complex<float>> vis(reinterpret_cast<std::complex<float>*>(dptr), data.nelements());
-    flags.resize(flag.nelements());
-    std::transform(flag.begin(), flag.end(), flags.begin(), [](bool f) { return f ? 1 : 0; });
-    weights.resize(data.nelements());
+    const std::span<std::complex<float>> vis(data.values);
+    flags = std::move(flag.values);
+    weights.resize(data.size());
     if (has_weight_spectrum) {
-      std::copy(weight.begin(), weight.end(), weights.begin());
+      std::copy(weight.values.begin(), weight.values.end(), weights.begin());
     } else {  // WEIGHT per correlation: the same for every channel.
-      const std::vector<float> w(weight.begin(), weight.end());
+      const std::vector<float>& w = weight.values;
       for (std::size_t r = 0; r < n; ++r)
         for (std::size_t c = 0; c < nchan; ++c)
           for (std::size_t p = 0; p < ncorr; ++p) weights[(r * nchan + c) * ncorr + p] = w[r * ncorr + p];
     }
-    const std::vector<double> uvw_in(uvw.begin(), uvw.end());
+    const std::vector<double>& uvw_in = uvw.values;
     w_old.resize(n);
     for (std::size_t r = 0; r < n; ++r) w_old[r] = uvw_in[3 * r + 2];
     uvw_new.resize(3 * n);
@@ -403,8 +369,7 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
       block.weight_spectrum = weights;
     }
     writer.append(block);
-    data.putStorage(dptr, dcopy);
-    res.bytes_written += block.data.size() * (sizeof(casacore::Complex) + 1 + sizeof(float)) + n * 24;
+    res.bytes_written += block.data.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + n * 24;
     res.seconds_write += since(t0);
     r0 += n;
   }

@@ -1,18 +1,13 @@
-// Must precede every casacore header (casacore 3.5 under C++20).
-#include "io/ms/casacore_cxx20.h"
-
 #include "conversion/group_converter.h"
 #include "conversion/ms_verification.h"
 
-#include <casacore/tables/Tables/ScalarColumn.h>
-#include <casacore/tables/Tables/Table.h>
-#include <casacore/tables/Tables/TableRecord.h>
 #include <gtest/gtest.h>
 
 #include "astro/time.h"
 #include "common/build_info.h"
 #include "common/error.h"
 #include "grouping/subband_name.h"
+#include "io/ms/casa_table.h"
 #include "io/uvh5/hdf5_handle.h"
 #include "simulation/simulator.h"
 #include "support/tiny_uvh5.h"
@@ -58,12 +53,11 @@ TEST_F(GroupConverterTest, FieldWhereACalibratorIsBrightestInTheBeamTakesItsName
                             options());
   const auto r = conv.convert("2025-03-01T10:00:00", files, dir_ / "out");
   EXPECT_EQ(r.calibrator_field, "3C999_t3");
-  casacore::Table ms(r.ms_path.string());
-  casacore::Table field(ms.keywordSet().asTable("FIELD"));
-  casacore::ScalarColumn<casacore::String> names(field, "NAME");
-  ASSERT_EQ(field.nrow(), 5u);
-  EXPECT_EQ(names(0), "meridian_icrs_t0");
-  EXPECT_EQ(names(3), "3C999_t3");
+  const ms::CasaTable field = ms::CasaTable(r.ms_path.string()).subtable("FIELD");
+  const auto names = field.get_column<std::string>("NAME");
+  ASSERT_EQ(names.size(), 5u);
+  EXPECT_EQ(names[0], "meridian_icrs_t0");
+  EXPECT_EQ(names[3], "3C999_t3");
 }
 
 TEST_F(GroupConverterTest, NoCalibratorNearbyKeepsMeridianNames) {

@@ -1,7 +1,5 @@
 #include "io/ms/ms_subtables.h"
 
-#include "io/ms/casacore_cxx20.h"  // first: before any casacore header
-
 #include <casacore/casa/Arrays/Matrix.h>
 #include <casacore/casa/Arrays/Vector.h>
 #include <casacore/measures/Measures/MDirection.h>

@@ -1,7 +1,5 @@
 #include "io/ms/ms_time.h"
 
-#include "io/ms/casacore_cxx20.h"  // first: before any casacore header
-
 #include <casacore/casa/Arrays/Vector.h>
 #include <casacore/casa/Exceptions/Error.h>
 #include <casacore/tables/Tables/ScalarColumn.h>

@@ -1,7 +1,5 @@
 #include "io/ms/table_release.h"
 
-#include "io/ms/casacore_cxx20.h"  // first: before any casacore header
-
 #include <casacore/casa/Exceptions/Error.h>
 #include <casacore/casa/Utilities/DataType.h>
 #include <casacore/tables/Tables/PlainTable.h>

@@ -4,9 +4,6 @@
 // tests skip without it).
 #include "io/ms/ms_writer.h"
 
-#include "io/ms/casacore_cxx20.h"  // before any casacore header
-
-#include <casacore/tables/Tables/Table.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,6 +11,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "io/ms/casa_table.h"
 #include "io/ms/tiny_ms.h"
 #include "support/small_tmpfs.h"
 #include "support/tiny_uvh5.h"
@@ -62,7 +60,7 @@ TEST(MsWriterDiskFull, FillingUpDuringTheWriteIsAnIoErrorAndRemovesThePartialMs)
   // Space freed: the same path is written completely.
   disk.unfill();
   test::write_tiny_ms(ms.string(), s, storage);
-  EXPECT_EQ(casacore::Table(ms.string()).nrow(), static_cast<casacore::rownr_t>(s.rows()));
+  EXPECT_EQ(ms::CasaTable(ms.string()).nrow(), static_cast<std::uint64_t>(s.rows()));
   EXPECT_FALSE(fs::exists(ms / "contimg.reserve"));
 }
 
@@ -82,7 +80,7 @@ TEST(MsWriterDiskFull, FinishOnAFullDiskUsesTheReserve) {
   }
   disk.fill(0);
   w.finish();
-  EXPECT_EQ(casacore::Table(ms.string()).nrow(), static_cast<casacore::rownr_t>(s.rows()));
+  EXPECT_EQ(ms::CasaTable(ms.string()).nrow(), static_cast<std::uint64_t>(s.rows()));
 }
 
 // Too little room even for the reserve: refused at once, nothing left.
