@@ -343,10 +343,14 @@ struct Worker::Impl {
     }
   }
 
-  // An applycal of a science group waits while a calibrator transit of its
-  // tree is still to be solved (bounded).
+  // An applycal waits while a calibrator transit of its tree (another group:
+  // its own solve is done) is still to be solved (bounded), as `run` solves
+  // every set of a range before any group is calibrated.
   bool must_wait(const state::JobRecord& job) {
-    if (job.key.stage != "applycal" || job.priority <= kCalibratorPriority) return false;
+    // A transit's own apply waits too: its own set may fail QA, and another
+    // transit's set would then make a later check redo the apply (seen in
+    // worker_faults: an apply done twice).
+    if (job.key.stage != "applycal") return false;
     state::JobStore jobs(db->database());
     const auto pending = jobs.count_unfinished(job.key.out_root, kBeforeApply, kCalibratorPriority);
     if (pending == 0) return false;

@@ -10,9 +10,9 @@
 //     group's next stage. Every worker also re-queues the jobs whose lease
 //     expired (a dead worker's).
 // A calibrator transit's jobs have priority kCalibratorPriority and are taken
-// before any science group's; a science group's applycal waits (put back,
-// bounded by worker.calibration_wait_s) while a calibrator transit of its tree
-// is still to be solved.
+// before any science group's; every applycal waits (put back, bounded by
+// worker.calibration_wait_s) while a calibrator transit of its tree is still
+// to be solved.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
