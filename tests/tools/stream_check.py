@@ -2,9 +2,9 @@
 """`contimg stream` acceptance (issue 12) with the real program on tiny
 simulated groups (12 antennas, quick imaging).
 
-  --case stream   Four groups are delivered into the watched directory in
+  --case stream   Six groups are delivered into the watched directory in
                   random order with jitter while the service runs: a
-                  calibrator transit, a science group (one subband of it
+                  calibrator transit, three science groups (one subband of one
                   delivered twice: a duplicate with a later timestamp, one
                   copied slowly in chunks), a group that never completes
                   (10 subbands) and a group with one truncated subband. Files
@@ -160,7 +160,11 @@ def case_stream(exe, work, kills, seed):
     inc = simulate(exe, staging, "--start", iso_plus(t0, 3600), "--seed", "9", "--dec", "55.5",
                    "--subbands", *[str(k) for k in range(10)])
     bad = simulate(exe, staging, "--start", iso_plus(t0, 5400), "--seed", "10", "--dec", "55.5")
-    groups = {"cal": cal["group_id"], "sci": sci["group_id"], "inc": inc["group_id"], "bad": bad["group_id"]}
+    # Two more science groups: six groups in all (issue 12's acceptance).
+    sci2 = simulate(exe, staging, "--start", iso_plus(t0, 900), "--seed", "11", "--dec", "55.5")
+    sci3 = simulate(exe, staging, "--start", iso_plus(t0, 2700), "--seed", "12", "--dec", "55.5")
+    groups = {"cal": cal["group_id"], "sci": sci["group_id"], "inc": inc["group_id"], "bad": bad["group_id"],
+              "sci2": sci2["group_id"], "sci3": sci3["group_id"]}
     print("groups:", groups, flush=True)
     # The truncated subband: half of the file, under its final name.
     truncated = sorted(bad["files"])[5]
@@ -173,10 +177,10 @@ def case_stream(exe, work, kills, seed):
     shutil.copyfile(dup_src, dup_name)
 
     tree = Tree(exe, work)
-    for g in (cal, sci, inc, bad):  # the truth files (validation references) are there first
+    for g in (cal, sci, inc, bad, sci2, sci3):  # the truth files (validation references) are there first
         if os.path.exists(g["truth"]):
             shutil.copy(g["truth"], tree.incoming)
-    files = cal["files"] + sci["files"] + inc["files"] + bad["files"]
+    files = cal["files"] + sci["files"] + inc["files"] + bad["files"] + sci2["files"] + sci3["files"]
     rng.shuffle(files)
     # The duplicate first: it is in the group before the group can close, and
     # older (mtime) than the file it duplicates, which is therefore the one used.
@@ -227,8 +231,8 @@ def case_stream(exe, work, kills, seed):
           f"{all_logs.count('removed stale temporary')} temporary path(s) of killed services swept", flush=True)
     states = dict(tree.query("SELECT group_id, state FROM groups"))
     reasons = dict(tree.query("SELECT group_id, reason FROM groups"))
-    check("the calibrator transit and the science group are processed",
-          states.get(groups["cal"]) == "processed" and states.get(groups["sci"]) == "processed", states)
+    check("the calibrator transit and the three science groups are processed",
+          all(states.get(groups[g]) == "processed" for g in ("cal", "sci", "sci2", "sci3")), states)
     check("the group that never completed is skipped by policy (incomplete)",
           states.get(groups["inc"]) == "skipped" and "incomplete" in (reasons.get(groups["inc"]) or ""),
           (states.get(groups["inc"]), reasons.get(groups["inc"])))
@@ -236,7 +240,7 @@ def case_stream(exe, work, kills, seed):
           states.get(groups["bad"]) == "failed" and os.path.basename(truncated) in (reasons.get(groups["bad"]) or ""),
           (states.get(groups["bad"]), reasons.get(groups["bad"])))
     jobs = tree.query("SELECT group_id, stage, state FROM jobs ORDER BY group_id, stage")
-    for g in ("cal", "sci"):
+    for g in ("cal", "sci", "sci2", "sci3"):
         mine = sorted((st, state) for gid, st, state in jobs if gid == groups[g])
         check(f"{g}: one job per stage, each done", mine == sorted((st, "done") for st in STAGES), mine)
     check("no job for the skipped or the failed-at-close group",
@@ -268,7 +272,7 @@ def case_stream(exe, work, kills, seed):
     st = tree.run("status", ["--out", tree.out, "--input", tree.incoming])
     s = json.loads(st.stdout) if st.returncode == 0 else {}
     check("status --json: jobs, groups, latency, failures, tiers",
-          s.get("jobs", {}).get("done") == 12 and s.get("groups", {}).get("processed") == 2
+          s.get("jobs", {}).get("done") == 24 and s.get("groups", {}).get("processed") == 4
           and "convert" in s.get("latency", {}) and s.get("service", {}).get("running") is False
           and any(f["group_id"] == groups["bad"] for f in s.get("failures", []))
           and any(t["tier"] == "out" and "free_gb" in t for t in s.get("tiers", [])),
