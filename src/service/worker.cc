@@ -4,8 +4,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdio>
-#include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -28,6 +26,7 @@
 #include "io/uvh5/uvh5_file.h"
 #include "orchestration/orchestrator.h"
 #include "orchestration/provenance.h"
+#include "orchestration/retention.h"
 #include "service/metrics.h"
 #include "state/jobs.h"
 #include "state/state_db.h"
@@ -40,20 +39,6 @@ namespace {
 
 double now_unix() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// "2025-01-01T06:00:00.123Z" (state::now_iso) as Unix seconds; 0 when unreadable.
-double iso_to_unix(const std::string& s) {
-  std::tm tm{};
-  double sec = 0;
-  if (std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%lf", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &sec) != 6) {
-    return 0;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  tm.tm_sec = 0;
-  return static_cast<double>(timegm(&tm)) + sec;
 }
 
 state::RetryPolicy retry_policy(const config::Config& cfg) {
@@ -354,7 +339,7 @@ struct Worker::Impl {
     state::JobStore jobs(db->database());
     const auto pending = jobs.count_unfinished(job.key.out_root, kBeforeApply, kCalibratorPriority);
     if (pending == 0) return false;
-    const double waited = now_unix() - iso_to_unix(job.created_at);
+    const double waited = now_unix() - orchestration::iso_to_unix(job.created_at);
     auto log = logging::group_logger(job.key.group_id);
     if (waited >= calibration_wait_s) {
       log->warn(
