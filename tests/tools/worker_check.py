@@ -42,13 +42,11 @@ import sys
 import time
 
 from contimg_harness import processes_mentioning, product_mismatches, temporaries
+# The tiny-group tools of the stream tests (one copy): simulate, check and its counts.
+from stream_check import DATE, QUICK, RESULTS, SKIP, check, env, iso_plus, simulate
 
-RESULTS = {"passed": 0, "failed": 0}
-SKIP = 77
-DATE = "2025-03-20"
 STAGES = ["convert", "flag", "solve", "applycal", "image", "validate"]
 POISON_STAGE = "image"  # the longest stage of a tiny group: a kill finds it running
-QUICK = ["--set", "imaging.field_deg=1", "--set", "imaging.cell_arcsec=10", "--set", "imaging.niter=1000"]
 # Short leases and intervals so that a dead worker's job comes back within seconds.
 LEASE_S, HEARTBEAT_S, REAP_S, BACKOFF_S = 6.0, 1.0, 1.0, 1.0
 QUEUE = ["--set", f"orchestrator.lease_s={LEASE_S}", "--set", f"orchestrator.heartbeat_s={HEARTBEAT_S}",
@@ -56,21 +54,10 @@ QUEUE = ["--set", f"orchestrator.lease_s={LEASE_S}", "--set", f"orchestrator.hea
          "--set", "worker.poll_s=1", "--set", "worker.defer_s=2", "--set", "orchestrator.max_attempts=3"]
 
 
-def check(name, ok, detail=""):
-    RESULTS["passed" if ok else "failed"] += 1
-    if ok and len(str(detail)) > 300:
-        detail = str(detail)[:300] + " …"
-    print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + str(detail) if detail != '' else ''}", flush=True)
-    return ok
 
 
-def env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("CONTIMG_")}
 
 
-def iso_plus(iso, seconds):
-    t = calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%S"))
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t + seconds))
 
 
 def iso_to_unix(s):
@@ -82,13 +69,6 @@ def iso_to_unix(s):
     return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%S")) + frac
 
 
-def simulate(exe, out, *args):
-    p = subprocess.run([exe, "--json", "--progress", "quiet", "simulate", out, "--size", "tiny", "--nants", "12",
-                        "--noise", "2.8", "--instrument-seed", "7", "--threads", "1", *args],
-                       capture_output=True, text=True, env=env())
-    if p.returncode != 0:
-        raise SystemExit(f"simulate {args}: exit {p.returncode}: {p.stderr[-2000:]}")
-    return json.loads(p.stdout)
 
 
 def make_groups(exe, inp, n):
@@ -403,7 +383,7 @@ def faults(a, w, rng, pg, url):
                 ws.kill(pid)
                 kills.append((time.time(), jid, att, st, g))
                 ws.start()
-                next_kill = time.time() + rng.uniform(4, 15)
+                next_kill = time.time() + rng.uniform(3, 7)  # 10 kills well before 20 tiny groups drain
         if len(kills) >= 3 and not restarted:
             r = subprocess.run([a.fixture, "restart", pg], capture_output=True, text=True, timeout=120)
             restarted = True
