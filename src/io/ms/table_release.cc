@@ -70,6 +70,16 @@ void flush_or_throw(cc::Table& table, const std::string& what) {
 
 std::string disk_full_note(const std::filesystem::path& dir, const std::string& message) {
   const std::uint64_t avail = available_bytes(dir);
+  // casacore's FiledesIO throws "write error" when write() returns fewer bytes
+  // than asked, with whatever errno was left over. A short write to a regular
+  // file means the file system ran out of room, even if another writer has
+  // given some back by the time we look (seen in CI: "write error ...: No such
+  // file or directory" with 5 MB free a moment later).
+  const bool short_write = message.find("FiledesIO::write - write error") != std::string::npos;
+  if (short_write && message.find("No space left") == std::string::npos) {
+    return fmt::format(" (No space left on device: a short write; {:.1f} MB free now in {})", avail / 1e6,
+                       dir.string());
+  }
   if (message.find("No space left") == std::string::npos && avail >= kFullBelowBytes) return "";
   return fmt::format(" (No space left on device: {:.1f} MB free in {})", avail / 1e6, dir.string());
 }

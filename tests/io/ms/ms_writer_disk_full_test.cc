@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "io/ms/casa_table.h"
+#include "io/ms/table_release.h"
 #include "io/ms/tiny_ms.h"
 #include "support/small_tmpfs.h"
 #include "support/tiny_uvh5.h"
@@ -97,6 +98,19 @@ TEST(MsWriterDiskFull, NoRoomForTheReserveIsRefusedAtCreation) {
     EXPECT_THAT(e.what(), HasSubstr("No space left on device"));
   }
   EXPECT_FALSE(fs::exists(ms));
+}
+
+// casacore reports a short write with a stale errno ("write error ...: No such
+// file or directory"); when another writer gave space back before we looked,
+// the message did not say the disk was full (CI, lifecycle_disk-full).
+TEST(DiskFullNote, AShortWriteSaysTheDiskIsFullEvenWithRoomNow) {
+  const fs::path roomy = fs::temp_directory_path();
+  ASSERT_GT(available_bytes(roomy), kFlushHeadroomBytes) << "needs a few MB free in " << roomy;
+  EXPECT_THAT(disk_full_note(roomy, "FiledesIO::write - write error in /x/table.f5_TSM0: No such file or directory"),
+              HasSubstr("No space left on device: a short write"));
+  EXPECT_EQ(disk_full_note(roomy, "Table /x does not exist"), "");
+  EXPECT_THAT(disk_full_note(roomy, "FiledesIO::write - write error in /x: No space left on device"),
+              HasSubstr("No space left on device"));
 }
 
 }  // namespace
