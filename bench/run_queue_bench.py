@@ -15,7 +15,12 @@ once. Then build/bench/queue_bench (claims/s on SQLite, 1 and W threads) when
 built; for PostgreSQL run queue_bench --db postgresql://... by hand (a server:
 build/tests/pg_fixture start DIR; DIR/url).
 
-usage: bench/run_queue_bench.py [--groups 6] [--workers 3] [--workdir DIR] [--out report.json]
+Each variant runs --repeat times (rounds interleaved: direct, 1, W, direct, ...)
+and the median is reported beside every run. With --pg, claims/s are also
+measured on a PostgreSQL server started for the purpose (build/tests/pg_fixture,
+a temp dir, loopback) and stopped afterwards.
+
+usage: bench/run_queue_bench.py [--groups 6] [--workers 3] [--repeat 3] [--pg] [--workdir DIR] [--out report.json]
 Run it on a quiet machine (nothing else building or testing).
 """
 import argparse
@@ -72,6 +77,8 @@ def main():
     ap.add_argument("--groups", type=int, default=6)
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--workdir", default=os.path.join(root, "out", "queue-bench"))
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--pg", action="store_true")
     ap.add_argument("--out")
     a = ap.parse_args()
     exe = os.path.join(root, "build", "contimg")
@@ -91,6 +98,7 @@ def main():
 
     def run_direct():
         out = os.path.join(work, "direct")
+        shutil.rmtree(out, ignore_errors=True)  # each run from an empty tree and database
         subprocess.run(["sync"])
         t0 = time.time()
         p = subprocess.run(base + ["--json", "run", inp, DATE, DATE, "--out", out], capture_output=True, text=True)
@@ -100,6 +108,7 @@ def main():
 
     def run_queue(nw):
         out = os.path.join(work, f"queue{nw}")
+        shutil.rmtree(out, ignore_errors=True)
         subprocess.run(["sync"])
         t0 = time.time()
         p = subprocess.run(base + ["--json", "submit", inp, DATE, DATE, "--out", out], capture_output=True, text=True)
@@ -113,21 +122,52 @@ def main():
         return {"wall_s": wall, "jobs": states, "jobs_done_twice": dup,
                 "per_worker_done": [o.get("worker", {}).get("jobs_done") for o in outs]}
 
-    for name, fn in (("direct", run_direct), ("1 worker", lambda: run_queue(1)),
-                     (f"{a.workers} workers", lambda: run_queue(a.workers))):
-        r = fn()
-        r["groups_per_hour"] = 3600.0 * a.groups / r["wall_s"] if r.get("wall_s") else None
-        r["every_job_done_once"] = r["jobs"].get("done") == jobs and r["jobs_done_twice"] == 0
-        report["runs"][name] = r
-        print(name, json.dumps(r), flush=True)
-    d, q1 = report["runs"]["direct"]["wall_s"], report["runs"]["1 worker"]["wall_s"]
+    variants = (("direct", run_direct), ("1 worker", lambda: run_queue(1)),
+                (f"{a.workers} workers", lambda: run_queue(a.workers)))
+    for rnd in range(a.repeat):
+        for name, fn in variants:
+            r = fn()
+            r["groups_per_hour"] = 3600.0 * a.groups / r["wall_s"] if r.get("wall_s") else None
+            r["every_job_done_once"] = r["jobs"].get("done") == jobs and r["jobs_done_twice"] == 0
+            report["runs"].setdefault(name, []).append(r)
+            print(f"round {rnd + 1}", name, json.dumps(r), flush=True)
+    med = {}
+    for name, runs in report["runs"].items():
+        walls = sorted(r["wall_s"] for r in runs if r.get("wall_s"))
+        med[name] = walls[len(walls) // 2] if walls else None
+    report["median_wall_s"] = med
+    report["median_groups_per_hour"] = {k: (3600.0 * a.groups / v if v else None) for k, v in med.items()}
+    report["all_runs_every_job_done_once"] = all(r["every_job_done_once"] for rs in report["runs"].values() for r in rs)
+    d, q1 = med["direct"], med["1 worker"]
     report["queue_overhead_s_per_job"] = (q1 - d) / jobs if d and q1 else None
     qb = os.path.join(root, "build", "bench", "queue_bench")
-    if os.path.exists(qb):
-        for t in (1, a.workers):
-            p = subprocess.run([qb, "--db", os.path.join(work, f"claims{t}.sqlite"), "--jobs", "2000", "--threads",
-                                str(t)], capture_output=True, text=True)
-            report[f"claims_sqlite_{t}_threads"] = json.loads(p.stdout) if p.stdout.startswith("{") else p.stderr
+    targets = [("sqlite", lambda t: os.path.join(work, f"claims{t}.sqlite"))]
+    pg_dir = None
+    if a.pg:
+        pg_dir = os.path.join(work, "pg")
+        subprocess.run([os.path.join(root, "build", "tests", "pg_fixture"), "start", pg_dir], check=True,
+                       capture_output=True)
+        url = open(os.path.join(pg_dir, "url")).read().strip()
+        targets.append(("postgresql", lambda t: url))
+    try:
+        if os.path.exists(qb):
+            for kind, target in targets:
+                for t in (1, a.workers):
+                    runs = []
+                    for _ in range(a.repeat):
+                        if kind == "sqlite":  # each run from an empty database
+                            for ext in ("", "-wal", "-shm"):
+                                if os.path.exists(target(t) + ext):
+                                    os.remove(target(t) + ext)
+                        p = subprocess.run([qb, "--db", target(t), "--jobs", "2000", "--threads", str(t)],
+                                           capture_output=True, text=True)
+                        runs.append(json.loads(p.stdout) if p.stdout.startswith("{") else {"error": p.stderr})
+                    rates = sorted(r.get("claims_per_second", 0) for r in runs)
+                    report[f"claims_{kind}_{t}_threads"] = {"median_claims_per_second": rates[len(rates) // 2],
+                                                            "runs": runs}
+    finally:
+        if pg_dir:
+            subprocess.run([os.path.join(root, "build", "tests", "pg_fixture"), "stop", pg_dir], capture_output=True)
     report["load_average_end"] = open("/proc/loadavg").read().split()[:3]
     print(json.dumps(report, indent=2))
     if a.out:

@@ -98,8 +98,8 @@ void register_worker_command(CLI::App& app, CommandContext& ctx) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--exit-when-idle", o->exit_when_idle,
-                  "Exit 0 when no job could be claimed for this many seconds (Slurm pilots, "
-                  "tests); 0 = run until a signal")
+                  "Exit 0 when the queue has held no job of its stages, queued (even for later) "
+                  "or running, for this many seconds (Slurm pilots, tests); 0 = run until a signal")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--out", o->out,

@@ -512,7 +512,11 @@ struct Worker::Impl {
         db_ok_at = now_unix();
         metrics.jobs_by_state(jobs.count_by_state());
         if (!job) {
-          if (o.exit_when_idle_s > 0 && now - last_work >= o.exit_when_idle_s) {
+          // Idle: nothing claimable and nothing to wait for (a deferred apply, a
+          // retry in its backoff, a job another worker runs that queues the next).
+          if (jobs.count_pending(o.stages) > 0) {
+            last_work = now;
+          } else if (o.exit_when_idle_s > 0 && now - last_work >= o.exit_when_idle_s) {
             summary.ended_by = "idle";
             break;
           }

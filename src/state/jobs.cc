@@ -484,6 +484,21 @@ std::int64_t JobStore::count_unfinished(const std::string& out_root,
   return n;
 }
 
+std::int64_t JobStore::count_pending(const std::vector<std::string>& stages) {
+  std::string filter;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    filter += fmt::format("{}?{}", i == 0 ? " AND stage IN (" : ", ", i + 1);
+  }
+  if (!stages.empty()) filter += ")";
+  auto& st =
+      db_.cached(fmt::format("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running'){}", filter));
+  for (std::size_t i = 0; i < stages.size(); ++i) st.bind(static_cast<int>(i) + 1, stages[i]);
+  st.step();
+  const std::int64_t n = st.get_int(0);
+  st.reset();
+  return n;
+}
+
 std::vector<ReapedJob> JobStore::reap_expired(const RetryPolicy& policy, int limit) {
   Transaction tx(db_, db_.is_postgres() ? Transaction::Mode::kDeferred
                                         : Transaction::Mode::kImmediate);

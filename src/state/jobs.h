@@ -163,6 +163,10 @@ class JobStore {
   // <= max_priority (the queue's calibrator transits), for the apply's wait.
   std::int64_t count_unfinished(const std::string& out_root, const std::vector<std::string>& stages,
                                 int max_priority);
+  // Jobs at one of `stages` (empty: any) that are queued (whenever their
+  // run_after comes) or running, in any tree: a worker is idle only when this
+  // is 0 (a deferred apply or a retry in its backoff is work to wait for).
+  std::int64_t count_pending(const std::vector<std::string>& stages);
   std::vector<AttemptRecord> attempts(std::int64_t job_id);
   // Jobs by state (queued, running, ...), for status and tests.
   std::vector<std::pair<std::string, std::int64_t>> count_by_state();

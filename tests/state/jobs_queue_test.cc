@@ -187,6 +187,10 @@ TEST_P(QueueTest, ADeferredJobComesBackLaterWithoutUsingAnAttempt) {
   EXPECT_TRUE(jobs.attempts(sci->id).empty());
   EXPECT_GT(seconds_until_run(db, sci->id), 0.1);
   EXPECT_FALSE(jobs.claim_next("w", 60, {"applycal"})) << "claimed before its delay";
+  // Not claimable yet, still pending work (a worker waits for it, not exits).
+  EXPECT_EQ(jobs.count_pending({"applycal"}), 1);
+  EXPECT_EQ(jobs.count_pending({"flag"}), 0);
+  EXPECT_EQ(jobs.count_pending({}), 3);  // the running solve and the other tree's convert count
   EXPECT_FALSE(jobs.defer(*sci, 0.3));  // no longer held
   ASSERT_TRUE(jobs.finish_done(*cal, "fp", 0.1, {}, {}));
   EXPECT_EQ(jobs.count_unfinished("/out", {"convert", "flag", "solve"}, 10), 0);
