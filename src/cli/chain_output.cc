@@ -10,6 +10,12 @@
 namespace contimg::cli {
 namespace fs = std::filesystem;
 
+void add_db_option(CLI::App* cmd, std::shared_ptr<std::string> db) {
+  cmd->add_option("--db", *db,
+                  "State database: a SQLite file or a postgresql:// URL (= paths.state_db; "
+                  "default state.db_url, else the file under --out)");
+}
+
 void add_output_dir_overrides(CommandContext& ctx, const fs::path& out_dir) {
   const fs::path out = fs::absolute(out_dir);
   // Flags from the command line come after these, and file/environment values

@@ -20,16 +20,6 @@
 namespace contimg::cli {
 namespace fs = std::filesystem;
 
-namespace {
-
-void add_db_option(CLI::App* cmd, std::shared_ptr<std::string> db) {
-  cmd->add_option("--db", *db,
-                  "State database: a SQLite file or a postgresql:// URL (= paths.state_db; "
-                  "default state.db_url, else the file under --out)");
-}
-
-}  // namespace
-
 void register_submit_command(CLI::App& app, CommandContext& ctx) {
   struct Options {
     std::string input_dir, start, end, out = "contimg-out";

@@ -150,7 +150,7 @@ void register_slurm_command(CLI::App& app, CommandContext& ctx) {
                   "Each pilot's time limit (sbatch --time, e.g. 12:00:00); default the "
                   "partition's. At the limit Slurm sends SIGTERM: the pilot puts its job back");
   cmd->add_option("--exit-when-idle", o->exit_when_idle,
-                  "A pilot exits 0 when no job could be claimed for this many seconds")
+                  "A pilot exits 0 when the queue has held no job (queued or running) for this many seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_flag("--allow-incomplete", o->allow_incomplete,

@@ -23,7 +23,9 @@ void register_stream_command(CLI::App& app, CommandContext& ctx) {
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand(
-      "stream", "Watch a directory and run the chain on each group as it completes (a service)");
+      "stream",
+      "Watch a directory and run the chain on each group as it completes (a service); with a "
+      "PostgreSQL state database, queue each group for `contimg worker`s instead");
   cmd->add_option("--input", o->input, "Directory the subband files arrive in")
       ->required()
       ->check(CLI::ExistingDirectory);
@@ -39,7 +41,10 @@ void register_stream_command(CLI::App& app, CommandContext& ctx) {
                   "use, tests); 0 = run until a signal")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->callback([&ctx, o] {
+  auto db = std::make_shared<std::string>();
+  add_db_option(cmd, db);
+  cmd->callback([&ctx, o, db] {
+    if (!db->empty()) ctx.command_overrides.push_back({"paths.state_db", *db, "--db"});
     add_output_dir_overrides(ctx, o->out);
     ctx.action = [&ctx, o] {
       service::StreamOptions so;
@@ -53,9 +58,9 @@ void register_stream_command(CLI::App& app, CommandContext& ctx) {
         std::cout << nlohmann::json{{"ok", true}, {"stream", summary.to_json()}}.dump(2) << "\n";
       } else {
         std::cout << fmt::format(
-            "stream: {} file(s) registered; {} group(s) processed, {} failed, {} skipped, {} "
-            "retry(ies) in {:.1f} s; ended by {}\n",
-            summary.files_registered, summary.processed, summary.failed, summary.skipped,
+            "stream: {} file(s) registered; {} group(s) queued for workers, {} processed, {} "
+            "failed, {} skipped, {} retry(ies) in {:.1f} s; ended by {}\n",
+            summary.files_registered, summary.queued, summary.processed, summary.failed, summary.skipped,
             summary.retries, summary.wall_seconds, summary.ended_by);
       }
       return 0;  // a failed group is the service's normal business, not its failure

@@ -34,7 +34,7 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& groups =
       prometheus::BuildCounter()
           .Name("contimg_groups_total")
-          .Help("Groups whose chain this process ended, by outcome (processed, failed)")
+          .Help("Groups whose chain this process ended, by outcome (processed, failed), or queued for workers (queued)")
           .Register(*registry);
   prometheus::Family<prometheus::Counter>& read =
       prometheus::BuildCounter()
@@ -81,6 +81,10 @@ void Metrics::stage_finished(const std::string& stage, const std::string& outcom
 
 void Metrics::group_finished(bool processed) {
   impl_->groups.Add({{"outcome", processed ? "processed" : "failed"}}).Increment();
+}
+
+void Metrics::group_queued() {
+  impl_->groups.Add({{"outcome", "queued"}}).Increment();
 }
 
 void Metrics::bytes_read(const std::string& stage, double bytes) {

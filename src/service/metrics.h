@@ -25,6 +25,8 @@ class Metrics {
   // discarded or lost; its duration goes into the stage's histogram.
   void stage_finished(const std::string& stage, const std::string& outcome, double seconds);
   void group_finished(bool processed);
+  // A group handed to the job queue (contimg stream on PostgreSQL).
+  void group_queued();
   void bytes_read(const std::string& stage, double bytes);
   void bytes_written(const std::string& stage, double bytes);
   void leases_expired(int n);

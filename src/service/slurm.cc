@@ -117,7 +117,7 @@ std::string pilot_script(const PilotScriptSpec& spec) {
   std::ostringstream s;
   s << "#!/bin/bash\n";
   s << "# contimg Slurm pilots (docs/scale-out.md \"Slurm\"): " << spec.workers
-    << " worker(s) draining the job queue; each exits 0 once no job could be claimed for "
+    << " worker(s) draining the job queue; each exits 0 once the queue has held no job for "
     << seconds_text(spec.exit_when_idle_s) << " s.\n";
   for (const auto& c : spec.comments) s << "# " << c << "\n";
   const auto log = [&](const char* ext) {

@@ -39,6 +39,7 @@
 #include "service/disk_guard.h"
 #include "service/file_watcher.h"
 #include "service/metrics.h"
+#include "service/worker.h"
 #include "state/calsets.h"
 #include "state/clock.h"
 #include "state/jobs.h"
@@ -206,6 +207,7 @@ class Service {
   void set_waiting(const std::string& id, Tracked& t, const std::string& why);
   fs::path reference_for(const std::string& group_id) const;
   bool busy() const;
+  void queue_ready();
 
   std::shared_ptr<const config::Config> config_;
   const config::Config& cfg_;
@@ -222,6 +224,10 @@ class Service {
   std::optional<catalog::VlaCalibratorCatalog> calibrators_;
   std::unique_ptr<conversion::GroupConverter> converter_;
   std::unique_ptr<chain::GroupProcessor> processor_;
+  // On PostgreSQL the service only ingests: a closed group's first stage not
+  // done is queued for `contimg worker`s (issue 13), no stage runs here.
+  bool queue_mode_ = false;
+  std::vector<std::string> stage_names_;
   orchestration::OrchestratorSettings orch_settings_;
   orchestration::RetentionPolicy retention_;
   double next_retention_ = 0;
@@ -308,6 +314,13 @@ void Service::start_up() {
     spdlog::info("stream: removed {} temporary path(s) left by processes that are gone", n);
   }
   db_ = std::make_unique<state::StateDb>(state::StateDb::resolve_path(cfg_));
+  queue_mode_ = db_->is_postgres();
+  if (queue_mode_) {
+    stage_names_ = chain_stage_names(config_, *converter_);
+    spdlog::info(
+        "stream: the state database is PostgreSQL: closed groups are queued for `contimg "
+        "worker`s, no stage runs in this process");
+  }
   {
     grouping::IndexSummary pruned;
     grouping::forget_vanished(*db_, input_dir_, index_options(), pruned);
@@ -427,6 +440,14 @@ void Service::reconcile() {
       ignored_[id] = gstate;
       continue;
     }
+    if (queue_mode_) {  // queued once: from then on the workers' (and `contimg retry`'s)
+      bool queued = false;
+      for (const auto& j : jobs.jobs_of_group(id)) queued |= j.key.out_root == out_root_.string();
+      if (queued) {
+        ignored_[id] = gstate;
+        continue;
+      }
+    }
     Tracked t;
     t.last_arrival = now;
     t.resume = gstate != "pending";
@@ -542,8 +563,37 @@ bool Service::disk_ok(const std::string& id, Tracked& t, int segment) {
   return true;
 }
 
+// Queue mode: every closed group's first stage not done goes into the job
+// queue, calibrator transits at the priority that puts them ahead.
+void Service::queue_ready() {
+  for (auto it = tracked_.begin(); it != tracked_.end();) {
+    const std::string id = it->first;
+    if (it->second.phase != Phase::kReady) {
+      ++it;
+      continue;
+    }
+    const int priority = it->second.calibrator ? kCalibratorPriority : kSciencePriority;
+    const auto q = queue_group(*db_, id, stage_names_, out_root_.string(), priority);
+    auto log = logging::group_logger(id);
+    if (q.action == "queued") {
+      log->info("queued {} for the workers (priority {})", q.stage, priority);
+      ++summary_.queued;
+      metrics_.group_queued();
+    } else {
+      log->info("not queued: {}{}", q.action, q.stage.empty() ? "" : " (" + q.stage + ")");
+    }
+    const auto g = db_->group(id);
+    ignored_[id] = g ? state::to_string(g->state) : "pending";
+    it = tracked_.erase(it);
+  }
+}
+
 void Service::dispatch(double now) {
   if (stopping_) return;
+  if (queue_mode_) {
+    queue_ready();
+    return;
+  }
   // Calibration: a science group's second segment waits for a valid set.
   for (auto& [id, t] : tracked_) {
     if (t.phase == Phase::kRetryWait && now >= t.retry_at) {
@@ -784,9 +834,11 @@ StreamSummary Service::run() {
   start_up();
   ready_ = true;
   DirectoryWatcher watcher(input_dir_);
-  for (int i = 0; i < s_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
-  spdlog::info("stream: watching {} (inotify {}), output {}, {} worker(s)", input_dir_.string(),
-               watcher.active() ? "on" : "off", out_root_.string(), s_.workers);
+  const int threads = queue_mode_ ? 0 : s_.workers;
+  for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  spdlog::info("stream: watching {} (inotify {}), output {}, {}", input_dir_.string(),
+               watcher.active() ? "on" : "off", out_root_.string(),
+               queue_mode_ ? std::string("queueing for workers") : fmt::format("{} worker(s)", threads));
 
   double next_listing = now_s() + s_.rescan_s;
   double idle_since = now_s();
@@ -872,6 +924,7 @@ fs::path lock_path(const chain::ChainLayout& layout) {
 
 nlohmann::json StreamSummary::to_json() const {
   return {{"files_registered", files_registered},
+          {"queued", queued},
           {"processed", processed},
           {"failed", failed},
           {"skipped", skipped},

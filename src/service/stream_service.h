@@ -13,6 +13,9 @@
 //     second segment waits (bounded) for a valid calibration set; up to
 //     stream.workers segments at once, at most one of each kind, each with its
 //     share of the resources budget;
+//   - on PostgreSQL (state.db_url / --db) the service ingests only: a closed
+//     group's first stage not done is queued (worker.h queue_group) for
+//     `contimg worker`s on any machine, and nothing runs in this process;
 //   - SIGTERM/SIGINT stop claiming; the running stages finish within
 //     stream.stop_timeout_s or are cancelled cleanly; the service exits 0. A
 //     restart (also after kill -9) resumes every group at its first stage not
@@ -45,6 +48,7 @@ struct StreamOptions {
 
 struct StreamSummary {
   int files_registered = 0;
+  int queued = 0;  // groups queued for workers (on PostgreSQL)
   int processed = 0, failed = 0, skipped = 0;
   int retries = 0;
   int retention_removed = 0;  // products removed by the retention policy

@@ -53,16 +53,48 @@ state::RetryPolicy retry_policy(const config::Config& cfg) {
 // unfinished, its set is still to come.
 const std::vector<std::string> kBeforeApply = {"convert", "flag", "solve"};
 
-// The chain's stage names, from the one stage list (GroupProcessor).
+}  // namespace
+
+// ------------------------------------------------------------------ submit
+
 std::vector<std::string> chain_stage_names(std::shared_ptr<const config::Config> config,
                                            const conversion::GroupConverter& converter) {
   return chain::GroupProcessor(std::move(config), nullptr, converter, chain::ChainLayout{})
       .stage_names();
 }
 
-}  // namespace
-
-// ------------------------------------------------------------------ submit
+QueuedGroup queue_group(state::StateDb& db, const std::string& group_id,
+                        const std::vector<std::string>& stage_names, const std::string& out_root,
+                        int priority) {
+  state::JobStore jobs(db.database());
+  std::map<std::string, state::JobRecord> have;
+  for (auto& j : jobs.jobs_of_group(group_id)) {
+    if (j.key.out_root == out_root) have.emplace(j.key.stage, std::move(j));
+  }
+  // The first stage not done is the one to queue; a job of it that exists
+  // already is left as it is (queueing twice adds nothing).
+  QueuedGroup q;
+  for (const auto& n : stage_names) {
+    const auto it = have.find(n);
+    if (it == have.end() || it->second.state != state::JobState::kDone) {
+      q.stage = n;
+      break;
+    }
+  }
+  if (q.stage.empty()) {
+    q.action = "done";
+  } else if (const auto it = have.find(q.stage); it != have.end()) {
+    q.action = state::to_string(it->second.state);
+    q.error = it->second.error;
+  } else {
+    auto tx = db.transaction();
+    jobs.enqueue({group_id, q.stage, out_root}, priority);
+    db.set_group_state(group_id, state::GroupState::kPending, "queued: " + q.stage);
+    tx.commit();
+    q.action = "queued";
+  }
+  return q;
+}
 
 nlohmann::json SubmitSummary::to_json() const {
   return {{"database", database}, {"selected", selected}, {"queued", queued},
@@ -98,7 +130,6 @@ SubmitSummary submit_range(std::shared_ptr<const config::Config> config, const S
                                              conversion::options_from_config(cfg, true, {}));
   const auto names = chain_stage_names(config, converter);
   const std::string root = fs::absolute(o.layout.out_dir).lexically_normal().string();
-  state::JobStore jobs(db.database());
 
   for (const auto& sel : selected) {
     const std::string& id = sel.group.group_id;
@@ -118,44 +149,21 @@ SubmitSummary submit_range(std::shared_ptr<const config::Config> config, const S
     const bool calibrator = calibrators && chain::holds_calibrator_transit(
                                                sel.group, site.observatory, *calibrators, cfg);
     const int priority = calibrator ? kCalibratorPriority : kSciencePriority;
-    std::map<std::string, state::JobRecord> have;
-    for (auto& j : jobs.jobs_of_group(id)) {
-      if (j.key.out_root == root) have.emplace(j.key.stage, std::move(j));
-    }
-    // The first stage not done is the one to queue; a job of it that exists
-    // already is left as it is (submitting twice adds nothing).
-    std::string next;
-    for (const auto& n : names) {
-      const auto it = have.find(n);
-      if (it == have.end() || it->second.state != state::JobState::kDone) {
-        next = n;
-        break;
-      }
-    }
     row["priority"] = priority;
-    if (next.empty()) {
+    const auto q = queue_group(db, id, names, root, priority);
+    row["action"] = q.action;
+    if (!q.stage.empty()) row["stage"] = q.stage;
+    if (q.action == "done") {
       ++out.done;
-      row["action"] = "done";
-    } else if (const auto it = have.find(next); it != have.end()) {
-      row["stage"] = next;
-      row["action"] = state::to_string(it->second.state);
-      if (it->second.state == state::JobState::kFailed ||
-          it->second.state == state::JobState::kDiscarded) {
-        ++out.failed_jobs;
-        row["error"] = it->second.error;
-      } else {
-        ++out.in_queue;
-      }
-    } else {
-      auto tx = db.transaction();
-      jobs.enqueue({id, next, root}, priority);
-      db.set_group_state(id, state::GroupState::kPending, "queued: " + next);
-      tx.commit();
+    } else if (q.action == "queued") {
       ++out.queued;
-      row["stage"] = next;
-      row["action"] = "queued";
-      logging::group_logger(id)->info("submit: queued {} (priority {}{})", next, priority,
+      logging::group_logger(id)->info("submit: queued {} (priority {}{})", q.stage, priority,
                                       calibrator ? ", a calibrator transit" : "");
+    } else if (q.action == "failed" || q.action == "discarded") {
+      ++out.failed_jobs;
+      row["error"] = q.error;
+    } else {
+      ++out.in_queue;
     }
     out.groups.push_back(row);
   }

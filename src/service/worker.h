@@ -27,6 +27,12 @@
 namespace contimg {
 class InterruptGuard;
 }
+namespace contimg::conversion {
+class GroupConverter;
+}
+namespace contimg::state {
+class StateDb;
+}
 
 namespace contimg::service {
 
@@ -51,6 +57,23 @@ struct SubmitSummary {
   std::string database;
   nlohmann::json to_json() const;
 };
+
+// The chain's stage names, from the one stage list (GroupProcessor).
+std::vector<std::string> chain_stage_names(std::shared_ptr<const config::Config> config,
+                                           const conversion::GroupConverter& converter);
+
+// What queue_group did: action "queued" (a job of `stage` is new), "done"
+// (every stage done), or the state of the existing job of `stage` (queued,
+// running, failed, discarded: left as it is; `error` its last error).
+struct QueuedGroup {
+  std::string action, stage, error;
+};
+// Queues the first stage not done of a group in the tree `out_root` at
+// `priority`, with the group's state, in one transaction; once (`contimg
+// submit`, and `contimg stream` on PostgreSQL).
+QueuedGroup queue_group(state::StateDb& db, const std::string& group_id,
+                        const std::vector<std::string>& stage_names, const std::string& out_root,
+                        int priority);
 
 SubmitSummary submit_range(std::shared_ptr<const config::Config> config, const SubmitOptions& o,
                            const InterruptGuard* interrupts);

@@ -30,6 +30,7 @@ usage: worker_check.py --contimg EXE --workdir DIR --case queue|faults
 """
 import argparse
 import calendar
+import glob
 import json
 import os
 import random
@@ -43,7 +44,7 @@ import time
 
 from contimg_harness import processes_mentioning, product_mismatches, temporaries
 # The tiny-group tools of the stream tests (one copy): simulate, check and its counts.
-from stream_check import DATE, QUICK, RESULTS, SKIP, check, env, iso_plus, simulate
+from stream_check import DATE, QUICK, RESULTS, SKIP, STREAM, check, deliver, env, iso_plus, simulate
 
 STAGES = ["convert", "flag", "solve", "applycal", "image", "validate"]
 POISON_STAGE = "image"  # the longest stage of a tiny group: a kill finds it running
@@ -321,22 +322,7 @@ def case_queue(a):
 
 
 def case_faults(a):
-    w = a.workdir
-    rng = random.Random(a.seed)
-    pg = os.path.join(w, "pg")
-    p = subprocess.run([a.fixture, "start", pg], capture_output=True, text=True, timeout=120)
-    if p.returncode != 0:
-        check("PostgreSQL starts", False, p.stderr)
-        return
-    if "SKIP" in p.stdout:
-        print(p.stdout.strip())
-        sys.exit(SKIP)
-    try:
-        url = open(os.path.join(pg, "url")).read().strip()
-        faults(a, w, rng, pg, url)
-    finally:
-        subprocess.run([a.fixture, "stop", pg], timeout=120)
-    check("the server's directory is removed", not os.path.exists(pg))
+    with_postgres(a, lambda url, pg: faults(a, a.workdir, random.Random(a.seed), pg, url))
 
 
 def faults(a, w, rng, pg, url):
@@ -454,11 +440,115 @@ def faults(a, w, rng, pg, url):
     check("no temporary path left", not temporaries(w), temporaries(w)[:3])
 
 
+def with_postgres(a, body):
+    """Runs body(url, pg_dir) against a PostgreSQL server started for it, stopped after."""
+    pg = os.path.join(a.workdir, "pg")
+    p = subprocess.run([a.fixture, "start", pg], capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        check("PostgreSQL starts", False, p.stderr)
+        return
+    if "SKIP" in p.stdout:
+        print(p.stdout.strip())
+        sys.exit(SKIP)
+    try:
+        body(open(os.path.join(pg, "url")).read().strip(), pg)
+    finally:
+        subprocess.run([a.fixture, "stop", pg], timeout=120)
+    check("the server's directory is removed", not os.path.exists(pg))
+
+
+def case_stream(a):
+    with_postgres(a, lambda url, pg: stream_queue(a, url))
+
+
+def stream_queue(a, url):
+    """`contimg stream --db postgresql://` on the ingest side queues, 2 workers run (issue 13)."""
+    w = a.workdir
+    rng = random.Random(a.seed)
+    src, inp, out = os.path.join(w, "src"), os.path.join(w, "in"), os.path.join(w, "out")
+    groups = make_groups(a.contimg, src, 3)
+    os.makedirs(inp)
+    shm = os.path.join(w, "shm")
+    os.makedirs(shm, exist_ok=True)
+    base = [a.contimg, "--progress", "quiet", *QUICK, *QUEUE, *STREAM, "--set", "paths.tmpfs_dir=" + shm]
+    db = Db(psql=a.psql, url=url)
+    port = free_port()
+    slog = open(os.path.join(w, "stream.log"), "w")
+    stream = subprocess.Popen(base + ["--set", f"metrics.listen=127.0.0.1:{port}", "--json", "stream", "--input",
+                                      inp, "--out", out, "--db", url, "--exit-when-idle", "20"],
+                              stdout=subprocess.PIPE, stderr=slog, text=True, env=env())
+    ws = Workers(base + ["--json", "worker", "--db", url, "--out", out, "--exit-when-idle", "20"], w)
+    for _ in range(2):
+        ws.start()
+    # The files arrive in random order, a third through *_incomplete + rename.
+    files = sorted(glob.glob(os.path.join(src, "*.hdf5")))
+    rng.shuffle(files)
+    for f in files:
+        deliver(f, inp, "incomplete" if rng.random() < 0.33 else "inplace", rng)
+        time.sleep(rng.uniform(0, 0.1))
+    # The service's /metrics while it runs (it exits --exit-when-idle after
+    # queueing the last group, before the workers are done): until it has
+    # counted the 3 groups queued and read the jobs table once after that.
+    t0 = time.time()
+    scraped = None
+    while time.time() - t0 < 120 and stream.poll() is None:
+        sc = scrape(port)
+        if sc[2] is not None:
+            scraped = sc
+            q = sample_sum(sc[2], "contimg_groups", "contimg_groups_total", outcome="queued")
+            jobs_seen = sum(x.value for x in sc[2]["contimg_jobs"].samples) if "contimg_jobs" in sc[2] else 0
+            if q == 3 and jobs_seen >= 3:
+                break
+        time.sleep(0.5)
+    try:
+        sout, _ = stream.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        stream.kill()
+        sout, _ = stream.communicate()
+    slog.close()
+    summaries = ws.wait_all(120)
+    js = json.loads(sout) if sout.startswith("{") else {}
+    s = js.get("stream", {})
+    check("the stream service exits 0 when idle", stream.returncode == 0 and s.get("ended_by") == "idle",
+          (stream.returncode, s))
+    check("it registered the 48 files and queued the 3 groups, running no stage itself",
+          s.get("files_registered") == 48 and s.get("queued") == 3 and s.get("processed") == 0, s)
+    check("both workers exit 0 when idle", all(rc == 0 and j and j["worker"]["ended_by"] == "idle"
+                                               for rc, j in summaries), summaries)
+    done_by = [j["worker"]["jobs_done"] for rc, j in summaries if j]
+    check("the workers ran the 18 jobs", sum(done_by) == 18, done_by)
+    holders = db.rows("SELECT DISTINCT a.holder FROM job_attempts a")
+    check("every attempt's holder is a worker (none is the stream service)",
+          holders and all((h or "").endswith("/worker") for (h,) in holders), holders)
+    pri = dict(db.rows("SELECT group_id, min(priority) FROM jobs GROUP BY group_id"))
+    check("the transit's jobs ahead (priority 10, science 50)",
+          int(pri.get(groups[0], 0)) == 10 and all(int(pri.get(g, 0)) == 50 for g in groups[1:]), pri)
+    check_done_once(db, groups, out, expect_attempt_one=True)
+    solve_end = db.rows(f"SELECT finished_at FROM jobs WHERE group_id = '{groups[0]}' AND stage = 'solve'")
+    applies = db.rows(f"SELECT started_at FROM jobs WHERE stage = 'applycal' AND group_id <> '{groups[0]}'")
+    check("the transit's solve finished before any science applycal started",
+          solve_end and all(iso_to_unix(st) >= iso_to_unix(solve_end[0][0]) for (st,) in applies),
+          (solve_end, applies))
+    # The service's /metrics, read by Prometheus' own parser.
+    if check("the stream service's /metrics scraped", scraped is not None and scraped[2] is not None,
+             scraped and scraped[3][:200]):
+        check("/livez and /readyz answer 200", scraped[0] == 200 and scraped[1] == 200, scraped[:2])
+        f = scraped[2]
+        queued = sample_sum(f, "contimg_groups", "contimg_groups_total", outcome="queued")
+        check("contimg_groups_total{outcome=queued} = 3", queued == 3, queued)
+        jobs_seen = sum(x.value for x in f["contimg_jobs"].samples) if "contimg_jobs" in f else 0
+        check("contimg_jobs (the database's jobs by state, as the service read them) counts the queued groups",
+              jobs_seen >= 3, jobs_seen)
+        ran = sample_sum(f, "contimg_jobs_finished", "contimg_jobs_finished_total") or 0
+        check("the service ran no stage (contimg_jobs_finished_total = 0)", ran == 0, ran)
+    check("no temporary path left", not temporaries(w), temporaries(w)[:3])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--contimg", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("--case", choices=["queue", "faults"], required=True)
+    ap.add_argument("--case", choices=["queue", "faults", "stream"], required=True)
     ap.add_argument("--fixture")
     ap.add_argument("--psql")
     ap.add_argument("--groups", type=int, default=20)
@@ -474,6 +564,8 @@ def main():
     os.makedirs(a.workdir)
     if a.case == "queue":
         case_queue(a)
+    elif a.case == "stream":
+        case_stream(a)
     else:
         case_faults(a)
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
