@@ -63,14 +63,16 @@ TEST_F(WorkerTest, ExitWhenIdleWaitsForAJobQueuedForLater) {
   o.exit_when_idle_s = 0.3;
   const auto t0 = std::chrono::steady_clock::now();
   const auto s = worker.run(o);
-  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(s.ended_by, "idle");
   EXPECT_GE(waited, 1.2) << "exited before the deferred job's time";
   EXPECT_EQ(s.jobs_failed, 1);
   state::StateDb db(dir_ / "state.sqlite");
   const auto job = state::JobStore(db.database()).get(id);
   ASSERT_TRUE(job);
-  EXPECT_EQ(job->state, state::JobState::kFailed) << "the job was left " << state::to_string(job->state);
+  EXPECT_EQ(job->state, state::JobState::kFailed)
+      << "the job was left " << state::to_string(job->state);
 }
 
 }  // namespace
