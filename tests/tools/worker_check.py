@@ -401,7 +401,6 @@ def faults(a, w, rng, pg, url):
     # lease_expired) within lease + reaper interval of the kill, then run
     # again when a worker is free.
     requeue_bound = LEASE_S + REAP_S + 2.0  # + the last heartbeat's age and timer slack
-    rerun_bound = requeue_bound + BACKOFF_S + 8.0  # + a worker finishing a tiny group's stage
     requeues, reruns = [], []
     for t_kill, jid, att, st, g in kills:
         ended = db.rows(f"SELECT finished_at, outcome FROM job_attempts WHERE job_id = {jid} AND attempt = {att}")
@@ -413,8 +412,27 @@ def faults(a, w, rng, pg, url):
     check(f"every killed job was queued again by a reaper within lease {LEASE_S:.0f} + reaper {REAP_S:.0f} s "
           f"(+ 2 s: <= {requeue_bound:.0f} s)", all(d is not None and d <= requeue_bound for d in requeues),
           rnd(requeues))
-    check(f"… and ran again within {rerun_bound:.0f} s (+ backoff {BACKOFF_S:.0f} s and a free worker)",
-          all(d is not None and d <= rerun_bound for d in reruns), rnd(reruns))
+    # When it runs again depends on a worker coming free (a loaded machine
+    # stretches every stage: a fixed bound failed at 19 s with builds running),
+    # so what is asserted is the queue's order: once its backoff is over, no job
+    # claimed after it ranks behind it (priority, then group, then id).
+    claims = db.rows("SELECT a.started_at, j.priority, j.group_id, j.id FROM job_attempts a "
+                     "JOIN jobs j ON j.id = a.job_id")
+    overtaken = []
+    for t_kill, jid, att, st, g in kills:
+        ended = db.rows(f"SELECT finished_at FROM job_attempts WHERE job_id = {jid} AND attempt = {att}")
+        nxt = db.rows(f"SELECT started_at FROM job_attempts WHERE job_id = {jid} AND attempt = {att + 1}")
+        if not (ended and ended[0][0] and nxt):
+            continue
+        claimable = iso_to_unix(ended[0][0]) + BACKOFF_S + 0.5
+        rerun = iso_to_unix(nxt[0][0])
+        me = db.rows(f"SELECT priority, group_id, id FROM jobs WHERE id = {jid}")[0]
+        rank = (int(me[0]), me[1], int(me[2]))
+        for started, pr, gg, ii in claims:
+            if claimable < iso_to_unix(started) < rerun and (int(pr), gg, int(ii)) > rank:
+                overtaken.append((jid, int(ii), round(iso_to_unix(started) - claimable, 1)))
+    check("… and ran again, no job ranked behind it claimed first once its backoff was over",
+          all(d is not None for d in reruns) and not overtaken, (rnd(reruns), overtaken[:5]))
     for name, v in (("queued again", requeues), ("ran again", reruns)):
         real = sorted(d for d in v if d is not None)
         if real:
