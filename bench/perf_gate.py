@@ -216,7 +216,8 @@ class Runner:
             raise GateError("%s: callgrind collected nothing in %s (did the entry function %s run? "
                             "see %s)" % (step, out, ENTRY[step], out))
         if self.verbose:
-            print("  %-8s %15d Ir  (%.1f s under valgrind)" % (step, total, wall), file=sys.stderr, flush=True)
+            label = "+".join([step] + [sub for sub, (parent, _) in SPLIT.items() if parent == step])
+            print("  %-12s %15d Ir  (%.1f s under valgrind)" % (label, total, wall), file=sys.stderr, flush=True)
         return total, wall
 
     def chain(self):
