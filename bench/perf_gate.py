@@ -333,8 +333,15 @@ def main():
     if not (0 < a.tolerance < 1) or a.repeat < 1:
         ap.error("--tolerance must be in (0, 1) and --repeat >= 1")
 
+    work, keep = None, [a.keep]
+
     def finish(code, report, text):
         report["exit_code"] = code
+        if code == 1 and work and not a.workdir and os.path.isdir(work):
+            keep[0] = True  # the callgrind profiles, to see where the cost went
+            report["workdir"] = work
+            text += ("\nThe runs are kept in %s: callgrind_annotate --inclusive=yes %s/run0/callgrind.STEP.out"
+                     % (work, work))
         if a.json:
             print(json.dumps(report, indent=2))
         if text:
@@ -347,6 +354,8 @@ def main():
         report["status"] = "skip"
         return finish(SKIP, report, "SKIP perf_gate: valgrind is not installed (scripts/setup.sh installs it)")
     contimg = a.contimg or os.path.join(a.build, "contimg")
+    # Paths enter the counts (casacore and HDF5 handle them as strings): the default scratch
+    # directory has the same length on every run, so leave --workdir to diagnosis.
     work = a.workdir or tempfile.mkdtemp(prefix="contimg-perf-gate-")
     try:
         env = {"build": build_fingerprint(a.build), "libraries": libraries(contimg), "isa": isa()}
@@ -420,7 +429,7 @@ def main():
         report["error"] = str(e)
         return finish(getattr(e, "code", 1), report, "ERROR perf_gate: %s" % e)
     finally:
-        if not a.keep and not a.workdir:
+        if not keep[0] and not a.workdir:
             shutil.rmtree(work, ignore_errors=True)
 
 
