@@ -32,6 +32,8 @@ packages=(
   wsclean
   # tests and benchmarks: independent readers and clients
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the performance regression gate counts instructions with callgrind (bench/perf_gate.py)
+  valgrind
   # the PostgreSQL server the state-backend tests start (initdb, pg_ctl, postgres)
   postgresql-15
   python3 python3-h5py python3-numpy python3-casacore python3-astropy
