@@ -112,7 +112,8 @@ BackgroundMaps estimate_background(const float* pixels, int nx, int ny, const Ba
   constexpr int kRowsPerItem = 64;
   const auto nblocks = static_cast<std::size_t>((ny + kRowsPerItem - 1) / kRowsPerItem);
   parallel_for(nblocks, o.threads, [&](std::size_t block, std::size_t) {
-    const int y_begin = static_cast<int>(block) * kRowsPerItem, y_end = std::min(ny, y_begin + kRowsPerItem);
+    const int y_begin = static_cast<int>(block) * kRowsPerItem;
+    const int y_end = std::min(ny, y_begin + kRowsPerItem);
     std::size_t j = 0;
     for (int y = y_begin; y < y_end; ++y) {
       while (j + 2 < ngy && gy[j + 1] <= y) ++j;
