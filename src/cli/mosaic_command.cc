@@ -14,6 +14,7 @@
 
 #include "cli/app.h"
 #include "common/error.h"
+#include "common/resources.h"
 #include "grouping/utc_time.h"
 #include "io/fits/fits_image.h"
 #include "mosaic/mosaic.h"
@@ -149,6 +150,7 @@ void register_mosaic_command(CLI::App& app, CommandContext& ctx) {
       mosaic::Options mo;
       mo.pb_cutoff = cfg.get_double("mosaic.pb_cutoff");
       mo.cell_deg = cfg.get_double("mosaic.cell_arcsec") / 3600;
+      mo.noise.threads = Resources::from_config(cfg).threads;  // the noise maps' box statistics
       const auto m =
           mosaic::make_mosaic(inputs, mo, [&](std::size_t, std::size_t, const std::string& what) {
             if (progress && what != "done") progress->advance(1);

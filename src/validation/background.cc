@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/parallel.h"
 
 namespace contimg::validation {
 
@@ -54,11 +55,14 @@ BackgroundMaps estimate_background(const float* pixels, int nx, int ny, const Ba
   const auto ngx = gx.size(), ngy = gy.size();
   constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
   std::vector<float> gb(ngx * ngy, kNan), gr(ngx * ngy, kNan);
-  std::vector<float> buf;
   const int half = o.box / 2;
   // A box needs a fair sample for a median and MAD.
   const std::size_t min_n = std::max<std::size_t>(30, static_cast<std::size_t>(o.box) * o.box / 10);
-  for (std::size_t j = 0; j < ngy; ++j) {
+  // Each row of nodes is one work item; every node writes only its own slot, so
+  // the maps do not depend on the thread count.
+  parallel_for(ngy, o.threads, [&](std::size_t j, std::size_t) {
+    std::vector<float> buf;
+    buf.reserve(static_cast<std::size_t>(o.box) * o.box);
     for (std::size_t i = 0; i < ngx; ++i) {
       // Boxes keep their full size at the edges (shifted inwards).
       const int x0 = std::clamp(gx[i] - half, 0, std::max(0, nx - o.box));
@@ -75,7 +79,7 @@ BackgroundMaps estimate_background(const float* pixels, int nx, int ny, const Ba
       gb[j * ngx + i] = static_cast<float>(s.median);
       gr[j * ngx + i] = static_cast<float>(s.sigma);
     }
-  }
+  });
   // Empty nodes (all-blank boxes near the PB cut) take the nearest filled node,
   // so interpolation near the footprint's edge stays defined.
   std::vector<std::size_t> filled;
@@ -104,27 +108,34 @@ BackgroundMaps estimate_background(const float* pixels, int nx, int ny, const Ba
   m.ny = ny;
   m.background.assign(static_cast<std::size_t>(nx) * ny, kNan);
   m.rms.assign(static_cast<std::size_t>(nx) * ny, kNan);
-  std::size_t j = 0;
-  for (int y = 0; y < ny; ++y) {
-    while (j + 2 < ngy && gy[j + 1] <= y) ++j;
-    const double ty = ngy == 1 ? 0 : std::clamp(double(y - gy[j]) / (gy[j + 1] - gy[j]), 0.0, 1.0);
-    const std::size_t j1 = ngy == 1 ? j : j + 1;
-    std::size_t i = 0;
-    for (int x = 0; x < nx; ++x) {
-      while (i + 2 < ngx && gx[i + 1] <= x) ++i;
-      const std::size_t k = static_cast<std::size_t>(y) * nx + x;
-      if (!std::isfinite(pixels[k])) continue;
-      const double tx = ngx == 1 ? 0 : std::clamp(double(x - gx[i]) / (gx[i + 1] - gx[i]), 0.0, 1.0);
-      const std::size_t i1 = ngx == 1 ? i : i + 1;
-      auto lerp = [&](const std::vector<float>& g) {
-        const double a = g[j * ngx + i] * (1 - tx) + g[j * ngx + i1] * tx;
-        const double b = g[j1 * ngx + i] * (1 - tx) + g[j1 * ngx + i1] * tx;
-        return static_cast<float>(a * (1 - ty) + b * ty);
-      };
-      m.background[k] = lerp(gb);
-      m.rms[k] = lerp(gr);
+  // Interpolation in blocks of rows (each writes its own pixels).
+  constexpr int kRowsPerItem = 64;
+  const auto nblocks = static_cast<std::size_t>((ny + kRowsPerItem - 1) / kRowsPerItem);
+  parallel_for(nblocks, o.threads, [&](std::size_t block, std::size_t) {
+    const int y_begin = static_cast<int>(block) * kRowsPerItem;
+    const int y_end = std::min(ny, y_begin + kRowsPerItem);
+    std::size_t j = 0;
+    for (int y = y_begin; y < y_end; ++y) {
+      while (j + 2 < ngy && gy[j + 1] <= y) ++j;
+      const double ty = ngy == 1 ? 0 : std::clamp(double(y - gy[j]) / (gy[j + 1] - gy[j]), 0.0, 1.0);
+      const std::size_t j1 = ngy == 1 ? j : j + 1;
+      std::size_t i = 0;
+      for (int x = 0; x < nx; ++x) {
+        while (i + 2 < ngx && gx[i + 1] <= x) ++i;
+        const std::size_t k = static_cast<std::size_t>(y) * nx + x;
+        if (!std::isfinite(pixels[k])) continue;
+        const double tx = ngx == 1 ? 0 : std::clamp(double(x - gx[i]) / (gx[i + 1] - gx[i]), 0.0, 1.0);
+        const std::size_t i1 = ngx == 1 ? i : i + 1;
+        auto lerp = [&](const std::vector<float>& g) {
+          const double a = g[j * ngx + i] * (1 - tx) + g[j * ngx + i1] * tx;
+          const double b = g[j1 * ngx + i] * (1 - tx) + g[j1 * ngx + i1] * tx;
+          return static_cast<float>(a * (1 - ty) + b * ty);
+        };
+        m.background[k] = lerp(gb);
+        m.rms[k] = lerp(gr);
+      }
     }
-  }
+  });
   return m;
 }
 

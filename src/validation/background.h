@@ -13,6 +13,7 @@ struct BackgroundOptions {
   int box = 100;          // box side (pixels)
   int step = 25;          // grid step (pixels)
   double clip_sigma = 3;  // clipping threshold
+  int threads = 1;        // workers for the box statistics (the maps do not depend on it)
 };
 
 struct BackgroundMaps {

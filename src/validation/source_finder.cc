@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/parallel.h"
 
 namespace contimg::validation {
 namespace {
@@ -90,6 +91,7 @@ PixelCatalogue find_components(const std::vector<float>& pixels, int nx, int ny,
   bo.box = std::clamp(static_cast<int>(std::lround(o.box_beams * beam_major_fwhm)), 20,
                       std::max(20, std::max(nx, ny)));
   bo.step = std::max(1, static_cast<int>(std::lround(bo.box * o.step_fraction)));
+  bo.threads = o.threads;
   if (pb == nullptr) {
     cat.maps = estimate_background(pixels.data(), nx, ny, bo);
   } else {
@@ -111,7 +113,11 @@ PixelCatalogue find_components(const std::vector<float>& pixels, int nx, int ny,
   }
   cat.islands = find_islands(snr, nx, ny, o.detect_sigma, o.island_sigma);
 
-  for (const auto& isl : cat.islands) {
+  // One work item per island: each fills its own slot, concatenated in island
+  // order below, so the catalogue does not depend on the thread count.
+  std::vector<std::vector<PixelComponent>> per_island(cat.islands.size());
+  parallel_for(cat.islands.size(), o.threads, [&](std::size_t n_isl, std::size_t) {
+    const Island& isl = cat.islands[n_isl];
     std::vector<FitPixel> fp;
     int x_lo = nx, x_hi = 0, y_lo = ny, y_hi = 0;
     for (int p : isl.pixels) {
@@ -172,9 +178,10 @@ PixelCatalogue find_components(const std::vector<float>& pixels, int nx, int ny,
       // pixel of it, reaches the threshold (docs/validation.md, false detections).
       if (c.g.amp / c.local_rms < o.detect_sigma) continue;
       condon_errors(c, beam_major_fwhm, beam_minor_fwhm);
-      cat.components.push_back(c);
+      per_island[n_isl].push_back(c);
     }
-  }
+  });
+  for (auto& comps : per_island) cat.components.insert(cat.components.end(), comps.begin(), comps.end());
   return cat;
 }
 

@@ -18,6 +18,7 @@ struct FinderOptions {
   int max_components = 4;    // Gaussians per island at most
   double box_beams = 20;     // rms box side in restoring-beam major FWHMs
   double step_fraction = 0.25;  // grid step as a fraction of the box
+  int threads = 1;  // workers for the box statistics and the per-island fits (results do not depend on it)
 };
 
 // The restoring beam in the pixel frame (sigmas in pixels, theta as Gaussian2D).

@@ -185,7 +185,10 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
   // With the PB the noise maps follow the PB-corrected image's 1/PB noise (source_finder.h).
   std::optional<fits::Image> pb;
   if (ctx.has("pb_fits") && !ctx.get_string("pb_fits").empty()) pb = fits::read_image(ctx.get_string("pb_fits"));
-  const auto found = find_sources(image, finder_, pb ? &*pb : nullptr);
+  // The box statistics and the fits use the stage's whole thread budget (resources.threads).
+  auto finder = finder_;
+  finder.threads = ctx.resources().threads_for(0);
+  const auto found = find_sources(image, finder, pb ? &*pb : nullptr);
   ctx.throw_if_interrupted();
   std::vector<catalog::RefSource> refs;
   QaResult qa;

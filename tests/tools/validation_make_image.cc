@@ -1,7 +1,9 @@
 // Writes a synthetic PB-corrected image and its truth JSON (tests/support/
 // synthetic_image.h) for the validation integration test:
 //   validation_make_image OUT_DIR STEM [--flux-scale F] [--shift-ra ARCSEC] [--seed N]
-//                         [--size PIXELS] [--cell ARCSEC] [--pb-cut F]
+//                         [--size PIXELS] [--cell ARCSEC] [--pb-cut F] [--sources N]
+// --sources N: N sources, the default SNR list repeated (a crowded field for profiling).
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -10,7 +12,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: validation_make_image OUT_DIR STEM [--flux-scale F] [--shift-ra ARCSEC] [--seed N] [--size PIXELS] [--cell ARCSEC] [--pb-cut F]\n";
+    std::cerr << "usage: validation_make_image OUT_DIR STEM [--flux-scale F] [--shift-ra ARCSEC] [--seed N] [--size PIXELS] [--cell ARCSEC] [--pb-cut F] [--sources N]\n";
     return 2;
   }
   contimg::testing::SyntheticOptions o;
@@ -22,6 +24,11 @@ int main(int argc, char** argv) {
     else if (k == "--size") o.n = std::atoi(argv[i + 1]);
     else if (k == "--cell") o.cell_arcsec = std::atof(argv[i + 1]);
     else if (k == "--pb-cut") o.pb_cut = std::atof(argv[i + 1]);
+    else if (k == "--sources") {
+      const auto base = o.snrs;
+      o.snrs.resize(static_cast<std::size_t>(std::max(1, std::atoi(argv[i + 1]))));
+      for (std::size_t s = 0; s < o.snrs.size(); ++s) o.snrs[s] = base[s % base.size()];
+    }
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
