@@ -163,6 +163,20 @@ std::vector<SourceRow> sources_in_cone(Database& db, double ra, double dec, doub
   return out;
 }
 
+std::optional<MeasuredImage> measured_image(Database& db, const std::string& path,
+                                            const std::string& out_root) {
+  auto& st = db.cached(
+      "SELECT i.phot_image_id, (SELECT count(*) FROM measurements m WHERE m.phot_image_id = "
+      "i.phot_image_id), (SELECT count(*) FROM measurements m WHERE m.phot_image_id = "
+      "i.phot_image_id AND m.blind = 1) FROM photometry_images i WHERE i.path = ?1 AND i.out_root "
+      "= ?2");
+  st.bind(1, path).bind(2, out_root);
+  std::optional<MeasuredImage> out;
+  if (st.step()) out = MeasuredImage{st.get_int(0), st.get_int(1), st.get_int(2)};
+  st.reset();
+  return out;
+}
+
 std::optional<SourceRow> source_by_name(Database& db, const std::string& name) {
   auto& st = db.cached(std::string("SELECT ") + kSourceCols + " FROM sources WHERE name = ?1");
   st.bind(1, name);
