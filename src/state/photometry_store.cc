@@ -121,45 +121,108 @@ void save_aggregate(Database& db, std::int64_t sid, const photometry::Lightcurve
       .run();
 }
 
+// [0, 360): the catalogue's right ascensions are searched by window (sources_by_ra).
+double wrap_ra(double ra_deg) {
+  const double a = std::fmod(std::fmod(ra_deg, 360.0) + 360.0, 360.0);
+  return a >= 360.0 ? 0.0 : a;
+}
+
+// The right-ascension intervals (deg, within [0, 360]) holding every position within
+// `radius_deg` of (ra, dec): one, or two across RA 0; none when the cone reaches a pole (then
+// every RA). The half-width is asin(sin r / cos dec), the cone's exact extent in RA.
+std::vector<std::pair<double, double>> ra_intervals(double ra, double dec, double radius_deg) {
+  if (std::abs(dec) + radius_deg >= 89.999) return {};
+  const double half =
+      std::asin(std::min(1.0, std::sin(radius_deg * kDeg) / std::cos(dec * kDeg))) / kDeg + 1e-9;
+  if (half >= 180) return {};
+  const double a = wrap_ra(ra);
+  const double lo = a - half, hi = a + half;
+  if (lo < 0) return {{0, hi}, {lo + 360, 360}};
+  if (hi > 360) return {{lo, 360}, {0, hi - 360}};
+  return {{lo, hi}};
+}
+
 // The lowest noise at (ra, dec) of the images before `mjd` whose footprint covers it,
-// with that image's id; nullopt when none covered it (first coverage).
+// with that image's id; nullopt when none covered it (first coverage). The candidates are the
+// images centred within the largest footprint radius of the position: a right-ascension window
+// (photometry_images_by_ra), not the declination band, which on a declination strip is every
+// image ever measured.
 std::optional<std::pair<double, std::int64_t>> earlier_limit(Database& db, double ra, double dec,
                                                              double mjd) {
-  auto& st = db.cached(
-      "SELECT phot_image_id, centre_ra_deg, centre_dec_deg, radius_deg, freq_hz, noise_jy, "
-      "pb_corrected "
-      "FROM photometry_images WHERE mjd < ?1 AND centre_dec_deg BETWEEN ?2 - radius_deg AND ?2 + "
-      "radius_deg");
-  st.bind(1, mjd).bind(2, dec);
-  std::optional<std::pair<double, std::int64_t>> best;
-  while (st.step()) {
-    const double theta = sky::angular_distance(st.get_double(1) * kDeg, st.get_double(2) * kDeg,
-                                               ra * kDeg, dec * kDeg);
-    if (theta > st.get_double(3) * kDeg) continue;
-    double noise = st.get_double(5);
-    if (st.get_int(6) != 0) noise /= std::max(1e-6, sky::airy_power(theta, st.get_double(4)));
-    if (!best || noise < best->first) best = {{noise, st.get_int(0)}};
+  double rmax = 0;
+  {
+    // Over every image (MAX without a WHERE is one step of photometry_images_by_radius): a bound.
+    auto& st = db.cached("SELECT MAX(radius_deg) FROM photometry_images");
+    if (st.step() && !st.is_null(0)) rmax = st.get_double(0);
+    st.reset();
   }
-  st.reset();
+  std::optional<std::pair<double, std::int64_t>> best;
+  if (rmax <= 0) return best;
+  auto visit = [&](Statement& st) {
+    while (st.step()) {
+      const double theta = sky::angular_distance(st.get_double(1) * kDeg, st.get_double(2) * kDeg,
+                                                 ra * kDeg, dec * kDeg);
+      if (theta > st.get_double(3) * kDeg) continue;
+      double noise = st.get_double(5);
+      if (st.get_int(6) != 0) noise /= std::max(1e-6, sky::airy_power(theta, st.get_double(4)));
+      if (!best || noise < best->first) best = {{noise, st.get_int(0)}};
+    }
+    st.reset();
+  };
+  constexpr const char* kCols =
+      "SELECT phot_image_id, centre_ra_deg, centre_dec_deg, radius_deg, freq_hz, noise_jy, "
+      "pb_corrected FROM photometry_images WHERE ";
+  const auto intervals = ra_intervals(ra, dec, rmax);
+  if (intervals.empty()) {
+    auto& st =
+        db.cached(std::string(kCols) + "centre_dec_deg BETWEEN ?2 - ?3 AND ?2 + ?3 AND mjd < ?1");
+    st.bind(1, mjd).bind(2, dec).bind(3, rmax);
+    visit(st);
+    return best;
+  }
+  for (const auto& [lo, hi] : intervals) {
+    // "+centre_dec_deg": the declination term filters; the RA index is the one to search.
+    auto& st = db.cached(std::string(kCols) +
+                         "centre_ra_deg BETWEEN ?4 AND ?5 AND +centre_dec_deg BETWEEN ?2 - ?3 AND "
+                         "?2 + ?3 AND mjd < ?1");
+    st.bind(1, mjd).bind(2, dec).bind(3, rmax).bind(4, lo).bind(5, hi);
+    visit(st);
+  }
   return best;
 }
 
 }  // namespace
 
 std::vector<SourceRow> sources_in_cone(Database& db, double ra, double dec, double radius_deg) {
-  auto& st =
-      db.cached(std::string("SELECT ") + kSourceCols +
-                " FROM sources WHERE dec_deg BETWEEN ?1 - ?2 AND ?1 + ?2 ORDER BY source_id");
-  st.bind(1, dec).bind(2, radius_deg);
   std::vector<SourceRow> out;
-  while (st.step()) {
-    auto s = source_from(st);
-    if (sky::angular_distance(ra * kDeg, dec * kDeg, s.ra_deg * kDeg, s.dec_deg * kDeg) <=
-        radius_deg * kDeg) {
-      out.push_back(std::move(s));
+  auto keep = [&](Statement& st) {
+    while (st.step()) {
+      auto s = source_from(st);
+      if (sky::angular_distance(ra * kDeg, dec * kDeg, s.ra_deg * kDeg, s.dec_deg * kDeg) <=
+          radius_deg * kDeg) {
+        out.push_back(std::move(s));
+      }
     }
+    st.reset();
+  };
+  const auto intervals = ra_intervals(ra, dec, radius_deg);
+  if (intervals.empty()) {  // a cone over a pole: the declination band
+    auto& st = db.cached(std::string("SELECT ") + kSourceCols +
+                         " FROM sources WHERE dec_deg BETWEEN ?1 - ?2 AND ?1 + ?2");
+    st.bind(1, dec).bind(2, radius_deg);
+    keep(st);
   }
-  st.reset();
+  for (const auto& [lo, hi] : intervals) {
+    // A right-ascension window (sources_by_ra): on a declination strip the declination band
+    // would be the whole catalogue. "+dec_deg" keeps the planner on the RA index.
+    auto& st = db.cached(std::string("SELECT ") + kSourceCols +
+                         " FROM sources WHERE ra_deg BETWEEN ?3 AND ?4 AND +dec_deg BETWEEN ?1 - "
+                         "?2 AND ?1 + ?2");
+    st.bind(1, dec).bind(2, radius_deg).bind(3, lo).bind(4, hi);
+    keep(st);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SourceRow& a, const SourceRow& b) { return a.source_id < b.source_id; });
   return out;
 }
 
@@ -286,7 +349,7 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
             "is_new, first_image, created_at) VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6, 0, "
             "?7, ?8) RETURNING source_id");
         ins_ref.bind(1, m.ref_name)
-            .bind(2, m.ra_deg)
+            .bind(2, wrap_ra(m.ra_deg))
             .bind(3, m.dec_deg)
             .bind(4, m.ra_err_arcsec)
             .bind(5, m.dec_err_arcsec)
@@ -343,7 +406,7 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
           "new_limit_image, first_image, created_at) VALUES (?1, 'detection', ?2, ?3, ?4, ?5, ?6, "
           "?7, ?8, ?9, ?10) RETURNING source_id");
       ins_src.bind(1, name)
-          .bind(2, m.ra_deg)
+          .bind(2, wrap_ra(m.ra_deg))
           .bind(3, m.dec_deg)
           .bind(4, m.ra_err_arcsec)
           .bind(5, m.dec_err_arcsec)

@@ -1,7 +1,13 @@
 #include "state/photometry_store.h"
 
+#include <numbers>
+#include <random>
+#include <set>
+#include <tuple>
+
 #include <gtest/gtest.h>
 
+#include "sky/primary_beam.h"
 #include "state/state_db.h"
 #include "support/backends.h"
 #include "support/tiny_uvh5.h"
@@ -145,6 +151,77 @@ TEST_P(PhotometryStoreTest, StoringAnImageAgainReplacesItsMeasurements) {
   EXPECT_NEAR(std::get<2>(after), 0.3, 1e-12);
   EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM measurements"), 2);
   EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM photometry_images"), 2);
+}
+
+// The catalogue cone searches a right-ascension window (sources_by_ra, migration 13): what it
+// returns must equal a brute-force search, across RA 0 (a window in two pieces, and a reference
+// given at a negative RA) and over a pole (the declination band).
+TEST_P(PhotometryStoreTest, ConeSearchEqualsBruteForceAcrossRaZeroAndOverThePole) {
+  StateDb sdb(target("s.sqlite3"));
+  auto& db = sdb.database();
+  auto img = image_at("/all.fits", 60000);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<std::tuple<std::string, double, double>> placed;
+  for (int k = 0; k < 400; ++k) {
+    // Half near RA 0 at Dec 37, a quarter near the north pole, the rest anywhere.
+    double ra, dec;
+    if (k % 4 < 2) {
+      ra = -1.5 + 3 * u(rng), dec = 36 + 2 * u(rng);
+    } else if (k % 4 == 2) {
+      ra = 360 * u(rng), dec = 88 + 2 * u(rng);
+    } else {
+      ra = 360 * u(rng), dec = -80 + 160 * u(rng);
+    }
+    const std::string name = "C" + std::to_string(k);
+    img.measurements.push_back(reference(name, ra, dec, 0.01));  // ra < 0 stored wrapped
+    placed.emplace_back(name, ra, dec);
+  }
+  store_photometry(db, img, "");
+  const double kRad = std::numbers::pi / 180;
+  struct Cone {
+    double ra, dec, r;
+  };
+  int nonempty = 0;
+  for (const Cone c : {Cone{0, 37, 1}, Cone{359.9, 37.2, 0.7}, Cone{0.3, 36.5, 0.4},
+                       Cone{120, 89.5, 1}, Cone{300, 88.7, 1.5}, Cone{200, 10, 30}}) {
+    std::set<std::string> want, got;
+    for (const auto& [name, ra, dec] : placed) {
+      if (sky::angular_distance(c.ra * kRad, c.dec * kRad, ra * kRad, dec * kRad) <= c.r * kRad)
+        want.insert(name);
+    }
+    const auto rows = sources_in_cone(db, c.ra, c.dec, c.r);
+    for (const auto& s : rows) {
+      got.insert(s.name);
+      EXPECT_GE(s.ra_deg, 0);
+      EXPECT_LT(s.ra_deg, 360);
+    }
+    EXPECT_EQ(got, want) << "cone " << c.ra << " " << c.dec << " " << c.r;
+    EXPECT_TRUE(std::is_sorted(
+        rows.begin(), rows.end(),
+        [](const SourceRow& a, const SourceRow& b) { return a.source_id < b.source_id; }));
+    nonempty += want.empty() ? 0 : 1;
+  }
+  EXPECT_EQ(nonempty, 6);
+}
+
+// The new-source test's coverage query searches a right-ascension window too: an earlier image
+// centred across RA 0 from the detection still sets its limit.
+TEST_P(PhotometryStoreTest, EarlierCoverageIsFoundAcrossRaZero) {
+  StateDb sdb(target("s.sqlite3"));
+  auto& db = sdb.database();
+  auto a = image_at("/a.fits", 60000);
+  a.image.centre_ra_deg = 359.8;
+  a.measurements = {reference("R1", 359.8, 37, 0.1)};
+  const auto sa = store_photometry(db, a, "");
+  auto b = image_at("/b.fits", 60001);
+  b.image.centre_ra_deg = 0.2;
+  b.measurements = {blind(0.05, 37, 0.02)};
+  EXPECT_EQ(store_photometry(db, b, "").n_new_sources, 1);
+  const auto s = sources_in_cone(db, 0.05, 37, 2 * kAs).at(0);
+  EXPECT_TRUE(s.is_new);
+  EXPECT_EQ(*s.new_limit_image, sa.phot_image_id);
+  EXPECT_NEAR(*s.new_sigma, 20, 1e-9);
 }
 
 }  // namespace
