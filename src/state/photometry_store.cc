@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <numbers>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -51,25 +52,6 @@ std::string detection_name(double ra_deg, double dec_deg) {
   const int d = static_cast<int>(ad), dm = static_cast<int>((ad - d) * 60);
   const int ds = static_cast<int>(((ad - d) * 60 - dm) * 60);
   return fmt::format("CTG J{:02d}{:02d}{:04.1f}{}{:02d}{:02d}{:02d}", h, m, s, sign, d, dm, ds);
-}
-
-photometry::LightcurveAggregate load_aggregate(Database& db, std::int64_t sid, bool& found) {
-  auto& st = db.cached(
-      "SELECT n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, max_flux, max_err, max_image, min_flux, "
-      "min_err, "
-      "min_image FROM source_stats WHERE source_id = ?1");
-  st.bind(1, sid);
-  photometry::LightcurveAggregate a;
-  found = st.step();
-  if (found) {
-    a.n = st.get_int(0);
-    a.sum_w = st.get_double(1), a.sum_ws = st.get_double(2), a.sum_ws2 = st.get_double(3);
-    a.sum_s = st.get_double(4), a.sum_s2 = st.get_double(5);
-    a.max_flux = st.get_double(6), a.max_err = st.get_double(7), a.max_image = st.get_int(8);
-    a.min_flux = st.get_double(9), a.min_err = st.get_double(10), a.min_image = st.get_int(11);
-  }
-  st.reset();
-  return a;
 }
 
 void save_aggregate(Database& db, std::int64_t sid, const photometry::LightcurveAggregate& a,
@@ -428,46 +410,162 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
       if (is_new) ++sum.n_new_sources;
     }
   }
-  // The measurements, in one prepared statement (batch ingest).
-  auto& ins = db.cached(
-      "INSERT INTO measurements (source_id, phot_image_id, mjd, ra_deg, dec_deg, flux_jy, "
-      "flux_err_jy, "
-      "local_rms_jy, chi2, npix, cluster, detected, blind, det_peak_jy, det_snr, assoc_rule, "
-      "assoc_distance_arcsec, "
-      "assoc_deruiter, n_candidates) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-      "?13, ?14, ?15, ?16, "
-      "?17, ?18, ?19)");
-  std::map<std::int64_t, photometry::LightcurveAggregate> updated;
+  // The measurements and the statistics of their sources, in multi-row statements of kBatch rows
+  // (one round trip per batch on PostgreSQL, where a statement per row is latency bound).
+  std::vector<std::size_t> rows;
   for (std::size_t i = 0; i < n; ++i) {
-    if (sid[i] < 0) continue;
-    const auto& m = r.measurements[i];
-    ins.reset();
-    ins.bind(1, sid[i])
-        .bind(2, pid)
-        .bind(3, im.mjd)
-        .bind(4, m.ra_deg)
-        .bind(5, m.dec_deg)
-        .bind(6, m.flux_jy)
-        .bind(7, m.flux_err_jy)
-        .bind(8, m.local_rms_jy)
-        .bind(9, m.chi2)
-        .bind(10, m.npix)
-        .bind(11, m.cluster)
-        .bind(12, m.detected)
-        .bind(13, m.blind)
-        .bind(14, m.det_peak_jy)
-        .bind(15, m.det_snr)
-        .bind(16, rule[i])
-        .bind(17, assoc[i].distance_arcsec)
-        .bind(18, assoc[i].deruiter)
-        .bind(19, assoc[i].n_candidates);
+    if (sid[i] >= 0) rows.push_back(i);
+  }
+  constexpr std::size_t kBatch = 200;
+  // A full batch's statement is cached; the last, shorter one is prepared for the call.
+  auto batch_statement = [&db](const std::string& head, std::size_t nrows, int ncols,
+                               const std::string& tail, std::optional<Statement>& own) {
+    std::string sql = head;
+    for (std::size_t r = 0; r < nrows; ++r) {
+      sql += r ? ", (" : " (";
+      for (int c = 1; c <= ncols; ++c)
+        sql += fmt::format("{}?{}", c > 1 ? ", " : "", r * ncols + c);
+      sql += ")";
+    }
+    sql += tail;
+    if (nrows == kBatch) return &db.cached(sql);
+    own.emplace(db.prepare(sql));
+    return &*own;
+  };
+  for (std::size_t b = 0; b < rows.size(); b += kBatch) {
+    const std::size_t nb = std::min(kBatch, rows.size() - b);
+    std::optional<Statement> own;
+    auto& ins = *batch_statement(
+        "INSERT INTO measurements (source_id, phot_image_id, mjd, ra_deg, dec_deg, flux_jy, "
+        "flux_err_jy, local_rms_jy, chi2, npix, cluster, detected, blind, det_peak_jy, det_snr, "
+        "assoc_rule, assoc_distance_arcsec, assoc_deruiter, n_candidates) VALUES",
+        nb, 19, "", own);
+    for (std::size_t k = 0; k < nb; ++k) {
+      const std::size_t i = rows[b + k];
+      const auto& m = r.measurements[i];
+      const int o = static_cast<int>(k) * 19;
+      ins.bind(o + 1, sid[i])
+          .bind(o + 2, pid)
+          .bind(o + 3, im.mjd)
+          .bind(o + 4, m.ra_deg)
+          .bind(o + 5, m.dec_deg)
+          .bind(o + 6, m.flux_jy)
+          .bind(o + 7, m.flux_err_jy)
+          .bind(o + 8, m.local_rms_jy)
+          .bind(o + 9, m.chi2)
+          .bind(o + 10, m.npix)
+          .bind(o + 11, m.cluster)
+          .bind(o + 12, m.detected)
+          .bind(o + 13, m.blind)
+          .bind(o + 14, m.det_peak_jy)
+          .bind(o + 15, m.det_snr)
+          .bind(o + 16, rule[i])
+          .bind(o + 17, assoc[i].distance_arcsec)
+          .bind(o + 18, assoc[i].deruiter)
+          .bind(o + 19, assoc[i].n_candidates);
+    }
     ins.run();
-    ++sum.n_measurements;
-    if (recompute.count(sid[i])) continue;
-    bool found = false;
-    auto a = load_aggregate(db, sid[i], found);
-    a.add(m.flux_jy, m.flux_err_jy, pid);
-    save_aggregate(db, sid[i], a, im.mjd);
+  }
+  sum.n_measurements = static_cast<int>(rows.size());
+
+  // Statistics: the sums of the sources measured here (those whose earlier measurement of this
+  // image was replaced are recomputed below), read and written a batch at a time.
+  std::vector<std::size_t> incr;
+  for (std::size_t i : rows) {
+    if (!recompute.count(sid[i])) incr.push_back(i);
+  }
+  const std::string now = now_iso();
+  for (std::size_t b = 0; b < incr.size(); b += kBatch) {
+    const std::size_t nb = std::min(kBatch, incr.size() - b);
+    std::map<std::int64_t, std::pair<photometry::LightcurveAggregate, double>> agg;
+    {
+      std::string sql =
+          "SELECT source_id, n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, max_flux, max_err, "
+          "max_image, min_flux, min_err, min_image, last_mjd FROM source_stats WHERE source_id IN "
+          "(";
+      for (std::size_t k = 0; k < nb; ++k) sql += fmt::format("{}?{}", k ? ", " : "", k + 1);
+      sql += ")";
+      std::optional<Statement> own;
+      Statement* st = nullptr;
+      if (nb == kBatch) {
+        st = &db.cached(sql);
+      } else {
+        own.emplace(db.prepare(sql));
+        st = &*own;
+      }
+      for (std::size_t k = 0; k < nb; ++k) st->bind(static_cast<int>(k + 1), sid[incr[b + k]]);
+      while (st->step()) {
+        photometry::LightcurveAggregate a;
+        a.n = st->get_int(1);
+        a.sum_w = st->get_double(2), a.sum_ws = st->get_double(3), a.sum_ws2 = st->get_double(4);
+        a.sum_s = st->get_double(5), a.sum_s2 = st->get_double(6);
+        a.max_flux = st->get_double(7), a.max_err = st->get_double(8), a.max_image = st->get_int(9);
+        a.min_flux = st->get_double(10), a.min_err = st->get_double(11),
+        a.min_image = st->get_int(12);
+        agg[st->get_int(0)] = {a, st->get_double(13)};
+      }
+      st->reset();  // a cached statement left on its row would block COMMIT (SQLite)
+    }
+    // The updated sums; a source left without a usable measurement has no statistics row.
+    std::vector<std::pair<std::int64_t, std::pair<photometry::LightcurveAggregate, double>>> save;
+    for (std::size_t k = 0; k < nb; ++k) {
+      const std::size_t i = incr[b + k];
+      auto [a, last] = agg.count(sid[i])
+                           ? agg[sid[i]]
+                           : std::pair<photometry::LightcurveAggregate, double>{{}, im.mjd};
+      a.add(r.measurements[i].flux_jy, r.measurements[i].flux_err_jy, pid);
+      if (a.n == 0) {
+        db.cached("DELETE FROM source_stats WHERE source_id = ?1").bind(1, sid[i]).run();
+        continue;
+      }
+      save.push_back({sid[i], {a, std::max(last, im.mjd)}});
+    }
+    if (save.empty()) continue;
+    std::optional<Statement> own;
+    // ON CONFLICT: the same on SQLite and PostgreSQL (no INSERT OR REPLACE); a source appears
+    // once per image, so once per statement.
+    auto& up = *batch_statement(
+        "INSERT INTO source_stats (source_id, n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, max_flux, "
+        "max_err, max_image, min_flux, min_err, min_image, mean_flux, xi, xi_err, eta, v, vs, m, "
+        "last_mjd, updated_at) VALUES",
+        save.size(), 22,
+        " ON CONFLICT (source_id) DO UPDATE SET n = excluded.n, sum_w = excluded.sum_w, "
+        "sum_ws = excluded.sum_ws, sum_ws2 = excluded.sum_ws2, sum_s = excluded.sum_s, "
+        "sum_s2 = excluded.sum_s2, max_flux = excluded.max_flux, max_err = excluded.max_err, "
+        "max_image = excluded.max_image, min_flux = excluded.min_flux, min_err = excluded.min_err, "
+        "min_image = excluded.min_image, mean_flux = excluded.mean_flux, xi = excluded.xi, "
+        "xi_err = excluded.xi_err, eta = excluded.eta, v = excluded.v, vs = excluded.vs, "
+        "m = excluded.m, last_mjd = excluded.last_mjd, updated_at = excluded.updated_at",
+        own);
+    for (std::size_t k = 0; k < save.size(); ++k) {
+      const auto& [id, al] = save[k];
+      const auto& a = al.first;
+      const auto mt = photometry::metrics(a);
+      const int o = static_cast<int>(k) * 22;
+      up.bind(o + 1, id)
+          .bind(o + 2, a.n)
+          .bind(o + 3, a.sum_w)
+          .bind(o + 4, a.sum_ws)
+          .bind(o + 5, a.sum_ws2)
+          .bind(o + 6, a.sum_s)
+          .bind(o + 7, a.sum_s2)
+          .bind(o + 8, a.max_flux)
+          .bind(o + 9, a.max_err)
+          .bind(o + 10, a.max_image)
+          .bind(o + 11, a.min_flux)
+          .bind(o + 12, a.min_err)
+          .bind(o + 13, a.min_image)
+          .bind(o + 14, mt.mean_flux)
+          .bind(o + 15, mt.xi)
+          .bind(o + 16, mt.xi_err)
+          .bind(o + 17, mt.eta)
+          .bind(o + 18, mt.v)
+          .bind(o + 19, mt.vs)
+          .bind(o + 20, mt.m)
+          .bind(o + 21, al.second)
+          .bind(o + 22, now);
+    }
+    up.run();
   }
   for (std::size_t c = 0; c < r.clusters.size(); ++c) {
     nlohmann::json members = nlohmann::json::array();

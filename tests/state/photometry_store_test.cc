@@ -224,5 +224,47 @@ TEST_P(PhotometryStoreTest, EarlierCoverageIsFoundAcrossRaZero) {
   EXPECT_NEAR(*s.new_sigma, 20, 1e-9);
 }
 
+// Measurements and statistics go in multi-row statements of 200 rows: 450 sources measured on two
+// images (full batches and a shorter last one) keep one statistics row each whose sums equal
+// those recomputed from the stored measurements.
+TEST_P(PhotometryStoreTest, BatchedIngestKeepsEverySourcesStatistics) {
+  StateDb sdb(target("s.sqlite3"));
+  auto& db = sdb.database();
+  constexpr int kN = 450;
+  for (int e = 0; e < 2; ++e) {
+    auto img = image_at("/e" + std::to_string(e) + ".fits", 60000 + e);
+    for (int k = 0; k < kN; ++k) {
+      auto m = reference("B" + std::to_string(k), 150 + 0.001 * k, 37, 0.01 * (1 + k % 7));
+      m.flux_jy *= e ? 1.2 : 1.0;
+      m.flux_err_jy = 1e-3 * (1 + k % 3);
+      img.measurements.push_back(m);
+    }
+    EXPECT_EQ(store_photometry(db, img, "").n_measurements, kN);
+  }
+  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM measurements"), 2 * kN);
+  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM source_stats WHERE n = 2"), kN);
+  for (int k : {0, 199, 200, 399, 449}) {
+    const auto s = source_by_name(db, "B" + std::to_string(k));
+    ASSERT_TRUE(s);
+    auto st = db.prepare(
+        "SELECT sum_w, sum_ws, sum_ws2, max_flux, min_flux, last_mjd FROM source_stats WHERE "
+        "source_id = ?1");
+    st.bind(1, s->source_id);
+    ASSERT_TRUE(st.step());
+    const double sum_w = st.get_double(0), sum_ws = st.get_double(1), sum_ws2 = st.get_double(2);
+    const double max_flux = st.get_double(3), min_flux = st.get_double(4);
+    EXPECT_EQ(st.get_double(5), 60001);
+    st.reset();
+    const auto a = recompute_source_stats(db, s->source_id);
+    EXPECT_EQ(a.n, 2);
+    EXPECT_NEAR(sum_w, a.sum_w, 1e-9 * a.sum_w);
+    EXPECT_NEAR(sum_ws, a.sum_ws, 1e-9 * std::abs(a.sum_ws));
+    EXPECT_NEAR(sum_ws2, a.sum_ws2, 1e-9 * a.sum_ws2);
+    EXPECT_EQ(max_flux, a.max_flux);
+    EXPECT_EQ(min_flux, a.min_flux);
+    EXPECT_NEAR(a.max_flux, 1.2 * a.min_flux, 1e-12);
+  }
+}
+
 }  // namespace
 }  // namespace contimg::state
