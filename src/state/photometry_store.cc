@@ -315,35 +315,95 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
   std::vector<photometry::Association> assoc(n);
   std::vector<std::string> rule(n, "position");
   std::set<std::int64_t> measured;
-  // Known positions first: catalogue sources, then reference positions (a source on first sight).
+  constexpr std::size_t kBatch = 200;
+  // A full batch's statement is cached; the last, shorter one is prepared for the call.
+  auto batch_statement = [&db](const std::string& head, std::size_t nrows, int ncols,
+                               const std::string& tail, std::optional<Statement>& own) {
+    std::string sql = head;
+    for (std::size_t r = 0; r < nrows; ++r) {
+      sql += r ? ", (" : " (";
+      // Plain "?" (numbered in order): SQLite looks every "?NNN" up in a list while parsing,
+      // quadratic in a batch's thousands of parameters.
+      for (int c = 1; c <= ncols; ++c) sql += c > 1 ? ", ?" : "?";
+      sql += ")";
+    }
+    sql += tail;
+    if (nrows == kBatch) return &db.cached(sql);
+    own.emplace(db.prepare(sql));
+    return &*own;
+  };
+  // A list of n "?" for IN (...).
+  auto marks = [](std::size_t n) {
+    std::string q;
+    for (std::size_t k = 0; k < n; ++k) q += k ? ", ?" : "?";
+    return q;
+  };
+  // Reference positions: the sources of their names, looked up and made on first sight a batch at
+  // a time (the first measurement of a name gives a new source its position).
+  std::map<std::string, std::int64_t> by_name;
+  {
+    std::vector<std::size_t> firsts;
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& m = r.measurements[i];
+      if (!m.blind && !m.source_id && seen.insert(m.ref_name).second) firsts.push_back(i);
+    }
+    for (std::size_t b = 0; b < firsts.size(); b += kBatch) {
+      const std::size_t nb = std::min(kBatch, firsts.size() - b);
+      const std::string sql =
+          "SELECT source_id, name FROM sources WHERE name IN (" + marks(nb) + ")";
+      std::optional<Statement> own;
+      Statement* st = nullptr;
+      if (nb == kBatch) {
+        st = &db.cached(sql);
+      } else {
+        own.emplace(db.prepare(sql));
+        st = &*own;
+      }
+      for (std::size_t k = 0; k < nb; ++k)
+        st->bind(static_cast<int>(k + 1), r.measurements[firsts[b + k]].ref_name);
+      while (st->step()) by_name[st->get_text(1)] = st->get_int(0);
+      st->reset();  // a cached statement left on its row would block COMMIT (SQLite)
+    }
+    std::vector<std::size_t> make;
+    for (std::size_t i : firsts) {
+      if (!by_name.count(r.measurements[i].ref_name)) make.push_back(i);
+    }
+    const std::string now = now_iso();
+    for (std::size_t b = 0; b < make.size(); b += kBatch) {
+      const std::size_t nb = std::min(kBatch, make.size() - b);
+      std::optional<Statement> own;
+      auto& ins = *batch_statement(
+          "INSERT INTO sources (name, origin, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
+          "ref_flux_jy, is_new, first_image, created_at) VALUES",
+          nb, 10, " RETURNING source_id, name", own);
+      for (std::size_t k = 0; k < nb; ++k) {
+        const auto& m = r.measurements[make[b + k]];
+        const int o = static_cast<int>(k) * 10;
+        ins.bind(o + 1, m.ref_name)
+            .bind(o + 2, "reference")
+            .bind(o + 3, wrap_ra(m.ra_deg))
+            .bind(o + 4, m.dec_deg)
+            .bind(o + 5, m.ra_err_arcsec)
+            .bind(o + 6, m.dec_err_arcsec)
+            .bind(o + 7, m.ref_flux_jy)
+            .bind(o + 8, false)
+            .bind(o + 9, pid)
+            .bind(o + 10, now);
+      }
+      std::size_t got = 0;
+      while (ins.step()) by_name[ins.get_text(1)] = ins.get_int(0), ++got;
+      ins.reset();
+      if (got != nb)
+        throw IoError(fmt::format(
+            "state db: INSERT INTO sources (references) returned {} of {} ids", got, nb));
+    }
+  }
+  // Known positions first: catalogue sources, then reference positions.
   for (std::size_t i = 0; i < n; ++i) {
     const auto& m = r.measurements[i];
     if (m.blind) continue;
-    if (m.source_id) {
-      sid[i] = *m.source_id;
-    } else {
-      if (auto s = source_by_name(db, m.ref_name)) {
-        sid[i] = s->source_id;
-      } else {
-        auto& ins_ref = db.cached(
-            "INSERT INTO sources (name, origin, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
-            "ref_flux_jy, "
-            "is_new, first_image, created_at) VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6, 0, "
-            "?7, ?8) RETURNING source_id");
-        ins_ref.bind(1, m.ref_name)
-            .bind(2, wrap_ra(m.ra_deg))
-            .bind(3, m.dec_deg)
-            .bind(4, m.ra_err_arcsec)
-            .bind(5, m.dec_err_arcsec)
-            .bind(6, m.ref_flux_jy)
-            .bind(7, pid)
-            .bind(8, now_iso());
-        if (!ins_ref.step())
-          throw IoError("state db: INSERT INTO sources (reference) returned no id");
-        sid[i] = ins_ref.get_int(0);
-        ins_ref.reset();  // a cached statement left on its row would block COMMIT (SQLite)
-      }
-    }
+    sid[i] = m.source_id ? *m.source_id : by_name.at(m.ref_name);
     if (!measured.insert(sid[i]).second) sid[i] = -1;  // one measurement per source and image
   }
   // Blind detections: associated with the catalogue sources not measured here yet.
@@ -416,23 +476,6 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
   for (std::size_t i = 0; i < n; ++i) {
     if (sid[i] >= 0) rows.push_back(i);
   }
-  constexpr std::size_t kBatch = 200;
-  // A full batch's statement is cached; the last, shorter one is prepared for the call.
-  auto batch_statement = [&db](const std::string& head, std::size_t nrows, int ncols,
-                               const std::string& tail, std::optional<Statement>& own) {
-    std::string sql = head;
-    for (std::size_t r = 0; r < nrows; ++r) {
-      sql += r ? ", (" : " (";
-      // Plain "?" (numbered in order): SQLite looks every "?NNN" up in a list while parsing,
-      // quadratic in a batch's thousands of parameters.
-      for (int c = 1; c <= ncols; ++c) sql += c > 1 ? ", ?" : "?";
-      sql += ")";
-    }
-    sql += tail;
-    if (nrows == kBatch) return &db.cached(sql);
-    own.emplace(db.prepare(sql));
-    return &*own;
-  };
   for (std::size_t b = 0; b < rows.size(); b += kBatch) {
     const std::size_t nb = std::min(kBatch, rows.size() - b);
     std::optional<Statement> own;
@@ -484,8 +527,7 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
           "SELECT source_id, n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, max_flux, max_err, "
           "max_image, min_flux, min_err, min_image, last_mjd FROM source_stats WHERE source_id IN "
           "(";
-      for (std::size_t k = 0; k < nb; ++k) sql += k ? ", ?" : "?";
-      sql += ")";
+      sql += marks(nb) + ")";
       std::optional<Statement> own;
       Statement* st = nullptr;
       if (nb == kBatch) {
