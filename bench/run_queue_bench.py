@@ -37,7 +37,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
 QUICK = ["--set", "imaging.field_deg=1", "--set", "imaging.cell_arcsec=10", "--set", "imaging.niter=1000"]
 DATE = "2025-03-20"
-STAGES = 6
+STAGES = 7  # convert, flag, solve, applycal, image, validate, photometry (jobs per group)
 
 
 def iso_plus(iso, seconds):

@@ -467,7 +467,7 @@ const std::vector<KeyDef>& schema() {
       {"validation.reference_spectral_index", Type::kDouble, "-0.7",
        "Spectral index that scales catalogue (1.4 GHz) fluxes to the image frequency.", between(-5, 5)},
       // Science products: forced photometry, association, variability (issue 15; docs/science-products.md).
-      {"photometry.in_chain", Type::kBool, "false", "Run the photometry stage after validate in the chain."},
+      {"photometry.in_chain", Type::kBool, "true", "Run the photometry stage after validate in the chain."},
       {"photometry.box_beams", Type::kDouble, "1.5",
        "Pixels within this many restoring-beam major FWHMs of a position enter its forced fit.", above(0)},
       {"photometry.cluster_beams", Type::kDouble, "2",

@@ -157,6 +157,9 @@ std::optional<state::ValidationRecord> DbStateView::validation(const std::string
 std::vector<state::SourceRow> DbStateView::sources_in_cone(double ra_deg, double dec_deg, double radius_deg) const {
   return state::sources_in_cone(db_.database(), ra_deg, dec_deg, radius_deg);
 }
+std::optional<state::MeasuredImage> DbStateView::measured_image(const std::string& path) const {
+  return state::measured_image(db_.database(), path, out_root_);
+}
 
 OrchestratorSettings OrchestratorSettings::from_config(const config::Config& cfg) {
   OrchestratorSettings s;

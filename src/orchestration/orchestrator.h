@@ -113,6 +113,7 @@ class DbStateView : public pipeline::StateView {
   std::optional<state::ImageRecord> image(const std::string& group_id) const override;
   std::optional<state::ValidationRecord> validation(const std::string& group_id) const override;
   std::vector<state::SourceRow> sources_in_cone(double ra_deg, double dec_deg, double radius_deg) const override;
+  std::optional<state::MeasuredImage> measured_image(const std::string& path) const override;
 
  private:
   state::StateDb& db_;

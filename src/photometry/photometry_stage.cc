@@ -222,6 +222,27 @@ std::vector<pipeline::ProductRef> PhotometryStage::planned_products(
   return {{photometry_csv_for(ctx.get_string("products_dir"), ctx.group_id()), "photometry"}};
 }
 
+bool PhotometryStage::is_done(const pipeline::Context& ctx) const {
+  if (!ctx.state() || !ctx.has("pbcor_fits") || !ctx.has("products_dir")) return false;
+  const fs::path pbcor = fs::absolute(ctx.get_string("pbcor_fits"));
+  const fs::path csv = photometry_csv_for(ctx.get_string("products_dir"), ctx.group_id());
+  std::error_code ec;
+  if (!fs::is_regular_file(pbcor, ec) || !fs::is_regular_file(csv, ec)) return false;
+  if (!ctx.state()->measured_image(pbcor.string())) return false;
+  return fs::last_write_time(csv) >= fs::last_write_time(pbcor);
+}
+
+pipeline::Context PhotometryStage::restore(const pipeline::Context& ctx) const {
+  const fs::path pbcor = fs::absolute(ctx.get_string("pbcor_fits"));
+  const auto m = ctx.state() ? ctx.state()->measured_image(pbcor.string()) : std::nullopt;
+  if (!m) throw Error("photometry: no measurements of " + pbcor.string());
+  return ctx.with_outputs(
+      {{"photometry_csv",
+        photometry_csv_for(ctx.get_string("products_dir"), ctx.group_id()).string()},
+       {"n_measured", m->n_measurements},
+       {"n_blind", m->n_blind}});
+}
+
 void PhotometryStage::validate(const pipeline::Context& ctx) const {
   const fs::path pbcor = ctx.get_string("pbcor_fits");
   if (!fs::exists(pbcor)) throw InputError(fmt::format("{}: no such image", pbcor.string()));

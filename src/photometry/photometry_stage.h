@@ -56,6 +56,10 @@ class PhotometryStage : public pipeline::Stage {
   explicit PhotometryStage(const config::Config& config);
   std::string name() const override { return "photometry"; }
   void validate(const pipeline::Context& ctx) const override;
+  // Done when this tree's database holds the image's measurements and the CSV is newer than the
+  // image (a re-imaged group is measured again).
+  bool is_done(const pipeline::Context& ctx) const override;
+  pipeline::Context restore(const pipeline::Context& ctx) const override;
   pipeline::Context execute(const pipeline::Context& ctx) override;
   std::vector<pipeline::ProductRef> planned_products(const pipeline::Context& ctx) const override;
   std::vector<std::string> config_prefixes() const override {

@@ -33,6 +33,8 @@ class StateView {
   virtual std::optional<state::ValidationRecord> validation(const std::string& group_id) const = 0;
   // The running source catalogue (issue 15) within `radius_deg` of a position.
   virtual std::vector<state::SourceRow> sources_in_cone(double ra_deg, double dec_deg, double radius_deg) const = 0;
+  // The measurements of an image (absolute path) in this tree, if it was measured.
+  virtual std::optional<state::MeasuredImage> measured_image(const std::string& path) const = 0;
 };
 
 }  // namespace contimg::pipeline

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <numbers>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -51,25 +52,6 @@ std::string detection_name(double ra_deg, double dec_deg) {
   const int d = static_cast<int>(ad), dm = static_cast<int>((ad - d) * 60);
   const int ds = static_cast<int>(((ad - d) * 60 - dm) * 60);
   return fmt::format("CTG J{:02d}{:02d}{:04.1f}{}{:02d}{:02d}{:02d}", h, m, s, sign, d, dm, ds);
-}
-
-photometry::LightcurveAggregate load_aggregate(Database& db, std::int64_t sid, bool& found) {
-  auto& st = db.cached(
-      "SELECT n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, max_flux, max_err, max_image, min_flux, "
-      "min_err, "
-      "min_image FROM source_stats WHERE source_id = ?1");
-  st.bind(1, sid);
-  photometry::LightcurveAggregate a;
-  found = st.step();
-  if (found) {
-    a.n = st.get_int(0);
-    a.sum_w = st.get_double(1), a.sum_ws = st.get_double(2), a.sum_ws2 = st.get_double(3);
-    a.sum_s = st.get_double(4), a.sum_s2 = st.get_double(5);
-    a.max_flux = st.get_double(6), a.max_err = st.get_double(7), a.max_image = st.get_int(8);
-    a.min_flux = st.get_double(9), a.min_err = st.get_double(10), a.min_image = st.get_int(11);
-  }
-  st.reset();
-  return a;
 }
 
 void save_aggregate(Database& db, std::int64_t sid, const photometry::LightcurveAggregate& a,
@@ -121,44 +103,121 @@ void save_aggregate(Database& db, std::int64_t sid, const photometry::Lightcurve
       .run();
 }
 
+// [0, 360): the catalogue's right ascensions are searched by window (sources_by_ra).
+double wrap_ra(double ra_deg) {
+  const double a = std::fmod(std::fmod(ra_deg, 360.0) + 360.0, 360.0);
+  return a >= 360.0 ? 0.0 : a;
+}
+
+// The right-ascension intervals (deg, within [0, 360]) holding every position within
+// `radius_deg` of (ra, dec): one, or two across RA 0; none when the cone reaches a pole (then
+// every RA). The half-width is asin(sin r / cos dec), the cone's exact extent in RA.
+std::vector<std::pair<double, double>> ra_intervals(double ra, double dec, double radius_deg) {
+  if (std::abs(dec) + radius_deg >= 89.999) return {};
+  const double half =
+      std::asin(std::min(1.0, std::sin(radius_deg * kDeg) / std::cos(dec * kDeg))) / kDeg + 1e-9;
+  if (half >= 180) return {};
+  const double a = wrap_ra(ra);
+  const double lo = a - half, hi = a + half;
+  if (lo < 0) return {{0, hi}, {lo + 360, 360}};
+  if (hi > 360) return {{lo, 360}, {0, hi - 360}};
+  return {{lo, hi}};
+}
+
 // The lowest noise at (ra, dec) of the images before `mjd` whose footprint covers it,
-// with that image's id; nullopt when none covered it (first coverage).
+// with that image's id; nullopt when none covered it (first coverage). The candidates are the
+// images centred within the largest footprint radius of the position: a right-ascension window
+// (photometry_images_by_ra), not the declination band, which on a declination strip is every
+// image ever measured.
 std::optional<std::pair<double, std::int64_t>> earlier_limit(Database& db, double ra, double dec,
                                                              double mjd) {
-  auto& st = db.cached(
-      "SELECT phot_image_id, centre_ra_deg, centre_dec_deg, radius_deg, freq_hz, noise_jy, "
-      "pb_corrected "
-      "FROM photometry_images WHERE mjd < ?1 AND centre_dec_deg BETWEEN ?2 - radius_deg AND ?2 + "
-      "radius_deg");
-  st.bind(1, mjd).bind(2, dec);
-  std::optional<std::pair<double, std::int64_t>> best;
-  while (st.step()) {
-    const double theta = sky::angular_distance(st.get_double(1) * kDeg, st.get_double(2) * kDeg,
-                                               ra * kDeg, dec * kDeg);
-    if (theta > st.get_double(3) * kDeg) continue;
-    double noise = st.get_double(5);
-    if (st.get_int(6) != 0) noise /= std::max(1e-6, sky::airy_power(theta, st.get_double(4)));
-    if (!best || noise < best->first) best = {{noise, st.get_int(0)}};
+  double rmax = 0;
+  {
+    // Over every image (MAX without a WHERE is one step of photometry_images_by_radius): a bound.
+    auto& st = db.cached("SELECT MAX(radius_deg) FROM photometry_images");
+    if (st.step() && !st.is_null(0)) rmax = st.get_double(0);
+    st.reset();
   }
-  st.reset();
+  std::optional<std::pair<double, std::int64_t>> best;
+  if (rmax <= 0) return best;
+  auto visit = [&](Statement& st) {
+    while (st.step()) {
+      const double theta = sky::angular_distance(st.get_double(1) * kDeg, st.get_double(2) * kDeg,
+                                                 ra * kDeg, dec * kDeg);
+      if (theta > st.get_double(3) * kDeg) continue;
+      double noise = st.get_double(5);
+      if (st.get_int(6) != 0) noise /= std::max(1e-6, sky::airy_power(theta, st.get_double(4)));
+      if (!best || noise < best->first) best = {{noise, st.get_int(0)}};
+    }
+    st.reset();
+  };
+  constexpr const char* kCols =
+      "SELECT phot_image_id, centre_ra_deg, centre_dec_deg, radius_deg, freq_hz, noise_jy, "
+      "pb_corrected FROM photometry_images WHERE ";
+  const auto intervals = ra_intervals(ra, dec, rmax);
+  if (intervals.empty()) {
+    auto& st =
+        db.cached(std::string(kCols) + "centre_dec_deg BETWEEN ?2 - ?3 AND ?2 + ?3 AND mjd < ?1");
+    st.bind(1, mjd).bind(2, dec).bind(3, rmax);
+    visit(st);
+    return best;
+  }
+  for (const auto& [lo, hi] : intervals) {
+    // "+centre_dec_deg": the declination term filters; the RA index is the one to search.
+    auto& st = db.cached(std::string(kCols) +
+                         "centre_ra_deg BETWEEN ?4 AND ?5 AND +centre_dec_deg BETWEEN ?2 - ?3 AND "
+                         "?2 + ?3 AND mjd < ?1");
+    st.bind(1, mjd).bind(2, dec).bind(3, rmax).bind(4, lo).bind(5, hi);
+    visit(st);
+  }
   return best;
 }
 
 }  // namespace
 
 std::vector<SourceRow> sources_in_cone(Database& db, double ra, double dec, double radius_deg) {
-  auto& st =
-      db.cached(std::string("SELECT ") + kSourceCols +
-                " FROM sources WHERE dec_deg BETWEEN ?1 - ?2 AND ?1 + ?2 ORDER BY source_id");
-  st.bind(1, dec).bind(2, radius_deg);
   std::vector<SourceRow> out;
-  while (st.step()) {
-    auto s = source_from(st);
-    if (sky::angular_distance(ra * kDeg, dec * kDeg, s.ra_deg * kDeg, s.dec_deg * kDeg) <=
-        radius_deg * kDeg) {
-      out.push_back(std::move(s));
+  auto keep = [&](Statement& st) {
+    while (st.step()) {
+      auto s = source_from(st);
+      if (sky::angular_distance(ra * kDeg, dec * kDeg, s.ra_deg * kDeg, s.dec_deg * kDeg) <=
+          radius_deg * kDeg) {
+        out.push_back(std::move(s));
+      }
     }
+    st.reset();
+  };
+  const auto intervals = ra_intervals(ra, dec, radius_deg);
+  if (intervals.empty()) {  // a cone over a pole: the declination band
+    auto& st = db.cached(std::string("SELECT ") + kSourceCols +
+                         " FROM sources WHERE dec_deg BETWEEN ?1 - ?2 AND ?1 + ?2");
+    st.bind(1, dec).bind(2, radius_deg);
+    keep(st);
   }
+  for (const auto& [lo, hi] : intervals) {
+    // A right-ascension window (sources_by_ra): on a declination strip the declination band
+    // would be the whole catalogue. "+dec_deg" keeps the planner on the RA index.
+    auto& st = db.cached(std::string("SELECT ") + kSourceCols +
+                         " FROM sources WHERE ra_deg BETWEEN ?3 AND ?4 AND +dec_deg BETWEEN ?1 - "
+                         "?2 AND ?1 + ?2");
+    st.bind(1, dec).bind(2, radius_deg).bind(3, lo).bind(4, hi);
+    keep(st);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SourceRow& a, const SourceRow& b) { return a.source_id < b.source_id; });
+  return out;
+}
+
+std::optional<MeasuredImage> measured_image(Database& db, const std::string& path,
+                                            const std::string& out_root) {
+  auto& st = db.cached(
+      "SELECT i.phot_image_id, (SELECT count(*) FROM measurements m WHERE m.phot_image_id = "
+      "i.phot_image_id), (SELECT count(*) FROM measurements m WHERE m.phot_image_id = "
+      "i.phot_image_id AND m.blind = 1) FROM photometry_images i WHERE i.path = ?1 AND i.out_root "
+      "= ?2");
+  st.bind(1, path).bind(2, out_root);
+  std::optional<MeasuredImage> out;
+  if (st.step()) out = MeasuredImage{st.get_int(0), st.get_int(1), st.get_int(2)};
   st.reset();
   return out;
 }
@@ -256,35 +315,95 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
   std::vector<photometry::Association> assoc(n);
   std::vector<std::string> rule(n, "position");
   std::set<std::int64_t> measured;
-  // Known positions first: catalogue sources, then reference positions (a source on first sight).
+  constexpr std::size_t kBatch = 200;
+  // A full batch's statement is cached; the last, shorter one is prepared for the call.
+  auto batch_statement = [&db](const std::string& head, std::size_t nrows, int ncols,
+                               const std::string& tail, std::optional<Statement>& own) {
+    std::string sql = head;
+    for (std::size_t r = 0; r < nrows; ++r) {
+      sql += r ? ", (" : " (";
+      // Plain "?" (numbered in order): SQLite looks every "?NNN" up in a list while parsing,
+      // quadratic in a batch's thousands of parameters.
+      for (int c = 1; c <= ncols; ++c) sql += c > 1 ? ", ?" : "?";
+      sql += ")";
+    }
+    sql += tail;
+    if (nrows == kBatch) return &db.cached(sql);
+    own.emplace(db.prepare(sql));
+    return &*own;
+  };
+  // A list of n "?" for IN (...).
+  auto marks = [](std::size_t n) {
+    std::string q;
+    for (std::size_t k = 0; k < n; ++k) q += k ? ", ?" : "?";
+    return q;
+  };
+  // Reference positions: the sources of their names, looked up and made on first sight a batch at
+  // a time (the first measurement of a name gives a new source its position).
+  std::map<std::string, std::int64_t> by_name;
+  {
+    std::vector<std::size_t> firsts;
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& m = r.measurements[i];
+      if (!m.blind && !m.source_id && seen.insert(m.ref_name).second) firsts.push_back(i);
+    }
+    for (std::size_t b = 0; b < firsts.size(); b += kBatch) {
+      const std::size_t nb = std::min(kBatch, firsts.size() - b);
+      const std::string sql =
+          "SELECT source_id, name FROM sources WHERE name IN (" + marks(nb) + ")";
+      std::optional<Statement> own;
+      Statement* st = nullptr;
+      if (nb == kBatch) {
+        st = &db.cached(sql);
+      } else {
+        own.emplace(db.prepare(sql));
+        st = &*own;
+      }
+      for (std::size_t k = 0; k < nb; ++k)
+        st->bind(static_cast<int>(k + 1), r.measurements[firsts[b + k]].ref_name);
+      while (st->step()) by_name[st->get_text(1)] = st->get_int(0);
+      st->reset();  // a cached statement left on its row would block COMMIT (SQLite)
+    }
+    std::vector<std::size_t> make;
+    for (std::size_t i : firsts) {
+      if (!by_name.count(r.measurements[i].ref_name)) make.push_back(i);
+    }
+    const std::string now = now_iso();
+    for (std::size_t b = 0; b < make.size(); b += kBatch) {
+      const std::size_t nb = std::min(kBatch, make.size() - b);
+      std::optional<Statement> own;
+      auto& ins = *batch_statement(
+          "INSERT INTO sources (name, origin, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
+          "ref_flux_jy, is_new, first_image, created_at) VALUES",
+          nb, 10, " RETURNING source_id, name", own);
+      for (std::size_t k = 0; k < nb; ++k) {
+        const auto& m = r.measurements[make[b + k]];
+        const int o = static_cast<int>(k) * 10;
+        ins.bind(o + 1, m.ref_name)
+            .bind(o + 2, "reference")
+            .bind(o + 3, wrap_ra(m.ra_deg))
+            .bind(o + 4, m.dec_deg)
+            .bind(o + 5, m.ra_err_arcsec)
+            .bind(o + 6, m.dec_err_arcsec)
+            .bind(o + 7, m.ref_flux_jy)
+            .bind(o + 8, false)
+            .bind(o + 9, pid)
+            .bind(o + 10, now);
+      }
+      std::size_t got = 0;
+      while (ins.step()) by_name[ins.get_text(1)] = ins.get_int(0), ++got;
+      ins.reset();
+      if (got != nb)
+        throw IoError(fmt::format(
+            "state db: INSERT INTO sources (references) returned {} of {} ids", got, nb));
+    }
+  }
+  // Known positions first: catalogue sources, then reference positions.
   for (std::size_t i = 0; i < n; ++i) {
     const auto& m = r.measurements[i];
     if (m.blind) continue;
-    if (m.source_id) {
-      sid[i] = *m.source_id;
-    } else {
-      if (auto s = source_by_name(db, m.ref_name)) {
-        sid[i] = s->source_id;
-      } else {
-        auto& ins_ref = db.cached(
-            "INSERT INTO sources (name, origin, ra_deg, dec_deg, ra_err_arcsec, dec_err_arcsec, "
-            "ref_flux_jy, "
-            "is_new, first_image, created_at) VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6, 0, "
-            "?7, ?8) RETURNING source_id");
-        ins_ref.bind(1, m.ref_name)
-            .bind(2, m.ra_deg)
-            .bind(3, m.dec_deg)
-            .bind(4, m.ra_err_arcsec)
-            .bind(5, m.dec_err_arcsec)
-            .bind(6, m.ref_flux_jy)
-            .bind(7, pid)
-            .bind(8, now_iso());
-        if (!ins_ref.step())
-          throw IoError("state db: INSERT INTO sources (reference) returned no id");
-        sid[i] = ins_ref.get_int(0);
-        ins_ref.reset();  // a cached statement left on its row would block COMMIT (SQLite)
-      }
-    }
+    sid[i] = m.source_id ? *m.source_id : by_name.at(m.ref_name);
     if (!measured.insert(sid[i]).second) sid[i] = -1;  // one measurement per source and image
   }
   // Blind detections: associated with the catalogue sources not measured here yet.
@@ -329,7 +448,7 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
           "new_limit_image, first_image, created_at) VALUES (?1, 'detection', ?2, ?3, ?4, ?5, ?6, "
           "?7, ?8, ?9, ?10) RETURNING source_id");
       ins_src.bind(1, name)
-          .bind(2, m.ra_deg)
+          .bind(2, wrap_ra(m.ra_deg))
           .bind(3, m.dec_deg)
           .bind(4, m.ra_err_arcsec)
           .bind(5, m.dec_err_arcsec)
@@ -351,46 +470,145 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
       if (is_new) ++sum.n_new_sources;
     }
   }
-  // The measurements, in one prepared statement (batch ingest).
-  auto& ins = db.cached(
-      "INSERT INTO measurements (source_id, phot_image_id, mjd, ra_deg, dec_deg, flux_jy, "
-      "flux_err_jy, "
-      "local_rms_jy, chi2, npix, cluster, detected, blind, det_peak_jy, det_snr, assoc_rule, "
-      "assoc_distance_arcsec, "
-      "assoc_deruiter, n_candidates) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-      "?13, ?14, ?15, ?16, "
-      "?17, ?18, ?19)");
-  std::map<std::int64_t, photometry::LightcurveAggregate> updated;
+  // The measurements and the statistics of their sources, in multi-row statements of kBatch rows
+  // (one round trip per batch on PostgreSQL, where a statement per row is latency bound).
+  std::vector<std::size_t> rows;
   for (std::size_t i = 0; i < n; ++i) {
-    if (sid[i] < 0) continue;
-    const auto& m = r.measurements[i];
-    ins.reset();
-    ins.bind(1, sid[i])
-        .bind(2, pid)
-        .bind(3, im.mjd)
-        .bind(4, m.ra_deg)
-        .bind(5, m.dec_deg)
-        .bind(6, m.flux_jy)
-        .bind(7, m.flux_err_jy)
-        .bind(8, m.local_rms_jy)
-        .bind(9, m.chi2)
-        .bind(10, m.npix)
-        .bind(11, m.cluster)
-        .bind(12, m.detected)
-        .bind(13, m.blind)
-        .bind(14, m.det_peak_jy)
-        .bind(15, m.det_snr)
-        .bind(16, rule[i])
-        .bind(17, assoc[i].distance_arcsec)
-        .bind(18, assoc[i].deruiter)
-        .bind(19, assoc[i].n_candidates);
+    if (sid[i] >= 0) rows.push_back(i);
+  }
+  for (std::size_t b = 0; b < rows.size(); b += kBatch) {
+    const std::size_t nb = std::min(kBatch, rows.size() - b);
+    std::optional<Statement> own;
+    auto& ins = *batch_statement(
+        "INSERT INTO measurements (source_id, phot_image_id, mjd, ra_deg, dec_deg, flux_jy, "
+        "flux_err_jy, local_rms_jy, chi2, npix, cluster, detected, blind, det_peak_jy, det_snr, "
+        "assoc_rule, assoc_distance_arcsec, assoc_deruiter, n_candidates) VALUES",
+        nb, 19, "", own);
+    for (std::size_t k = 0; k < nb; ++k) {
+      const std::size_t i = rows[b + k];
+      const auto& m = r.measurements[i];
+      const int o = static_cast<int>(k) * 19;
+      ins.bind(o + 1, sid[i])
+          .bind(o + 2, pid)
+          .bind(o + 3, im.mjd)
+          .bind(o + 4, m.ra_deg)
+          .bind(o + 5, m.dec_deg)
+          .bind(o + 6, m.flux_jy)
+          .bind(o + 7, m.flux_err_jy)
+          .bind(o + 8, m.local_rms_jy)
+          .bind(o + 9, m.chi2)
+          .bind(o + 10, m.npix)
+          .bind(o + 11, m.cluster)
+          .bind(o + 12, m.detected)
+          .bind(o + 13, m.blind)
+          .bind(o + 14, m.det_peak_jy)
+          .bind(o + 15, m.det_snr)
+          .bind(o + 16, rule[i])
+          .bind(o + 17, assoc[i].distance_arcsec)
+          .bind(o + 18, assoc[i].deruiter)
+          .bind(o + 19, assoc[i].n_candidates);
+    }
     ins.run();
-    ++sum.n_measurements;
-    if (recompute.count(sid[i])) continue;
-    bool found = false;
-    auto a = load_aggregate(db, sid[i], found);
-    a.add(m.flux_jy, m.flux_err_jy, pid);
-    save_aggregate(db, sid[i], a, im.mjd);
+  }
+  sum.n_measurements = static_cast<int>(rows.size());
+
+  // Statistics: the sums of the sources measured here (those whose earlier measurement of this
+  // image was replaced are recomputed below), read and written a batch at a time.
+  std::vector<std::size_t> incr;
+  for (std::size_t i : rows) {
+    if (!recompute.count(sid[i])) incr.push_back(i);
+  }
+  const std::string now = now_iso();
+  for (std::size_t b = 0; b < incr.size(); b += kBatch) {
+    const std::size_t nb = std::min(kBatch, incr.size() - b);
+    std::map<std::int64_t, std::pair<photometry::LightcurveAggregate, double>> agg;
+    {
+      std::string sql =
+          "SELECT source_id, n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, max_flux, max_err, "
+          "max_image, min_flux, min_err, min_image, last_mjd FROM source_stats WHERE source_id IN "
+          "(";
+      sql += marks(nb) + ")";
+      std::optional<Statement> own;
+      Statement* st = nullptr;
+      if (nb == kBatch) {
+        st = &db.cached(sql);
+      } else {
+        own.emplace(db.prepare(sql));
+        st = &*own;
+      }
+      for (std::size_t k = 0; k < nb; ++k) st->bind(static_cast<int>(k + 1), sid[incr[b + k]]);
+      while (st->step()) {
+        photometry::LightcurveAggregate a;
+        a.n = st->get_int(1);
+        a.sum_w = st->get_double(2), a.sum_ws = st->get_double(3), a.sum_ws2 = st->get_double(4);
+        a.sum_s = st->get_double(5), a.sum_s2 = st->get_double(6);
+        a.max_flux = st->get_double(7), a.max_err = st->get_double(8), a.max_image = st->get_int(9);
+        a.min_flux = st->get_double(10), a.min_err = st->get_double(11),
+        a.min_image = st->get_int(12);
+        agg[st->get_int(0)] = {a, st->get_double(13)};
+      }
+      st->reset();  // a cached statement left on its row would block COMMIT (SQLite)
+    }
+    // The updated sums; a source left without a usable measurement has no statistics row.
+    std::vector<std::pair<std::int64_t, std::pair<photometry::LightcurveAggregate, double>>> save;
+    for (std::size_t k = 0; k < nb; ++k) {
+      const std::size_t i = incr[b + k];
+      auto [a, last] = agg.count(sid[i])
+                           ? agg[sid[i]]
+                           : std::pair<photometry::LightcurveAggregate, double>{{}, im.mjd};
+      a.add(r.measurements[i].flux_jy, r.measurements[i].flux_err_jy, pid);
+      if (a.n == 0) {
+        db.cached("DELETE FROM source_stats WHERE source_id = ?1").bind(1, sid[i]).run();
+        continue;
+      }
+      save.push_back({sid[i], {a, std::max(last, im.mjd)}});
+    }
+    if (save.empty()) continue;
+    std::optional<Statement> own;
+    // ON CONFLICT: the same on SQLite and PostgreSQL (no INSERT OR REPLACE); a source appears
+    // once per image, so once per statement.
+    auto& up = *batch_statement(
+        "INSERT INTO source_stats (source_id, n, sum_w, sum_ws, sum_ws2, sum_s, sum_s2, max_flux, "
+        "max_err, max_image, min_flux, min_err, min_image, mean_flux, xi, xi_err, eta, v, vs, m, "
+        "last_mjd, updated_at) VALUES",
+        save.size(), 22,
+        " ON CONFLICT (source_id) DO UPDATE SET n = excluded.n, sum_w = excluded.sum_w, "
+        "sum_ws = excluded.sum_ws, sum_ws2 = excluded.sum_ws2, sum_s = excluded.sum_s, "
+        "sum_s2 = excluded.sum_s2, max_flux = excluded.max_flux, max_err = excluded.max_err, "
+        "max_image = excluded.max_image, min_flux = excluded.min_flux, min_err = excluded.min_err, "
+        "min_image = excluded.min_image, mean_flux = excluded.mean_flux, xi = excluded.xi, "
+        "xi_err = excluded.xi_err, eta = excluded.eta, v = excluded.v, vs = excluded.vs, "
+        "m = excluded.m, last_mjd = excluded.last_mjd, updated_at = excluded.updated_at",
+        own);
+    for (std::size_t k = 0; k < save.size(); ++k) {
+      const auto& [id, al] = save[k];
+      const auto& a = al.first;
+      const auto mt = photometry::metrics(a);
+      const int o = static_cast<int>(k) * 22;
+      up.bind(o + 1, id)
+          .bind(o + 2, a.n)
+          .bind(o + 3, a.sum_w)
+          .bind(o + 4, a.sum_ws)
+          .bind(o + 5, a.sum_ws2)
+          .bind(o + 6, a.sum_s)
+          .bind(o + 7, a.sum_s2)
+          .bind(o + 8, a.max_flux)
+          .bind(o + 9, a.max_err)
+          .bind(o + 10, a.max_image)
+          .bind(o + 11, a.min_flux)
+          .bind(o + 12, a.min_err)
+          .bind(o + 13, a.min_image)
+          .bind(o + 14, mt.mean_flux)
+          .bind(o + 15, mt.xi)
+          .bind(o + 16, mt.xi_err)
+          .bind(o + 17, mt.eta)
+          .bind(o + 18, mt.v)
+          .bind(o + 19, mt.vs)
+          .bind(o + 20, mt.m)
+          .bind(o + 21, al.second)
+          .bind(o + 22, now);
+    }
+    up.run();
   }
   for (std::size_t c = 0; c < r.clusters.size(); ++c) {
     nlohmann::json members = nlohmann::json::array();

@@ -78,6 +78,15 @@ struct StoreSummary {
 StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
                               const std::string& out_root);
 
+// An image measured in `out_root` (the photometry stage's product in the database): what a
+// rerun of the chain needs to skip the stage and restore its outputs.
+struct MeasuredImage {
+  std::int64_t phot_image_id = 0;
+  std::int64_t n_measurements = 0, n_blind = 0;
+};
+std::optional<MeasuredImage> measured_image(Database& db, const std::string& path,
+                                            const std::string& out_root);
+
 // Sources whose position lies within `radius_deg` of (ra, dec).
 std::vector<SourceRow> sources_in_cone(Database& db, double ra_deg, double dec_deg,
                                        double radius_deg);

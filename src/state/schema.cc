@@ -606,6 +606,18 @@ DROP INDEX jobs_ready;
 CREATE INDEX jobs_claim_order ON jobs (state, priority, group_id, id);
 )sql";
 
+// Science products at scale (issue 15; docs/perf.md "Photometry at scale"):
+// DSA-110 observes a declination strip, so a cone's declination band holds
+// nearly the whole catalogue and every earlier image; a right-ascension window
+// on (ra, dec) selects the cone's neighbourhood instead. The footprint radius
+// index gives the largest radius (the coverage query's search bound) in one
+// step. The same SQL on SQLite and PostgreSQL.
+constexpr std::string_view kPhotometryScale = R"sql(
+CREATE INDEX sources_by_ra ON sources (ra_deg, dec_deg);
+CREATE INDEX photometry_images_by_ra ON photometry_images (centre_ra_deg, centre_dec_deg);
+CREATE INDEX photometry_images_by_radius ON photometry_images (radius_deg);
+)sql";
+
 // PostgreSQL's migrations 7-9: SQLite changes a CHECK list or a key by
 // rebuilding the table (create, copy, drop, rename), which PostgreSQL refuses
 // or mis-handles (DROP TABLE of a referenced table; foreign keys follow the
@@ -681,6 +693,7 @@ const std::vector<Migration>& migrations() {
        kPhotometry},
       {11, "job queue: priority, run_after, job_attempts (scale-out)", kQueue},
       {12, "job queue claim order: priority, group, id", kClaimOrder},
+      {13, "sources and photometry_images by right ascension; images by footprint radius", kPhotometryScale},
   };
   return list;
 }

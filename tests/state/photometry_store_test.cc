@@ -1,7 +1,13 @@
 #include "state/photometry_store.h"
 
+#include <numbers>
+#include <random>
+#include <set>
+#include <tuple>
+
 #include <gtest/gtest.h>
 
+#include "sky/primary_beam.h"
 #include "state/state_db.h"
 #include "support/backends.h"
 #include "support/tiny_uvh5.h"
@@ -145,6 +151,119 @@ TEST_P(PhotometryStoreTest, StoringAnImageAgainReplacesItsMeasurements) {
   EXPECT_NEAR(std::get<2>(after), 0.3, 1e-12);
   EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM measurements"), 2);
   EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM photometry_images"), 2);
+}
+
+// The catalogue cone searches a right-ascension window (sources_by_ra, migration 13): what it
+// returns must equal a brute-force search, across RA 0 (a window in two pieces, and a reference
+// given at a negative RA) and over a pole (the declination band).
+TEST_P(PhotometryStoreTest, ConeSearchEqualsBruteForceAcrossRaZeroAndOverThePole) {
+  StateDb sdb(target("s.sqlite3"));
+  auto& db = sdb.database();
+  auto img = image_at("/all.fits", 60000);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<std::tuple<std::string, double, double>> placed;
+  for (int k = 0; k < 400; ++k) {
+    // Half near RA 0 at Dec 37, a quarter near the north pole, the rest anywhere.
+    double ra, dec;
+    if (k % 4 < 2) {
+      ra = -1.5 + 3 * u(rng), dec = 36 + 2 * u(rng);
+    } else if (k % 4 == 2) {
+      ra = 360 * u(rng), dec = 88 + 2 * u(rng);
+    } else {
+      ra = 360 * u(rng), dec = -80 + 160 * u(rng);
+    }
+    const std::string name = "C" + std::to_string(k);
+    img.measurements.push_back(reference(name, ra, dec, 0.01));  // ra < 0 stored wrapped
+    placed.emplace_back(name, ra, dec);
+  }
+  store_photometry(db, img, "");
+  const double kRad = std::numbers::pi / 180;
+  struct Cone {
+    double ra, dec, r;
+  };
+  int nonempty = 0;
+  for (const Cone c : {Cone{0, 37, 1}, Cone{359.9, 37.2, 0.7}, Cone{0.3, 36.5, 0.4},
+                       Cone{120, 89.5, 1}, Cone{300, 88.7, 1.5}, Cone{200, 10, 30}}) {
+    std::set<std::string> want, got;
+    for (const auto& [name, ra, dec] : placed) {
+      if (sky::angular_distance(c.ra * kRad, c.dec * kRad, ra * kRad, dec * kRad) <= c.r * kRad)
+        want.insert(name);
+    }
+    const auto rows = sources_in_cone(db, c.ra, c.dec, c.r);
+    for (const auto& s : rows) {
+      got.insert(s.name);
+      EXPECT_GE(s.ra_deg, 0);
+      EXPECT_LT(s.ra_deg, 360);
+    }
+    EXPECT_EQ(got, want) << "cone " << c.ra << " " << c.dec << " " << c.r;
+    EXPECT_TRUE(std::is_sorted(
+        rows.begin(), rows.end(),
+        [](const SourceRow& a, const SourceRow& b) { return a.source_id < b.source_id; }));
+    nonempty += want.empty() ? 0 : 1;
+  }
+  EXPECT_EQ(nonempty, 6);
+}
+
+// The new-source test's coverage query searches a right-ascension window too: an earlier image
+// centred across RA 0 from the detection still sets its limit.
+TEST_P(PhotometryStoreTest, EarlierCoverageIsFoundAcrossRaZero) {
+  StateDb sdb(target("s.sqlite3"));
+  auto& db = sdb.database();
+  auto a = image_at("/a.fits", 60000);
+  a.image.centre_ra_deg = 359.8;
+  a.measurements = {reference("R1", 359.8, 37, 0.1)};
+  const auto sa = store_photometry(db, a, "");
+  auto b = image_at("/b.fits", 60001);
+  b.image.centre_ra_deg = 0.2;
+  b.measurements = {blind(0.05, 37, 0.02)};
+  EXPECT_EQ(store_photometry(db, b, "").n_new_sources, 1);
+  const auto s = sources_in_cone(db, 0.05, 37, 2 * kAs).at(0);
+  EXPECT_TRUE(s.is_new);
+  EXPECT_EQ(*s.new_limit_image, sa.phot_image_id);
+  EXPECT_NEAR(*s.new_sigma, 20, 1e-9);
+}
+
+// Measurements and statistics go in multi-row statements of 200 rows: 450 sources measured on two
+// images (full batches and a shorter last one) keep one statistics row each whose sums equal
+// those recomputed from the stored measurements.
+TEST_P(PhotometryStoreTest, BatchedIngestKeepsEverySourcesStatistics) {
+  StateDb sdb(target("s.sqlite3"));
+  auto& db = sdb.database();
+  constexpr int kN = 450;
+  for (int e = 0; e < 2; ++e) {
+    auto img = image_at("/e" + std::to_string(e) + ".fits", 60000 + e);
+    for (int k = 0; k < kN; ++k) {
+      auto m = reference("B" + std::to_string(k), 150 + 0.001 * k, 37, 0.01 * (1 + k % 7));
+      m.flux_jy *= e ? 1.2 : 1.0;
+      m.flux_err_jy = 1e-3 * (1 + k % 3);
+      img.measurements.push_back(m);
+    }
+    EXPECT_EQ(store_photometry(db, img, "").n_measurements, kN);
+  }
+  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM measurements"), 2 * kN);
+  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM source_stats WHERE n = 2"), kN);
+  for (int k : {0, 199, 200, 399, 449}) {
+    const auto s = source_by_name(db, "B" + std::to_string(k));
+    ASSERT_TRUE(s);
+    auto st = db.prepare(
+        "SELECT sum_w, sum_ws, sum_ws2, max_flux, min_flux, last_mjd FROM source_stats WHERE "
+        "source_id = ?1");
+    st.bind(1, s->source_id);
+    ASSERT_TRUE(st.step());
+    const double sum_w = st.get_double(0), sum_ws = st.get_double(1), sum_ws2 = st.get_double(2);
+    const double max_flux = st.get_double(3), min_flux = st.get_double(4);
+    EXPECT_EQ(st.get_double(5), 60001);
+    st.reset();
+    const auto a = recompute_source_stats(db, s->source_id);
+    EXPECT_EQ(a.n, 2);
+    EXPECT_NEAR(sum_w, a.sum_w, 1e-9 * a.sum_w);
+    EXPECT_NEAR(sum_ws, a.sum_ws, 1e-9 * std::abs(a.sum_ws));
+    EXPECT_NEAR(sum_ws2, a.sum_ws2, 1e-9 * a.sum_ws2);
+    EXPECT_EQ(max_flux, a.max_flux);
+    EXPECT_EQ(min_flux, a.min_flux);
+    EXPECT_NEAR(a.max_flux, 1.2 * a.min_flux, 1e-12);
+  }
 }
 
 }  // namespace

@@ -58,13 +58,15 @@ QUICK = ["--set", "imaging.field_deg=1", "--set", "imaging.cell_arcsec=10", "--s
 # The tables whose row counts a run that was killed and resumed (or raced by a
 # second run) must share with an undisturbed run: each holds one row per thing
 # made (job, product, calibration set, flag run and its statistics, image,
-# validation, detection), so an extra row is work done twice or a record left
+# validation, detection, measured image, measurement, catalogue source and its
+# statistics), so an extra row is work done twice or a record left
 # by a dead attempt, and a missing one is work lost. Not compared: `events`
 # (takeovers and waits are rightly recorded), `files` (the input index, not a
 # product) and `groups.attempts` (a killed run leaves the group `processing`,
 # and resuming it is no new entry into that state).
-COUNTED = ["calsets", "flag_runs", "flag_stats", "images", "validations", "detections", "products"]
-STAGES = ["convert", "flag", "solve", "applycal", "image", "validate"]
+COUNTED = ["calsets", "flag_runs", "flag_stats", "images", "validations", "detections", "products",
+           "photometry_images", "measurements", "sources", "source_stats"]
+STAGES = ["convert", "flag", "solve", "applycal", "image", "validate", "photometry"]
 
 
 def check(name, ok, detail=""):

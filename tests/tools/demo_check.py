@@ -135,7 +135,7 @@ def main():
         return
     cal, sci = groups
     stages = [st["stage"] for st in sci["stages"]]
-    check(stages == ["convert", "flag", "solve", "applycal", "image", "validate"],
+    check(stages == ["convert", "flag", "solve", "applycal", "image", "validate", "photometry"],
           f"the chain's stages in order: {stages}")
     check(cal["outputs"].get("calset_status") == "passed",
           f"the calibrator group's set passed QA ({cal['outputs'].get('calset_reason', '')})")
@@ -168,6 +168,10 @@ def main():
     n_img = db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
     n_cal = db.execute("SELECT COUNT(*) FROM calsets WHERE status = 'passed'").fetchone()[0]
     check((n_val, n_img, n_cal) == (2, 2, 1), f"state DB: validations, images, passed calsets = {(n_val, n_img, n_cal)}")
+    # The photometry stage (in the chain by default): both images measured.
+    n_phot, n_meas = db.execute("SELECT (SELECT COUNT(*) FROM photometry_images), "
+                                "(SELECT COUNT(*) FROM measurements)").fetchone()
+    check(n_phot == 2 and n_meas > 0, f"state DB: photometry of both images ({n_phot} images, {n_meas} measurements)")
     db.close()
 
     # Resume: everything is done, so every stage is skipped and nothing changes.
@@ -181,6 +185,7 @@ def main():
           "resumed run restores the verdict")
     db = sqlite3.connect(os.path.join(work, "contimg.sqlite"))
     check(db.execute("SELECT COUNT(*) FROM validations").fetchone()[0] == 2, "no duplicate rows after the rerun")
+    check(db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == n_meas, "no measurement added by the rerun")
     db.close()
 
 

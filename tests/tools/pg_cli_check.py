@@ -70,8 +70,8 @@ def run(args, w, url):
 
     p = ci.run("index", [inp, "--db", url])
     C.check("index --db postgresql:// exits 0", p.returncode == 0, describe(p))
-    C.check("the schema is at the latest version (12)",
-            psql(args, url, "SELECT max(version) FROM schema_version") == "12")
+    C.check("the schema is at the latest version (13)",
+            psql(args, url, "SELECT max(version) FROM schema_version") == "13")
     C.check("16 files indexed", psql(args, url, "SELECT count(*) FROM files") == "16")
     C.check("one complete group", psql(args, url,
             "SELECT group_id || ' ' || n_subbands || ' ' || complete FROM groups") == G + " 16 1")

@@ -11,7 +11,7 @@ slurmctld and slurmd on loopback ports, all state in a temporary directory
     postgresql://…) on 3 tiny simulated
     groups (a calibrator transit, two science groups): 3 converts queued, a job
     array 0-1 submitted; both array tasks COMPLETED with exit 0, their pilots'
-    --json summaries (the .out files) ended by idleness, 18 jobs done between
+    --json summaries (the .out files) ended by idleness, 21 jobs done between
     them; every stage of every group done once (the jobs table, attempts,
     images, validations, products); the script in OUT/slurm/ holds the array,
     the output files, the pass-through argument and the worker command.
@@ -348,8 +348,8 @@ def scenario(a, w, cluster, inp, groups, backend):
         for err in sorted(glob.glob(os.path.join(out, "slurm", "*.err"))):
             print(f"INFO {err}: " + " | ".join(open(err, errors="replace").read().splitlines()[-8:]), flush=True)
     done = [x.get("jobs_done", 0) for x in summaries]
-    check("the pilots ran the 18 jobs between them, none failed",
-          sum(done) == 18 and all(x.get("jobs_failed", 1) == 0 for x in summaries), summaries)
+    check(f"the pilots ran the {wc.N_JOBS} jobs between them, none failed",
+          sum(done) == wc.N_JOBS and all(x.get("jobs_failed", 1) == 0 for x in summaries), summaries)
     print(f"INFO jobs per pilot {done}", flush=True)
 
     db = backend.db

@@ -46,7 +46,8 @@ from contimg_harness import processes_mentioning, product_mismatches, temporarie
 # The tiny-group tools of the stream tests (one copy): simulate, check and its counts.
 from stream_check import DATE, QUICK, RESULTS, SKIP, STREAM, check, deliver, env, iso_plus, simulate
 
-STAGES = ["convert", "flag", "solve", "applycal", "image", "validate"]
+STAGES = ["convert", "flag", "solve", "applycal", "image", "validate", "photometry"]
+N_JOBS = 3 * len(STAGES)  # case_queue's 3 groups
 POISON_STAGE = "image"  # the longest stage of a tiny group: a kill finds it running
 # Short leases and intervals so that a dead worker's job comes back within seconds.
 LEASE_S, HEARTBEAT_S, REAP_S, BACKOFF_S = 6.0, 1.0, 1.0, 1.0
@@ -238,12 +239,12 @@ def check_metrics(scraped):
     # prometheus_client names a counter's family without _total.
     done = sum(sample_sum(f, "contimg_jobs_finished", "contimg_jobs_finished_total", outcome="done") or 0
                for f in fams)
-    check("contimg_jobs_finished_total{outcome=done} over the workers = 18", done == 18, done)
+    check(f"contimg_jobs_finished_total{{outcome=done}} over the workers = {N_JOBS}", done == N_JOBS, done)
     groups = sum(sample_sum(f, "contimg_groups", "contimg_groups_total", outcome="processed") or 0 for f in fams)
     check("contimg_groups_total{outcome=processed} over the workers = 3", groups == 3, groups)
     count = sum(sample_sum(f, "contimg_stage_duration_seconds", "contimg_stage_duration_seconds_count") or 0
                 for f in fams)
-    check("contimg_stage_duration_seconds counts 18 stages", count == 18, count)
+    check(f"contimg_stage_duration_seconds counts {N_JOBS} stages", count == N_JOBS, count)
     conv = sum(sample_sum(f, "contimg_stage_duration_seconds", "contimg_stage_duration_seconds_count",
                           stage="convert") or 0 for f in fams)
     check("… of them 3 converts", conv == 3, conv)
@@ -251,7 +252,8 @@ def check_metrics(scraped):
     read = sum(sample_sum(f, "contimg_read_bytes", "contimg_read_bytes_total", stage="convert") or 0 for f in fams)
     check("bytes read (UVH5) and written (products) are counted", read > 1e6 and written > read, (read, written))
     jobs_done = [sample_sum(f, "contimg_jobs", "contimg_jobs", state="done") for f in fams]
-    check("contimg_jobs{state=done} = 18 (the database, as read)", all(v == 18 for v in jobs_done), jobs_done)
+    check(f"contimg_jobs{{state=done}} = {N_JOBS} (the database, as read)", all(v == N_JOBS for v in jobs_done),
+          jobs_done)
     rtf = [sample_sum(f, "contimg_real_time_factor", "contimg_real_time_factor") for f in fams]
     check("contimg_real_time_factor > 0", all(v is not None for v in rtf) and sum(rtf) > 0, rtf)
     check("contimg_lease_expiries_total is exported (0 here)",
@@ -287,7 +289,7 @@ def case_queue(a):
             n = db.rows("SELECT count(*) FROM jobs")[0][0]
         except sqlite3.Error:
             left, n = 1, 0
-        if n == 18 and left == 0:
+        if n == N_JOBS and left == 0:
             time.sleep(2)  # one more poll: the jobs gauge
             scraped = [scrape(port) for port in ports]
             break
@@ -297,7 +299,7 @@ def case_queue(a):
     check("both workers exit 0 when idle", all(rc == 0 and js and js["worker"]["ended_by"] == "idle"
                                                for rc, js in summaries), summaries)
     done_by = [js["worker"]["jobs_done"] for rc, js in summaries if js]
-    check("the two workers shared the 18 jobs", sum(done_by) == 18 and min(done_by) > 0, done_by)
+    check(f"the two workers shared the {N_JOBS} jobs", sum(done_by) == N_JOBS and min(done_by) > 0, done_by)
     print(f"INFO 3 groups by 2 workers in {time.time() - t0:.0f} s; jobs per worker {done_by}", flush=True)
     check_done_once(db, groups, out, expect_attempt_one=True)
     solve_end = db.rows(f"SELECT finished_at FROM jobs WHERE group_id = '{groups[0]}' AND stage = 'solve'")[0][0]
@@ -317,7 +319,7 @@ def case_queue(a):
     p = subprocess.run(base + ["--json", "status", "--out", out], capture_output=True, text=True, env=env(),
                        timeout=120)
     js = json.loads(p.stdout) if p.stdout.startswith("{") else {}
-    check("status counts 18 done jobs", js.get("jobs", {}).get("done") == 18, js.get("jobs"))
+    check(f"status counts {N_JOBS} done jobs", js.get("jobs", {}).get("done") == N_JOBS, js.get("jobs"))
     check("no temporary path left", not temporaries(w), temporaries(w)[:3])
 
 
@@ -534,7 +536,7 @@ def stream_queue(a, url):
     check("both workers exit 0 when idle", all(rc == 0 and j and j["worker"]["ended_by"] == "idle"
                                                for rc, j in summaries), summaries)
     done_by = [j["worker"]["jobs_done"] for rc, j in summaries if j]
-    check("the workers ran the 18 jobs", sum(done_by) == 18, done_by)
+    check(f"the workers ran the {N_JOBS} jobs", sum(done_by) == N_JOBS, done_by)
     holders = db.rows("SELECT DISTINCT a.holder FROM job_attempts a")
     check("every attempt's holder is a worker (none is the stream service)",
           holders and all((h or "").endswith("/worker") for (h,) in holders), holders)
