@@ -317,8 +317,14 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
   std::set<std::int64_t> measured;
   constexpr std::size_t kBatch = 200;
   // A full batch's statement is cached; the last, shorter one is prepared for the call.
-  auto batch_statement = [&db](const std::string& head, std::size_t nrows, int ncols,
-                               const std::string& tail, std::optional<Statement>& own) {
+  auto cached_or_own = [&db](const std::string& sql, std::size_t nrows,
+                             std::optional<Statement>& own) -> Statement* {
+    if (nrows == kBatch) return &db.cached(sql);
+    own.emplace(db.prepare(sql));
+    return &*own;
+  };
+  auto batch_statement = [&cached_or_own](const std::string& head, std::size_t nrows, int ncols,
+                                          const std::string& tail, std::optional<Statement>& own) {
     std::string sql = head;
     for (std::size_t r = 0; r < nrows; ++r) {
       sql += r ? ", (" : " (";
@@ -328,9 +334,7 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
       sql += ")";
     }
     sql += tail;
-    if (nrows == kBatch) return &db.cached(sql);
-    own.emplace(db.prepare(sql));
-    return &*own;
+    return cached_or_own(sql, nrows, own);
   };
   // A list of n "?" for IN (...).
   auto marks = [](std::size_t n) {
@@ -353,13 +357,7 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
       const std::string sql =
           "SELECT source_id, name FROM sources WHERE name IN (" + marks(nb) + ")";
       std::optional<Statement> own;
-      Statement* st = nullptr;
-      if (nb == kBatch) {
-        st = &db.cached(sql);
-      } else {
-        own.emplace(db.prepare(sql));
-        st = &*own;
-      }
+      Statement* st = cached_or_own(sql, nb, own);
       for (std::size_t k = 0; k < nb; ++k)
         st->bind(static_cast<int>(k + 1), r.measurements[firsts[b + k]].ref_name);
       while (st->step()) by_name[st->get_text(1)] = st->get_int(0);
@@ -529,13 +527,7 @@ StoreSummary store_photometry(Database& db, const PhotometryRecords& r,
           "(";
       sql += marks(nb) + ")";
       std::optional<Statement> own;
-      Statement* st = nullptr;
-      if (nb == kBatch) {
-        st = &db.cached(sql);
-      } else {
-        own.emplace(db.prepare(sql));
-        st = &*own;
-      }
+      Statement* st = cached_or_own(sql, nb, own);
       for (std::size_t k = 0; k < nb; ++k) st->bind(static_cast<int>(k + 1), sid[incr[b + k]]);
       while (st->step()) {
         photometry::LightcurveAggregate a;

@@ -511,6 +511,12 @@ def main():
         print("SKIP wsclean is not installed")
         return SKIP
     work = os.path.abspath(a.workdir)
+    # A run killed while it had a small tmpfs mounted (the retry case's full
+    # disk) leaves the mount behind, and rmtree cannot remove a mount point.
+    for line in open("/proc/mounts"):
+        mp = line.split()[1]
+        if mp == work or mp.startswith(work + "/"):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     exe = os.path.abspath(a.contimg)
