@@ -250,20 +250,20 @@ void MsTableWriter::Impl::create(const MsLayout& layout, bool overwrite) {
     cc::TiledColumnStMan tsm_sigma("TiledSigma", tile2(ncorr, weight_tile.rows));
     setup.bindColumn("WEIGHT", tsm_weight);
     setup.bindColumn("SIGMA", tsm_sigma);
+    // The same three columns on either manager (bindColumn keeps a clone).
+    const auto bind_cells = [&](auto make) {
+      setup.bindColumn("DATA", make("TiledData", tile3(data_tile)));
+      setup.bindColumn("FLAG", make("TiledFlag", tile3(flag_tile)));
+      setup.bindColumn("WEIGHT_SPECTRUM", make("TiledWeightSpectrum", tile3(weight_spectrum_tile)));
+    };
     if (fixed) {
-      cc::TiledColumnStMan tsm_data("TiledData", tile3(data_tile));
-      cc::TiledColumnStMan tsm_flag("TiledFlag", tile3(flag_tile));
-      cc::TiledColumnStMan tsm_ws("TiledWeightSpectrum", tile3(weight_spectrum_tile));
-      setup.bindColumn("DATA", tsm_data);
-      setup.bindColumn("FLAG", tsm_flag);
-      setup.bindColumn("WEIGHT_SPECTRUM", tsm_ws);
+      bind_cells([](const char* name, const cc::IPosition& tile) {
+        return cc::TiledColumnStMan(name, tile);
+      });
     } else {
-      cc::TiledShapeStMan tsm_data("TiledData", tile3(data_tile));
-      cc::TiledShapeStMan tsm_flag("TiledFlag", tile3(flag_tile));
-      cc::TiledShapeStMan tsm_ws("TiledWeightSpectrum", tile3(weight_spectrum_tile));
-      setup.bindColumn("DATA", tsm_data);
-      setup.bindColumn("FLAG", tsm_flag);
-      setup.bindColumn("WEIGHT_SPECTRUM", tsm_ws);
+      bind_cells([](const char* name, const cc::IPosition& tile) {
+        return cc::TiledShapeStMan(name, tile);
+      });
     }
 
     cc::TSMOption::Option tsm = cc::TSMOption::Default;
