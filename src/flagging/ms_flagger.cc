@@ -249,12 +249,27 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
   rep.nspw = L.spws.size();
 
   // Final flags of every baseline stay in memory (1 byte a sample) until the
-  // single write at the end; visibilities are held one chunk of baselines at a time.
+  // single write at the end. Visibilities are held in two buffers of a chunk
+  // of baselines each: one is read from the MS while the detectors work on
+  // the other, so the strategies are not idle while casacore reads.
   std::vector<std::uint8_t> flags(nbl * plane, kAbsent);
   const std::uint64_t per_baseline = plane * (sizeof(Visibility) + 1);
-  const std::size_t chunk = std::clamp<std::size_t>(options_.memory_bytes / per_baseline, 1, nbl);
-  std::vector<Visibility> vis(chunk * plane);
-  std::vector<std::uint8_t> before(chunk * plane);
+  // At least min_chunks chunks, so that the first read (the only one nothing overlaps) is short.
+  const std::size_t min_chunks = std::max<std::size_t>(options_.min_chunks, 1);
+  const std::size_t chunk = std::clamp<std::size_t>(
+      std::min<std::uint64_t>(options_.memory_bytes / 2 / per_baseline, (nbl + min_chunks - 1) / min_chunks), 1,
+      nbl);
+  struct Buffer {
+    std::vector<Visibility> vis;
+    std::vector<std::uint8_t> before;
+    std::size_t b0 = 0, b1 = 0;
+    std::uint64_t bytes = 0;
+  };
+  Buffer bufs[2];
+  for (int i = 0; i < (chunk < nbl ? 2 : 1); ++i) {
+    bufs[i].vis.resize(chunk * plane);
+    bufs[i].before.resize(chunk * plane);
+  }
 
   const std::size_t nant = L.antenna_names.size();
   std::vector<AntennaActivity> activity(nant);
@@ -266,10 +281,12 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
   std::mutex stats_mutex;
   if (progress) progress->set_total(nbl);
 
-  for (std::size_t b0 = 0; b0 < nbl; b0 += chunk) {
-    const std::size_t b1 = std::min(nbl, b0 + chunk);
-    const auto t_read = Clock::now();
-    std::fill(vis.begin(), vis.end(), Visibility{});
+  // Reads the rows of baselines [b0, b1) into `buf` (and their FLAG into `flags`).
+  auto read_chunk = [&](Buffer& buf, std::size_t b0, std::size_t b1) {
+    buf.b0 = b0;
+    buf.b1 = b1;
+    buf.bytes = 0;
+    std::fill(buf.vis.begin(), buf.vis.end(), Visibility{});
     // Read every block's rows of this chunk: whole row ranges, never row by row.
     for (const Block& blk : L.blocks) {
       if (interrupts) interrupts->throw_if_interrupted();
@@ -286,21 +303,23 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
         d = main.get_range<std::complex<float>>("DATA", r0, r1 - r0);
         f = main.get_range<std::uint8_t>("FLAG", r0, r1 - r0);
       } catch (const ms::TableError& e) {
-        throw InputError(fmt::format("{}: reading rows {}-{}: {}", ms.string(), r0, r1 - 1, e.what()));
+        throw InputError(
+            fmt::format("{}: reading rows {}-{}: {}", ms.string(), r0, r1 - 1, e.what()));
       }
       const auto nch = L.chan_nchan[static_cast<std::size_t>(blk.ddid)];
       if (d.shape.size() != 3 || d.shape[0] != np || d.shape[1] != nch || d.shape != f.shape) {
-        throw InputError(fmt::format("{}: rows {}-{}: DATA/FLAG cells do not match {} correlations x {} channels",
-                                     ms.string(), r0, r1 - 1, np, nch));
+        throw InputError(fmt::format(
+            "{}: rows {}-{}: DATA/FLAG cells do not match {} correlations x {} channels",
+            ms.string(), r0, r1 - 1, np, nch));
       }
-      rep.bytes_read += (r1 - r0) * np * nch * (sizeof(Visibility) + 1);
+      buf.bytes += (r1 - r0) * np * nch * (sizeof(Visibility) + 1);
       const std::complex<float>* dp = d.values.data();
       const std::uint8_t* fp = f.values.data();
       const auto& gmap = L.gchan[static_cast<std::size_t>(blk.ddid)];
       for (std::size_t r = r0; r < r1; ++r) {
         const std::size_t bl = L.row_baseline[r];
         if (bl < b0 || bl >= b1) continue;
-        Visibility* pv = vis.data() + (bl - b0) * plane;
+        Visibility* pv = buf.vis.data() + (bl - b0) * plane;
         std::uint8_t* pf = flags.data() + bl * plane;
         const std::size_t cell = (r - r0) * nch * np;
         for (std::size_t c = 0; c < nch; ++c) {
@@ -312,10 +331,11 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
         }
       }
     }
-    rep.seconds_read += seconds_since(t_read);
-
+  };
+  // Clips and detects per baseline in parallel: one detector per thread.
+  auto detect_chunk = [&](Buffer& buf) {
+    const std::size_t b0 = buf.b0, b1 = buf.b1;
     // Clip and detect per baseline in parallel: one detector per thread.
-    const auto t_detect = Clock::now();
     std::atomic<std::size_t> next{b0};
     std::exception_ptr error;
     std::mutex error_mutex;
@@ -327,9 +347,9 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
         for (std::size_t bl = next++; bl < b1; bl = next++) {
           if (interrupts && interrupts->interrupted()) break;
           const auto [a1, a2] = L.baselines[bl];
-          std::span<const Visibility> v(vis.data() + (bl - b0) * plane, plane);
+          std::span<const Visibility> v(buf.vis.data() + (bl - b0) * plane, plane);
           std::span<std::uint8_t> f(flags.data() + bl * plane, plane);
-          std::span<std::uint8_t> keep(before.data() + (bl - b0) * plane, plane);
+          std::span<std::uint8_t> keep(buf.before.data() + (bl - b0) * plane, plane);
           std::copy(f.begin(), f.end(), keep.begin());
           clipped += clip_invalid(v, f);
           if (a1 != a2) detectors[w].detect(v, f, shape);
@@ -356,7 +376,8 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
             by_bl.add(bl, tot, nb, 0);
           }
           if (a1 == a2) {
-            if (tot > na) act_local[static_cast<std::size_t>(a1)].auto_mean = amp / double(tot - na);
+            if (tot > na)
+              act_local[static_cast<std::size_t>(a1)].auto_mean = amp / double(tot - na);
           } else {
             for (int a : {a1, a2}) {
               auto& x = act_local[static_cast<std::size_t>(a)];
@@ -373,8 +394,10 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
         next = b1;
       }
       std::lock_guard lock(stats_mutex);
-      for (std::size_t c = 0; c < nc; ++c) by_chan.add(c, chan_local.total[c], chan_local.before[c], 0);
-      for (std::size_t t = 0; t < nt; ++t) by_time.add(t, time_local.total[t], time_local.before[t], 0);
+      for (std::size_t c = 0; c < nc; ++c)
+        by_chan.add(c, chan_local.total[c], chan_local.before[c], 0);
+      for (std::size_t t = 0; t < nt; ++t)
+        by_time.add(t, time_local.total[t], time_local.before[t], 0);
       for (std::size_t a = 0; a < nant; ++a) {
         auto& x = activity[a];
         x.cross_samples += act_local[a].cross_samples;
@@ -390,7 +413,48 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
     for (auto& th : pool) th.join();
     if (error) std::rethrow_exception(error);
     if (interrupts) interrupts->throw_if_interrupted();
+  };
+
+  // The first chunk is read alone; after that, chunk k + 1 is read on a
+  // second thread while chunk k is detected. The table is only ever used by
+  // one thread at a time (the reader), so casacore needs no locking.
+  {
+    const auto t0 = Clock::now();
+    read_chunk(bufs[0], 0, std::min(nbl, chunk));
+    rep.seconds_read += seconds_since(t0);
+  }
+  for (std::size_t k = 0; bufs[k % 2].b0 < nbl; ++k) {
+    Buffer& cur = bufs[k % 2];
+    Buffer& nxt = bufs[(k + 1) % 2];
+    rep.bytes_read += cur.bytes;
+    const std::size_t n0 = cur.b1;
+    std::exception_ptr read_error;
+    double read_seconds = 0;
+    std::thread reader;
+    if (n0 < nbl) {
+      reader = std::thread([&, n0] {
+        const auto t0 = Clock::now();
+        try {
+          read_chunk(nxt, n0, std::min(nbl, n0 + chunk));
+        } catch (...) {
+          read_error = std::current_exception();
+        }
+        read_seconds = seconds_since(t0);
+      });
+    } else {
+      nxt.b0 = nbl;  // no more chunks
+    }
+    const auto t_detect = Clock::now();
+    try {
+      detect_chunk(cur);
+    } catch (...) {
+      if (reader.joinable()) reader.join();
+      throw;
+    }
     rep.seconds_detect += seconds_since(t_detect);
+    if (reader.joinable()) reader.join();
+    rep.seconds_read += read_seconds;
+    if (read_error) std::rethrow_exception(read_error);
   }
 
   // Dead antennas: every sample of their baselines.

@@ -31,7 +31,10 @@ struct FlagOptions {
   std::filesystem::path strategy;
   int threads = 0;  // 0 = hardware concurrency
   DeadAntennaCriteria dead;
-  std::uint64_t memory_bytes = 2048ull << 20;
+  std::uint64_t memory_bytes = 2048ull << 20;  // both visibility buffers together
+  // At least this many chunks of baselines (memory permitting fewer is not
+  // used): the first chunk's read is the only one no detection overlaps.
+  std::size_t min_chunks = 8;
 
   // flagging.* keys; the strategy defaults to <paths.data_dir>/strategies/dsa110-lband.lua.
   static FlagOptions from_config(const config::Config& cfg);

@@ -101,28 +101,38 @@ std::vector<std::uint8_t> read_flags(const ms::CasaTable& t) {
 }
 std::vector<std::uint8_t> read_flags(const fs::path& ms) { return read_flags(ms::CasaTable(ms.string())); }
 
-FlagOptions options_with(std::uint64_t memory_bytes) {
+FlagOptions options_with(std::uint64_t memory_bytes, std::size_t min_chunks = 8) {
   FlagOptions o;
+  o.min_chunks = min_chunks;
   o.strategy = fs::path(build::kDataDir) / "strategies" / "dsa110-lband.lua";
   o.threads = 2;
   o.memory_bytes = memory_bytes;
   return o;
 }
 
-// 21 baselines of 24 x 128 x 2 samples (55 KB each): 1 MB of buffer is two
-// chunks; the flags must not depend on the chunking.
+// 21 baselines of 24 x 128 x 2 samples (55 KB each): one chunk of all 21
+// (one buffer); 1 MB for both buffers, 9 baselines a chunk (3 chunks, the
+// next read while one is detected); the default 8 chunks at most, 3
+// baselines each. The flags must not depend on the chunking.
 TEST(MsFlagger, ChunksOfBaselinesGiveTheSameFlags) {
   test::TempDir dir;
   const fs::path ms = make_ms(dir.path(), 24, 8);
-  const fs::path copy = dir / "copy.ms";
-  fs::copy(ms, copy, fs::copy_options::recursive);
-  const auto whole = MsFlagger(options_with(1ull << 30)).run(ms);
-  const auto chunked = MsFlagger(options_with(1ull << 20)).run(copy);
+  const fs::path by_memory = dir / "by_memory.ms", by_count = dir / "by_count.ms";
+  fs::copy(ms, by_memory, fs::copy_options::recursive);
+  fs::copy(ms, by_count, fs::copy_options::recursive);
+  const auto whole = MsFlagger(options_with(1ull << 30, 1)).run(ms);
+  const auto chunked = MsFlagger(options_with(1ull << 20, 1)).run(by_memory);
+  const auto eight = MsFlagger(options_with(1ull << 30)).run(by_count);
   EXPECT_EQ(whole.flagged_after, chunked.flagged_after);
+  EXPECT_EQ(whole.flagged_after, eight.flagged_after);
   EXPECT_GT(whole.flagged_after, whole.flagged_before);
-  const auto a = read_flags(ms), b = read_flags(copy);
-  EXPECT_TRUE(a == b);
+  EXPECT_EQ(whole.bytes_read, chunked.bytes_read);
+  EXPECT_EQ(whole.bytes_read, eight.bytes_read);
+  const auto a = read_flags(ms);
+  EXPECT_TRUE(a == read_flags(by_memory));
+  EXPECT_TRUE(a == read_flags(by_count));
   EXPECT_EQ(chunked.dead_names, std::vector<std::string>{"DSA-047"});
+  EXPECT_EQ(eight.dead_names, std::vector<std::string>{"DSA-047"});
 }
 
 // D4: writing FLAG into an MS on a full disk is an IoError that says so,
