@@ -1197,9 +1197,9 @@ def section_g(ci, work):
         return run
     C.check("g.kill9_tmpfs_staging: kill -9 while writing (staged in tmpfs) -> no MS; rerun "
             "converts and sweeps the stale staging dir",
-            scenario("tmpfs", os.path.join(d, "out-tmpfs"), ci.stage_parent(), ()))
+            scenario("tmpfs", os.path.join(d, "out-tmpfs"), ci.stage_parent(), ("conversion.stage_to_tmpfs=true",)))
     out2 = os.path.join(d, "out-beside")
-    C.check("g.kill9_staging_beside_output: the same with conversion.stage_to_tmpfs=false",
+    C.check("g.kill9_staging_beside_output: the same with staging beside the output (the default)",
             scenario("beside", out2, out2, ("conversion.stage_to_tmpfs=false",)))
 
     def sigterm():
@@ -1276,6 +1276,7 @@ def section_h(ci, work):
         def publish_full():
             out = os.path.join(mnt, "out")
             problems, detail = expect_failure(ci, out, files, None, codes=(4,),
+                                              sets=("conversion.stage_to_tmpfs=true",),
                                               words=("space|disk|full",))
             clean()
             return problems, detail
