@@ -41,14 +41,16 @@ for ((r = 0; r < repeat; r++)); do
   "$bin" --progress quiet --json image "$ms" --out "$work/ours" --keep-ms > "$work/ours.json" 2> "$work/ours.err"
   t1=$(now)
   ours_s=$(echo "$t1 - $t0" | bc -l)
-  log=$(ls "$work"/ours/*.wsclean.log)
-  imaging_ms=$(ls -d "$work"/ours/*.imaging.ms)
-  pb=$(ls "$work"/ours/*.pb.fits)
-  # The grid contimg chose (its WSClean argv is the log's first line).
-  size=$(grep -o -- '-size [0-9]* [0-9]*' "$log" | head -1 | cut -d' ' -f2)
-  scale=$(grep -o -- '-scale [0-9.e+-]*asec' "$log" | head -1 | cut -d' ' -f2)
-  niter=$(grep -o -- '-niter [0-9]*' "$log" | head -1 | cut -d' ' -f2)
-  threads=$(grep -o -- ' -j [0-9]*' "$log" | head -1 | cut -d' ' -f3)
+  log=$(ls "$work"/ours/*/*.wsclean.log)
+  imaging_ms=$(ls -d "$work"/ours/*/*.imaging.ms)
+  pb=$(ls "$work"/ours/*/*.pb.fits)
+  # The grid contimg chose: its WSClean argv is in its log.
+  argv=$(grep -o -- 'wsclean -name .*' "$work/ours.err" | head -1)
+  size=$(grep -o -- '-size [0-9]* [0-9]*' <<< "$argv" | cut -d' ' -f2)
+  scale=$(grep -o -- '-scale [0-9.e+-]*asec' <<< "$argv" | cut -d' ' -f2)
+  niter=$(grep -o -- '-niter [0-9]*' <<< "$argv" | cut -d' ' -f2)
+  threads=$(grep -o -- ' -j [0-9]*' <<< "$argv" | cut -d' ' -f3)
+  [ -n "$size" ] && [ -n "$scale" ] || { echo "no WSClean argv in $work/ours.err" >&2; exit 1; }
   # SPEC §6: Stokes I, Briggs 0, w-gridder, auto-mask 5, auto-threshold 0.5, mgain 0.8.
   sync
   t0=$(now)
@@ -70,25 +72,31 @@ with fits.open(img) as h, fits.open(pb) as p:
         c = np.where(b >= cut, a / b, np.nan)
     fits.writeto(out, c.astype(np.float32), h[0].header, overwrite=True)
 PY
-  pbcor=$(ls "$work"/ours/*.pbcor.fits)
+  pbcor=$(ls "$work"/ours/*/*.pbcor.fits)
   "$bin" --progress quiet --json validate "$pbcor" --reference "$truth" --pb "$pb" --out "$work/ours/val" \
-      --group ours > "$work/ours.val.json" 2> /dev/null || true
+      > "$work/ours.val.json" 2> /dev/null || true
   "$bin" --progress quiet --json validate "$work/plain/plain.pbcor.fits" --reference "$truth" --pb "$pb" \
       --out "$work/plain/val" --group plain > "$work/plain.val.json" 2> /dev/null || true
   row=$(/usr/bin/python3 - "$ours_s" "$plain_s" "$work/ours.val.json" "$work/plain.val.json" "$work/plain.log" "$log" <<'PY'
 import json, re, sys
 ours_s, plain_s = float(sys.argv[1]), float(sys.argv[2])
 def fid(path):
-    v = json.load(open(path))
-    m = v.get("metrics", v)
-    keep = ("verdict", "astrometry_rms_arcsec", "flux_ratio_median", "completeness", "n_detections", "n_matched",
-            "n_unmatched", "rms_jy")
-    return {k: m[k] for k in keep if k in m} or m
+    try:
+        v = json.load(open(path))
+    except (OSError, ValueError):
+        return {"verdict": "no validation output"}
+    m = v.get("metrics", {})
+    return {"verdict": v.get("verdict"), "detections": m.get("n_detections"),
+            "matched": m.get("n_matched"), "reference": m.get("n_reference"),
+            "unmatched": m.get("false_detections", {}).get("n_unmatched"),
+            "astrometry_rms_arcsec": m.get("astrometry", {}).get("rms_arcsec"),
+            "flux_ratio_median": m.get("flux_ratio", {}).get("median"),
+            "completeness": m.get("completeness", {}).get("fraction")}
 def cycles(path):
     t = open(path).read()
     inv = re.search(r"Inversion: ([0-9:.]+), prediction: ([0-9:.]+), deconvolution: ([0-9:.]+)", t)
-    n = len(re.findall(r"== Major cycle|Starting major iteration|major iteration", t))
-    return {"summary": inv.group(0) if inv else None}
+    n = re.search(r"(\d+) major iterations were performed", t)
+    return {"split": inv.group(0) if inv else None, "major_cycles": int(n.group(1)) if n else None}
 print(json.dumps({"ours_s": ours_s, "plain_wsclean_s": plain_s, "ratio_ours_over_plain": ours_s / plain_s,
                   "ours": fid(sys.argv[3]), "plain": fid(sys.argv[4]),
                   "ours_wsclean": cycles(sys.argv[6]), "plain_wsclean": cycles(sys.argv[5])}))

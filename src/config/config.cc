@@ -425,6 +425,9 @@ const std::vector<KeyDef>& schema() {
        "auto (CORRECTED_DATA when present, else DATA), DATA or CORRECTED_DATA.", one_of({"auto", "DATA", "CORRECTED_DATA"})},
       {"imaging.phase_centre", Type::kString, "",
        "\"RA,DEC\" (deg, ICRS) common phase centre; empty = the meridian at the group's mid time."},
+      {"imaging.merge_spws", Type::kBool, "true",
+       "The imaging MS holds one spectral window with every channel in frequency order (WSClean grids each "
+       "SPW apart: 16 SPWs cost 2.5x the time, docs/perf.md); false = the group MS's SPWs."},
       {"imaging.max_channel_width_khz", Type::kDouble, "1000",
        "Channels of the imaging MS are averaged (after re-phasing) to at most this width; 0 = native. "
        "1000: 4 of DSA-110's 244 kHz channels, < 0.5% peak loss at the field's edge (docs/imaging.md).", at_least(0)},

@@ -79,6 +79,7 @@ ImagerOptions ImagerOptions::from_config(const config::Config& cfg) {
   if (!(o.pb_cutoff > 0 && o.pb_cutoff < 1)) throw ConfigError("imaging.pb_cutoff must be in (0, 1)");
   o.keep_ms = cfg.get_bool("imaging.keep_ms");
   o.max_channel_width_hz = 1e3 * cfg.get_double("imaging.max_channel_width_khz");
+  o.merge_spws = cfg.get_bool("imaging.merge_spws");
   if (!(o.max_channel_width_hz >= 0)) throw ConfigError("imaging.max_channel_width_khz must be >= 0");
   return o;
 }
@@ -103,6 +104,7 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   mo.centre = options_.centre;
   mo.command_line = options_.command_line;
   mo.max_channel_width_hz = options_.max_channel_width_hz;
+  mo.merge_spws = options_.merge_spws;
   mo.weighting_field_rad = options_.wsclean.field_deg * kDeg;
   mo.briggs = options_.wsclean.briggs;
   res.rephase = make_imaging_ms(ms, staged.imaging_ms, observatory_, mo);

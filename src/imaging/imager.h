@@ -30,6 +30,7 @@ struct ImagerOptions {
   std::optional<astro::SkyDirection> centre;  // none: meridian at mid-group
   double pb_cutoff = 0.2;
   double max_channel_width_hz = 1e6;  // imaging MS channels at most this wide (0 = native)
+  bool merge_spws = true;             // one SPW in the imaging MS
   bool keep_ms = false;
   std::vector<std::string> command_line;
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -213,14 +214,72 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     spw.chan_width_hz = std::move(w);
   }
   if (!factor.empty()) res.channel_average = factor.front();
+  // Each input SPW's channels in the imaging MS (after averaging).
+  std::vector<std::vector<double>> spw_out_freqs;
+  for (const auto& spw : layout.spectral_windows) spw_out_freqs.push_back(spw.chan_freq_hz);
+
+  // Merging needs the rows of one integration together (time-ordered rows,
+  // as the converter writes them); otherwise the SPWs are kept.
+  res.merged_spws = options.merge_spws && layout.spectral_windows.size() > 1 &&
+                    std::is_sorted(time.begin(), time.end());
+  // merged_channel[s][c]: the merged SPW's channel of SPW s's channel c.
+  std::vector<std::vector<std::size_t>> merged_channel;
+  std::size_t merged_nchan = 0;
+  if (res.merged_spws) {
+    struct Chan {
+      double freq, width;
+      std::size_t spw, chan;
+    };
+    std::vector<Chan> all;
+    for (std::size_t sp = 0; sp < layout.spectral_windows.size(); ++sp) {
+      const auto& w = layout.spectral_windows[sp];
+      for (std::size_t c = 0; c < w.chan_freq_hz.size(); ++c)
+        all.push_back({w.chan_freq_hz[c], w.chan_width_hz[c], sp, c});
+    }
+    std::stable_sort(all.begin(), all.end(),
+                     [](const Chan& a, const Chan& b) { return a.freq < b.freq; });
+    merged_channel.resize(layout.spectral_windows.size());
+    for (std::size_t sp = 0; sp < layout.spectral_windows.size(); ++sp) {
+      merged_channel[sp].assign(layout.spectral_windows[sp].chan_freq_hz.size(), 0);
+    }
+    ms::SpectralWindowInfo merged = layout.spectral_windows.front();
+    merged.name = "merged";
+    merged.chan_freq_hz.clear();
+    merged.chan_width_hz.clear();
+    for (std::size_t k = 0; k < all.size(); ++k) {
+      merged_channel[all[k].spw][all[k].chan] = k;
+      merged.chan_freq_hz.push_back(all[k].freq);
+      merged.chan_width_hz.push_back(all[k].width);
+    }
+    merged.ref_frequency_hz = merged.chan_freq_hz.front();
+    merged_nchan = all.size();
+    layout.spectral_windows = {merged};
+  }
   layout.fields = {{"common_centre", "", res.centre.ra_rad, res.centre.dec_rad, res.mid_mjd_s}};
   layout.integration_time_s = interval_s;
   layout.expected_rows = nrows;
+  if (res.merged_spws) {  // one row per (integration, baseline)
+    const std::uint64_t nant = layout.antennas.size();
+    std::vector<std::uint64_t> keys(nrows);
+    std::uint64_t ti = 0;
+    for (std::size_t r = 0; r < nrows; ++r) {
+      if (r > 0 && time[r] != time[r - 1]) ++ti;
+      keys[r] = (ti * nant + static_cast<std::uint64_t>(ant1[r])) * nant +
+                static_cast<std::uint64_t>(ant2[r]);
+    }
+    std::sort(keys.begin(), keys.end());
+    layout.expected_rows =
+        static_cast<std::uint64_t>(std::unique(keys.begin(), keys.end()) - keys.begin());
+  }
   layout.history = {{res.mid_mjd_s,
                      fmt::format("{} of {} re-phased to RA {:.8f} deg, Dec {:.8f} deg (one field)",
-                                 res.source_column, in_ms.filename().string(), res.centre.ra_rad * 180 / M_PI,
-                                 res.centre.dec_rad * 180 / M_PI),
-                     "contimg", fmt::format("contimg image {}", build::kVersion), "INFO", options.command_line, {}}};
+                                 res.source_column, in_ms.filename().string(),
+                                 res.centre.ra_rad * 180 / M_PI, res.centre.dec_rad * 180 / M_PI),
+                     "contimg",
+                     fmt::format("contimg image {}", build::kVersion),
+                     "INFO",
+                     options.command_line,
+                     {}}};
 
   std::vector<astro::Vec3> antennas;
   for (const auto& a : layout.antennas) antennas.push_back(a.itrf_m);
@@ -235,8 +294,9 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
 
   const std::string weight_column = has_weight_spectrum ? "WEIGHT_SPECTRUM" : "WEIGHT";
   const std::size_t ncorr = layout.corr_types.size();
-  std::vector<double> spw_max_unflagged(layout.spectral_windows.size(), 0.0);
-  std::vector<bool> spw_has_data(layout.spectral_windows.size(), false);
+  const std::size_t nspw_in = in.layout.spectral_windows.size();
+  std::vector<double> spw_max_unflagged(nspw_in, 0.0);
+  std::vector<bool> spw_has_data(nspw_in, false);
 
   // The uv coverage for the beam prediction: |u|, |v| never exceed the
   // longest physical baseline at the highest frequency.
@@ -245,11 +305,13 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     double max_b = 0, max_f = 0;
     for (std::size_t i = 0; i < antennas.size(); ++i)
       for (std::size_t j = i + 1; j < antennas.size(); ++j)
-        max_b = std::max(max_b, std::hypot(antennas[i][0] - antennas[j][0], antennas[i][1] - antennas[j][1],
-                                           antennas[i][2] - antennas[j][2]));
-    for (const auto& spw : layout.spectral_windows)
-      for (double f : spw.chan_freq_hz) max_f = std::max(max_f, f);
-    if (max_b > 0 && max_f > 0) coverage.emplace(options.weighting_field_rad, 1.01 * max_b * max_f / kSpeedOfLight);
+        max_b = std::max(
+            max_b, std::hypot(antennas[i][0] - antennas[j][0], antennas[i][1] - antennas[j][1],
+                              antennas[i][2] - antennas[j][2]));
+    for (const auto& freqs : spw_out_freqs)
+      for (double f : freqs) max_f = std::max(max_f, f);
+    if (max_b > 0 && max_f > 0)
+      coverage.emplace(options.weighting_field_rad, 1.01 * max_b * max_f / kSpeedOfLight);
   }
 
   std::vector<std::uint8_t> flags, avg_flags;
@@ -257,16 +319,56 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   std::vector<std::complex<float>> avg_data;
   std::vector<double> w_old, uvw_new;
   const std::vector<int> field_zero = {0};
+
+  // The merged rows of the current integration: one per baseline, in the
+  // order the baselines first appear; channels no SPW filled stay flagged
+  // with zero weight.
+  struct Merged {
+    double time = 0;
+    std::unordered_map<std::uint64_t, std::size_t> row_of;
+    std::vector<int> a1, a2;
+    std::vector<double> uvw;
+    std::vector<std::complex<float>> data;
+    std::vector<std::uint8_t> flags;
+    std::vector<float> weights;
+  } merged;
+  const std::size_t merged_row_len = merged_nchan * ncorr;
+  auto flush_merged = [&] {
+    const std::size_t m = merged.a1.size();
+    if (m == 0) return;
+    ms::RowBlock block;
+    block.data_desc_id = 0;
+    block.nrows = m;
+    block.time_mjd_s = std::span<const double>(&merged.time, 1);
+    block.antenna1 = merged.a1;
+    block.antenna2 = merged.a2;
+    block.field_id = field_zero;
+    block.uvw_m = merged.uvw;
+    block.data = merged.data;
+    block.flags = merged.flags;
+    block.weight_spectrum = merged.weights;
+    writer.append(block);
+    res.bytes_written +=
+        merged.data.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + m * 24;
+    merged.row_of.clear();
+    merged.a1.clear();
+    merged.a2.clear();
+    merged.uvw.clear();
+    merged.data.clear();
+    merged.flags.clear();
+    merged.weights.clear();
+  };
   std::size_t r0 = 0;
   while (r0 < nrows) {
     std::size_t n = 1;
-    while (r0 + n < nrows && n < kMaxBlockRows && time[r0 + n] == time[r0] && ddid[r0 + n] == ddid[r0] &&
-           field[r0 + n] == field[r0]) {
+    while (r0 + n < nrows && n < kMaxBlockRows && time[r0 + n] == time[r0] &&
+           ddid[r0 + n] == ddid[r0] && field[r0 + n] == field[r0]) {
       ++n;
     }
     const int spw = ddid[r0];
-    if (spw < 0 || static_cast<std::size_t>(spw) >= layout.spectral_windows.size()) {
-      throw InputError(fmt::format("{}: DATA_DESC_ID {} at row {} has no SPW", in_ms.string(), spw, r0));
+    if (spw < 0 || static_cast<std::size_t>(spw) >= nspw_in) {
+      throw InputError(
+          fmt::format("{}: DATA_DESC_ID {} at row {} has no SPW", in_ms.string(), spw, r0));
     }
     const auto& freqs = in.layout.spectral_windows[static_cast<std::size_t>(spw)].chan_freq_hz;
     const std::size_t nchan = freqs.size();
@@ -282,12 +384,15 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
       weight = main->get_range<float>(weight_column, r0, n);
       uvw = main->get_range<double>("UVW", r0, n);
     } catch (const ms::TableError& e) {
-      throw IoError(fmt::format("{}: cannot read rows {}..{}: {}", in_ms.string(), r0, r0 + n - 1, e.what()));
+      throw IoError(
+          fmt::format("{}: cannot read rows {}..{}: {}", in_ms.string(), r0, r0 + n - 1, e.what()));
     }
     if (data.size() != n * nchan * ncorr || flag.size() != data.size() ||
         weight.size() != (has_weight_spectrum ? data.size() : n * ncorr) || uvw.size() != 3 * n) {
-      throw InputError(fmt::format("{}: rows {}..{} hold {} visibilities, expected {} (SPW {}: {} channels x {} correlations)",
-                                   in_ms.string(), r0, r0 + n - 1, data.size(), n * nchan * ncorr, spw, nchan, ncorr));
+      throw InputError(fmt::format(
+          "{}: rows {}..{} hold {} visibilities, expected {} (SPW {}: {} channels x {} "
+          "correlations)",
+          in_ms.string(), r0, r0 + n - 1, data.size(), n * nchan * ncorr, spw, nchan, ncorr));
     }
     res.bytes_read += data.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + n * 24;
     res.seconds_read += since(t0);
@@ -302,7 +407,8 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
       const std::vector<float>& w = weight.values;
       for (std::size_t r = 0; r < n; ++r)
         for (std::size_t c = 0; c < nchan; ++c)
-          for (std::size_t p = 0; p < ncorr; ++p) weights[(r * nchan + c) * ncorr + p] = w[r * ncorr + p];
+          for (std::size_t p = 0; p < ncorr; ++p)
+            weights[(r * nchan + c) * ncorr + p] = w[r * ncorr + p];
     }
     const std::vector<double>& uvw_in = uvw.values;
     w_old.resize(n);
@@ -330,8 +436,9 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     }
     const std::size_t f = factor[static_cast<std::size_t>(spw)];
     if (f > 1) average_channels(vis, flags, weights, n, ncorr, f, avg_data, avg_flags, avg_weights);
-    if (coverage) {  // what WSClean will grid: the imaging MS's channels, Stokes I from every correlation
-      const auto& out_freqs = layout.spectral_windows[static_cast<std::size_t>(spw)].chan_freq_hz;
+    if (coverage) {  // what WSClean will grid: the imaging MS's channels, Stokes I from every
+                     // correlation
+      const auto& out_freqs = spw_out_freqs[static_cast<std::size_t>(spw)];
       const std::size_t nout = out_freqs.size();
       const auto& fl = f > 1 ? avg_flags : flags;
       const auto& wt = f > 1 ? avg_weights : weights;
@@ -351,33 +458,64 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     res.seconds_rephase += since(t0);
 
     t0 = Clock::now();
-    ms::RowBlock block;
-    block.data_desc_id = spw;
-    block.nrows = n;
-    block.time_mjd_s = std::span<const double>(time.data() + r0, 1);
-    block.antenna1 = a1;
-    block.antenna2 = a2;
-    block.field_id = field_zero;
-    block.uvw_m = uvw_new;
-    if (f > 1) {
-      block.data = avg_data;
-      block.flags = avg_flags;
-      block.weight_spectrum = avg_weights;
+    const std::span<const std::complex<float>> out_data =
+        f > 1 ? std::span<const std::complex<float>>(avg_data) : vis;
+    const std::vector<std::uint8_t>& out_flags = f > 1 ? avg_flags : flags;
+    const std::vector<float>& out_weights = f > 1 ? avg_weights : weights;
+    if (res.merged_spws) {
+      if (!merged.a1.empty() && merged.time != time[r0]) flush_merged();
+      merged.time = time[r0];
+      const auto& chan_map = merged_channel[static_cast<std::size_t>(spw)];
+      const std::size_t nout = chan_map.size();
+      const std::uint64_t nant = layout.antennas.size();
+      for (std::size_t r = 0; r < n; ++r) {
+        const std::uint64_t key =
+            static_cast<std::uint64_t>(a1[r]) * nant + static_cast<std::uint64_t>(a2[r]);
+        auto [it, added] = merged.row_of.emplace(key, merged.a1.size());
+        if (added) {
+          merged.a1.push_back(a1[r]);
+          merged.a2.push_back(a2[r]);
+          merged.uvw.insert(merged.uvw.end(), uvw_new.begin() + 3 * r, uvw_new.begin() + 3 * r + 3);
+          merged.data.resize(merged.data.size() + merged_row_len);
+          merged.flags.resize(merged.flags.size() + merged_row_len, 1);
+          merged.weights.resize(merged.weights.size() + merged_row_len, 0.0f);
+        }
+        const std::size_t row = it->second;
+        for (std::size_t c = 0; c < nout; ++c) {
+          const std::size_t to = (row * merged_nchan + chan_map[c]) * ncorr,
+                            from = (r * nout + c) * ncorr;
+          for (std::size_t p = 0; p < ncorr; ++p) {
+            merged.data[to + p] = out_data[from + p];
+            merged.flags[to + p] = out_flags[from + p];
+            merged.weights[to + p] = out_weights[from + p];
+          }
+        }
+      }
     } else {
-      block.data = vis;
-      block.flags = flags;
-      block.weight_spectrum = weights;
+      ms::RowBlock block;
+      block.data_desc_id = spw;
+      block.nrows = n;
+      block.time_mjd_s = std::span<const double>(time.data() + r0, 1);
+      block.antenna1 = a1;
+      block.antenna2 = a2;
+      block.field_id = field_zero;
+      block.uvw_m = uvw_new;
+      block.data = out_data;
+      block.flags = out_flags;
+      block.weight_spectrum = out_weights;
+      writer.append(block);
+      res.bytes_written +=
+          block.data.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + n * 24;
     }
-    writer.append(block);
-    res.bytes_written += block.data.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + n * 24;
     res.seconds_write += since(t0);
     r0 += n;
   }
   const auto t_finish = Clock::now();
+  flush_merged();
   writer.finish();
   res.seconds_write += since(t_finish);
   res.rows = nrows;
-  for (std::size_t s = 0; s < layout.spectral_windows.size(); ++s) {
+  for (std::size_t s = 0; s < nspw_in; ++s) {
     if (!spw_has_data[s]) continue;
     const auto& f = in.layout.spectral_windows[s].chan_freq_hz;
     res.spw_centre_hz.push_back(0.5 * (f.front() + f.back()));

@@ -23,6 +23,10 @@ struct ImagingMsOptions {
   std::vector<std::string> command_line;  // for HISTORY
   // Average channels (after re-phasing) to at most this width; 0 = keep them.
   double max_channel_width_hz = 0;
+  // One spectral window holding every SPW's channels in frequency order, one
+  // row per (integration, baseline): WSClean 3.1 grids each SPW as a
+  // separate part (a gridder run and FFTs each), so 16 SPWs cost ~2.5x one.
+  bool merge_spws = false;
   // When > 0: the uv coverage is gathered on WSClean's weighting grid for an
   // image this wide (radians) and the restoring beam predicted for Briggs
   // robustness `briggs` (ImagingMsResult::predicted_beam).
@@ -47,6 +51,7 @@ struct ImagingMsResult {
   double first_mjd_s = 0;                // start of the first integration (DATE-OBS)
   std::uint64_t rows = 0;
   std::size_t channel_average = 1;       // input channels per imaging-MS channel (first SPW)
+  bool merged_spws = false;              // the imaging MS holds one SPW (ImagingMsOptions::merge_spws)
   std::uint64_t bytes_read = 0, bytes_written = 0;
   double seconds_read = 0, seconds_rephase = 0, seconds_write = 0, seconds_total = 0;
 };

@@ -19,6 +19,7 @@
 #include "state/flag_stats.h"
 #include "state/state_db.h"
 #include "support/small_tmpfs.h"
+#include "support/tiny_ms.h"
 #include "support/tiny_uvh5.h"
 
 namespace contimg::flagging {
@@ -29,8 +30,6 @@ namespace fs = std::filesystem;
 // A tiny simulated group converted to an MS: 6 stations (1 24 47 71 94 117),
 // station 47 dead, a 10 Jy calibrator, noise, RFI.
 fs::path make_ms(const fs::path& dir, int ntimes = 8, int nchan = 4) {
-  uvh5::initialize_hdf5(build::kHdf5PluginDir);
-  const auto site = astro::load_site_data(build::kDataDir);
   simulation::SimulationSpec spec;
   spec.nants = 6;
   spec.ntimes = ntimes;
@@ -40,13 +39,7 @@ fs::path make_ms(const fs::path& dir, int ntimes = 8, int nchan = 4) {
   spec.calibrator_at_transit = true;
   spec.dead_stations = {47};
   spec.start_utc = "2025-03-01T10:00:00";
-  const auto res = simulation::Simulator(site.observatory, site.stations).run(spec, dir / "in");
-  std::vector<conversion::SubbandFile> files;
-  for (const auto& f : res.files) {
-    files.push_back({grouping::parse_subband_name(f.filename().string()).name->subband, f});
-  }
-  const conversion::GroupConverter conv(site, {}, {});
-  return conv.convert(res.group_id, files, dir / "out").ms_path;
+  return test::make_tiny_ms(dir, spec);
 }
 
 TEST(FlagStage, FlagsRecordsAndIsDoneUntilTheStrategyChanges) {

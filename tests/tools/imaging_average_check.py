@@ -70,10 +70,13 @@ def main():
             ct.table(f"{w}/averaged/{g}/{g}.imaging.ms", ack=False) as av:
         d, wt, fl = na.getcol("DATA"), na.getcol("WEIGHT_SPECTRUM"), na.getcol("FLAG")
         da, wa, fa = av.getcol("DATA"), av.getcol("WEIGHT_SPECTRUM"), av.getcol("FLAG")
-        check(d.shape[1] == 4 and da.shape[1] == 1, f"4 native channels into 1: {d.shape} -> {da.shape}")
-        wm = np.where(fl, 0.0, wt)
-        ws = wm.sum(axis=1, keepdims=True)
-        mean = (d * wm).sum(axis=1, keepdims=True) / np.where(ws > 0, ws, 1)
+        # Both imaging MSs hold one SPW (imaging.merge_spws): the 16 subbands' channels in
+        # frequency order, so every 4 consecutive native channels make one averaged channel.
+        nout = da.shape[1]
+        check(nout == 16 and d.shape[1] == 4 * nout, f"4 native channels into 1 per subband: {d.shape} -> {da.shape}")
+        wm = np.where(fl, 0.0, wt).reshape(d.shape[0], nout, 4, d.shape[2])
+        ws = wm.sum(axis=2)
+        mean = (d.reshape(wm.shape) * wm).sum(axis=2) / np.where(ws > 0, ws, 1)
         ok = ~fa
         rel = np.abs(mean[ok] - da[ok]).max() / np.abs(da[ok]).max()
         check(rel < 1e-6, f"DATA = weighted mean of the unflagged samples (max rel. diff {rel:.2e})")
@@ -82,9 +85,9 @@ def main():
         check(np.array_equal(na.getcol("UVW"), av.getcol("UVW")), "UVW unchanged")
         with ct.table(na.getkeyword("SPECTRAL_WINDOW"), ack=False) as sn, \
              ct.table(av.getkeyword("SPECTRAL_WINDOW"), ack=False) as sa:
-            check(np.allclose(sn.getcol("CHAN_FREQ").mean(axis=1), sa.getcol("CHAN_FREQ")[:, 0]),
+            check(np.allclose(sn.getcol("CHAN_FREQ").reshape(-1, 4).mean(axis=1), sa.getcol("CHAN_FREQ")[0]),
                   "CHAN_FREQ = mean of the 4")
-            check(np.allclose(sn.getcol("CHAN_WIDTH").sum(axis=1), sa.getcol("CHAN_WIDTH")[:, 0]),
+            check(np.allclose(sn.getcol("CHAN_WIDTH").reshape(-1, 4).sum(axis=1), sa.getcol("CHAN_WIDTH")[0]),
                   "CHAN_WIDTH = sum of the 4 (976.6 kHz)")
     print(f"{len(failures)} failure(s)")
     sys.exit(1 if failures else 0)

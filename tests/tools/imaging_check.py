@@ -124,8 +124,25 @@ def prepare(contimg, work, sets):
 def rephase_checks(ms, ims, data_dir):
     m = ct.table(ms, ack=False)
     im = ct.table(ims, ack=False)
-    check("rephase: the imaging MS has every row of the MS", im.nrows() == m.nrows(),
-          "%d vs %d rows" % (im.nrows(), m.nrows()))
+    # imaging.merge_spws (the default): one row per (integration, baseline) holding every
+    # SPW's channels; else the MS's rows one for one.
+    im_spw_freq = ct.table(os.path.join(ims, "SPECTRAL_WINDOW"), ack=False).getcol("CHAN_FREQ")
+    im_spw_width = ct.table(os.path.join(ims, "SPECTRAL_WINDOW"), ack=False).getcol("CHAN_WIDTH")
+    m_keys = list(zip(m.getcol("TIME"), m.getcol("ANTENNA1"), m.getcol("ANTENNA2")))
+    im_keys = list(zip(im.getcol("TIME"), im.getcol("ANTENNA1"), im.getcol("ANTENNA2")))
+    n_spw_ms = ct.table(os.path.join(ms, "SPECTRAL_WINDOW"), ack=False).nrows()
+    merged = im_spw_freq.shape[0] == 1 and n_spw_ms > 1
+    want_rows = len(set(m_keys)) if merged else m.nrows()
+    check("rephase: the imaging MS has every row of the MS (%s)" % ("SPWs merged: one per integration and baseline"
+                                                                    if merged else "one for one"),
+          im.nrows() == want_rows and (not merged or len(set(im_keys)) == im.nrows()),
+          "%d vs %d rows" % (im.nrows(), want_rows))
+    if merged:
+        check("rephase: the merged SPW holds every channel, ascending",
+              bool(np.all(np.diff(im_spw_freq[0]) > 0)), "%d channels" % im_spw_freq.shape[1])
+    im_row = {k: i for i, k in enumerate(im_keys)} if merged else None
+    im_ddid = im.getcol("DATA_DESC_ID")
+    m_width = ct.table(os.path.join(ms, "SPECTRAL_WINDOW"), ack=False).getcol("CHAN_WIDTH")
     fld = ct.table(os.path.join(ims, "FIELD"), ack=False)
     check("rephase: one FIELD", fld.nrows() == 1, "%d rows" % fld.nrows())
     pd = fld.getcol("PHASE_DIR")[0, 0]
@@ -157,12 +174,21 @@ def rephase_checks(ms, ims, data_dir):
         app_ra, app_dec = icrs_to_app(tt, np.array([pd[0]]), np.array([pd[1]]), site)
         pa = frame_pos_angle(tt, app_ra, app_dec, site)
         want = calc_uvw(app_ra[0], app_dec[0], pa[0], lst[0], site.lon.rad, rel, [a1[r]], [a2[r]])[0]
-        got = im.getcell("UVW", int(r))
+        ri = im_row[m_keys[r]] if merged else int(r)
+        got = im.getcell("UVW", ri)
         worst_uvw = max(worst_uvw, np.linalg.norm(got - want) / np.linalg.norm(want))
         w_in = m.getcell("UVW", int(r))[2]
         f = spw_freq[m.getcell("DATA_DESC_ID", int(r))]
         vin = m.getcell("DATA", int(r)).astype(np.complex128)
-        vout = im.getcell("DATA", int(r)).astype(np.complex128)
+        # The imaging MS's channels of this row's SPW: averaged input channels, found by frequency.
+        spw_in = m.getcell("DATA_DESC_ID", int(r))
+        fct_w = int(round(abs(im_spw_width[im_ddid[ri]][0]) / abs(m_width[spw_in][0])))
+        f_avg = np.array([f[k:k + fct_w].mean() for k in range(0, f.size, fct_w)])
+        out_f = im_spw_freq[im_ddid[ri]]
+        idx = np.array([int(np.argmin(np.abs(out_f - x))) for x in f_avg])
+        if np.abs(out_f[idx] - f_avg).max() > 1.0:
+            raise SystemExit("rephase: channels of SPW %d not found in the imaging MS" % spw_in)
+        vout = im.getcell("DATA", ri).astype(np.complex128)[idx]
         scale = np.abs(vin).max()
         # The imaging MS averages channels after re-phasing (imaging.max_channel_width_khz):
         # the expectation is averaged the same way, weighted by the unflagged weights.
