@@ -32,6 +32,7 @@ WscleanSettings WscleanSettings::from_config(const config::Config& cfg) {
   s.auto_mask = cfg.get_double("imaging.auto_mask");
   s.auto_threshold = cfg.get_double("imaging.auto_threshold");
   s.mgain = cfg.get_double("imaging.mgain");
+  s.wgridder_accuracy = cfg.get_double("imaging.wgridder_accuracy");
   s.threads = static_cast<int>(cfg.get_int("imaging.threads"));
   s.abs_mem_gb = cfg.get_double("imaging.abs_mem_gb");
   s.timeout = std::chrono::seconds(cfg.get_int("imaging.timeout_s"));
@@ -42,6 +43,9 @@ WscleanSettings WscleanSettings::from_config(const config::Config& cfg) {
   if (!(s.baseline_averaging >= 0)) throw ConfigError("imaging.baseline_averaging must be >= 0");
   if (s.niter < 0) throw ConfigError("imaging.niter must be >= 0");
   if (!(s.mgain > 0 && s.mgain <= 1)) throw ConfigError("imaging.mgain must be in (0, 1]");
+  if (!(s.wgridder_accuracy >= 1e-6 && s.wgridder_accuracy <= 1e-2)) {
+    throw ConfigError("imaging.wgridder_accuracy must be in [1e-6, 1e-2] (WSClean's useful range)");
+  }
   if (s.auto_mask <= 0 || s.auto_threshold <= 0) {
     throw ConfigError("imaging.auto_mask and imaging.auto_threshold must be > 0");
   }
@@ -84,6 +88,7 @@ std::vector<std::string> wsclean_argv(const WscleanSettings& s, const fs::path& 
                                 "-pol", "I",
                                 "-weight", "briggs", fmt::format("{}", s.briggs),
                                 "-use-wgridder",
+                                "-wgridder-accuracy", fmt::format("{}", s.wgridder_accuracy),
                                 "-size", std::to_string(size_px), std::to_string(size_px),
                                 "-scale", fmt::format("{}asec", cell_arcsec),
                                 "-niter", std::to_string(s.niter),

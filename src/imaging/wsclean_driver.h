@@ -27,6 +27,7 @@ struct WscleanSettings {
   double auto_mask = 5;            // SPEC §6 says 3; docs/imaging.md §2 "Auto-mask"
   double auto_threshold = 0.5;
   double mgain = 0.8;
+  double wgridder_accuracy = 1e-3;  // WSClean -wgridder-accuracy (its default 1e-4); docs/imaging.md
   int threads = 0;                 // 0: WSClean's default (all cores)
   double abs_mem_gb = 0;           // 0: WSClean's default
   std::chrono::seconds timeout{7200};
