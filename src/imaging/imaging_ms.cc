@@ -333,23 +333,29 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     std::vector<float> weights;
   } merged;
   const std::size_t merged_row_len = merged_nchan * ncorr;
-  auto flush_merged = [&] {
-    const std::size_t m = merged.a1.size();
-    if (m == 0) return;
+  // One block of rows into the imaging MS (one TIME, FIELD 0).
+  auto append = [&](int dd, std::size_t rows, const double* t, std::span<const int> a1s,
+                    std::span<const int> a2s, std::span<const double> uvws,
+                    std::span<const std::complex<float>> d, std::span<const std::uint8_t> fl,
+                    std::span<const float> w) {
     ms::RowBlock block;
-    block.data_desc_id = 0;
-    block.nrows = m;
-    block.time_mjd_s = std::span<const double>(&merged.time, 1);
-    block.antenna1 = merged.a1;
-    block.antenna2 = merged.a2;
+    block.data_desc_id = dd;
+    block.nrows = rows;
+    block.time_mjd_s = std::span<const double>(t, 1);
+    block.antenna1 = a1s;
+    block.antenna2 = a2s;
     block.field_id = field_zero;
-    block.uvw_m = merged.uvw;
-    block.data = merged.data;
-    block.flags = merged.flags;
-    block.weight_spectrum = merged.weights;
+    block.uvw_m = uvws;
+    block.data = d;
+    block.flags = fl;
+    block.weight_spectrum = w;
     writer.append(block);
-    res.bytes_written +=
-        merged.data.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + m * 24;
+    res.bytes_written += d.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + rows * 24;
+  };
+  auto flush_merged = [&] {
+    if (merged.a1.empty()) return;
+    append(0, merged.a1.size(), &merged.time, merged.a1, merged.a2, merged.uvw, merged.data,
+           merged.flags, merged.weights);
     merged.row_of.clear();
     merged.a1.clear();
     merged.a2.clear();
@@ -492,20 +498,7 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
         }
       }
     } else {
-      ms::RowBlock block;
-      block.data_desc_id = spw;
-      block.nrows = n;
-      block.time_mjd_s = std::span<const double>(time.data() + r0, 1);
-      block.antenna1 = a1;
-      block.antenna2 = a2;
-      block.field_id = field_zero;
-      block.uvw_m = uvw_new;
-      block.data = out_data;
-      block.flags = out_flags;
-      block.weight_spectrum = out_weights;
-      writer.append(block);
-      res.bytes_written +=
-          block.data.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + n * 24;
+      append(spw, n, time.data() + r0, a1, a2, uvw_new, out_data, out_flags, out_weights);
     }
     res.seconds_write += since(t0);
     r0 += n;

@@ -19,7 +19,7 @@
 #include "state/flag_stats.h"
 #include "state/state_db.h"
 #include "support/small_tmpfs.h"
-#include "support/tiny_ms.h"
+#include "support/simulated_ms.h"
 #include "support/tiny_uvh5.h"
 
 namespace contimg::flagging {
@@ -39,7 +39,7 @@ fs::path make_ms(const fs::path& dir, int ntimes = 8, int nchan = 4) {
   spec.calibrator_at_transit = true;
   spec.dead_stations = {47};
   spec.start_utc = "2025-03-01T10:00:00";
-  return test::make_tiny_ms(dir, spec);
+  return test::make_simulated_ms(dir, spec);
 }
 
 TEST(FlagStage, FlagsRecordsAndIsDoneUntilTheStrategyChanges) {

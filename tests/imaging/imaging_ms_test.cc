@@ -10,7 +10,7 @@
 #include "astro/site_data.h"
 #include "common/build_info.h"
 #include "io/ms/casa_table.h"
-#include "support/tiny_ms.h"
+#include "support/simulated_ms.h"
 #include "support/tiny_uvh5.h"
 
 namespace contimg::imaging {
@@ -66,7 +66,7 @@ TEST(ImagingMs, MergedSpwsHoldTheSameSamples) {
   spec.noise_jy = 1;
   spec.random_sources = 2;
   spec.start_utc = "2025-03-01T10:00:00";
-  const fs::path ms = test::make_tiny_ms(dir.path(), spec);
+  const fs::path ms = test::make_simulated_ms(dir.path(), spec);
   const auto site = astro::load_site_data(build::kDataDir);
   ImagingMsOptions o;
   o.max_channel_width_hz = 1e6;  // 4 channels into 1

@@ -1,4 +1,4 @@
-#include "support/tiny_ms.h"
+#include "support/simulated_ms.h"
 
 #include <vector>
 
@@ -11,8 +11,8 @@
 
 namespace contimg::test {
 
-std::filesystem::path make_tiny_ms(const std::filesystem::path& dir,
-                                   const simulation::SimulationSpec& spec) {
+std::filesystem::path make_simulated_ms(const std::filesystem::path& dir,
+                                        const simulation::SimulationSpec& spec) {
   uvh5::initialize_hdf5(build::kHdf5PluginDir);
   const auto site = astro::load_site_data(build::kDataDir);
   const auto res = simulation::Simulator(site.observatory, site.stations).run(spec, dir / "in");

@@ -8,7 +8,7 @@
 namespace contimg::test {
 
 // The spec's group simulated into dir/in and converted into dir/out; returns the MS.
-std::filesystem::path make_tiny_ms(const std::filesystem::path& dir,
-                                   const simulation::SimulationSpec& spec);
+std::filesystem::path make_simulated_ms(const std::filesystem::path& dir,
+                                        const simulation::SimulationSpec& spec);
 
 }  // namespace contimg::test
