@@ -70,7 +70,7 @@ void ModelQaAccumulator::add_block(const VisBlock& b, std::span<const std::compl
         samples_ += 1;
         const std::size_t slot = p == 0 ? 0 : (p == np - 1 ? 1 : 2);
         if (slot < 2 && std::norm(bb) > 0) {
-          u[slot] = v / bb;
+          u[slot] = v * std::conj(bb) / std::norm(bb);  // not v / bb: a libgcc call (__divdc3)
           var[slot] = 1.0 / (w * std::norm(bb));
           ok[slot] = true;
         }
