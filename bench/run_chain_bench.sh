@@ -7,6 +7,7 @@
 # time, its WSClean child) and the validation verdict, as JSON and a table.
 #   bench/run_chain_bench.sh [--workdir DIR] [--out report.json] [--niter N] [--reuse]
 # --reuse keeps the simulated input; the chain always starts from scratch.
+# CHAIN_BENCH_BIN=path/to/contimg times another build (before/after a change).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$here/out/chain-bench"
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-bin="$here/build/contimg"
+bin="${CHAIN_BENCH_BIN:-$here/build/contimg}"
 [ -x "$bin" ] || { echo "build contimg first (ninja -C build contimg)" >&2; exit 2; }
 out="${out:-$work/chain_report.json}"
 mkdir -p "$work"
