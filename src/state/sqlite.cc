@@ -2,6 +2,9 @@
 // on; BEGIN IMMEDIATE for writers.
 #include <sqlite3.h>
 
+#include <chrono>
+#include <thread>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -91,8 +94,7 @@ class SqliteConnection final : public Connection {
       exec("PRAGMA foreign_keys = ON");
       // The journal-mode pragma reads the file header: "not a database" fails here.
       if (!options.read_only) {
-        SqliteStatement st(*this, "PRAGMA journal_mode = WAL");
-        journal_mode_ = st.step() ? st.get_text(0) : std::string();
+        journal_mode_ = switch_to_wal(options.busy_timeout_ms);
         if (journal_mode_ != "wal") {
           spdlog::warn("state db {}: journal mode is {} (WAL unavailable on this file system?)",
                        path_, journal_mode_);
@@ -110,6 +112,35 @@ class SqliteConnection final : public Connection {
   }
   ~SqliteConnection() override {
     if (db_) sqlite3_close_v2(db_);
+  }
+
+  // PRAGMA journal_mode = WAL, retried while another connection holds the
+  // file: the switch upgrades a shared lock, and SQLite answers SQLITE_BUSY at
+  // once instead of calling the busy handler (it could deadlock), so two runs
+  // opening a new database together failed (chain_faults_concurrent).
+  std::string switch_to_wal(int busy_timeout_ms) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+    for (;;) {
+      sqlite3_stmt* st = nullptr;
+      int rc = sqlite3_prepare_v2(db_, "PRAGMA journal_mode = WAL", -1, &st, nullptr);
+      if (rc == SQLITE_OK) rc = sqlite3_step(st);
+      std::string mode;
+      if (rc == SQLITE_ROW) {
+        const auto* t = sqlite3_column_text(st, 0);
+        mode = t ? reinterpret_cast<const char*>(t) : "";
+      }
+      const std::string msg = sqlite3_errmsg(db_);
+      sqlite3_finalize(st);
+      if (rc == SQLITE_ROW || rc == SQLITE_DONE) return mode;
+      const int primary = rc & 0xff;
+      if ((primary == SQLITE_BUSY || primary == SQLITE_LOCKED) &&
+          std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
+      throw_sqlite(rc, path_, "PRAGMA journal_mode = WAL", msg.c_str());
+    }
   }
 
   Dialect dialect() const override { return Dialect::kSqlite; }

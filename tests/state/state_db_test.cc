@@ -5,7 +5,9 @@
 
 #include "support/error_of.h"
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include "common/error.h"
@@ -95,6 +97,38 @@ TEST_F(StateDbTest, FreshDatabaseGetsTheWholeSchemaWithWalAndForeignKeys) {
   }
   EXPECT_EQ(db.database().journal_mode(), "wal");
   EXPECT_EQ(scalar(db.database(), "PRAGMA foreign_keys"), 1);
+}
+
+// Two runs started together on a new tree both open its new database: the
+// switch to WAL needs a lock upgrade that SQLite refuses at once (SQLITE_BUSY,
+// no busy handler) while the other connection holds the file; one run used
+// to fail with "PRAGMA journal_mode = WAL: database is locked"
+// (chain_faults_concurrent). Every opener must succeed, in WAL.
+TEST_F(StateDbTest, OpenersOfANewDatabaseAtTheSameMomentAllSucceed) {
+  for (int round = 0; round < 20; ++round) {
+    const auto path = dir_ / ("round" + std::to_string(round)) / "contimg.sqlite3";
+    std::atomic<int> ready{0};
+    std::vector<std::string> errors(4);
+    std::vector<std::string> modes(4);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        ++ready;
+        while (ready < 4) std::this_thread::yield();
+        try {
+          StateDb db(path);
+          modes[t] = db.database().journal_mode();
+        } catch (const std::exception& e) {
+          errors[t] = e.what();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (int t = 0; t < 4; ++t) {
+      EXPECT_EQ(errors[t], "") << "round " << round << ", opener " << t;
+      EXPECT_EQ(modes[t], "wal") << "round " << round << ", opener " << t;
+    }
+  }
 }
 
 TEST_P(StateDbBackendTest, FreshDatabaseGetsTheWholeSchema) {
