@@ -59,19 +59,7 @@ for ((r = 0; r < repeat; r++)); do
       -mgain 0.8 -auto-mask 5 -auto-threshold 0.5 ${threads:+-j "$threads"} "$imaging_ms" > "$work/plain.log" 2>&1)
   t1=$(now)
   plain_s=$(echo "$t1 - $t0" | bc -l)
-  /usr/bin/python3 - "$work/plain/plain-image.fits" "$pb" "$work/plain/plain.pbcor.fits" <<'PY'
-import sys
-import numpy as np
-from astropy.io import fits
-img, pb, out = sys.argv[1:4]
-with fits.open(img) as h, fits.open(pb) as p:
-    a = h[0].data.astype(np.float64)
-    b = p[0].data.astype(np.float64)
-    cut = 0.2 * np.nanmax(b)  # imaging.pb_cutoff's default, as contimg's pbcor
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = np.where(b >= cut, a / b, np.nan)
-    fits.writeto(out, c.astype(np.float32), h[0].header, overwrite=True)
-PY
+  /usr/bin/python3 "$here/bench/pbcor_fits.py" "$work/plain/plain-image.fits" "$pb" "$work/plain/plain.pbcor.fits"
   pbcor=$(ls "$work"/ours/*/*.pbcor.fits)
   "$bin" --progress quiet --json validate "$pbcor" --reference "$truth" --pb "$pb" --out "$work/ours/val" \
       > "$work/ours.val.json" 2> /dev/null || true

@@ -43,18 +43,7 @@ for ((r = 0; r < repeat; r++)); do
     # shellcheck disable=SC2086
     (cd "$d" && wsclean -name "$d/v" -temp-dir "$d" $opts $v "$imaging_ms" > "$d/wsclean.log" 2>&1)
     t1=$(now)
-    /usr/bin/python3 - "$d/v-image.fits" "$pb" "$d/v.pbcor.fits" <<'PY'
-import sys
-import numpy as np
-from astropy.io import fits
-img, pb, out = sys.argv[1:4]
-with fits.open(img) as h, fits.open(pb) as p:
-    a = h[0].data.astype(np.float64)
-    b = p[0].data.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = np.where(b >= 0.2 * np.nanmax(b), a / b, np.nan)
-    fits.writeto(out, c.astype(np.float32), h[0].header, overwrite=True)
-PY
+    /usr/bin/python3 "$here/bench/pbcor_fits.py" "$d/v-image.fits" "$pb" "$d/v.pbcor.fits"
     "$bin" --progress quiet --json validate "$d/v.pbcor.fits" --reference "$truth" --pb "$pb" --out "$d/val" \
         --group "variant$i" > "$d/val.json" 2> /dev/null || true
     /usr/bin/python3 - "$v" "$(echo "$t1 - $t0" | bc -l)" "$d/val.json" "$d/wsclean.log" "$d/v-residual.fits" <<'PY'

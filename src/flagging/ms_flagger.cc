@@ -262,7 +262,7 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
   struct Buffer {
     std::vector<Visibility> vis;
     std::vector<std::uint8_t> before;
-    std::size_t b0 = 0, b1 = 0;
+    std::size_t b0 = 0, b1 = 0;  // the baselines it holds
     std::uint64_t bytes = 0;
   };
   Buffer bufs[2];
@@ -423,11 +423,10 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
     read_chunk(bufs[0], 0, std::min(nbl, chunk));
     rep.seconds_read += seconds_since(t0);
   }
-  for (std::size_t k = 0; bufs[k % 2].b0 < nbl; ++k) {
+  for (std::size_t b0 = 0, k = 0; b0 < nbl; b0 += chunk, ++k) {
     Buffer& cur = bufs[k % 2];
-    Buffer& nxt = bufs[(k + 1) % 2];
     rep.bytes_read += cur.bytes;
-    const std::size_t n0 = cur.b1;
+    const std::size_t n0 = b0 + chunk;
     std::exception_ptr read_error;
     double read_seconds = 0;
     std::thread reader;
@@ -435,14 +434,12 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
       reader = std::thread([&, n0] {
         const auto t0 = Clock::now();
         try {
-          read_chunk(nxt, n0, std::min(nbl, n0 + chunk));
+          read_chunk(bufs[(k + 1) % 2], n0, std::min(nbl, n0 + chunk));
         } catch (...) {
           read_error = std::current_exception();
         }
         read_seconds = seconds_since(t0);
       });
-    } else {
-      nxt.b0 = nbl;  // no more chunks
     }
     const auto t_detect = Clock::now();
     try {

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <map>
 #include <optional>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -258,18 +257,29 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   layout.fields = {{"common_centre", "", res.centre.ra_rad, res.centre.dec_rad, res.mid_mjd_s}};
   layout.integration_time_s = interval_s;
   layout.expected_rows = nrows;
-  if (res.merged_spws) {  // one row per (integration, baseline)
-    const std::uint64_t nant = layout.antennas.size();
-    std::vector<std::uint64_t> keys(nrows);
-    std::uint64_t ti = 0;
-    for (std::size_t r = 0; r < nrows; ++r) {
-      if (r > 0 && time[r] != time[r - 1]) ++ti;
-      keys[r] = (ti * nant + static_cast<std::uint64_t>(ant1[r])) * nant +
-                static_cast<std::uint64_t>(ant2[r]);
+  // A baseline's slot in per-integration tables (merging needs no more than nant^2).
+  const std::size_t nant = layout.antennas.size();
+  for (std::size_t r = 0; r < nrows; ++r) {
+    if (ant1[r] < 0 || ant2[r] < 0 || static_cast<std::size_t>(ant1[r]) >= nant ||
+        static_cast<std::size_t>(ant2[r]) >= nant) {
+      throw InputError(fmt::format("{}: row {} has antennas {}-{} (ANTENNA has {} rows)",
+                                   in_ms.string(), r, ant1[r], ant2[r], nant));
     }
-    std::sort(keys.begin(), keys.end());
-    layout.expected_rows =
-        static_cast<std::uint64_t>(std::unique(keys.begin(), keys.end()) - keys.begin());
+  }
+  auto baseline_slot = [nant](int a, int b) {
+    return static_cast<std::size_t>(a) * nant + static_cast<std::size_t>(b);
+  };
+  if (res.merged_spws) {  // one row per (integration, baseline): rows are in time order
+    std::vector<std::size_t> seen_in(nant * nant, SIZE_MAX);  // the last integration run holding it
+    std::uint64_t rows = 0;
+    std::size_t run = 0;
+    for (std::size_t r = 0; r < nrows; ++r) {
+      if (r > 0 && time[r] != time[r - 1]) ++run;
+      auto& seen = seen_in[baseline_slot(ant1[r], ant2[r])];
+      if (seen != run) ++rows;
+      seen = run;
+    }
+    layout.expected_rows = rows;
   }
   layout.history = {{res.mid_mjd_s,
                      fmt::format("{} of {} re-phased to RA {:.8f} deg, Dec {:.8f} deg (one field)",
@@ -325,13 +335,14 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   // with zero weight.
   struct Merged {
     double time = 0;
-    std::unordered_map<std::uint64_t, std::size_t> row_of;
+    std::vector<std::size_t> row_of;  // baseline_slot -> row, SIZE_MAX when absent
     std::vector<int> a1, a2;
     std::vector<double> uvw;
     std::vector<std::complex<float>> data;
     std::vector<std::uint8_t> flags;
     std::vector<float> weights;
   } merged;
+  if (res.merged_spws) merged.row_of.assign(nant * nant, SIZE_MAX);
   const std::size_t merged_row_len = merged_nchan * ncorr;
   // One block of rows into the imaging MS (one TIME, FIELD 0).
   auto append = [&](int dd, std::size_t rows, const double* t, std::span<const int> a1s,
@@ -356,7 +367,8 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     if (merged.a1.empty()) return;
     append(0, merged.a1.size(), &merged.time, merged.a1, merged.a2, merged.uvw, merged.data,
            merged.flags, merged.weights);
-    merged.row_of.clear();
+    for (std::size_t i = 0; i < merged.a1.size(); ++i)
+      merged.row_of[baseline_slot(merged.a1[i], merged.a2[i])] = SIZE_MAX;
     merged.a1.clear();
     merged.a2.clear();
     merged.uvw.clear();
@@ -473,12 +485,10 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
       merged.time = time[r0];
       const auto& chan_map = merged_channel[static_cast<std::size_t>(spw)];
       const std::size_t nout = chan_map.size();
-      const std::uint64_t nant = layout.antennas.size();
       for (std::size_t r = 0; r < n; ++r) {
-        const std::uint64_t key =
-            static_cast<std::uint64_t>(a1[r]) * nant + static_cast<std::uint64_t>(a2[r]);
-        auto [it, added] = merged.row_of.emplace(key, merged.a1.size());
-        if (added) {
+        std::size_t& row = merged.row_of[baseline_slot(a1[r], a2[r])];
+        if (row == SIZE_MAX) {
+          row = merged.a1.size();
           merged.a1.push_back(a1[r]);
           merged.a2.push_back(a2[r]);
           merged.uvw.insert(merged.uvw.end(), uvw_new.begin() + 3 * r, uvw_new.begin() + 3 * r + 3);
@@ -486,7 +496,6 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
           merged.flags.resize(merged.flags.size() + merged_row_len, 1);
           merged.weights.resize(merged.weights.size() + merged_row_len, 0.0f);
         }
-        const std::size_t row = it->second;
         for (std::size_t c = 0; c < nout; ++c) {
           const std::size_t to = (row * merged_nchan + chan_map[c]) * ncorr,
                             from = (r * nout + c) * ncorr;
