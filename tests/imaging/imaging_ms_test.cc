@@ -9,6 +9,7 @@
 
 #include "astro/site_data.h"
 #include "common/build_info.h"
+#include "common/error.h"
 #include "io/ms/casa_table.h"
 #include "support/simulated_ms.h"
 #include "support/tiny_uvh5.h"
@@ -99,6 +100,45 @@ TEST(ImagingMs, MergedSpwsHoldTheSameSamples) {
   EXPECT_EQ(apart.spw_centre_hz, merged.spw_centre_hz);
   EXPECT_EQ(apart.max_freq_hz, merged.max_freq_hz);
   EXPECT_EQ(apart.max_uv_m, merged.max_uv_m);
+}
+
+}  // namespace
+}  // namespace contimg::imaging
+
+namespace contimg::imaging {
+namespace {
+
+// An ANTENNA1 outside the ANTENNA table is an InputError naming the MS and
+// the row, before any table indexed by antenna is touched (the merged
+// imaging MS keeps one slot per antenna pair).
+TEST(ImagingMs, AnAntennaOutsideTheAntennaTableIsAnInputError) {
+  test::TempDir dir;
+  simulation::SimulationSpec spec;
+  spec.nants = 4;
+  spec.ntimes = 2;
+  spec.nchan = 4;
+  spec.start_utc = "2025-03-01T10:00:00";
+  const fs::path ms = test::make_simulated_ms(dir.path(), spec);
+  {
+    ms::CasaTable t(ms.string(), ms::CasaTable::Mode::kUpdate);
+    const std::int32_t bad = 500;  // ANTENNA lists every DSA-110 station (117)
+    t.put_range<std::int32_t>("ANTENNA1", 3, {1}, &bad);
+    t.flush_or_throw("test");
+  }
+  const auto site = astro::load_site_data(build::kDataDir);
+  for (bool merge : {true, false}) {
+    ImagingMsOptions o;
+    o.merge_spws = merge;
+    const fs::path out = dir / (merge ? "merged.ms" : "apart.ms");
+    try {
+      make_imaging_ms(ms, out, site.observatory, o);
+      ADD_FAILURE() << "no error (merge " << merge << ")";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("row 3 has antennas 500-"), std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find(ms.string()), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
