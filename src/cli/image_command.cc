@@ -37,15 +37,33 @@ nlohmann::json result_json(const imaging::ImagerResult& r, const pipeline::Stage
                              {"quicklook", r.products.quicklook}, {"wsclean_log", r.products.log}};
   nlohmann::json j = {
       {"products", products},
-      {"rephase", {{"rows", m.rows}, {"data_column", m.source_column},
-                   {"centre_ra_deg", m.centre.ra_rad * 180 / M_PI}, {"centre_dec_deg", m.centre.dec_rad * 180 / M_PI},
-                   {"integrations", m.pointings.size()}, {"max_uv_m", m.max_uv_m}, {"max_freq_hz", m.max_freq_hz},
-                   {"seconds", m.seconds_total}, {"seconds_read", m.seconds_read},
-                   {"seconds_rephase", m.seconds_rephase}, {"seconds_write", m.seconds_write},
-                   {"bytes_read", m.bytes_read}, {"bytes_written", m.bytes_written}}},
-      {"wsclean", {{"cell_arcsec", r.cell_arcsec}, {"size_px", r.size_px}, {"seconds", r.seconds_wsclean}}},
-      {"qa", {{"rms_jy", r.stats.rms}, {"peak_jy", r.stats.peak}, {"dynamic_range", r.stats.dynamic_range},
-              {"noise_pixels", r.stats.noise_pixels}}},
+      {"rephase",
+       {{"rows", m.rows},
+        {"data_column", m.source_column},
+        {"centre_ra_deg", m.centre.ra_rad * 180 / M_PI},
+        {"centre_dec_deg", m.centre.dec_rad * 180 / M_PI},
+        {"integrations", m.pointings.size()},
+        {"max_uv_m", m.max_uv_m},
+        {"max_freq_hz", m.max_freq_hz},
+        {"seconds", m.seconds_total},
+        {"seconds_read", m.seconds_read},
+        {"seconds_rephase", m.seconds_rephase},
+        {"seconds_write", m.seconds_write},
+        {"bytes_read", m.bytes_read},
+        {"bytes_written", m.bytes_written}}},
+      {"wsclean",
+       {{"cell_arcsec", r.cell_arcsec}, {"size_px", r.size_px}, {"seconds", r.seconds_wsclean}}},
+      {"drift",
+       {{"components", r.drift_components},
+        {"seconds_bright_pass", r.seconds_bright_pass},
+        {"seconds_subtract", r.seconds_drift},
+        {"bytes_read", r.drift_bytes_read},
+        {"bytes_written", r.drift_bytes_written}}},
+      {"qa",
+       {{"rms_jy", r.stats.rms},
+        {"peak_jy", r.stats.peak},
+        {"dynamic_range", r.stats.dynamic_range},
+        {"noise_pixels", r.stats.noise_pixels}}},
       {"seconds_pb", r.seconds_pb},
       {"seconds_products", r.seconds_products},
       {"seconds_total", r.seconds_total},
@@ -160,12 +178,14 @@ void register_image_command(CLI::App& app, CommandContext& ctx) {
             "image {}: {} rows of {} re-phased to RA {:.5f} Dec {:.5f} deg ({} integrations)\n"
             "  {} x {} px of {:.1f}\", beam {:.1f}\" x {:.1f}\" PA {:.1f} deg\n"
             "  rms {:.4g} mJy/beam, peak {:.4g} Jy/beam, dynamic range {:.0f}\n"
+            "  drift correction: {} component(s), bright-source pass {:.1f} s, subtraction {:.1f} s\n"
             "  times: re-phase {:.1f} s, WSClean {:.1f} s, PB {:.1f} s, total {:.1f} s; peak RSS {:.0f} MB\n"
             "  products in {}\n",
             group_id, r.rephase.rows, r.rephase.source_column, r.rephase.centre.ra_rad * 180 / M_PI,
             r.rephase.centre.dec_rad * 180 / M_PI, r.rephase.pointings.size(), r.size_px, r.size_px, r.cell_arcsec,
             r.bmaj_deg.value_or(0) * 3600, r.bmin_deg.value_or(0) * 3600, r.bpa_deg.value_or(0), r.stats.rms * 1e3,
-            r.stats.peak, r.stats.dynamic_range, r.rephase.seconds_total, r.seconds_wsclean, r.seconds_pb,
+            r.stats.peak, r.stats.dynamic_range, r.drift_components, r.seconds_bright_pass, r.seconds_drift,
+            r.rephase.seconds_total, r.seconds_wsclean, r.seconds_pb,
             r.seconds_total, st.peak_rss / 1e6, products_dir.string());
       }
       return 0;

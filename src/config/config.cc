@@ -420,6 +420,10 @@ const std::vector<KeyDef>& schema() {
       {"imaging.wgridder_accuracy", Type::kDouble, "0.001",
        "WSClean -wgridder-accuracy (WSClean's default 1e-4): 1e-3 grids 12% faster with the same residual "
        "noise and sources (docs/perf.md).", between(1e-6, 1e-2)},
+      {"imaging.channels_out", Type::kInt, "1",
+       "> 1: wideband deconvolution (WSClean -channels-out N -join-channels -fit-spectral-pol 2) for "
+       "sources whose spectra show over the band; the products are the MFS images (docs/imaging.md 3a).",
+       at_least(1)},
       {"imaging.threads", Type::kInt, "0", "WSClean -j; 0 = all cores.", at_least(0)},
       {"imaging.abs_mem_gb", Type::kDouble, "0", "WSClean -abs-mem (GB); 0 = WSClean's default.", at_least(0)},
       {"imaging.timeout_s", Type::kInt, "7200", "Kill WSClean after this many seconds.", at_least(1)},
@@ -436,6 +440,14 @@ const std::vector<KeyDef>& schema() {
        "1000: 4 of DSA-110's 244 kHz channels, < 0.5% peak loss at the field's edge (docs/imaging.md).", at_least(0)},
       {"imaging.pb_cutoff", Type::kDouble, "0.2", "PB-corrected pixels where the beam is below this fraction of its peak are NaN.", between(0, 1)},
       {"imaging.keep_ms", Type::kBool, "false", "Keep the re-phased imaging MS in the products directory."},
+      {"imaging.drift_correction", Type::kBool, "true",
+       "Correct bright sources for their drift through the primary beam: a first WSClean pass finds them, "
+       "their time-variable beam is subtracted from the imaging MS, then the full run (docs/imaging.md 3a)."},
+      {"imaging.drift_threshold", Type::kDouble, "10",
+       "WSClean -auto-threshold (sigma) of the bright-source pass of the drift correction (10: 0 spurious "
+       "detections where 30 left 2, docs/imaging.md 3a).", above(0)},
+      {"imaging.drift_max_components", Type::kInt, "500",
+       "At most this many of the bright-source pass's CLEAN components (the brightest) are corrected.", at_least(1)},
       // Logging and progress.
       {"logging.level", Type::kString, "info", "trace, debug, info, warn, error or off.", one_of({"trace", "debug", "info", "warn", "error", "off"})},
       {"logging.format", Type::kString, "text",

@@ -107,11 +107,14 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
   const Imager imager(site_->data.observatory, options);
   last_ = std::make_unique<ImagerResult>(imager.run(ms, products_dir, ctx.group_id(), ctx.interrupts()));
   const auto& r = *last_;
-  log->info("stage=image rows={} column={} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "
-            "rephase_s={:.1f} wsclean_s={:.1f} pb_s={:.1f} total_s={:.1f} image={}",
-            r.rephase.rows, r.rephase.source_column, r.cell_arcsec, r.size_px, r.stats.rms, r.stats.peak,
-            r.stats.dynamic_range, r.rephase.seconds_total, r.seconds_wsclean, r.seconds_pb, r.seconds_total,
-            r.products.image.string());
+  log->info(
+      "stage=image rows={} column={} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "
+      "rephase_s={:.1f} bright_pass_s={:.1f} drift_components={} drift_s={:.1f} wsclean_s={:.1f} "
+      "pb_s={:.1f} "
+      "total_s={:.1f} image={}",
+      r.rephase.rows, r.rephase.source_column, r.cell_arcsec, r.size_px, r.stats.rms, r.stats.peak,
+      r.stats.dynamic_range, r.rephase.seconds_total, r.seconds_bright_pass, r.drift_components,
+      r.seconds_drift, r.seconds_wsclean, r.seconds_pb, r.seconds_total, r.products.image.string());
   auto rec = to_record(ctx.group_id(), ms, r);
   rec.calset_id = applied_calset(ctx);
   return ctx.with_record(state::DomainRecord{rec})
@@ -125,7 +128,7 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
                      {"image_rms_jy", r.stats.rms},
                      {"image_peak_jy", r.stats.peak},
                      {"dynamic_range", r.stats.dynamic_range}})
-      .with_io(r.rephase.bytes_read, r.rephase.bytes_written);
+      .with_io(r.rephase.bytes_read + r.drift_bytes_read, r.rephase.bytes_written + r.drift_bytes_written);
 }
 
 std::vector<pipeline::ProductRef> ImageStage::planned_products(const pipeline::Context& ctx) const {

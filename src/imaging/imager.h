@@ -4,6 +4,7 @@
 // primary beam and PB correction → QA → quick-look PNG, all in a staging
 // directory inside the products directory, then renamed into place (the
 // image last), so a failed run leaves nothing that looks complete.
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -32,6 +33,12 @@ struct ImagerOptions {
   double max_channel_width_hz = 1e6;  // imaging MS channels at most this wide (0 = native)
   bool merge_spws = true;             // one SPW in the imaging MS
   bool keep_ms = false;
+  // The drift of bright sources through the beam (docs/imaging.md §3a): a
+  // first WSClean pass cleaned to drift_threshold_sigma finds them, their
+  // beam drift is subtracted from the imaging MS, then the full run.
+  bool drift_correction = true;
+  double drift_threshold_sigma = 10;
+  std::size_t drift_max_components = 500;
   std::vector<std::string> command_line;
 
   // imaging.* keys; throws ConfigError (e.g. a malformed imaging.phase_centre).
@@ -55,6 +62,11 @@ struct ImagerResult {
   int size_px = 0;
   std::optional<double> bmaj_deg, bmin_deg, bpa_deg, freq_hz;
   double seconds_wsclean = 0, seconds_pb = 0, seconds_products = 0, seconds_total = 0;
+  // The drift correction: components corrected, the bright-source pass and
+  // the subtraction (zero when it is off or there is no CLEAN).
+  std::size_t drift_components = 0;
+  double seconds_bright_pass = 0, seconds_drift = 0;
+  std::uint64_t drift_bytes_read = 0, drift_bytes_written = 0;
 };
 
 class Imager {
@@ -70,6 +82,11 @@ class Imager {
                    const std::string& group_id, const InterruptGuard* interrupts = nullptr) const;
 
  private:
+  // The bright-source pass and the drift subtraction (docs/imaging.md §3a).
+  void correct_drift(ImagerResult& res, const std::filesystem::path& imaging_ms, const std::filesystem::path& staging,
+                     const std::filesystem::path& wsclean_tmp, double averaging, const std::string& group_id,
+                     const InterruptGuard* interrupts) const;
+
   const astro::Observatory& observatory_;
   ImagerOptions options_;
 };

@@ -33,6 +33,8 @@ WscleanSettings WscleanSettings::from_config(const config::Config& cfg) {
   s.auto_threshold = cfg.get_double("imaging.auto_threshold");
   s.mgain = cfg.get_double("imaging.mgain");
   s.wgridder_accuracy = cfg.get_double("imaging.wgridder_accuracy");
+  s.channels_out = static_cast<int>(cfg.get_int("imaging.channels_out"));
+  if (s.channels_out < 1) throw ConfigError("imaging.channels_out must be >= 1");
   s.threads = static_cast<int>(cfg.get_int("imaging.threads"));
   s.abs_mem_gb = cfg.get_double("imaging.abs_mem_gb");
   s.timeout = std::chrono::seconds(cfg.get_int("imaging.timeout_s"));
@@ -93,8 +95,11 @@ std::vector<std::string> wsclean_argv(const WscleanSettings& s, const fs::path& 
                                 "-scale", fmt::format("{}asec", cell_arcsec),
                                 "-niter", std::to_string(s.niter),
                                 "-mgain", fmt::format("{}", s.mgain),
-                                "-auto-mask", fmt::format("{}", s.auto_mask),
                                 "-auto-threshold", fmt::format("{}", s.auto_threshold)};
+  if (s.auto_mask > 0) a.insert(a.end(), {"-auto-mask", fmt::format("{}", s.auto_mask)});
+  if (s.channels_out > 1) {
+    a.insert(a.end(), {"-channels-out", std::to_string(s.channels_out), "-join-channels", "-fit-spectral-pol", "2"});
+  }
   if (s.niter == 0) a.push_back("-make-psf");  // else no PSF, hence no restoring beam
   // The imaging MS is ours and temporary: nothing reads a MODEL_DATA written
   // back (a pass over every visibility), and baseline averaging needs it off.
@@ -104,6 +109,10 @@ std::vector<std::string> wsclean_argv(const WscleanSettings& s, const fs::path& 
   if (s.abs_mem_gb > 0) a.insert(a.end(), {"-abs-mem", fmt::format("{}", s.abs_mem_gb)});
   a.push_back(ms.string());
   return a;
+}
+
+fs::path wsclean_output(const fs::path& prefix, int channels_out, const std::string& kind) {
+  return prefix.string() + (channels_out > 1 ? "-MFS-" : "-") + kind + ".fits";
 }
 
 std::string tail_of_file(const fs::path& path, int lines) {

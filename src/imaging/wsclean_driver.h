@@ -24,10 +24,13 @@ struct WscleanSettings {
   double baseline_averaging = 0.5;
   double briggs = 0;
   long niter = 100000;
-  double auto_mask = 5;            // SPEC §6 says 3; docs/imaging.md §2 "Auto-mask"
+  double auto_mask = 5;            // SPEC §6 says 3; docs/imaging.md §2 "Auto-mask"; 0 = none
   double auto_threshold = 0.5;
   double mgain = 0.8;
   double wgridder_accuracy = 1e-3;  // WSClean -wgridder-accuracy (its default 1e-4); docs/imaging.md
+  // > 1: wideband deconvolution, -channels-out N -join-channels
+  // -fit-spectral-pol 2; the products are WSClean's MFS images.
+  int channels_out = 1;
   int threads = 0;                 // 0: WSClean's default (all cores)
   double abs_mem_gb = 0;           // 0: WSClean's default
   std::chrono::seconds timeout{7200};
@@ -58,6 +61,10 @@ int image_size_px(double field_deg, double cell_arcsec);
 std::vector<std::string> wsclean_argv(const WscleanSettings& s, const std::filesystem::path& ms,
                                       const std::filesystem::path& prefix, const std::filesystem::path& temp_dir,
                                       double cell_arcsec, int size_px, double averaging_lambda = 0);
+
+// WSClean's file name for an image `kind` ("image", "model", …) of `prefix`:
+// prefix-kind.fits, or prefix-MFS-kind.fits with channels_out > 1.
+std::filesystem::path wsclean_output(const std::filesystem::path& prefix, int channels_out, const std::string& kind);
 
 // Runs argv with the settings' time-out, output into `log`. Throws IoError
 // (WSClean missing from PATH; a failure whose log says the disk is full),

@@ -118,6 +118,10 @@ TEST(WscleanArgv, HoldsTheSpec6ParametersAndPathsAsSingleArguments) {
   s.niter = 0;  // a dirty image: WSClean makes no PSF (hence no beam) unless asked
   const auto c = wsclean_argv(s, "/x/a.ms", "/out/g", "/out/tmp", 4.2, 3000);
   EXPECT_NE(std::find(c.begin(), c.end(), "-make-psf"), c.end());
+  s.niter = 100;
+  s.auto_mask = 0;  // the drift correction's bright-source pass: no auto-mask stage
+  const auto d = wsclean_argv(s, "/x/a.ms", "/out/g", "/out/tmp", 4.2, 3000);
+  EXPECT_EQ(std::find(d.begin(), d.end(), "-auto-mask"), d.end());
 }
 
 TEST(BaselineAveraging, IsTheLongestBaselinesTrackInOneIntegration) {

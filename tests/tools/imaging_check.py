@@ -7,7 +7,8 @@
 2. A sky of point sources (flat spectra) around it: one at the centre, others up to 1.5 deg off
    in RA and Dec, and one that transits at the end of the group (+0.64 deg east: it crosses the
    meridian at the last integration). `contimg simulate --size tiny --nants 48 --ntimes 24
-   --no-gains`, `contimg convert-files`, `contimg image --keep-ms --json`.
+   --no-gains`, `contimg convert-files`, `contimg image --keep-ms --json` (and a --niter 0 run whose
+   imaging MS, not drift-corrected, is the one the re-phase checks read).
 3. Checks, each measured:
    - re-phasing: imaging-MS UVW of a sample of rows vs pyuvdata's calc_uvw toward the new centre
      (tests/tools/pyuvdata_reference.py on astropy + pyERFA) to 1e-6 relative; DATA vs the
@@ -440,7 +441,21 @@ def main():
         st.get("image_seconds", 0), res["rephase"]["seconds"], res["wsclean"]["seconds"], res["seconds_pb"],
         res["wsclean"]["size_px"], res["wsclean"]["size_px"], res["wsclean"]["cell_arcsec"]), flush=True)
     prod = res["products"]
-    rephase_checks(st["ms"], prod["imaging_ms"], data_dir)
+    # The kept imaging MS of the CLEANed image holds the drift-corrected DATA (docs/imaging.md 3a);
+    # the re-phase is checked on the imaging MS of a --niter 0 run (no CLEAN, no correction), which
+    # also covers the dirty-image regression below.
+    sets0 = sets + ["--set", "paths.state_db=" + os.path.join(work, "state-niter0.sqlite3")]  # its own images row
+    out0 = run([os.path.abspath(args.contimg), "--progress", "quiet"] + sets0 +
+               ["--json", "image", st["ms"], "--out", os.path.join(work, "products-niter0"), "--keep-ms",
+                "--niter", "0", "--field", "1", "--cell", "20", "--threads", "2"])
+    prod0 = json.loads(out0.stdout)["products"] if out0.returncode == 0 else {}
+    rephase_checks(st["ms"], prod0.get("imaging_ms", ""), data_dir)
+    drift = res.get("drift", {})
+    with fits.open(prod["image"]) as hdul:
+        driftcmp = hdul[0].header.get("DRIFTCMP", 0)
+    check("drift correction: the six sources' components corrected, recorded in the header",
+          drift.get("components", 0) >= 6 and driftcmp == drift.get("components"),
+          "%s components, DRIFTCMP %s" % (drift.get("components"), driftcmp))
 
     # FITS products and headers.
     group = res["group_id"]
@@ -512,11 +527,7 @@ def main():
           "%s" % (rowsdb,))
 
     # Regression: --niter 0 (a dirty image) failed because WSClean then writes no residual,
-    # model or PSF. A small, coarse image keeps it quick.
-    out0 = run([os.path.abspath(args.contimg), "--progress", "quiet"] + sets +
-               ["--json", "image", st["ms"], "--out", os.path.join(work, "products-niter0"),
-                "--niter", "0", "--field", "1", "--cell", "20", "--threads", "2"])
-    prod0 = json.loads(out0.stdout)["products"] if out0.returncode == 0 else {}
+    # model or PSF. A small, coarse image keeps it quick (run above).
     ok = out0.returncode == 0 and all(os.path.exists(prod0.get(k, "")) for k in ("image", "residual", "model", "psf"))
     detail = "exit %d %s" % (out0.returncode, out0.stderr[-300:] if out0.returncode else "")
     if ok:
