@@ -122,14 +122,17 @@ void Imager::correct_drift(ImagerResult& res, const fs::path& imaging_ms, const 
   const fs::path prefix = staging / "bright";
   run_wsclean(wsclean_argv(bright, imaging_ms, prefix, wsclean_tmp, res.cell_arcsec, res.size_px,
                            averaging),
-              options_.wsclean.timeout, staging / "bright.wsclean.log", cancel_on(interrupts));
+              options_.wsclean.timeout, res.products.log, cancel_on(interrupts));
   res.seconds_bright_pass = since(t0);
+  // Its log went to the products' log path (kept if this pass fails); the
+  // full run writes that path anew and this copy is appended after it.
+  fs::copy_file(res.products.log, staging / "bright.wsclean.log", fs::copy_options::overwrite_existing);
 
   const auto t1 = Clock::now();
   const fs::path model_path = wsclean_output(prefix, bright.channels_out, "model");
   if (!fs::exists(model_path)) {
     throw Error(fmt::format("WSClean exited 0 but wrote no {}; log {}", model_path.string(),
-                            (staging / "bright.wsclean.log").string()));
+                            res.products.log.string()));
   }
   const FitsPlane model = read_fits_plane(model_path);
   // The pass's residual noise: components whose drift errors add up to less

@@ -9,7 +9,8 @@ A tiny simulated group is converted once; then:
   - PATH without wsclean                                          -> exit 4, "not in PATH";
   - a wsclean that writes a partial image and fails (exit 2)      -> exit 1 with the tail of its log;
   - a wsclean that hangs, imaging.timeout_s = 2                   -> "timed out";
-and after each, the group's products directory holds no FITS image or PNG (at most the WSClean log).
+and after each, the group's products directory holds no FITS image or PNG (at most the WSClean log,
+which a failed WSClean run leaves there).
 One line per check, then "N passed, M failed" on the last line.
 """
 import argparse
@@ -128,6 +129,14 @@ def main():
               p.returncode == code and text in p.stderr and not left and not hidden,
               "exit %d; products %s; staging %s; message: %s" % (p.returncode, left, hidden,
                                                                  " | ".join(msg[-4:])[:400]))
+        if "failing" in label:
+            # The log of the WSClean run that failed (the drift correction's bright-source pass,
+            # the first run) is kept beside the products for diagnosis.
+            logs = glob.glob(os.path.join(products, "*.wsclean.log"))
+            text_log = open(logs[0]).read() if logs else ""
+            check("bad input: %s -> its WSClean log kept" % label,
+                  "fake wsclean: gridding" in text_log and "out of memory" in text_log,
+                  "%s: %d bytes" % (logs, len(text_log)))
     print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
     return 0 if RESULTS["failed"] == 0 and RESULTS["passed"] > 0 else 1
 
