@@ -36,7 +36,7 @@ if [ "$reuse" = 0 ] || ! ls "$work"/in/*_sb00.hdf5 >/dev/null 2>&1; then
   t0=$(now)
   # DSA-110's per-visibility noise (SEFD ~ 5800 Jy, 244 kHz x 12.9 s: 2.8 Jy).
   "$bin" --progress quiet simulate "$work/in" --size full --calibrator 3C286 --date "$date" \
-      --random-sources 20 --noise 2.8 --seed 11 > "$work/simulate.log"
+      --random-sources 20 --noise 2.8 --seed 11 --field-calibrators > "$work/simulate.log"
   echo "simulate: $(echo "$(now) - $t0" | bc -l) s"
 fi
 group=$(ls "$work"/in/*_sb00.hdf5 | head -1 | xargs basename | sed 's/_sb00.hdf5//')

@@ -27,6 +27,7 @@ struct SimulateOptions {
   std::string sky_file;
   std::string vla_calibrator;  // --calibrator NAME
   std::string date;            // --date, with --calibrator NAME
+  bool field_calibrators = false;  // --field-calibrators, with --calibrator NAME
   simulation::SimulationSpec spec;
 };
 
@@ -100,6 +101,9 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
       ->expected(0, 1);
   cmd->add_option("--date", o->date, "UTC day (YYYY-MM-DD) of the --calibrator NAME transit "
                                      "(default: the day of --start)");
+  cmd->add_flag("--field-calibrators", o->field_calibrators,
+                "With --calibrator NAME: also the other VLA calibrators within 3.5 deg of it (the known "
+                "sources of its field, which the calibration's field model holds)");
   cmd->add_option("--cal-flux", s.calibrator_flux_jy, "Calibrator flux, Jy")->capture_default_str();
   cmd->add_option("--random-sources", s.random_sources,
                   "Random point sources in the beam (default without --sky/--calibrator: 5 of 1-5 Jy, "
@@ -125,6 +129,9 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
     // "--calibrator" alone keeps the anonymous SIMCAL of earlier versions.
     if (cmd->count("--calibrator") && o->vla_calibrator.empty()) o->spec.calibrator_at_transit = true;
     if (!o->date.empty() && o->vla_calibrator.empty()) throw ConfigError("--date needs --calibrator NAME");
+    if (o->field_calibrators && o->vla_calibrator.empty()) {
+      throw ConfigError("--field-calibrators needs --calibrator NAME");
+    }
     ctx.action = [&ctx, o] {
       auto& spec = o->spec;
       spec.compression = uvh5::parse_compression(o->compression);
@@ -144,6 +151,12 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
         if (!cal) throw ConfigError(fmt::format("--calibrator {}: not in the VLA calibrator list", o->vla_calibrator));
         const std::string date = o->date.empty() ? spec.start_utc.substr(0, 10) : o->date;
         const double t = simulation::put_calibrator_at_transit(spec, *cal, site.observatory, date);
+        if (o->field_calibrators) {
+          for (auto& f : simulation::field_calibrators(list, *cal, 3.5)) {
+            spdlog::info("field calibrator {} ({:.3f} Jy at 1.4 GHz) in the sky", f.name, f.flux_at(1.4e9));
+            spec.sky.sources.push_back(std::move(f));
+          }
+        }
         spdlog::info("calibrator {} ({}) transits at {}; group starts {}", cal->name, cal->alt_name,
                      astro::jd_utc_to_iso(t, 1), spec.start_utc);
       }

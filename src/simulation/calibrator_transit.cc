@@ -8,6 +8,7 @@
 #include "catalog/calibrator_models.h"
 #include "catalog/transits.h"
 #include "common/error.h"
+#include "sky/primary_beam.h"
 
 namespace contimg::simulation {
 
@@ -24,6 +25,26 @@ double put_calibrator_at_transit(SimulationSpec& spec, const catalog::VlaCalibra
   spec.pointing_dec_deg = calibrator.dec_rad * 180.0 / std::numbers::pi;
   spec.start_utc = catalog::group_start_for_transit(transits.front(), spec.ntimes, spec.integration_s);
   return transits.front();
+}
+
+std::vector<sky::Source> field_calibrators(std::span<const catalog::VlaCalibrator> list,
+                                           const catalog::VlaCalibrator& calibrator,
+                                           double radius_deg) {
+  constexpr double kSameSourceRad = 30.0 / 3600 * std::numbers::pi / 180;
+  const double radius = radius_deg * std::numbers::pi / 180;
+  std::vector<sky::Source> out;
+  for (const auto& c : list) {
+    if (!c.flux_20cm_jy) continue;
+    const double d =
+        sky::angular_distance(calibrator.ra_rad, calibrator.dec_rad, c.ra_rad, c.dec_rad);
+    if (d <= kSameSourceRad || d > radius) continue;
+    bool seen = false;  // the list holds some positions twice
+    for (const auto& s : out)
+      seen =
+          seen || sky::angular_distance(s.ra_rad, s.dec_rad, c.ra_rad, c.dec_rad) <= kSameSourceRad;
+    if (!seen) out.push_back(catalog::calibrator_source(c));
+  }
+  return out;
 }
 
 }  // namespace contimg::simulation

@@ -2,7 +2,9 @@
 // `contimg simulate --calibrator NAME`: a real VLA calibrator, with its
 // catalogue position and spectral model (catalog::calibrator_source), placed
 // so that it transits the meridian at the middle of the simulated group.
+#include <span>
 #include <string>
+#include <vector>
 
 #include "astro/astrometry.h"
 #include "catalog/vla_calibrators.h"
@@ -15,5 +17,12 @@ namespace contimg::simulation {
 // the UTC day `date` ("YYYY-MM-DD") is at mid-group. Returns the transit (UTC JD).
 double put_calibrator_at_transit(SimulationSpec& spec, const catalog::VlaCalibrator& calibrator,
                                  const astro::Observatory& observatory, const std::string& date);
+
+// The other entries of `list` with a 20 cm flux within `radius_deg` of the
+// calibrator (more than 30" from it, and one entry per position): the known
+// sources of its field, which the calibration's field model includes
+// (calibration/transit_policy.cc, 3.5 deg), as catalog::calibrator_source.
+std::vector<sky::Source> field_calibrators(std::span<const catalog::VlaCalibrator> list,
+                                           const catalog::VlaCalibrator& calibrator, double radius_deg);
 
 }  // namespace contimg::simulation
