@@ -701,18 +701,24 @@ const std::vector<Migration>& migrations() {
 int latest_schema_version() { return static_cast<int>(migrations().size()); }
 
 int schema_version(Database& db) {
-  if (!db.has_table("schema_version")) {
-    auto st = db.prepare(
-        db.is_postgres()
-            ? "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-              "current_schema() ORDER BY table_name LIMIT 1"
-            : "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-              "ORDER BY name LIMIT 1");
-    if (st.step()) {
-      throw ConfigError(fmt::format(
-          "state db {}: not a contimg state database (it has table \"{}\" but no "
-          "schema_version); point paths.state_db elsewhere",
-          db.path().string(), st.get_text(0)));
+  // One statement, so one snapshot: asked in two, a database another opener
+  // creates in between looked like "tables but no schema_version" (foreign).
+  auto probe = db.prepare(
+      db.is_postgres()
+          ? "SELECT CASE WHEN EXISTS (SELECT 1 FROM information_schema.tables WHERE "
+            "table_schema = current_schema() AND table_name = 'schema_version') THEN 1 ELSE 0 END, "
+            "(SELECT table_name FROM information_schema.tables WHERE table_schema = "
+            "current_schema() ORDER BY table_name LIMIT 1)"
+          : "SELECT CASE WHEN EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+            "name = 'schema_version') THEN 1 ELSE 0 END, (SELECT name FROM sqlite_master WHERE "
+            "type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 1)");
+  probe.step();
+  if (probe.get_int(0) == 0) {
+    if (const auto table = probe.get_opt_text(1)) {
+      throw ConfigError(
+          fmt::format("state db {}: not a contimg state database (it has table \"{}\" but no "
+                      "schema_version); point paths.state_db elsewhere",
+                      db.path().string(), *table));
     }
     return 0;
   }
