@@ -27,7 +27,7 @@ struct SimulateOptions {
   std::string sky_file;
   std::string vla_calibrator;  // --calibrator NAME
   std::string date;            // --date, with --calibrator NAME
-  bool field_calibrators = false;  // --field-calibrators, with --calibrator NAME
+  bool field_calibrators = true;  // --[no-]field-calibrators, with --calibrator NAME
   simulation::SimulationSpec spec;
 };
 
@@ -101,9 +101,9 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
       ->expected(0, 1);
   cmd->add_option("--date", o->date, "UTC day (YYYY-MM-DD) of the --calibrator NAME transit "
                                      "(default: the day of --start)");
-  cmd->add_flag("--field-calibrators", o->field_calibrators,
+  cmd->add_flag("--field-calibrators,!--no-field-calibrators", o->field_calibrators,
                 "With --calibrator NAME: also the other VLA calibrators within 3.5 deg of it (the known "
-                "sources of its field, which the calibration's field model holds)");
+                "sources of its field, which the calibration's field model holds; default on)");
   cmd->add_option("--cal-flux", s.calibrator_flux_jy, "Calibrator flux, Jy")->capture_default_str();
   cmd->add_option("--random-sources", s.random_sources,
                   "Random point sources in the beam (default without --sky/--calibrator: 5 of 1-5 Jy, "
@@ -129,8 +129,8 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
     // "--calibrator" alone keeps the anonymous SIMCAL of earlier versions.
     if (cmd->count("--calibrator") && o->vla_calibrator.empty()) o->spec.calibrator_at_transit = true;
     if (!o->date.empty() && o->vla_calibrator.empty()) throw ConfigError("--date needs --calibrator NAME");
-    if (o->field_calibrators && o->vla_calibrator.empty()) {
-      throw ConfigError("--field-calibrators needs --calibrator NAME");
+    if (cmd->count("--field-calibrators") && o->vla_calibrator.empty()) {
+      throw ConfigError("--[no-]field-calibrators needs --calibrator NAME");
     }
     ctx.action = [&ctx, o] {
       auto& spec = o->spec;
