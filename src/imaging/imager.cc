@@ -179,7 +179,7 @@ void Imager::correct_drift(ImagerResult& res, const fs::path& imaging_ms, const 
     const std::string name = entry.path().filename().string();
     if (name.starts_with("bright-") && name.ends_with(".fits")) fs::remove(entry.path(), ec);
   }
-  // A drift error e leaves artifacts of ~6 % of e in the image (measured,
+  // A drift error e leaves artifacts of ~6 % of e in the image (a rough estimate,
   // docs/imaging.md 3a); components whose errors add up to 5 sigma leave
   // < 0.3 sigma even if their artifacts fell on one pixel.
   constexpr double kNegligibleSigmas = 5;
