@@ -12,9 +12,7 @@ namespace {
 
 constexpr double kDeg = M_PI / 180;
 constexpr double kFreqHz = 1.4e9;
-// Sources within the first null of the Airy pattern at the bottom of the band
-// (1.22 lambda / D = 3.2 deg at 1.28 GHz) can matter; beyond it they are < 2%.
-constexpr double kSearchRadiusDeg = 3.5;
+constexpr double kSearchRadiusDeg = catalog::kFieldRadiusDeg;
 constexpr double kSameSourceRad = 30.0 / 3600 * kDeg;
 
 }  // namespace
@@ -38,14 +36,8 @@ catalog::TransitPolicy transit_policy_for(const config::Config& cfg, const MsMet
   for (std::size_t f = 0; f < meta.field_names.size() && f < meta.field_dir.size(); ++f) {
     if (meta.field_names[f].rfind(name + "_t", 0) == 0) centre = meta.field_dir[f];
   }
-  std::vector<sky::Source> catalogue;
-  for (const auto& c : list) {
-    if (!c.flux_20cm_jy) continue;
-    if (sky::angular_distance(centre.ra_rad, centre.dec_rad, c.ra_rad, c.dec_rad) >
-        kSearchRadiusDeg * kDeg)
-      continue;
-    catalogue.push_back(catalog::calibrator_source(c));
-  }
+  std::vector<sky::Source> catalogue =
+      catalog::calibrator_sources_within(list, centre.ra_rad, centre.dec_rad, kSearchRadiusDeg * kDeg);
   if (!reference.empty()) {
     validation::ReferenceQuery q;
     q.freq_hz = kFreqHz;

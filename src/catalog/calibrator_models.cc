@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "sky/primary_beam.h"
 
 namespace contimg::catalog {
 namespace {
@@ -108,6 +109,22 @@ sky::Source calibrator_source(const VlaCalibrator& c) {
   s.flux_jy = *c.flux_20cm_jy;
   s.spectral_index = spectral_index(c);
   return s;
+}
+
+std::vector<sky::Source> calibrator_sources_within(std::span<const VlaCalibrator> list, double ra_rad,
+                                                   double dec_rad, double radius_rad) {
+  constexpr double kSameSourceRad = 30.0 / 3600 * M_PI / 180;
+  std::vector<sky::Source> out;
+  for (const auto& c : list) {
+    if (!c.flux_20cm_jy) continue;
+    if (sky::angular_distance(ra_rad, dec_rad, c.ra_rad, c.dec_rad) > radius_rad) continue;
+    bool seen = false;
+    for (const auto& s : out) {
+      seen = seen || sky::angular_distance(s.ra_rad, s.dec_rad, c.ra_rad, c.dec_rad) <= kSameSourceRad;
+    }
+    if (!seen) out.push_back(calibrator_source(c));
+  }
+  return out;
 }
 
 }  // namespace contimg::catalog

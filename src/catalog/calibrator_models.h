@@ -4,6 +4,7 @@
 // Butler (2017) polynomials; every other calibrator gets a power law anchored
 // at its VLA 20 cm flux (docs/calibrators.md, "Spectral models").
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -27,6 +28,17 @@ std::optional<std::vector<double>> perley_butler_2017(std::string_view name);
 // standards, else a power law through its 20 cm flux (see spectral_index).
 // Throws InputError when the entry has no 20 cm flux and is no standard.
 sky::Source calibrator_source(const VlaCalibrator& c);
+
+// The radius within which catalogue sources join a calibrator's field model:
+// the first null of the Airy pattern at the bottom of the band (1.22 λ / D =
+// 3.2° at 1.28 GHz), rounded up; beyond it a source is < 2 % of its flux.
+inline constexpr double kFieldRadiusDeg = 3.5;
+
+// The entries of `list` with a 20 cm flux within `radius_rad` of (ra, dec),
+// as calibrator_source, one per position (entries within 30" of one already
+// taken are the same source listed twice).
+std::vector<sky::Source> calibrator_sources_within(std::span<const VlaCalibrator> list, double ra_rad,
+                                                   double dec_rad, double radius_rad);
 
 // Spectral index used for a non-standard calibrator: from its 20 cm flux and
 // the flux of the band nearest in log frequency that the list gives (P, C, X,

@@ -101,7 +101,7 @@ void register_demo_command(CLI::App& app, CommandContext& ctx) {
       cal_spec.instrument_seed = o->seed;
       simulation::put_calibrator_at_transit(cal_spec, *cal, site.observatory, o->date);
       // The field's other known sources, which the solve's field model holds.
-      for (auto& f : simulation::field_calibrators(list, *cal, 3.5)) cal_spec.sky.sources.push_back(std::move(f));
+      for (auto& f : simulation::field_calibrators(list, *cal)) cal_spec.sky.sources.push_back(std::move(f));
 
       simulation::SimulationSpec sci_spec = cal_spec;
       sci_spec.sky.sources.clear();

@@ -54,11 +54,11 @@ nlohmann::json result_json(const imaging::ImagerResult& r, const pipeline::Stage
       {"wsclean",
        {{"cell_arcsec", r.cell_arcsec}, {"size_px", r.size_px}, {"seconds", r.seconds_wsclean}}},
       {"drift",
-       {{"components", r.drift_components},
+       {{"components", r.drift.components},
         {"seconds_bright_pass", r.seconds_bright_pass},
         {"seconds_subtract", r.seconds_drift},
-        {"bytes_read", r.drift_bytes_read},
-        {"bytes_written", r.drift_bytes_written}}},
+        {"bytes_read", r.drift.bytes_read},
+        {"bytes_written", r.drift.bytes_written}}},
       {"qa",
        {{"rms_jy", r.stats.rms},
         {"peak_jy", r.stats.peak},
@@ -184,7 +184,7 @@ void register_image_command(CLI::App& app, CommandContext& ctx) {
             group_id, r.rephase.rows, r.rephase.source_column, r.rephase.centre.ra_rad * 180 / M_PI,
             r.rephase.centre.dec_rad * 180 / M_PI, r.rephase.pointings.size(), r.size_px, r.size_px, r.cell_arcsec,
             r.bmaj_deg.value_or(0) * 3600, r.bmin_deg.value_or(0) * 3600, r.bpa_deg.value_or(0), r.stats.rms * 1e3,
-            r.stats.peak, r.stats.dynamic_range, r.drift_components, r.seconds_bright_pass, r.seconds_drift,
+            r.stats.peak, r.stats.dynamic_range, r.drift.components, r.seconds_bright_pass, r.seconds_drift,
             r.rephase.seconds_total, r.seconds_wsclean, r.seconds_pb,
             r.seconds_total, st.peak_rss / 1e6, products_dir.string());
       }

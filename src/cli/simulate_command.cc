@@ -152,7 +152,7 @@ void register_simulate_command(CLI::App& app, CommandContext& ctx) {
         const std::string date = o->date.empty() ? spec.start_utc.substr(0, 10) : o->date;
         const double t = simulation::put_calibrator_at_transit(spec, *cal, site.observatory, date);
         if (o->field_calibrators) {
-          for (auto& f : simulation::field_calibrators(list, *cal, 3.5)) {
+          for (auto& f : simulation::field_calibrators(list, *cal)) {
             spdlog::info("field calibrator {} ({:.3f} Jy at 1.4 GHz) in the sky", f.name, f.flux_at(1.4e9));
             spec.sky.sources.push_back(std::move(f));
           }

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/parallel.h"
 #include "io/ms/casa_table.h"
+#include "io/ms/ms_layout.h"
 
 namespace contimg::imaging {
 namespace fs = std::filesystem;
@@ -16,9 +17,8 @@ namespace {
 constexpr std::uint64_t kBlockRows = 8192;
 // Rows per parallel work item: enough to amortise the hand-off.
 constexpr std::size_t kRowsPerItem = 256;
-// casacore's CORR_TYPE (Stokes enum): I, RR, LL, XX, YY.
 bool is_parallel_hand(int t) {
-  return t == 1 || t == 5 || t == 8 || t == 9 || t == 12;
+  return t == ms::kCorrRR || t == ms::kCorrLL || t == ms::kCorrXX || t == ms::kCorrYY;
 }
 }  // namespace
 

@@ -113,7 +113,7 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
       "pb_s={:.1f} "
       "total_s={:.1f} image={}",
       r.rephase.rows, r.rephase.source_column, r.cell_arcsec, r.size_px, r.stats.rms, r.stats.peak,
-      r.stats.dynamic_range, r.rephase.seconds_total, r.seconds_bright_pass, r.drift_components,
+      r.stats.dynamic_range, r.rephase.seconds_total, r.seconds_bright_pass, r.drift.components,
       r.seconds_drift, r.seconds_wsclean, r.seconds_pb, r.seconds_total, r.products.image.string());
   auto rec = to_record(ctx.group_id(), ms, r);
   rec.calset_id = applied_calset(ctx);
@@ -128,7 +128,7 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
                      {"image_rms_jy", r.stats.rms},
                      {"image_peak_jy", r.stats.peak},
                      {"dynamic_range", r.stats.dynamic_range}})
-      .with_io(r.rephase.bytes_read + r.drift_bytes_read, r.rephase.bytes_written + r.drift_bytes_written);
+      .with_io(r.rephase.bytes_read + r.drift.bytes_read, r.rephase.bytes_written + r.drift.bytes_written);
 }
 
 std::vector<pipeline::ProductRef> ImageStage::planned_products(const pipeline::Context& ctx) const {

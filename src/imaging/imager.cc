@@ -186,9 +186,7 @@ void Imager::correct_drift(ImagerResult& res, const fs::path& imaging_ms, const 
   const auto st = correct_drift_in_ms(imaging_ms, components, res.rephase.centre,
                                       res.rephase.pointings, res.rephase.spw_centre_hz,
                                       kNegligibleSigmas * noise, options_.wsclean.threads);
-  res.drift_components = st.components;
-  res.drift_bytes_read = st.bytes_read;
-  res.drift_bytes_written = st.bytes_written;
+  res.drift = st;
   res.seconds_drift = since(t1);
   spdlog::info(
       "image {}: drift correction: bright-source pass {:.1f} s (residual noise {:.3g} mJy/beam), "
@@ -297,7 +295,7 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
       {"PHCRA", res.rephase.centre.ra_rad / kDeg, "common phase centre RA (ICRS, deg)"},
       {"PHCDEC", res.rephase.centre.dec_rad / kDeg, "common phase centre Dec (ICRS, deg)"},
       {"NINTEG", static_cast<double>(res.rephase.pointings.size()), "integrations imaged"},
-      {"DRIFTCMP", static_cast<double>(res.drift_components), "components corrected for the beam drift"}};
+      {"DRIFTCMP", static_cast<double>(res.drift.components), "components corrected for the beam drift"}};
   if (res.bmaj_deg) keys.push_back({"BMAJ", *res.bmaj_deg, "restoring beam major axis (deg)"});
   if (res.bmin_deg) keys.push_back({"BMIN", *res.bmin_deg, "restoring beam minor axis (deg)"});
   if (res.bpa_deg) keys.push_back({"BPA", *res.bpa_deg, "restoring beam position angle (deg)"});

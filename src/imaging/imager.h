@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "astro/astrometry.h"
+#include "imaging/drift_correction_ms.h"
 #include "imaging/image_qa.h"
 #include "imaging/imaging_ms.h"
 #include "imaging/wsclean_driver.h"
@@ -62,11 +63,11 @@ struct ImagerResult {
   int size_px = 0;
   std::optional<double> bmaj_deg, bmin_deg, bpa_deg, freq_hz;
   double seconds_wsclean = 0, seconds_pb = 0, seconds_products = 0, seconds_total = 0;
-  // The drift correction: components corrected, the bright-source pass and
-  // the subtraction (zero when it is off or there is no CLEAN).
-  std::size_t drift_components = 0;
+  // The drift correction (all zero when it is off or there is no CLEAN): its
+  // pass over the imaging MS, and the times of the bright-source pass and of
+  // everything after it (reading its models, the subtraction).
+  DriftCorrectionStats drift;
   double seconds_bright_pass = 0, seconds_drift = 0;
-  std::uint64_t drift_bytes_read = 0, drift_bytes_written = 0;
 };
 
 class Imager {

@@ -28,22 +28,13 @@ double put_calibrator_at_transit(SimulationSpec& spec, const catalog::VlaCalibra
 }
 
 std::vector<sky::Source> field_calibrators(std::span<const catalog::VlaCalibrator> list,
-                                           const catalog::VlaCalibrator& calibrator,
-                                           double radius_deg) {
+                                           const catalog::VlaCalibrator& calibrator) {
   constexpr double kSameSourceRad = 30.0 / 3600 * std::numbers::pi / 180;
-  const double radius = radius_deg * std::numbers::pi / 180;
-  std::vector<sky::Source> out;
-  for (const auto& c : list) {
-    if (!c.flux_20cm_jy) continue;
-    const double d =
-        sky::angular_distance(calibrator.ra_rad, calibrator.dec_rad, c.ra_rad, c.dec_rad);
-    if (d <= kSameSourceRad || d > radius) continue;
-    bool seen = false;  // the list holds some positions twice
-    for (const auto& s : out)
-      seen =
-          seen || sky::angular_distance(s.ra_rad, s.dec_rad, c.ra_rad, c.dec_rad) <= kSameSourceRad;
-    if (!seen) out.push_back(catalog::calibrator_source(c));
-  }
+  auto out = catalog::calibrator_sources_within(list, calibrator.ra_rad, calibrator.dec_rad,
+                                                catalog::kFieldRadiusDeg * std::numbers::pi / 180);
+  std::erase_if(out, [&](const sky::Source& s) {
+    return sky::angular_distance(calibrator.ra_rad, calibrator.dec_rad, s.ra_rad, s.dec_rad) <= kSameSourceRad;
+  });
   return out;
 }
 

@@ -18,11 +18,10 @@ namespace contimg::simulation {
 double put_calibrator_at_transit(SimulationSpec& spec, const catalog::VlaCalibrator& calibrator,
                                  const astro::Observatory& observatory, const std::string& date);
 
-// The other entries of `list` with a 20 cm flux within `radius_deg` of the
-// calibrator (more than 30" from it, and one entry per position): the known
-// sources of its field, which the calibration's field model includes
-// (calibration/transit_policy.cc, 3.5 deg), as catalog::calibrator_source.
+// The known sources of the calibrator's field, which the calibration's field
+// model holds (calibration/transit_policy.cc): catalog::calibrator_sources_within
+// catalog::kFieldRadiusDeg of it, without the calibrator itself.
 std::vector<sky::Source> field_calibrators(std::span<const catalog::VlaCalibrator> list,
-                                           const catalog::VlaCalibrator& calibrator, double radius_deg);
+                                           const catalog::VlaCalibrator& calibrator);
 
 }  // namespace contimg::simulation

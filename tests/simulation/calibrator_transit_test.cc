@@ -20,7 +20,7 @@ namespace {
 TEST(CalibratorTransit, FieldCalibratorsAreTheListsOtherSourcesNearTheCalibrator) {
   const auto list = catalog::load_vla_calibrators(catalog::vla_calibrator_path(build::kDataDir));
   const auto cal = *catalog::find_calibrator(list, "3C286");
-  const auto field = field_calibrators(list, cal, 3.5);
+  const auto field = field_calibrators(list, cal);
   bool found = false;
   for (const auto& s : field) {
     EXPECT_NE(s.name, "J1331+3030");  // not the calibrator itself
@@ -33,7 +33,21 @@ TEST(CalibratorTransit, FieldCalibratorsAreTheListsOtherSourcesNearTheCalibrator
     }
   }
   EXPECT_TRUE(found) << field.size() << " sources";
-  EXPECT_TRUE(field_calibrators(list, cal, 0.5).empty());  // nothing else within 0.5 deg
+  // The same catalogue query the calibration's field model uses, less the calibrator.
+  const auto all = catalog::calibrator_sources_within(list, cal.ra_rad, cal.dec_rad,
+                                                      catalog::kFieldRadiusDeg * std::numbers::pi / 180);
+  EXPECT_EQ(all.size(), field.size() + 1);
+  EXPECT_TRUE(catalog::calibrator_sources_within(list, cal.ra_rad, cal.dec_rad, 0.5 * std::numbers::pi / 180)
+                  .size() == 1);  // nothing but 3C286 within 0.5 deg
+}
+
+// An entry listed twice (the VLA list holds some positions twice) is one source.
+TEST(CalibratorTransit, ASourceListedTwiceIsOneSource) {
+  const auto list = catalog::load_vla_calibrators(catalog::vla_calibrator_path(build::kDataDir));
+  auto cal = *catalog::find_calibrator(list, "3C286");
+  std::vector<catalog::VlaCalibrator> twice = {cal, cal};
+  twice[1].ra_rad += 1e-6;  // 0.2": the same source
+  EXPECT_EQ(catalog::calibrator_sources_within(twice, cal.ra_rad, cal.dec_rad, 1e-3).size(), 1u);
 }
 
 TEST(CalibratorTransit, TransitsAtMidGroupOnTheGivenDay) {

@@ -21,41 +21,28 @@ import math
 import os
 import random
 import shutil
-import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from contimg_harness import Checker, Contimg  # noqa: E402
 
 START = "2025-01-01T12:00:00"
 DEC_DEG = 54.6
 # name, RA offset x cos(Dec) (deg), Dec offset (deg), flux (Jy): off the meridian in RA, where a
 # source's beam changes most from the first integration to the last.
 BRIGHT = [("B1", -0.9, 0.25, 1.9), ("B2", 0.8, -0.35, 1.7), ("B3", 0.5, 0.7, 1.5)]
-RESULTS = {"passed": 0, "failed": 0}
-
-
-def check(name, ok, detail):
-    RESULTS["passed" if ok else "failed"] += 1
-    print("%s %s: %s" % ("PASS" if ok else "FAIL", name, detail), flush=True)
-    return ok
-
-
-def run(cmd, timeout=1800, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTIMG_")}
-    env.pop("HDF5_PLUGIN_PATH", None)
-    env.update(env_extra or {})
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env, timeout=timeout)
-    return p
 
 
 def must(p, what):
-    if p.returncode != 0:
+    if p.returncode != 0 or p.json is None:
         raise RuntimeError("%s: exit %d\n%s" % (what, p.returncode, p.stderr.strip()[-3000:]))
-    return p
+    return p.json
 
 
-def prepare(base, work, size, nants, alpha):
-    probe = json.loads(must(run(base + ["simulate", os.path.join(work, "probe"), "--size", "tiny", "--start", START,
-                                        "--dec", DEC_DEG, "--nants", 6, "--subbands", 0]), "probe").stdout)
+def prepare(c, work, size, nants, alpha):
+    probe = must(c.run("simulate", [os.path.join(work, "probe"), "--size", "tiny", "--start", START, "--dec",
+                                    str(DEC_DEG), "--nants", "6", "--subbands", "0"]), "probe")
     with open(probe["truth"]) as f:
         ra0, dec0 = json.load(f)["pointing"]["meridian_icrs_mid_deg"]
     rng = random.Random(5)
@@ -72,23 +59,25 @@ def prepare(base, work, size, nants, alpha):
     sky = os.path.join(work, "sky.json")
     with open(sky, "w") as f:
         json.dump({"sources": sources}, f)
-    sim = json.loads(must(run(base + ["simulate", os.path.join(work, "in"), "--size", size, "--start", START,
-                                      "--dec", DEC_DEG, "--nants", nants, "--ntimes", 24, "--no-gains", "--noise",
-                                      2.8, "--sky", sky, "--seed", 11]), "simulate").stdout)
-    conv = json.loads(must(run(base + ["convert-files", os.path.join(work, "ms")] + sorted(sim["files"])),
-                           "convert-files").stdout)
+    sim = must(c.run("simulate", [os.path.join(work, "in"), "--size", size, "--start", START, "--dec",
+                                  str(DEC_DEG), "--nants", str(nants), "--ntimes", "24", "--no-gains", "--noise",
+                                  "2.8", "--sky", sky, "--seed", "11"]), "simulate")
+    conv = must(c.run("convert-files", [os.path.join(work, "ms")] + sorted(sim["files"])), "convert-files")
     return {"ms": conv["converted"][0]["ms"], "truth": sim["truth"]}
 
 
-def image_and_validate(base, work, st, label, drift_on, image_args, extra):
+def image_and_validate(c, work, st, label, drift_on, image_args, extra):
     out = os.path.join(work, "products-" + label)
     shutil.rmtree(out, ignore_errors=True)
-    sets = ([] if drift_on else ["--set", "imaging.drift_correction=false"]) + extra
-    t0 = time.time()
-    img = json.loads(must(run(base[:1] + sets + base[1:] + ["image", st["ms"], "--out", out] + image_args),
-                          "image " + label).stdout)
-    secs = time.time() - t0
-    val_p = run(base + ["validate", img["products"]["pbcor"], "--reference", st["truth"]])
+    saved = c.globals
+    c.globals = saved + ([] if drift_on else ["--set", "imaging.drift_correction=false"]) + extra
+    try:
+        t0 = time.time()
+        img = must(c.run("image", [st["ms"], "--out", out] + image_args), "image " + label)
+        secs = time.time() - t0
+        val_p = c.run("validate", [img["products"]["pbcor"], "--reference", st["truth"]])
+    finally:
+        c.globals = saved
     val = json.loads(val_p.stdout)
     m = val["metrics"]
     fig = {"image": label, "seconds": round(secs, 1), "drift_components": img.get("drift", {}).get("components"),
@@ -120,26 +109,26 @@ def main():
     if not args.reuse:
         shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work, exist_ok=True)
-    sets = ["--set", "paths.state_db=" + os.path.join(work, "state.sqlite3"),
-            "--set", "paths.scratch_dir=" + os.path.join(work, "scratch")]
-    if args.data:
-        sets += ["--set", "paths.data_dir=" + args.data]
-    base = [os.path.abspath(args.contimg), "--progress", "quiet"] + sets + ["--json"]
+    data = args.data or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data")
+    c = Contimg(os.path.abspath(args.contimg), os.path.abspath(data), work, timeout=1800)
+    c.globals += ["--set", "paths.state_db=" + os.path.join(work, "state.sqlite3")]
     stash = os.path.join(work, "prepared.json")
     if args.reuse and os.path.exists(stash):
         st = json.load(open(stash))
     else:
-        st = prepare(base, work, args.size, args.nants, args.alpha)
+        st = prepare(c, work, args.size, args.nants, args.alpha)
         json.dump(st, open(stash, "w"))
     # Tiny: a test that runs in a few minutes on 2 cores (the sources are cleaned within 3000
     # iterations); full: the defaults, as users run them.
     image_args = ["--niter", "3000", "--field", "3.0", "--threads", "2"] if args.size == "tiny" else []
     extra = [a for kv in args.image_set for a in ("--set", kv)]
+    checker = Checker()
+    check = checker.check
     figs = {}
     if args.only != "off":
-        figs["on"] = image_and_validate(base, work, st, "on", True, image_args, extra)
+        figs["on"] = image_and_validate(c, work, st, "on", True, image_args, extra)
     if args.only != "on":
-        figs["off"] = image_and_validate(base, work, st, "off", False, image_args, extra)
+        figs["off"] = image_and_validate(c, work, st, "off", False, image_args, extra)
     if "on" in figs:
         on = figs["on"]
         check("drift corrected: spurious detections", on["unmatched"] <= 1,
@@ -154,8 +143,7 @@ def main():
         off = figs["off"]
         check("without the correction the scenario shows the drift", off["unmatched"] >= 3,
               "%d unmatched of %d detections (>= 3)" % (off["unmatched"], off["detections"]))
-    print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
-    return 1 if RESULTS["failed"] else 0
+    return checker.summary()
 
 
 if __name__ == "__main__":

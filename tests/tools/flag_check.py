@@ -24,6 +24,9 @@ import sys
 import numpy as np
 from casacore import tables
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flag_score import score  # noqa: E402
+
 P = argparse.ArgumentParser()
 P.add_argument("--contimg", required=True)
 P.add_argument("--data", required=True)
@@ -112,34 +115,10 @@ rep = p.json or {}
 dead_names = [d["name"] for d in rep.get("dead_antennas", [])]
 check("dead_antenna_detected", dead_names == ["DSA-%03d" % DEAD], str(dead_names))
 
-t = tables.table(ms, ack=False)
-flag = t.getcol("FLAG")          # [row, chan, corr]
-a1, a2 = t.getcol("ANTENNA1"), t.getcol("ANTENNA2")
-tcol, dd = t.getcol("TIME"), t.getcol("DATA_DESC_ID")
-flag_row = t.getcol("FLAG_ROW")
-t.close()
-spw_of_dd = tables.table(ms + "/DATA_DESCRIPTION", ack=False).getcol("SPECTRAL_WINDOW_ID")
-chan_freq = tables.table(ms + "/SPECTRAL_WINDOW", ack=False).getcol("CHAN_FREQ")
-TOP, WIDTH = 1498643188.4765625, 244140.625
-utimes = np.unique(tcol)
-tidx = np.searchsorted(utimes, tcol)
-# Global channel of the truth file (descending frequency) for each (row SPW, MS channel).
-gmap = np.rint((TOP - chan_freq) / WIDTH).astype(int)  # [spw, chan]
-rfi = np.zeros(flag.shape[:2], dtype=bool)
-for b in truth["rfi_bursts"]:
-    in_time = (tidx >= b["time_index"]) & (tidx < b["time_index"] + b["ntimes"])
-    g = gmap[spw_of_dd[dd]]  # [row, chan]
-    in_chan = (g >= b["global_channel"]) & (g < b["global_channel"] + b["nchan"])
-    rfi |= in_time[:, None] & in_chan
-dead_ant = DEAD - 1
-cross = a1 != a2
-live = (a1 != dead_ant) & (a2 != dead_ant)
-sel = (cross & live)[:, None] & np.ones(flag.shape[:2], dtype=bool)
+sc = score(ms, truth, DEAD)
+flag, flag_row, live, cross = sc["flag"], sc["flag_row"], sc["live"], sc["cross"]
 f_any = flag.any(axis=2)
-n_rfi = int((rfi & sel).sum())
-found = float((f_any & rfi & sel).sum()) / max(n_rfi, 1)
-clean = sel & ~rfi
-false_pos = float((f_any & clean).sum()) / max(int(clean.sum()), 1)
+n_rfi, found, false_pos = sc["rfi_samples"], sc["rfi_flagged"], sc["clean_flagged"]
 check("rfi_samples_flagged_ge_90pct", n_rfi > 0 and found >= 0.9, "%.3f of %d" % (found, n_rfi))
 check("clean_samples_flagged_le_5pct", false_pos <= 0.05, "%.4f" % false_pos)
 check("dead_antenna_rows_flagged", bool(flag[~live].all()) and bool(flag_row[~live].all()))
