@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
+#include <mutex>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "calibration/model_qa.h"
 #include "calibration/predict.h"
 #include "common/error.h"
+#include "common/parallel.h"
 
 namespace contimg::calibration {
 namespace {
@@ -28,6 +30,42 @@ struct BaselineIndex {
         list.push_back({p, q});
       }
     }
+  }
+};
+
+// The solve's sums over the data, and what one SPW adds to them. SPWs are
+// solved on the workers of parallel_ordered and each SPW's sums are added
+// to the total in SPW order, so the result does not depend on the thread
+// count or on which SPW finishes first.
+struct SolveSums {
+  std::vector<BaselineSums> gains;  // [slot][pol][baseline], bandpass divided out
+  std::vector<double> slot_time_sum, slot_count, unflagged, field_power;
+  std::vector<int> slot_field;  // the first field seen in each slot
+  double total_model = 0;
+  ModelQaAccumulator model_qa;
+
+  SolveSums(std::size_t nslots, std::size_t npol, std::size_t nbl, std::size_t nant,
+            std::size_t nfield, int nspw)
+      : gains(nslots * npol * nbl),
+        slot_time_sum(nslots, 0.0),
+        slot_count(nslots, 0.0),
+        unflagged(nant, 0.0),
+        field_power(nfield, 0.0),
+        slot_field(nslots, -1),
+        model_qa(static_cast<int>(nant), nspw) {}
+
+  SolveSums& operator+=(const SolveSums& o) {
+    for (std::size_t k = 0; k < gains.size(); ++k) gains[k] += o.gains[k];
+    for (std::size_t t = 0; t < slot_count.size(); ++t) {
+      slot_time_sum[t] += o.slot_time_sum[t];
+      slot_count[t] += o.slot_count[t];
+      if (slot_field[t] < 0) slot_field[t] = o.slot_field[t];
+    }
+    for (std::size_t a = 0; a < unflagged.size(); ++a) unflagged[a] += o.unflagged[a];
+    for (std::size_t f = 0; f < field_power.size(); ++f) field_power[f] += o.field_power[f];
+    total_model += o.total_model;
+    model_qa.merge(o.model_qa);
+    return *this;
   }
 };
 
@@ -104,11 +142,10 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
 
   const double sol = std::max({opt.gain_interval_s, meta.interval, 1e-3});
   const auto nslots = static_cast<std::size_t>(std::floor((meta.time_last - meta.time_first) / sol + 1e-3)) + 1;
-  std::vector<BaselineSums> gsums(nslots * np * nbl);
-  std::vector<double> slot_time_sum(nslots, 0.0), slot_count(nslots, 0.0);
-  std::vector<int> slot_field(nslots, -1);
-  std::vector<double> unflagged(na, 0.0);
-  std::vector<double> field_power(meta.field_dir.size(), 0.0);
+  const auto new_sums = [&] {
+    return SolveSums(nslots, np, nbl, na, meta.field_dir.size(), meta.nspw());
+  };
+  SolveSums total = new_sums();
 
   CalSolution out;
   auto& bp = out.bandpass;
@@ -121,10 +158,9 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
   bp.time = 0.5 * (meta.time_first + meta.time_last);
   bp.interval = meta.time_last - meta.time_first + meta.interval;
 
-  std::vector<int> provisional;  // bandpass cells are re-referenced at the end
-  ModelQaAccumulator model_qa(nant, meta.nspw());
-  double total_model = 0;
-  for (int spw = 0; spw < meta.nspw(); ++spw) {
+  const std::vector<int> provisional;  // bandpass cells are re-referenced at the end
+  std::mutex read_mutex;  // the reader (a casacore table) is not thread-safe
+  auto solve_spw = [&](int spw, SolveSums& acc) {
     if (opt.check_interrupt) opt.check_interrupt();
     const std::size_t nchan = meta.chan_freq[static_cast<std::size_t>(spw)].size();
     auto& g = bp.gain[static_cast<std::size_t>(spw)];
@@ -133,11 +169,17 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
     g.assign(na * np * nchan, {1.0f, 0.0f});
     fl.assign(na * np * nchan, 1);
     snr.assign(na * np * nchan, 0.0f);
-    if (!has_rows(spw)) continue;
-    const VisBlock b = read(spw);
+    VisBlock b;
+    {
+      const std::lock_guard<std::mutex> lock(read_mutex);
+      if (!has_rows(spw)) return;
+      b = read(spw);
+    }
     const auto model = predict_block(meta, b, sources);
     const std::size_t cell = nchan * np;
-
+    auto& unflagged = acc.unflagged;
+    auto& field_power = acc.field_power;
+    auto& gsums = acc.gains;
     // [baseline][channel][correlation]: a row adds to contiguous sums (the
     // [channel][correlation][baseline] order missed the cache on every add:
     // a third of the solve); each cell's baselines are gathered for the solver.
@@ -155,12 +197,13 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
           const auto i = r * cell + c * np + p;
           const double w = b.weight[i];
           const std::complex<double> v = b.data[i];
-          if (b.flag[i] || !(w > 0) || !std::isfinite(v.real()) || !std::isfinite(v.imag())) continue;
+          if (b.flag[i] || !(w > 0) || !std::isfinite(v.real()) || !std::isfinite(v.imag()))
+            continue;
           sums[(k * nchan + c) * np + p].add(swap ? std::conj(v) : v, swap ? std::conj(m) : m, w);
           unflagged[static_cast<std::size_t>(a1)] += 1;
           unflagged[static_cast<std::size_t>(a2)] += 1;
           if (fidx < field_power.size()) field_power[fidx] += w * std::norm(m);
-          total_model += w * std::norm(m);
+          acc.total_model += w * std::norm(m);
         }
       }
     }
@@ -180,7 +223,7 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
     }
     sums = {};
     // While the block is in memory: residuals of the fitted model (issue 16).
-    model_qa.add_block(b, model, bp);
+    acc.model_qa.add_block(b, model, bp);
 
     // Divide the bandpass out and accumulate the gain sums over channels;
     // the weight carries |B_1 B_2|^2 (the variance of V / (B_1 B_2*)).
@@ -188,9 +231,9 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
       int a1 = b.ant1[r], a2 = b.ant2[r];
       if (a1 == a2 || a1 < 0 || a2 < 0 || a1 >= nant || a2 >= nant) continue;
       const auto slot = std::min(nslots - 1, static_cast<std::size_t>(std::max(0.0, std::floor((b.time[r] - meta.time_first) / sol + 1e-3))));
-      slot_time_sum[slot] += b.time[r];
-      slot_count[slot] += 1;
-      if (slot_field[slot] < 0) slot_field[slot] = b.field[r];
+      acc.slot_time_sum[slot] += b.time[r];
+      acc.slot_count[slot] += 1;
+      if (acc.slot_field[slot] < 0) acc.slot_field[slot] = b.field[r];
       const bool swap = a1 > a2;
       if (swap) std::swap(a1, a2);
       const auto k = static_cast<std::size_t>(bi.lookup[static_cast<std::size_t>(a1) * na + static_cast<std::size_t>(a2)]);
@@ -216,12 +259,28 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
         }
       }
     }
-  }
+  };
+
+  parallel_ordered(
+      static_cast<std::size_t>(meta.nspw()), opt.threads,
+      [&](std::size_t spw) {
+        SolveSums acc = new_sums();
+        solve_spw(static_cast<int>(spw), acc);
+        return acc;
+      },
+      [&](std::size_t, SolveSums&& acc) { total += acc; });
+  const auto& gsums = total.gains;
+  const auto& slot_time_sum = total.slot_time_sum;
+  const auto& slot_count = total.slot_count;
+  const auto& slot_field = total.slot_field;
+  const auto& unflagged = total.unflagged;
+  const auto& field_power = total.field_power;
+  const double total_model = total.total_model;
   if (total_model <= 0) {
     throw InputError(fmt::format("{}: no unflagged cross-correlation with a non-zero model: nothing to solve "
                                  "(all data flagged, or the model is outside the beam)", meta.path.string()));
   }
-  out.model_qa = model_qa.figures();
+  out.model_qa = total.model_qa.figures();
   out.antenna_has_data.resize(na);
   for (std::size_t a = 0; a < na; ++a) out.antenna_has_data[a] = unflagged[a] > 0 ? 1 : 0;
   const auto priority = reference_priority(meta, unflagged, opt.refant);

@@ -20,6 +20,10 @@ struct CalibrateOptions {
   double min_snr = 5;          // solutions below are flagged
   double gain_interval_s = 0;  // 0 = one integration
   std::string refant;          // antenna name or index; empty = automatic
+  // SPWs solved at once (each holds its block in memory); the result is the
+  // same for any count. `read` and `has_rows` are called under one lock;
+  // check_interrupt from the workers.
+  int threads = 1;
   std::function<void()> check_interrupt;
 };
 

@@ -86,6 +86,22 @@ void ModelQaAccumulator::add_block(const VisBlock& b, std::span<const std::compl
   }
 }
 
+void ModelQaAccumulator::merge(const ModelQaAccumulator& o) {
+  if (o.nant_ != nant_ || o.nspw_ != nspw_)
+    throw InputError("model QA: merging accumulators of different shapes");
+  for (std::size_t i = 0; i < cells_.size(); ++i) {
+    auto& c = cells_[i];
+    const auto& x = o.cells_[i];
+    c.resid += x.resid;
+    c.power += x.power;
+    c.samples += x.samples;
+    c.noise += x.noise;
+    c.noise_samples += x.noise_samples;
+  }
+  params_ += o.params_;
+  samples_ += o.samples_;
+}
+
 double reduced_chi2(const ModelQaCell& c, double s2, double dof) {
   const double e = c.samples * s2 * dof;
   return e > 0 ? c.resid / e : 0.0;

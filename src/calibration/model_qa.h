@@ -54,6 +54,9 @@ class ModelQaAccumulator {
   void add_block(const VisBlock& block, std::span<const std::complex<float>> model,
                  const BandpassSolution& bp);
   ModelQaFigures figures() const;
+  // Adds another accumulator's sums (same antennas and SPWs): one per SPW
+  // solved in parallel, merged in SPW order.
+  void merge(const ModelQaAccumulator& other);
 
  private:
   int nant_, nspw_;

@@ -186,6 +186,7 @@ SolveOutcome solve_ms(const config::Config& cfg, const SolveRequest& req, MsVisi
   opt.stefcal.max_iterations = static_cast<int>(cfg.get_int("calibration.max_iterations"));
   opt.stefcal.tolerance = cfg.get_double("calibration.tolerance");
   opt.check_interrupt = req.check_interrupt;
+  opt.threads = req.threads;
   const auto sol = calibrate(
       meta, [&](int spw) { return vis.has_rows(spw); }, [&](int spw) { return vis.read_spw(spw); }, model, opt);
   out.bytes_read = vis.bytes_read();
@@ -383,6 +384,7 @@ pipeline::Context SolveStage::execute(const pipeline::Context& ctx) {
   if (req.command_line.empty()) req.command_line = "contimg run (solve stage)";
   req.check_interrupt = [&ctx] { ctx.throw_if_interrupted(); };
   req.interrupts = ctx.interrupts();
+  req.threads = ctx.resources().threads_for(0);
   outcome_ = solve_ms(cfg_, req, vis);
   const auto& o = *outcome_;
   return with_set(ctx, o.calset_id, o.status, o.record.reasons, o.bandpass_table.string(), o.gain_table.string())

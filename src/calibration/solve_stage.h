@@ -33,6 +33,7 @@ struct SolveRequest {
   std::string refant;                // empty: calibration.refant, else automatic
   std::string command_line;
   std::function<void()> check_interrupt;
+  int threads = 1;  // SPWs solved at once (CalibrateOptions::threads)
   // The staging directory is registered with it (removed on a second signal).
   const InterruptGuard* interrupts = nullptr;
   // Other sources of the field added to the calibrator's model (the transit

@@ -33,6 +33,13 @@ struct BaselineSums {
     vv += w * std::norm(v);
     n += 1;
   }
+  BaselineSums& operator+=(const BaselineSums& o) {
+    vm += o.vm;
+    mm += o.mm;
+    vv += o.vv;
+    n += o.n;
+    return *this;
+  }
 };
 
 struct SolveOptions {

@@ -8,10 +8,13 @@
 // once every worker has joined.
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace contimg {
@@ -52,6 +55,54 @@ void parallel_for(std::size_t n, int threads, Body&& body) {
 inline std::size_t parallel_workers(std::size_t n, int threads) {
   return std::max<std::size_t>(
       1, std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, threads))));
+}
+
+// A reduction whose result must not depend on the thread count: items are
+// produced on `threads` workers (`produce(i)` returns a value) and consumed
+// one at a time in item order (`consume(i, value)`), so a sum built in
+// `consume` adds in the same order for any count. A worker holds its value
+// until item i - 1 is consumed (at most `threads` values live at once). An
+// exception from either side stops the others (none waits for an item that
+// failed) and is rethrown as parallel_for does.
+template <typename Produce, typename Consume>
+void parallel_ordered(std::size_t n, int threads, Produce&& produce, Consume&& consume) {
+  using T = std::invoke_result_t<Produce&, std::size_t>;
+  std::mutex m;
+  std::condition_variable turn;
+  std::size_t next = 0;
+  bool abandoned = false;
+  auto abandon = [&] {
+    {
+      const std::lock_guard<std::mutex> lock(m);
+      abandoned = true;
+    }
+    turn.notify_all();
+  };
+  parallel_for(n, threads, [&](std::size_t i, std::size_t) {
+    std::optional<T> value;
+    try {
+      value.emplace(produce(i));
+    } catch (...) {
+      abandon();
+      throw;
+    }
+    // parallel_for hands out items in order: item `next` is already held by
+    // a worker that will consume it or fail.
+    std::unique_lock<std::mutex> lock(m);
+    turn.wait(lock, [&] { return next == i || abandoned; });
+    if (abandoned) return;
+    try {
+      consume(i, std::move(*value));
+    } catch (...) {
+      abandoned = true;
+      lock.unlock();
+      turn.notify_all();
+      throw;
+    }
+    ++next;
+    lock.unlock();
+    turn.notify_all();
+  });
 }
 
 }  // namespace contimg
