@@ -84,7 +84,7 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
   for (int spw = 0; spw < meta.nspw(); ++spw) {
     if (req.check_interrupt) req.check_interrupt();
     if (!vis->has_rows(spw)) continue;
-    auto b = vis->read_spw(spw);
+    auto b = vis->read_spw(spw, /*weights=*/!model.empty());  // only the model check weighs
     apply_solution(sol, b, out.stats);
     vis->write_corrected(b);
     if (!model.empty()) {

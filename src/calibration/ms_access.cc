@@ -137,7 +137,7 @@ const MsMeta& MsVisibilities::meta() const { return impl_->meta; }
 
 bool MsVisibilities::has_rows(int spw) const { return !impl_->runs.at(static_cast<std::size_t>(spw)).empty(); }
 
-VisBlock MsVisibilities::read_spw(int spw) {
+VisBlock MsVisibilities::read_spw(int spw, bool weights) {
   auto& m = *impl_;
   VisBlock b;
   b.spw = spw;
@@ -152,8 +152,8 @@ VisBlock MsVisibilities::read_spw(int spw) {
   b.uvw.resize(b.nrows * 3);
   b.data.resize(b.nrows * cell);
   b.flag.resize(b.nrows * cell);
-  b.weight.assign(b.nrows * cell, 1.0f);
-  const bool has_ws = m.ms.tableDesc().isColumn("WEIGHT_SPECTRUM") &&
+  if (weights) b.weight.assign(b.nrows * cell, 1.0f);
+  const bool has_ws = weights && m.ms.tableDesc().isColumn("WEIGHT_SPECTRUM") &&
                       cc::ArrayColumn<float>(m.ms, "WEIGHT_SPECTRUM").hasContent();
   try {
     const cc::ScalarColumn<int> a1(m.ms, "ANTENNA1"), a2(m.ms, "ANTENNA2"), fid(m.ms, "FIELD_ID");
@@ -183,7 +183,7 @@ VisBlock MsVisibilities::read_spw(int spw) {
       if (has_ws) {
         cc::Array<float> vw(shape, b.weight.data() + off * cell, cc::SHARE);
         cc::ArrayColumn<float>(m.ms, "WEIGHT_SPECTRUM").getColumnRange(rows, vw);
-      } else if (m.ms.tableDesc().isColumn("WEIGHT")) {
+      } else if (weights && m.ms.tableDesc().isColumn("WEIGHT")) {
         const auto w = cc::ArrayColumn<float>(m.ms, "WEIGHT").getColumnRange(rows);
         const std::vector<float> wv(w.begin(), w.end());
         for (std::size_t r = 0; r < n; ++r) {

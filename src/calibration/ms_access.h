@@ -53,7 +53,9 @@ class MsVisibilities {
 
   const MsMeta& meta() const;
   bool has_rows(int spw) const;
-  VisBlock read_spw(int spw);
+  // `weights` false: the block's weight stays empty and WEIGHT_SPECTRUM is
+  // not read (applying a solution does not need it: a third of the bytes).
+  VisBlock read_spw(int spw, bool weights = true);
 
   // Adds CORRECTED_DATA with DATA's storage manager and tile shape when absent.
   void ensure_corrected_data();
