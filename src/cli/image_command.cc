@@ -57,6 +57,8 @@ nlohmann::json result_json(const imaging::ImagerResult& r, const pipeline::Stage
        {{"components", r.drift.components},
         {"seconds_bright_pass", r.seconds_bright_pass},
         {"seconds_subtract", r.seconds_drift},
+        {"restored", r.drift_restored},
+        {"seconds_restore", r.seconds_restore},
         {"bytes_read", r.drift.bytes_read},
         {"bytes_written", r.drift.bytes_written}}},
       {"qa",

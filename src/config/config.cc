@@ -443,6 +443,10 @@ const std::vector<KeyDef>& schema() {
       {"imaging.drift_correction", Type::kBool, "true",
        "Correct bright sources for their drift through the primary beam: a first WSClean pass finds them, "
        "their time-variable beam is subtracted from the imaging MS, then the full run (docs/imaging.md 3a)."},
+      {"imaging.drift_subtract", Type::kBool, "false",
+       "With the drift correction, subtract the bright components in the inner half of the image whole (not "
+       "only their drift) and restore them into the run's model and image afterwards (WSClean -restore): fewer "
+       "major cycles, measured less faithful (docs/imaging.md 3a)."},
       {"imaging.drift_threshold", Type::kDouble, "10",
        "WSClean -auto-threshold (sigma) of the bright-source pass of the drift correction (10: 0 spurious "
        "detections where 30 left 2, docs/imaging.md 3a).", above(0)},

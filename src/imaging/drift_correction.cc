@@ -16,9 +16,11 @@ namespace {
 // Below this effective beam a component's true flux (S / Ā) is not known
 // well enough to correct it.
 constexpr double kMinBeam = 1e-3;
-// The phase rotation per channel is recomputed exactly at least this often
-// (and wherever the channel spacing changes), bounding rounding growth.
-constexpr std::size_t kReseedChannels = 48;
+// The single-precision phase rotation restarts from a double-precision
+// phasor this often (a power of two: step^32 is five squarings), bounding
+// its rounding growth.
+constexpr std::size_t kReseedChannels = 32;
+static_assert((kReseedChannels & (kReseedChannels - 1)) == 0);
 
 // Linear in frequency through the points (sorted by frequency), extended
 // along the end segments; one point is a constant.
@@ -46,12 +48,16 @@ DriftCorrection::DriftCorrection(std::span<const DriftComponent> components,
     calibration::Lmn lmn;
     std::vector<float> gain;
     double error = 0;  // |S| max |A / Ā − 1|: the drift left in the data
+    std::size_t index = 0;
+    bool whole = false;
   };
   std::vector<Candidate> cand;
   for (const auto& c : components) {
     const double mean = effective_beam(c.ra_rad, c.dec_rad, pointings, beam_freqs_hz);
     if (!(mean >= kMinBeam) || c.flux_jy == 0) continue;
     Candidate k;
+    k.index = static_cast<std::size_t>(&c - components.data());
+    k.whole = c.whole;
     k.lmn = calibration::direction_cosines({centre.ra_rad, centre.dec_rad}, {c.ra_rad, c.dec_rad});
     if (k.lmn.n <= 0) continue;
     // A(k, ν), then per channel the apparent flux S(ν) and its beam Ā(ν).
@@ -74,7 +80,7 @@ DriftCorrection::DriftCorrection(std::span<const DriftComponent> components,
     for (std::size_t i = 0; i < nint_; ++i) {
       for (std::size_t f = 0; f < nchan; ++f) {
         const double g = apparent[f] * beam[i * nchan + f] / mean_at[f] - c.flux_jy;
-        k.gain.push_back(static_cast<float>(g));
+        k.gain.push_back(static_cast<float>(c.whole ? g + c.flux_jy : g));
         k.error = std::max(k.error, std::abs(g));
       }
     }
@@ -89,6 +95,7 @@ DriftCorrection::DriftCorrection(std::span<const DriftComponent> components,
   std::vector<char> keep(cand.size(), 1);
   double dropped = 0;
   for (std::size_t i : order) {
+    if (cand[i].whole) continue;
     if (dropped + cand[i].error > negligible_jy) break;
     dropped += cand[i].error;
     keep[i] = 0;
@@ -97,6 +104,7 @@ DriftCorrection::DriftCorrection(std::span<const DriftComponent> components,
   left_out_error_jy_ = dropped;
   for (std::size_t i = 0; i < cand.size(); ++i) {
     if (!keep[i]) continue;
+    kept_.push_back(cand[i].index);
     l_.push_back(cand[i].lmn.l);
     m_.push_back(cand[i].lmn.m);
     nm1_.push_back(cand[i].lmn.n - 1);
@@ -104,10 +112,45 @@ DriftCorrection::DriftCorrection(std::span<const DriftComponent> components,
   }
 }
 
-void DriftCorrection::subtract(std::complex<float>* data, std::size_t nrow, std::size_t nchan,
-                               std::size_t chan0, std::size_t ncorr,
-                               std::span<const std::size_t> parallel_hands, const double* uvw,
-                               const std::size_t* integration) const {
+namespace {
+constexpr std::size_t kLanes = 16;  // rows whose phase rotations run side by side
+
+// One run of channels with one rotation per channel: the lanes' phasors
+// z (at the run's first channel) and steps s, rotated channel by channel
+// while g (per lane, or one for all lanes) weighs them into the sums.
+template <bool kOneGain>
+inline void rotate_and_add(std::size_t c0, std::size_t c1, float* zr, float* zi, const float* sr,
+                           const float* si, const float* const* g, float* acc_re, float* acc_im) {
+  float r[kLanes], i[kLanes];
+  for (std::size_t j = 0; j < kLanes; ++j) r[j] = zr[j], i[j] = zi[j];
+  for (std::size_t c = c0; c < c1; ++c) {
+    float gl[kLanes];
+    if constexpr (kOneGain) {
+      for (std::size_t j = 0; j < kLanes; ++j) gl[j] = g[0][c];
+    } else {
+      for (std::size_t j = 0; j < kLanes; ++j) gl[j] = g[j][c];
+    }
+    float* are = acc_re + c * kLanes;
+    float* aim = acc_im + c * kLanes;
+    for (std::size_t j = 0; j < kLanes; ++j) {
+      are[j] += gl[j] * r[j];
+      aim[j] += gl[j] * i[j];
+    }
+    for (std::size_t j = 0; j < kLanes; ++j) {
+      const float re = r[j] * sr[j] - i[j] * si[j];
+      i[j] = r[j] * si[j] + i[j] * sr[j];
+      r[j] = re;
+    }
+  }
+}
+}  // namespace
+
+// The lanes fill AVX2's registers where the CPU has it (one clone per ISA,
+// chosen at load time; no FMA, so both clones round alike).
+__attribute__((target_clones("avx2", "default"))) void DriftCorrection::subtract(
+    std::complex<float>* data, std::size_t nrow, std::size_t nchan, std::size_t chan0,
+    std::size_t ncorr, std::span<const std::size_t> parallel_hands, const double* uvw,
+    const std::size_t* integration) const {
   const std::size_t nchan_all = freq_.size();
   if (chan0 + nchan > nchan_all) {
     throw InputError(fmt::format("drift correction: channels {}..{} beyond the {} known", chan0,
@@ -125,23 +168,26 @@ void DriftCorrection::subtract(std::complex<float>* data, std::size_t nrow, std:
   }
   if (l_.empty() || nchan == 0) return;
   const double* f = freq_.data() + chan0;
-  // Where the rotation per channel changes (the first channel, and wherever
-  // the spacing differs from the previous one) and where the phase is
-  // recomputed exactly (those, and every kReseedChannels).
-  std::vector<char> new_step(nchan, 0), reseed(nchan, 0);
-  new_step[0] = reseed[0] = 1;
-  for (std::size_t c = 1; c < nchan; ++c) {
-    const double d = f[c] - f[c - 1];
-    const double prev = c >= 2 ? f[c - 1] - f[c - 2] : d;
-    new_step[c] = std::abs(d - prev) > 1e-9 * std::abs(prev) ? 1 : 0;
-    reseed[c] = (new_step[c] || c % kReseedChannels == 0) ? 1 : 0;
+  // Segments of channels: a run of one channel spacing (a new run wherever
+  // the spacing changes) cut every kReseedChannels. A run's first segment
+  // starts from the exact phasor; the next ones from a double-precision
+  // phasor advanced by step^kReseedChannels; within a segment the lanes
+  // rotate in single precision, which drifts by < 2e-6 rad by its end.
+  struct Segment {
+    std::size_t c0, c1;
+    bool run_start;
+    double df;
+  };
+  std::vector<Segment> segments;
+  for (std::size_t c = 0; c < nchan;) {
+    // Channels c .. e - 1 share the spacing df.
+    const double df = c + 1 < nchan ? f[c + 1] - f[c] : 0.0;
+    std::size_t e = c + 1;
+    while (e < nchan && std::abs((f[e] - f[e - 1]) - df) <= 1e-9 * std::abs(df)) ++e;
+    for (std::size_t s = c; s < e; s += kReseedChannels)
+      segments.push_back({s, std::min(e, s + kReseedChannels), s == c, df});
+    c = e;
   }
-  // kLanes rows at a time: their phase rotations are independent chains
-  // (one rotation per channel each), so the multiplies pipeline and
-  // vectorise instead of waiting on one row's previous channel. Single
-  // precision between exact re-seeds (every kReseedChannels): the rotation
-  // drifts by < 1e-5 of D, itself ~10 % of a source.
-  constexpr std::size_t kLanes = 8;
   constexpr double kTwoPiOverC = 2 * M_PI / kSpeedOfLight;
   std::vector<float> acc_re(kLanes * nchan), acc_im(kLanes * nchan);  // [chan][lane]
   for (std::size_t r0 = 0; r0 < nrow; r0 += kLanes) {
@@ -156,7 +202,8 @@ void DriftCorrection::subtract(std::complex<float>* data, std::size_t nrow, std:
     }
     for (std::size_t s = 0; s < l_.size(); ++s) {
       double rate[kLanes];
-      float zr[kLanes] = {}, zi[kLanes] = {}, sr[kLanes] = {}, si[kLanes] = {}, gl[kLanes];
+      std::complex<double> z[kLanes], step_k[kLanes];
+      float zr[kLanes], zi[kLanes], sr[kLanes], si[kLanes];
       const float* g[kLanes];
       for (std::size_t j = 0; j < kLanes; ++j) {
         const std::size_t r = lane_row[j];
@@ -164,37 +211,28 @@ void DriftCorrection::subtract(std::complex<float>* data, std::size_t nrow, std:
             kTwoPiOverC * (uvw[3 * r] * l_[s] + uvw[3 * r + 1] * m_[s] + uvw[3 * r + 2] * nm1_[s]);
         g[j] = gain_.data() + (s * nint_ + integration[r]) * nchan_all + chan0;
       }
-      for (std::size_t c = 0; c < nchan; ++c) {
-        if (reseed[c]) {
+      for (const auto& seg : segments) {
+        if (seg.run_start) {
           for (std::size_t j = 0; j < kLanes; ++j) {
-            zr[j] = static_cast<float>(std::cos(rate[j] * f[c]));
-            zi[j] = static_cast<float>(std::sin(rate[j] * f[c]));
-          }
-          if (new_step[c]) {
-            const double df = c + 1 < nchan ? f[c + 1] - f[c] : 0.0;
-            for (std::size_t j = 0; j < kLanes; ++j) {
-              sr[j] = static_cast<float>(std::cos(rate[j] * df));
-              si[j] = static_cast<float>(std::sin(rate[j] * df));
-            }
+            z[j] = std::polar(1.0, rate[j] * f[seg.c0]);
+            const std::complex<double> step = std::polar(1.0, rate[j] * seg.df);
+            sr[j] = static_cast<float>(step.real());
+            si[j] = static_cast<float>(step.imag());
+            std::complex<double> p = step;  // step^kReseedChannels by squaring
+            for (std::size_t k = 1; k < kReseedChannels; k *= 2) p *= p;
+            step_k[j] = p;
           }
         } else {
-          for (std::size_t j = 0; j < kLanes; ++j) {
-            const float re = zr[j] * sr[j] - zi[j] * si[j];
-            zi[j] = zr[j] * si[j] + zi[j] * sr[j];
-            zr[j] = re;
-          }
+          for (std::size_t j = 0; j < kLanes; ++j) z[j] *= step_k[j];
         }
-        if (one_integration) {
-          for (std::size_t j = 0; j < kLanes; ++j) gl[j] = g[0][c];
-        } else {
-          for (std::size_t j = 0; j < kLanes; ++j) gl[j] = g[j][c];
-        }
-        float* are = acc_re.data() + c * kLanes;
-        float* aim = acc_im.data() + c * kLanes;
         for (std::size_t j = 0; j < kLanes; ++j) {
-          are[j] += gl[j] * zr[j];
-          aim[j] += gl[j] * zi[j];
+          zr[j] = static_cast<float>(z[j].real());
+          zi[j] = static_cast<float>(z[j].imag());
         }
+        if (one_integration)
+          rotate_and_add<true>(seg.c0, seg.c1, zr, zi, sr, si, g, acc_re.data(), acc_im.data());
+        else
+          rotate_and_add<false>(seg.c0, seg.c1, zr, zi, sr, si, g, acc_re.data(), acc_im.data());
       }
     }
     for (std::size_t j = 0; j < nl; ++j) {

@@ -16,6 +16,11 @@
 // channel): one model flux fits them, as for a source that neither drifts
 // nor has a spectrum, and image / pb.fits is the true flux. An error ε in
 // the model enters only as ε (A / Ā − 1): second order.
+//
+// For a component marked `whole` it subtracts the whole apparent flux
+// instead, S_s(ν) A_s(k, ν) / Ā_s(ν) (D + S_s): the data then hold nothing
+// of it, the full deconvolution starts below it (fewer major cycles), and
+// the caller adds it (flux S_s) back to its model before restoring.
 #include <complex>
 #include <cstddef>
 #include <span>
@@ -35,6 +40,7 @@ struct DriftComponent {
   double ra_rad = 0, dec_rad = 0;
   double flux_jy = 0;
   std::vector<std::pair<double, double>> spectrum;
+  bool whole = false;  // subtract S_s(ν) A / Ā, not only the drift
 };
 
 class DriftCorrection {
@@ -46,14 +52,17 @@ class DriftCorrection {
   // Components where the effective beam is below 1e-3 are left out (their
   // true flux is not known), and so are the components of smallest drift
   // error |S| max |A / Ā − 1| whose errors add up to at most negligible_jy
-  // (each costs as much to correct as a bright one). Throws InputError on
-  // empty pointings or frequencies.
+  // (each costs as much to correct as a bright one; `whole` ones are never
+  // left out). Throws InputError on empty pointings or frequencies.
   DriftCorrection(std::span<const DriftComponent> components, const astro::SkyDirection& centre,
                   std::span<const astro::SkyDirection> pointings,
                   std::span<const double> chan_freq_hz, std::span<const double> beam_freqs_hz,
                   double negligible_jy = 0);
 
   std::size_t components() const { return l_.size(); }
+  // The indices (into the constructor's `components`) of those subtracted,
+  // in order.
+  const std::vector<std::size_t>& kept() const { return kept_; }
   std::size_t left_out() const { return left_out_; }
   double left_out_error_jy() const { return left_out_error_jy_; }
   std::size_t integrations() const { return nint_; }
@@ -69,7 +78,8 @@ class DriftCorrection {
  private:
   std::vector<double> l_, m_, nm1_;  // direction cosines relative to the centre; n − 1
   std::vector<double> freq_;         // chan_freq_hz
-  std::vector<float> gain_;          // [component][integration][channel]: S (A / Ā − 1)
+  std::vector<float> gain_;  // [component][integration][channel]: S (A / Ā − 1), + S if whole
+  std::vector<std::size_t> kept_;
   std::size_t nint_ = 0;
   std::size_t left_out_ = 0;
   double left_out_error_jy_ = 0;

@@ -58,6 +58,7 @@ DriftCorrectionStats correct_drift_in_ms(const fs::path& ms,
     }
     const DriftCorrection corr(components, centre, pointings, freqs, beam_freqs_hz, negligible_jy);
     st.components = corr.components();
+    st.kept = corr.kept();
     st.left_out = corr.left_out();
     st.left_out_error_jy = corr.left_out_error_jy();
     const std::uint64_t nrows = main.nrow();

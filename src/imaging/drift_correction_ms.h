@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <span>
+#include <vector>
 
 #include "astro/astrometry.h"
 #include "imaging/drift_correction.h"
@@ -14,8 +15,9 @@
 namespace contimg::imaging {
 
 struct DriftCorrectionStats {
-  std::size_t components = 0;  // corrected
-  std::size_t left_out = 0;    // negligible (DriftCorrection)
+  std::size_t components = 0;     // corrected
+  std::vector<std::size_t> kept;  // their indices in the components given (DriftCorrection::kept)
+  std::size_t left_out = 0;       // negligible (DriftCorrection)
   double left_out_error_jy = 0;
   std::uint64_t rows = 0;
   std::uint64_t bytes_read = 0, bytes_written = 0;

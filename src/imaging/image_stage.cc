@@ -109,12 +109,12 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
   const auto& r = *last_;
   log->info(
       "stage=image rows={} column={} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "
-      "rephase_s={:.1f} bright_pass_s={:.1f} drift_components={} drift_s={:.1f} wsclean_s={:.1f} "
-      "pb_s={:.1f} "
-      "total_s={:.1f} image={}",
+      "rephase_s={:.1f} bright_pass_s={:.1f} drift_components={} drift_restored={} drift_s={:.1f} "
+      "wsclean_s={:.1f} restore_s={:.1f} pb_s={:.1f} total_s={:.1f} image={}",
       r.rephase.rows, r.rephase.source_column, r.cell_arcsec, r.size_px, r.stats.rms, r.stats.peak,
       r.stats.dynamic_range, r.rephase.seconds_total, r.seconds_bright_pass, r.drift.components,
-      r.seconds_drift, r.seconds_wsclean, r.seconds_pb, r.seconds_total, r.products.image.string());
+      r.drift_restored, r.seconds_drift, r.seconds_wsclean, r.seconds_restore, r.seconds_pb,
+      r.seconds_total, r.products.image.string());
   auto rec = to_record(ctx.group_id(), ms, r);
   rec.calset_id = applied_calset(ctx);
   return ctx.with_record(state::DomainRecord{rec})

@@ -45,6 +45,39 @@ std::complex<double> fringe(const double* uvw, const calibration::Lmn& d, double
   return {std::cos(ph), std::sin(ph)};
 }
 
+// The model a CLEAN of all integrations finds for point sources (direction,
+// true flux): truth × the effective beam, flat.
+std::vector<DriftComponent> clean_model(
+    const Scene& sc, const std::vector<std::pair<astro::SkyDirection, double>>& truth) {
+  std::vector<DriftComponent> model;
+  for (const auto& [dir, flux] : truth) {
+    model.push_back({dir.ra_rad,
+                     dir.dec_rad,
+                     flux * effective_beam(dir.ra_rad, dir.dec_rad, sc.pointings, sc.spw_centres),
+                     {}});
+  }
+  return model;
+}
+
+// `nrow` rows of random baselines up to 2.6 km (|w| < 150 m), spread evenly
+// over the 24 integrations.
+struct Rows {
+  std::vector<double> uvw;
+  std::vector<std::size_t> integration;
+};
+Rows random_rows(std::size_t nrow, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> ub(-2600, 2600), uw(-150, 150);
+  Rows rows{std::vector<double>(3 * nrow), std::vector<std::size_t>(nrow)};
+  for (std::size_t r = 0; r < nrow; ++r) {
+    rows.uvw[3 * r] = ub(rng);
+    rows.uvw[3 * r + 1] = ub(rng);
+    rows.uvw[3 * r + 2] = uw(rng);
+    rows.integration[r] = (r * 24) / nrow;
+  }
+  return rows;
+}
+
 TEST(DriftCorrection, DriftingSourcesBecomeConstantAtTheirModelFlux) {
   const Scene sc;
   // Two sources off the meridian (where the beam changes most), one near it.
@@ -56,30 +89,14 @@ TEST(DriftCorrection, DriftingSourcesBecomeConstantAtTheirModelFlux) {
         sc.centre.dec_rad - 0.35 * kDeg},
        1.7},
       {{sc.centre.ra_rad, sc.centre.dec_rad + 0.1 * kDeg}, 15.0}};
-  std::vector<DriftComponent> model;
-  for (const auto& [dir, flux] : truth) {
-    // The model flux a CLEAN of all integrations finds: truth × effective beam.
-    model.push_back({dir.ra_rad,
-                     dir.dec_rad,
-                     flux * effective_beam(dir.ra_rad, dir.dec_rad, sc.pointings, sc.spw_centres),
-                     {}});
-  }
+  std::vector<DriftComponent> model = clean_model(sc, truth);
   const DriftCorrection corr(model, sc.centre, sc.pointings, sc.freqs, sc.spw_centres);
   ASSERT_EQ(corr.components(), 3u);
 
   // 300 rows of random baselines up to 2.6 km, spread over the integrations;
   // 4 correlations (XX XY YX YY): the parallel hands hold the sky.
   const std::size_t nrow = 300, nchan = 12, ncorr = 4;
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<double> ub(-2600, 2600), uw(-150, 150);
-  std::vector<double> uvw(3 * nrow);
-  std::vector<std::size_t> integ(nrow);
-  for (std::size_t r = 0; r < nrow; ++r) {
-    uvw[3 * r] = ub(rng);
-    uvw[3 * r + 1] = ub(rng);
-    uvw[3 * r + 2] = uw(rng);
-    integ[r] = (r * 24) / nrow;
-  }
+  auto [uvw, integ] = random_rows(nrow, 3);
   integ[7] = 23;  // a block of lanes spanning two integrations
   const std::vector<std::size_t> hands = {0, 3};
   for (std::size_t spw = 0; spw < 2; ++spw) {
@@ -187,9 +204,63 @@ TEST(DriftCorrection, ComponentsOfNegligibleDriftAreLeftOut) {
   // by tens of per cent): a budget of 1 mJy leaves it out, not the bright one.
   const DriftCorrection budget(model, sc.centre, sc.pointings, sc.freqs, sc.spw_centres, 1e-3);
   EXPECT_EQ(budget.components(), 1u);
+  EXPECT_EQ(budget.kept(), std::vector<std::size_t>{0});
   EXPECT_EQ(budget.left_out(), 1u);
   EXPECT_GT(budget.left_out_error_jy(), 0.0);
   EXPECT_LE(budget.left_out_error_jy(), 1e-3);
+}
+
+TEST(DriftCorrection, WholeModelLeavesNothingOfTheModelledSources) {
+  // The subtract-and-restore mode: the data of drifting sources, 192
+  // channels of one band (6 segments of the phase rotation, each started
+  // from the double-precision phasor), minus the whole model are zero to a
+  // few parts in 1e5 of the brightest, 15 Jy.
+  const Scene sc;
+  std::vector<double> freqs;
+  for (int c = 0; c < 192; ++c) freqs.push_back(1.311e9 + c * 0.977e6);
+  const std::vector<std::pair<astro::SkyDirection, double>> truth = {
+      {{sc.centre.ra_rad - 0.9 * kDeg / std::cos(sc.centre.dec_rad),
+        sc.centre.dec_rad + 0.25 * kDeg},
+       1.9},
+      {{sc.centre.ra_rad, sc.centre.dec_rad + 0.1 * kDeg}, 15.0}};
+  std::vector<DriftComponent> model = clean_model(sc, truth);
+  model.insert(model.begin() + 1, DriftComponent{sc.centre.ra_rad, sc.centre.dec_rad, 0.0, {}});
+  const DriftCorrection drift_only(model, sc.centre, sc.pointings, freqs, sc.spw_centres);
+  for (auto& c : model) c.whole = true;
+  // A budget that would leave out either source's drift: whole ones stay.
+  const DriftCorrection whole(model, sc.centre, sc.pointings, freqs, sc.spw_centres, 100.0);
+  ASSERT_EQ(whole.kept(), (std::vector<std::size_t>{0, 2}));  // the zero-flux one is never kept
+  EXPECT_EQ(drift_only.kept(), whole.kept());
+
+  const std::size_t nrow = 40, nchan = freqs.size(), ncorr = 2;
+  const auto [uvw, integ] = random_rows(nrow, 5);
+  std::vector<std::complex<float>> data(nrow * nchan * ncorr), a_copy;
+  for (std::size_t r = 0; r < nrow; ++r) {
+    const auto& p = sc.pointings[integ[r]];
+    for (std::size_t c = 0; c < nchan; ++c) {
+      std::complex<double> observed = 0;
+      for (const auto& [dir, flux] : truth) {
+        const auto lmn = calibration::direction_cosines({sc.centre.ra_rad, sc.centre.dec_rad},
+                                                        {dir.ra_rad, dir.dec_rad});
+        const double a = sky::airy_power(
+            sky::angular_distance(dir.ra_rad, dir.dec_rad, p.ra_rad, p.dec_rad), freqs[c]);
+        observed += flux * a * fringe(&uvw[3 * r], lmn, freqs[c]);
+      }
+      for (std::size_t q = 0; q < ncorr; ++q)
+        data[(r * nchan + c) * ncorr + q] = std::complex<float>(observed);
+    }
+  }
+  a_copy = data;
+  const std::vector<std::size_t> hands = {0, 1};
+  whole.subtract(data.data(), nrow, nchan, 0, ncorr, hands, uvw.data(), integ.data());
+  drift_only.subtract(a_copy.data(), nrow, nchan, 0, ncorr, hands, uvw.data(), integ.data());
+  double worst = 0, left_by_drift_only = 0;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    worst = std::max(worst, double(std::abs(data[i])));
+    left_by_drift_only = std::max(left_by_drift_only, double(std::abs(a_copy[i])));
+  }
+  EXPECT_LT(worst, 3e-4) << "worst |data - whole model| " << worst << " Jy";
+  EXPECT_GT(left_by_drift_only, 10.0);  // the drift-only mode leaves the constant sources
 }
 
 TEST(DriftCorrection, RejectsRowsOutsideItsTables) {

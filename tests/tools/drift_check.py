@@ -7,12 +7,14 @@
 A science sky with three bright sources (1.9, 1.7, 1.5 Jy) 0.5-0.9 deg off the meridian, where
 the beam changes most during the group, and twelve fainter ones (50-300 mJy, log-uniform), no
 gains (so the only error left is the imaging's): `contimg simulate --sky`, `convert-files`, then
-`contimg image` twice -- with the drift correction (the default) and with
-imaging.drift_correction=false -- and `contimg validate` of each against the truth.
+`contimg image` three times -- with the drift correction (the default), with
+imaging.drift_correction=false, and (without --only) with the opt-in imaging.drift_subtract=true
+-- and `contimg validate` of each against the truth.
 
 Checks: with the correction at most 1 unmatched (spurious) 5-sigma detection, every source
-found, the median flux ratio within 5 %; without it at least 3 unmatched (the scenario shows
-the defect, so the first check can fail). Prints one JSON line per image with the figures, then
+found, the median flux ratio within 5 % (the same with the whole subtraction, which must have
+restored some components); without it at least 3 unmatched (the scenario shows the defect, so
+the first check can fail). Prints one JSON line per image with the figures, then
 "N passed, M failed"; exit 1 when a check failed, 77 when wsclean is not installed.
 """
 import argparse
@@ -81,6 +83,7 @@ def image_and_validate(c, work, st, label, drift_on, image_args, extra):
     val = json.loads(val_p.stdout)
     m = val["metrics"]
     fig = {"image": label, "seconds": round(secs, 1), "drift_components": img.get("drift", {}).get("components"),
+           "restored": img.get("drift", {}).get("restored"),
            "rms_mjy": round(img["qa"]["rms_jy"] * 1e3, 4), "detections": m["n_detections"],
            "unmatched": m["false_detections"]["n_unmatched"], "found": m["completeness"]["n_found"],
            "reference": m["completeness"]["n_reference"], "flux_ratio": m.get("flux_ratio", {}).get("median"),
@@ -129,6 +132,9 @@ def main():
         figs["on"] = image_and_validate(c, work, st, "on", True, image_args, extra)
     if args.only != "on":
         figs["off"] = image_and_validate(c, work, st, "off", False, image_args, extra)
+    if args.only is None:  # the opt-in whole subtraction (imaging.drift_subtract) must hold too
+        figs["subtract"] = image_and_validate(c, work, st, "subtract", True, image_args,
+                                              extra + ["--set", "imaging.drift_subtract=true"])
     if "on" in figs:
         on = figs["on"]
         check("drift corrected: spurious detections", on["unmatched"] <= 1,
@@ -139,6 +145,16 @@ def main():
               "median flux ratio %s (within 5 %%)" % on["flux_ratio"])
         check("drift corrected: components", (on["drift_components"] or 0) >= 3,
               "%s CLEAN components corrected (>= 3: the three bright sources)" % on["drift_components"])
+    if "subtract" in figs:
+        sub = figs["subtract"]
+        check("bright sources subtracted whole and restored: spurious detections", sub["unmatched"] <= 1,
+              "%d unmatched of %d detections (<= 1)" % (sub["unmatched"], sub["detections"]))
+        check("bright sources subtracted whole and restored: completeness and flux scale",
+              sub["found"] == sub["reference"] and sub["flux_ratio"] is not None
+              and abs(sub["flux_ratio"] - 1) <= 0.05,
+              "%d of %d found, median flux ratio %s" % (sub["found"], sub["reference"], sub["flux_ratio"]))
+        check("bright sources subtracted whole and restored: some were", (sub["restored"] or 0) >= 1,
+              "%s component(s) restored" % sub["restored"])
     if "off" in figs:
         off = figs["off"]
         check("without the correction the scenario shows the drift", off["unmatched"] >= 3,
