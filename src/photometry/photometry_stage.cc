@@ -74,7 +74,9 @@ state::PhotometryRecords measure_image(const fits::Image& image, const fits::Ima
                                        const std::vector<catalog::RefSource>& references,
                                        const std::vector<state::SourceRow>& known,
                                        const PhotometrySettings& s) {
-  const auto found = validation::find_sources(image, s.finder, pb);
+  // Validate's result when it ran on the same image in this process.
+  const auto shared = validation::find_sources_shared(image, s.finder, pb, /*keep=*/false);
+  const validation::SourceFinderResult& found = *shared;
   const auto& maps = found.pixel.maps;
   const auto vb = validation::pixel_beam(image);
   const KernelBeam beam{vb.sigma_major, vb.sigma_minor, vb.theta};

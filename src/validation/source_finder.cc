@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <map>
+#include <mutex>
 #include <numbers>
+#include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -260,6 +264,65 @@ SourceFinderResult find_sources(const fits::Image& image, const FinderOptions& o
     d.snr = c.g.amp / c.local_rms;
     d.fit_converged = c.fit_converged;
     r.detections.push_back(d);
+  }
+  return r;
+}
+
+namespace {
+// What identifies a find_sources call's result.
+struct FinderKey {
+  std::size_t pixels = 0, pb_pixels = 0;  // hashes of the pixel bytes
+  int nx = 0, ny = 0;
+  std::map<std::string, std::string> header, pb_header;
+  double detect_sigma = 0, island_sigma = 0, box_beams = 0, step_fraction = 0;
+  int max_components = 0;
+  bool operator==(const FinderKey&) const = default;
+};
+
+std::size_t hash_pixels(const std::vector<float>& p) {
+  return std::hash<std::string_view>{}(
+      std::string_view(reinterpret_cast<const char*>(p.data()), p.size() * sizeof(float)));
+}
+
+FinderKey key_of(const fits::Image& image, const FinderOptions& o, const fits::Image* pb) {
+  FinderKey k;
+  k.pixels = hash_pixels(image.pixels);
+  k.nx = image.nx;
+  k.ny = image.ny;
+  k.header = image.keys;
+  if (pb) {
+    k.pb_pixels = hash_pixels(pb->pixels);
+    k.pb_header = pb->keys;
+  }
+  k.detect_sigma = o.detect_sigma;
+  k.island_sigma = o.island_sigma;
+  k.box_beams = o.box_beams;
+  k.step_fraction = o.step_fraction;
+  k.max_components = o.max_components;
+  return k;
+}
+
+std::mutex shared_mutex;
+std::optional<std::pair<FinderKey, std::shared_ptr<const SourceFinderResult>>> shared_result;
+}  // namespace
+
+std::shared_ptr<const SourceFinderResult> find_sources_shared(const fits::Image& image,
+                                                              const FinderOptions& o,
+                                                              const fits::Image* beam_map,
+                                                              bool keep) {
+  FinderKey key = key_of(image, o, beam_map);
+  {
+    const std::lock_guard<std::mutex> lock(shared_mutex);
+    if (shared_result && shared_result->first == key) {
+      auto r = std::move(shared_result->second);
+      shared_result.reset();
+      return r;
+    }
+  }
+  auto r = std::make_shared<const SourceFinderResult>(find_sources(image, o, beam_map));
+  if (keep) {
+    const std::lock_guard<std::mutex> lock(shared_mutex);
+    shared_result.emplace(std::move(key), r);
   }
   return r;
 }

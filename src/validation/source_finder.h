@@ -4,6 +4,7 @@
 // detect_sigma grown to island_sigma (8-connected flood fill), one elliptical
 // Gaussian per significant local maximum fitted jointly per island, never
 // smaller than the restoring beam, with errors per Condon (1997, PASP 109, 166).
+#include <memory>
 #include <vector>
 
 #include "io/fits/fits_image.h"
@@ -95,5 +96,17 @@ PixelBeam pixel_beam(const fits::Image& image, double* parity = nullptr);
 // image has no beam or the PB's shape differs.
 SourceFinderResult find_sources(const fits::Image& image, const FinderOptions& o,
                                 const fits::Image* beam_map = nullptr);
+
+// find_sources that hands its result from one caller to the next in this
+// process: `keep` stores it (one entry, replacing the last); a call with the
+// same pixels, header, PB and options (threads aside: results do not depend
+// on them) takes the stored result instead of finding again, and frees the
+// entry. In one `contimg run` validate keeps and photometry takes: the maps
+// and fits of one image are made once (~2.5 s of a full-size group).
+// The result is shared, not copied (its maps are 8 bytes per pixel).
+std::shared_ptr<const SourceFinderResult> find_sources_shared(const fits::Image& image,
+                                                              const FinderOptions& o,
+                                                              const fits::Image* beam_map,
+                                                              bool keep);
 
 }  // namespace contimg::validation

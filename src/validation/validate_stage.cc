@@ -188,7 +188,9 @@ pipeline::Context ValidateStage::execute(const pipeline::Context& ctx) {
   // The box statistics and the fits use the stage's whole thread budget (resources.threads).
   auto finder = finder_;
   finder.threads = ctx.resources().threads_for(0);
-  const auto found = find_sources(image, finder, pb ? &*pb : nullptr);
+  // Kept for the photometry stage, which finds sources in the same image.
+  const auto shared = find_sources_shared(image, finder, pb ? &*pb : nullptr, /*keep=*/true);
+  const SourceFinderResult& found = *shared;
   ctx.throw_if_interrupted();
   std::vector<catalog::RefSource> refs;
   QaResult qa;

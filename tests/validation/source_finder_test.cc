@@ -1,11 +1,12 @@
 // Source finding, cross-match QA and the verdict on synthetic images (issue 6 acceptance).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <numbers>
 #include <random>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -50,6 +51,58 @@ Run run_on(const testing::SyntheticOptions& o, const std::string& name) {
   r.qa = cross_match(r.found.detections, r.refs, QaThresholds{});
   fs::remove_all(dir);
   return r;
+}
+
+TEST(SourceFinder, ASharedResultIsHandedOnOnlyForTheSamePixelsAndOptions) {
+  testing::SyntheticOptions o;
+  o.n = 256;
+  const auto synth = testing::make_synthetic_image(o);
+  const auto dir = temp_dir("shared");
+  const auto image = fits::read_image(testing::write_synthetic(synth, dir, "img"));
+  fs::remove_all(dir);
+  const auto fresh = find_sources(image, FinderOptions{});
+  ASSERT_FALSE(fresh.detections.empty());
+  auto same = [](const SourceFinderResult& a, const SourceFinderResult& b) {
+    if (a.detections.size() != b.detections.size()) return false;
+    for (std::size_t i = 0; i < a.detections.size(); ++i) {
+      if (a.detections[i].flux_jy != b.detections[i].flux_jy ||
+          a.detections[i].ra_deg != b.detections[i].ra_deg)
+        return false;
+    }
+    // Bit for bit (blank pixels are NaN).
+    const auto& x = a.pixel.maps.rms;
+    const auto& y = b.pixel.maps.rms;
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+  };
+  // Kept, then taken, the same object, by a call with another thread count (not part of the
+  // key); taken once: the next call finds again.
+  const auto kept = find_sources_shared(image, FinderOptions{}, nullptr, /*keep=*/true);
+  EXPECT_TRUE(same(*kept, fresh));
+  FinderOptions two_threads;
+  two_threads.threads = 2;
+  const auto taken = find_sources_shared(image, two_threads, nullptr, false);
+  EXPECT_EQ(taken.get(), kept.get());
+  const auto again = find_sources_shared(image, FinderOptions{}, nullptr, false);
+  EXPECT_NE(again.get(), kept.get());
+  EXPECT_TRUE(same(*again, fresh));
+  // Kept for one image, asked for another (a source brighter) or other options: never the
+  // stored result.
+  const auto stored = find_sources_shared(image, FinderOptions{}, nullptr, true);
+  auto brighter = image;
+  const auto& d = fresh.detections.front();
+  brighter.pixels[static_cast<std::size_t>(std::lround(d.y)) * brighter.nx +
+                  static_cast<std::size_t>(std::lround(d.x))] += 0.5f;
+  const auto other = find_sources_shared(brighter, FinderOptions{}, nullptr, false);
+  EXPECT_NE(other.get(), stored.get());
+  EXPECT_TRUE(same(*other, find_sources(brighter, FinderOptions{})));
+  EXPECT_FALSE(same(*other, fresh));
+  FinderOptions deeper;
+  deeper.detect_sigma = 4;
+  const auto deep = find_sources_shared(image, deeper, nullptr, false);
+  EXPECT_NE(deep.get(), stored.get());
+  EXPECT_TRUE(same(*deep, find_sources(image, deeper)));
+  // The stored result is still there for its own image.
+  EXPECT_EQ(find_sources_shared(image, FinderOptions{}, nullptr, false).get(), stored.get());
 }
 
 TEST(FitsImage, WritesAndReadsAWsCleanLikeImageWithItsWcs) {
