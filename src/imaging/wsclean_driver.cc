@@ -101,6 +101,8 @@ std::vector<std::string> wsclean_argv(const WscleanSettings& s, const fs::path& 
     a.insert(a.end(), {"-channels-out", std::to_string(s.channels_out), "-join-channels", "-fit-spectral-pol", "2"});
   }
   if (s.niter == 0) a.push_back("-make-psf");  // else no PSF, hence no restoring beam
+  else
+    a.push_back("-no-dirty");  // nothing reads it (a 36 MB write per image of a full group)
   // The imaging MS is ours and temporary: nothing reads a MODEL_DATA written
   // back (a pass over every visibility), and baseline averaging needs it off.
   a.push_back("-no-update-model-required");
