@@ -32,6 +32,11 @@ struct CalibrateOptions {
 // centre, its outriggers 0.5-2 km away (data/DSA110_Station_Coordinates.csv).
 inline constexpr double kOutriggerMinDistanceM = 450;
 
+// The per-source model check (model_qa.h): the brightest sources (apparent
+// flux at the mid-scan pointing) fitted apart; the rest of the model is one
+// more term (kRestOfModel).
+inline constexpr std::size_t kMaxSourcesChecked = 6;
+
 // Reference priority: the given antenna (name or index) alone, else outriggers
 // by unflagged samples (descending), then the other antennas the same way.
 // Antennas without data are left out.
@@ -41,6 +46,10 @@ std::vector<int> reference_priority(const MsMeta& meta, std::span<const double> 
 // Model visibilities (Stokes I, [row][chan]) of `sources` for a block.
 std::vector<std::complex<float>> predict_block(const MsMeta& meta, const VisBlock& block,
                                                std::span<const sky::Source> sources);
+
+// The same for rows [row0, row0 + nrows) of the block, into out[(row - row0) * nchan + chan].
+void predict_rows(const MsMeta& meta, const VisBlock& block, std::size_t row0, std::size_t nrows,
+                  std::span<const sky::Source> sources, std::span<std::complex<float>> out);
 
 // Solves bandpass and gains. `read(spw)` returns the SPW's rows (DATA);
 // SPWs without rows are skipped. Throws InputError when no unflagged

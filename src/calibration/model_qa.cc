@@ -27,10 +27,117 @@ struct Totals {
 
 }  // namespace
 
-ModelQaAccumulator::ModelQaAccumulator(int nant, int nspw)
+ModelQaAccumulator::ModelQaAccumulator(int nant, int nspw, std::vector<std::string> source_names)
     : nant_(nant),
       nspw_(nspw),
-      cells_(static_cast<std::size_t>(nant) * static_cast<std::size_t>(nspw)) {}
+      cells_(static_cast<std::size_t>(nant) * static_cast<std::size_t>(nspw)),
+      sources_(std::move(source_names)),
+      normal_(sources_.size() * sources_.size(), 0.0),
+      rhs_(sources_.size(), 0.0) {}
+
+void ModelQaAccumulator::add_source_models(const VisBlock& b, std::size_t row0, std::size_t nrows,
+                                           std::span<const std::vector<std::complex<float>>> models,
+                                           const BandpassSolution& bp) {
+  const std::size_t ns = sources_.size();
+  if (models.size() != ns) throw InputError("model QA: one model per source expected");
+  if (b.spw < 0 || b.spw >= nspw_)
+    throw InputError(fmt::format("model QA: SPW {} outside 0..{}", b.spw, nspw_ - 1));
+  if (row0 + nrows > b.nrows) throw InputError("model QA: rows outside the block");
+  const std::size_t nchan = b.nchan, np = b.npol;
+  for (const auto& m : models) {
+    if (m.size() < nrows * nchan) throw InputError("model QA: source model smaller than the rows");
+  }
+  const auto spw = static_cast<std::size_t>(b.spw);
+  const auto& g = bp.gain.at(spw);
+  const auto& fl = bp.flag.at(spw);
+  std::vector<cd> m(ns);
+  for (std::size_t k = 0; k < nrows; ++k) {
+    const std::size_t r = row0 + k;
+    const int a1 = b.ant1[r], a2 = b.ant2[r];
+    if (a1 == a2 || a1 < 0 || a2 < 0 || a1 >= nant_ || a2 >= nant_) continue;
+    for (std::size_t c = 0; c < nchan; ++c) {
+      // The polarizations' calibrated data combined first (Stokes I model):
+      // U = sum_p W_p u_p with weight Wt = sum_p W_p, which keeps cov(a) =
+      // s^2/2 A^-1 and halves the products below.
+      cd wu = 0;
+      double wt = 0;
+      for (std::size_t p = 0; p < np; ++p) {
+        const auto i = (r * nchan + c) * np + p;
+        const auto i1 = (static_cast<std::size_t>(a1) * np + p) * nchan + c;
+        const auto i2 = (static_cast<std::size_t>(a2) * np + p) * nchan + c;
+        if (!usable(b, i) || fl[i1] || fl[i2]) continue;
+        const cd bb = cd(g[i1]) * std::conj(cd(g[i2]));
+        const double nb = std::norm(bb);
+        if (!(nb > 0)) continue;
+        // W u = w |bb|^2 V conj(bb) / |bb|^2 = w V conj(bb): no division.
+        wu += static_cast<double>(b.weight[i]) * cd(b.data[i]) * std::conj(bb);
+        wt += b.weight[i] * nb;
+      }
+      if (!(wt > 0)) continue;
+      for (std::size_t s = 0; s < ns; ++s) m[s] = models[s][k * nchan + c];
+      for (std::size_t s = 0; s < ns; ++s) {
+        const cd ms = std::conj(m[s]);
+        rhs_[s] += (ms * wu).real();
+        for (std::size_t t = s; t < ns; ++t) normal_[s * ns + t] += wt * (ms * m[t]).real();
+      }
+    }
+  }
+}
+
+std::vector<SourceFraction> solve_source_fractions(const std::vector<std::string>& names,
+                                                   const std::vector<double>& normal,
+                                                   const std::vector<double>& rhs, double s2) {
+  const std::size_t n = names.size();
+  if (normal.size() != n * n || rhs.size() != n) throw InputError("source fractions: sizes differ");
+  // The sources with model power in the data; A symmetric (upper triangle kept).
+  std::vector<std::size_t> idx;
+  for (std::size_t s = 0; s < n; ++s) {
+    if (normal[s * n + s] > 0) idx.push_back(s);
+  }
+  const std::size_t k = idx.size();
+  auto at = [&](std::size_t i, std::size_t j) {
+    const std::size_t a = std::min(idx[i], idx[j]), b = std::max(idx[i], idx[j]);
+    return normal[a * n + b];
+  };
+  // Cholesky of the scaled matrix D^-1/2 A D^-1/2 (unit diagonal): a pivot
+  // below 1e-9 means two sources the data cannot tell apart.
+  std::vector<double> d(k), l(k * k, 0.0);
+  for (std::size_t i = 0; i < k; ++i) d[i] = std::sqrt(at(i, i));
+  for (std::size_t j = 0; j < k; ++j) {
+    double diag = 1.0;
+    for (std::size_t p = 0; p < j; ++p) diag -= l[j * k + p] * l[j * k + p];
+    if (!(diag > 1e-9)) return {};
+    l[j * k + j] = std::sqrt(diag);
+    for (std::size_t i = j + 1; i < k; ++i) {
+      double v = at(i, j) / (d[i] * d[j]);
+      for (std::size_t p = 0; p < j; ++p) v -= l[i * k + p] * l[j * k + p];
+      l[i * k + j] = v / l[j * k + j];
+    }
+  }
+  // Solves (L L^T) x = b in place.
+  auto solve = [&](std::vector<double> x) {
+    for (std::size_t i = 0; i < k; ++i) {
+      for (std::size_t p = 0; p < i; ++p) x[i] -= l[i * k + p] * x[p];
+      x[i] /= l[i * k + i];
+    }
+    for (std::size_t i = k; i-- > 0;) {
+      for (std::size_t p = i + 1; p < k; ++p) x[i] -= l[p * k + i] * x[p];
+      x[i] /= l[i * k + i];
+    }
+    return x;
+  };
+  std::vector<double> b(k);
+  for (std::size_t i = 0; i < k; ++i) b[i] = rhs[idx[i]] / d[i];
+  const auto x = solve(b);
+  std::vector<SourceFraction> out;
+  for (std::size_t i = 0; i < k; ++i) {
+    std::vector<double> e(k, 0.0);
+    e[i] = 1.0;
+    const double inv_ii = solve(e)[i] / (d[i] * d[i]);  // (A^-1)_ii
+    out.push_back({names[idx[i]], x[i] / d[i], s2 > 0 ? std::sqrt(0.5 * s2 * inv_ii) : 0.0});
+  }
+  return out;
+}
 
 void ModelQaAccumulator::add_block(const VisBlock& b, std::span<const std::complex<float>> model,
                                    const BandpassSolution& bp) {
@@ -100,6 +207,10 @@ void ModelQaAccumulator::merge(const ModelQaAccumulator& o) {
   }
   params_ += o.params_;
   samples_ += o.samples_;
+  if (o.sources_ != sources_)
+    throw InputError("model QA: merging accumulators of different models");
+  for (std::size_t i = 0; i < normal_.size(); ++i) normal_[i] += o.normal_[i];
+  for (std::size_t i = 0; i < rhs_.size(); ++i) rhs_[i] += o.rhs_[i];
 }
 
 double reduced_chi2(const ModelQaCell& c, double s2, double dof) {
@@ -164,6 +275,10 @@ ModelQaFigures ModelQaAccumulator::figures() const {
         f.noise_known ? expl(t) : (t.power > 0 ? 1.0 - t.resid / t.power : 0.0));
   }
   for (const auto& t : spw) f.spw_chi2.push_back(chi2(t));
+  if (!sources_.empty()) {
+    f.sources = solve_source_fractions(sources_, normal_, rhs_, f.noise_var);
+    std::erase_if(f.sources, [](const SourceFraction& s) { return s.name == kRestOfModel; });
+  }
   return f;
 }
 
@@ -176,6 +291,18 @@ void gate_model_qa(const ModelQaFigures& f, const ModelQaThresholds& t,
         "raw explained "
         "fraction {:.3f}): the model is not what the data contain",
         100 * f.signal_explained, 100 * t.min_signal_explained, f.reduced_chi2, f.explained));
+  }
+  for (const auto& s : f.sources) {
+    if (!(s.sigma > 0) || s.sigma > t.max_source_sigma || !(t.min_source_fraction > 0)) continue;
+    if (s.fraction < t.min_source_fraction || s.fraction > 1 / t.min_source_fraction) {
+      failures.push_back(
+          fmt::format("model source {}: the calibrated data hold {:.2f} +- {:.2f} of its model "
+                      "flux (allowed {:.2f} to "
+                      "{:.2f}): the model {} (or its position or flux is wrong)",
+                      s.name, s.fraction, s.sigma, t.min_source_fraction, 1 / t.min_source_fraction,
+                      s.fraction < t.min_source_fraction ? "holds a source the data lack"
+                                                         : "is far too faint for it"));
+    }
   }
   if (!f.noise_known) {
     warnings.push_back("model QA: no XX/YY pair, the noise and reduced chi2 are unknown");
@@ -209,7 +336,13 @@ nlohmann::json to_json(const ModelQaFigures& f) {
           {"signal_to_noise", f.signal_to_noise},
           {"antenna_chi2", f.antenna_chi2},
           {"spw_chi2", f.spw_chi2},
-          {"antenna_signal_explained", f.antenna_signal_explained}};
+          {"antenna_signal_explained", f.antenna_signal_explained},
+          {"sources", [&] {
+             auto a = nlohmann::json::array();
+             for (const auto& s : f.sources)
+               a.push_back({{"name", s.name}, {"fraction", s.fraction}, {"sigma", s.sigma}});
+             return a;
+           }()}};
 }
 
 }  // namespace contimg::calibration

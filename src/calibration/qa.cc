@@ -134,6 +134,8 @@ QaThresholds qa_thresholds(const config::Config& cfg) {
   th.model.min_signal_to_noise = cfg.get_double("calibration.model_min_signal_to_noise");
   th.model.warn_chi2 = cfg.get_double("calibration.warn_reduced_chi2");
   th.model.max_chi2 = cfg.get_double("calibration.max_reduced_chi2");
+  th.model.min_source_fraction = cfg.get_double("calibration.min_source_fraction");
+  th.model.max_source_sigma = cfg.get_double("calibration.source_fraction_max_sigma");
   return th;
 }
 

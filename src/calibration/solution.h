@@ -43,6 +43,14 @@ struct GainSolution {
 };
 
 // Model-consistency QA figures of a solve (calibration/model_qa.h computes them).
+// One model source's flux as the calibrated data measure it, as a fraction
+// of its model flux (model_qa.h, "per-source check").
+struct SourceFraction {
+  std::string name;
+  double fraction = 0;  // least-squares scale of its model visibilities in the data
+  double sigma = 0;     // its noise; 0 when the noise is unknown
+};
+
 struct ModelQaFigures {
   int nant = 0, nspw = 0;
   bool noise_known = false;          // XX-YY pairs existed (npol >= 2)
@@ -55,6 +63,9 @@ struct ModelQaFigures {
   std::vector<double> antenna_chi2;  // per antenna over its SPWs (0: no data)
   std::vector<double> spw_chi2;      // per SPW over its antennas (0: no data)
   std::vector<double> antenna_signal_explained;  // per antenna (NaN-free: 0 when no data)
+  // Per model source, in the model's order (empty for a solution not from
+  // calibrate()); a source with no model power in the data is left out.
+  std::vector<SourceFraction> sources;
 };
 
 struct CalSolution {

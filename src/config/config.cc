@@ -358,6 +358,14 @@ const std::vector<KeyDef>& schema() {
        "Model QA: warn (grade B) when the residual reduced chi2 is higher.", at_least(0)},
       {"calibration.max_reduced_chi2", Type::kDouble, "0",
        "Model QA: fail when the residual reduced chi2 is higher; 0 = no such gate.", at_least(0)},
+      {"calibration.min_source_fraction", Type::kDouble, "0.5",
+       "Model QA, per source: a set fails when the calibrated data hold less than this fraction of a model "
+       "source's flux, or more than its inverse, measured to source_fraction_max_sigma (docs/calibration.md); "
+       "0 = no such gate.",
+       between(0, 1)},
+      {"calibration.source_fraction_max_sigma", Type::kDouble, "0.1",
+       "Model QA, per source: only sources whose fraction is measured to this noise or better are gated.",
+       above(0)},
       {"calibration.history_sets", Type::kInt, "5",
        "History QA: the most recent earlier passed sets a new set is compared with.", at_least(1)},
       {"calibration.history_warn_scale_jump", Type::kDouble, "0.05",

@@ -184,6 +184,7 @@ QaThresholds old_gates() {
   QaThresholds t;
   t.model.min_signal_explained = 0;
   t.model.warn_chi2 = 1e300;
+  t.model.min_source_fraction = 0;
   return t;
 }
 
@@ -347,6 +348,107 @@ TEST(ModelQa, UnmodelledBrightSourcesWarn) {
   }
 }
 
+// The 3C286 field (docs/imaging.md 3a): the solve's field model holds
+// J1326+3154 (4.8 Jy, 1.74 deg away, ~9 % of the apparent flux); a sky
+// without it was solved, passed with grade A and left a ghost and arms in
+// the image. The whole-model figures cannot see it; the per-source check does.
+const sky::Source k3C286 = point("3C286", 202.784533, 30.509155, 14.9);
+const sky::Source kJ1326 = point("J1326+3154", 201.568750, 31.902500, 4.8);
+
+TEST(ModelQaPerSource, AModelSourceTheDataLackFails) {
+  const std::vector<sky::Source> model{k3C286, kJ1326};
+  for (const auto& [nant, noise] : {std::pair{96, 2.8}, std::pair{32, 0.5}}) {
+    const DriftScan d(nant, {k3C286}, k3C286.ra_rad / kDeg, k3C286.dec_rad / kDeg, noise, 71);
+    const auto sol = d.solve(model);
+    // Before the per-source check: grade A (the defect).
+    const auto old = assess(sol, old_gates());
+    QaThresholds whole_model_only;
+    whole_model_only.model.min_source_fraction = 0;
+    const auto before = assess(sol, whole_model_only);
+    print("J1326+3154 absent, whole-model gates", nant, noise, before);
+    EXPECT_TRUE(old.passed);
+    EXPECT_TRUE(before.passed);
+    EXPECT_GT(before.model.signal_explained, 0.75);
+    // Now: failed, the source named.
+    const auto r = assess(sol, {});
+    print("J1326+3154 absent, per-source check", nant, noise, r);
+    EXPECT_FALSE(r.passed);
+    EXPECT_EQ(r.grade, "F");
+    ASSERT_FALSE(r.reasons.empty());
+    EXPECT_NE(r.reasons.back().find("model source J1326+3154"), std::string::npos)
+        << r.reasons.back();
+    ASSERT_EQ(r.model.sources.size(), 2u);
+    EXPECT_EQ(r.model.sources[0].name, "3C286");
+    EXPECT_NEAR(r.model.sources[0].fraction, 1.0, 0.1);
+    EXPECT_LT(r.model.sources[1].fraction, 0.3);
+    EXPECT_LT(r.model.sources[1].sigma, 0.05);
+    std::printf("  fractions: 3C286 %.3f +- %.3f, J1326+3154 %.3f +- %.3f\n",
+                r.model.sources[0].fraction, r.model.sources[0].sigma, r.model.sources[1].fraction,
+                r.model.sources[1].sigma);
+  }
+}
+
+TEST(ModelQaPerSource, TheRightFieldModelPassesWithFractionsNearOne) {
+  const std::vector<sky::Source> sky{k3C286, kJ1326};
+  for (unsigned seed = 80; seed < 83; ++seed) {
+    const DriftScan d(96, sky, k3C286.ra_rad / kDeg, k3C286.dec_rad / kDeg, 2.8, seed);
+    const auto r = assess(d.solve(sky), {});
+    EXPECT_TRUE(r.passed) << seed << ": " << (r.reasons.empty() ? "" : r.reasons.front());
+    ASSERT_EQ(r.model.sources.size(), 2u);
+    for (const auto& s : r.model.sources) {
+      EXPECT_NEAR(s.fraction, 1.0, 5 * s.sigma + 0.02) << seed << " " << s.name;
+      EXPECT_GT(s.sigma, 0);
+    }
+  }
+}
+
+TEST(ModelQaPerSource, TheBrightestSixAreFittedApartTheRestAsOneTerm) {
+  // 3C286 and eight faint field sources in the data and the model, and
+  // J1326+3154 in the model only: J1326+3154 is among the six checked.
+  std::vector<sky::Source> sky{k3C286};
+  for (int i = 0; i < 8; ++i) {
+    const double a = 2 * M_PI * i / 8;
+    sky.push_back(point(fmt::format("F{}", i),
+                        k3C286.ra_rad / kDeg + 0.8 * std::cos(a) / std::cos(k3C286.dec_rad),
+                        k3C286.dec_rad / kDeg + 0.8 * std::sin(a), 0.2 + 0.05 * i));
+  }
+  auto model = sky;
+  model.push_back(kJ1326);
+  const DriftScan d(64, sky, k3C286.ra_rad / kDeg, k3C286.dec_rad / kDeg, 1.0, 91);
+  const auto r = assess(d.solve(model), {});
+  EXPECT_FALSE(r.passed);
+  ASSERT_EQ(r.model.sources.size(), kMaxSourcesChecked);
+  EXPECT_EQ(r.model.sources.front().name, "3C286");
+  EXPECT_EQ(r.model.sources.back().name, "J1326+3154");  // the model's order
+  EXPECT_LT(r.model.sources.back().fraction, 0.3);
+  for (std::size_t i = 0; i + 1 < r.model.sources.size(); ++i)
+    EXPECT_NEAR(r.model.sources[i].fraction, 1.0, 0.15) << r.model.sources[i].name;
+  for (const auto& s : r.model.sources) EXPECT_NE(s.name, kRestOfModel);
+  // The sky's own model passes.
+  const auto good = assess(d.solve(sky), {});
+  EXPECT_TRUE(good.passed) << (good.reasons.empty() ? "" : good.reasons.front());
+  EXPECT_EQ(good.model.sources.size(), kMaxSourcesChecked);
+}
+
+TEST(ModelQaPerSource, FractionsSolveTheNormalEquations) {
+  // A = [[4, 1], [1, 2]] (upper triangle kept), y = A [1, 0.5] = [4.5, 2]:
+  // a = [1, 0.5]; (A^-1)_00 = 2/7, (A^-1)_11 = 4/7.
+  const std::vector<std::string> names{"a", "b"};
+  const auto f = solve_source_fractions(names, {4, 1, 0, 2}, {4.5, 2}, 2.0);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_NEAR(f[0].fraction, 1.0, 1e-12);
+  EXPECT_NEAR(f[1].fraction, 0.5, 1e-12);
+  EXPECT_NEAR(f[0].sigma, std::sqrt(2.0 / 7), 1e-12);
+  EXPECT_NEAR(f[1].sigma, std::sqrt(4.0 / 7), 1e-12);
+  // A source without model power is left out; two identical ones are not measurable.
+  const auto g = solve_source_fractions({"a", "none"}, {4, 0, 0, 0}, {2, 0}, 0.0);
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].name, "a");
+  EXPECT_NEAR(g[0].fraction, 0.5, 1e-12);
+  EXPECT_EQ(g[0].sigma, 0.0);  // noise unknown
+  EXPECT_TRUE(solve_source_fractions(names, {1, 1, 0, 1}, {1, 1}, 1.0).empty());
+}
+
 TEST(ModelQa, FiguresGoIntoTheQaJson) {
   const DriftScan d(16, {kJ0834}, kJ0834.ra_rad / kDeg, kJ0834.dec_rad / kDeg, 0.5, 61);
   const auto j = to_json(assess(d.solve({kJ0834}), {}));
@@ -354,6 +456,17 @@ TEST(ModelQa, FiguresGoIntoTheQaJson) {
   EXPECT_GT(j["model"]["reduced_chi2"].get<double>(), 0.5);
   EXPECT_EQ(j["model"]["antenna_chi2"].size(), 16u);
   EXPECT_TRUE(j.contains("warnings"));
+  // One source: no per-source figures (its fraction is 1 by construction).
+  EXPECT_TRUE(j["model"]["sources"].empty());
+  // Two: both, in the model's order.
+  const std::vector<sky::Source> two{
+      kJ0834, point("X1", kJ0834.ra_rad / kDeg, kJ0834.dec_rad / kDeg - 1.0, 2)};
+  const DriftScan d2(16, two, kJ0834.ra_rad / kDeg, kJ0834.dec_rad / kDeg, 0.5, 62);
+  const auto j2 = to_json(assess(d2.solve(two), {}));
+  ASSERT_EQ(j2["model"]["sources"].size(), 2u);
+  EXPECT_EQ(j2["model"]["sources"][1]["name"], "X1");
+  EXPECT_NEAR(j2["model"]["sources"][1]["fraction"].get<double>(), 1.0, 0.1);
+  EXPECT_GT(j2["model"]["sources"][1]["sigma"].get<double>(), 0.0);
 }
 
 TEST(ModelQa, CellFormulas) {
