@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,6 +22,22 @@ bool usable(const VisBlock& b, std::size_t i) {
   const double w = b.weight[i];
   return !b.flag[i] && w > 0 && std::isfinite(b.data[i].real()) && std::isfinite(b.data[i].imag());
 }
+
+// One SPW's bandpass, for the samples of a block.
+struct SpwBandpass {
+  const std::vector<std::complex<float>>& g;
+  const std::vector<std::uint8_t>& fl;
+  std::size_t np, nchan;
+  // B_p conj(B_q) of sample i (row of antennas a1, a2; channel c; pol p) when
+  // the sample and both solutions are usable.
+  std::optional<cd> product(const VisBlock& b, std::size_t i, int a1, int a2, std::size_t c,
+                            std::size_t p) const {
+    const auto i1 = (static_cast<std::size_t>(a1) * np + p) * nchan + c;
+    const auto i2 = (static_cast<std::size_t>(a2) * np + p) * nchan + c;
+    if (!usable(b, i) || fl[i1] || fl[i2]) return std::nullopt;
+    return cd(g[i1]) * std::conj(cd(g[i2]));
+  }
+};
 
 struct Totals {
   double resid = 0, power = 0, expected = 0, noise_power = 0;
@@ -48,8 +66,7 @@ void ModelQaAccumulator::add_source_models(const VisBlock& b, std::size_t row0, 
     if (m.size() < nrows * nchan) throw InputError("model QA: source model smaller than the rows");
   }
   const auto spw = static_cast<std::size_t>(b.spw);
-  const auto& g = bp.gain.at(spw);
-  const auto& fl = bp.flag.at(spw);
+  const SpwBandpass bandpass{bp.gain.at(spw), bp.flag.at(spw), np, nchan};
   std::vector<cd> m(ns);
   for (std::size_t k = 0; k < nrows; ++k) {
     const std::size_t r = row0 + k;
@@ -63,10 +80,9 @@ void ModelQaAccumulator::add_source_models(const VisBlock& b, std::size_t row0, 
       double wt = 0;
       for (std::size_t p = 0; p < np; ++p) {
         const auto i = (r * nchan + c) * np + p;
-        const auto i1 = (static_cast<std::size_t>(a1) * np + p) * nchan + c;
-        const auto i2 = (static_cast<std::size_t>(a2) * np + p) * nchan + c;
-        if (!usable(b, i) || fl[i1] || fl[i2]) continue;
-        const cd bb = cd(g[i1]) * std::conj(cd(g[i2]));
+        const auto product = bandpass.product(b, i, a1, a2, c, p);
+        if (!product) continue;
+        const cd bb = *product;
         const double nb = std::norm(bb);
         if (!(nb > 0)) continue;
         // W u = w |bb|^2 V conj(bb) / |bb|^2 = w V conj(bb): no division.
@@ -146,9 +162,9 @@ void ModelQaAccumulator::add_block(const VisBlock& b, std::span<const std::compl
   if (model.size() < b.nrows * b.nchan)
     throw InputError("model QA: model buffer smaller than the block");
   const auto spw = static_cast<std::size_t>(b.spw);
-  const auto& g = bp.gain.at(spw);
   const auto& fl = bp.flag.at(spw);
   const std::size_t nchan = b.nchan, np = b.npol;
+  const SpwBandpass bandpass{bp.gain.at(spw), fl, np, nchan};
   for (std::size_t k = 0; k < fl.size(); ++k) params_ += fl[k] ? 0 : 1;
   for (std::size_t r = 0; r < b.nrows; ++r) {
     const int a1 = b.ant1[r], a2 = b.ant2[r];
@@ -162,10 +178,9 @@ void ModelQaAccumulator::add_block(const VisBlock& b, std::span<const std::compl
       bool ok[2] = {false, false};
       for (std::size_t p = 0; p < np; ++p) {
         const auto i = (r * nchan + c) * np + p;
-        const auto i1 = (static_cast<std::size_t>(a1) * np + p) * nchan + c;
-        const auto i2 = (static_cast<std::size_t>(a2) * np + p) * nchan + c;
-        if (!usable(b, i) || fl[i1] || fl[i2]) continue;
-        const cd bb = cd(g[i1]) * std::conj(cd(g[i2]));
+        const auto product = bandpass.product(b, i, a1, a2, c, p);
+        if (!product) continue;
+        const cd bb = *product;
         const cd v = b.data[i];
         const double w = b.weight[i];
         const double rr = w * std::norm(v - bb * m), vv = w * std::norm(v);
