@@ -46,14 +46,14 @@ struct SolveSums {
   ModelQaAccumulator model_qa;
 
   SolveSums(std::size_t nslots, std::size_t npol, std::size_t nbl, std::size_t nant,
-            std::size_t nfield, int nspw, std::vector<std::string> source_names)
+            std::size_t nfield, int nspw, std::vector<std::string> source_names, bool rest_term)
       : gains(nslots * npol * nbl),
         slot_time_sum(nslots, 0.0),
         slot_count(nslots, 0.0),
         unflagged(nant, 0.0),
         field_power(nfield, 0.0),
         slot_field(nslots, -1),
-        model_qa(static_cast<int>(nant), nspw, std::move(source_names)) {}
+        model_qa(static_cast<int>(nant), nspw, std::move(source_names), rest_term) {}
 
   SolveSums& operator+=(const SolveSums& o) {
     for (std::size_t k = 0; k < gains.size(); ++k) gains[k] += o.gains[k];
@@ -122,7 +122,6 @@ void predict_rows(const MsMeta& meta, const VisBlock& b, std::size_t row0, std::
                   std::span<const sky::Source> sources, std::span<std::complex<float>> out) {
   if (row0 + nrows > b.nrows || out.size() < nrows * b.nchan)
     throw InputError("predict_rows: rows outside the block or output too small");
-  const std::span<std::complex<float>> model = out;
   const auto& freqs = meta.chan_freq.at(static_cast<std::size_t>(b.spw));
   const std::size_t end = row0 + nrows;
   for (std::size_t r = row0; r < end;) {
@@ -134,7 +133,7 @@ void predict_rows(const MsMeta& meta, const VisBlock& b, std::size_t row0, std::
     }
     add_point_sources(sources, meta.field_dir[f], freqs,
                       std::span<const double>(b.uvw).subspan(r * 3, (e - r) * 3), e - r,
-                      model.subspan((r - row0) * b.nchan, (e - r) * b.nchan));
+                      out.subspan((r - row0) * b.nchan, (e - r) * b.nchan));
     r = e;
   }
 }
@@ -177,10 +176,10 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
     std::sort(checked.begin(), checked.end());  // reported in the model's order
     check_rest = checked.size() < sources.size();
     for (std::size_t s : checked) source_names.push_back(sources[s].name);
-    if (check_rest) source_names.push_back(std::string(kRestOfModel));
   }
   const auto new_sums = [&] {
-    return SolveSums(nslots, np, nbl, na, meta.field_dir.size(), meta.nspw(), source_names);
+    return SolveSums(nslots, np, nbl, na, meta.field_dir.size(), meta.nspw(), source_names,
+                     check_rest);
   };
   SolveSums total = new_sums();
 
@@ -270,7 +269,8 @@ CalSolution calibrate(const MsMeta& meta, const std::function<bool(int)>& has_ro
     if (!checked.empty()) {
       constexpr std::size_t kRows = 256;
       constexpr long kSourceCheckStride = 4;
-      std::vector<std::vector<std::complex<float>>> per_source(source_names.size());
+      std::vector<std::vector<std::complex<float>>> per_source(checked.size() +
+                                                               (check_rest ? 1 : 0));
       for (std::size_t r = 0; r < b.nrows;) {
         std::size_t e = r + 1;
         while (e < b.nrows && b.time[e] == b.time[r]) ++e;

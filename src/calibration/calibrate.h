@@ -34,7 +34,7 @@ inline constexpr double kOutriggerMinDistanceM = 450;
 
 // The per-source model check (model_qa.h): the brightest sources (apparent
 // flux at the mid-scan pointing) fitted apart; the rest of the model is one
-// more term (kRestOfModel).
+// more term, fitted and not reported.
 inline constexpr std::size_t kMaxSourcesChecked = 6;
 
 // Reference priority: the given antenna (name or index) alone, else outriggers

@@ -45,19 +45,21 @@ struct Totals {
 
 }  // namespace
 
-ModelQaAccumulator::ModelQaAccumulator(int nant, int nspw, std::vector<std::string> source_names)
+ModelQaAccumulator::ModelQaAccumulator(int nant, int nspw, std::vector<std::string> source_names,
+                                       bool rest_term)
     : nant_(nant),
       nspw_(nspw),
       cells_(static_cast<std::size_t>(nant) * static_cast<std::size_t>(nspw)),
       sources_(std::move(source_names)),
-      normal_(sources_.size() * sources_.size(), 0.0),
-      rhs_(sources_.size(), 0.0) {}
+      nterms_(sources_.size() + (rest_term && !sources_.empty() ? 1 : 0)),
+      normal_(nterms_ * nterms_, 0.0),
+      rhs_(nterms_, 0.0) {}
 
 void ModelQaAccumulator::add_source_models(const VisBlock& b, std::size_t row0, std::size_t nrows,
                                            std::span<const std::vector<std::complex<float>>> models,
                                            const BandpassSolution& bp) {
-  const std::size_t ns = sources_.size();
-  if (models.size() != ns) throw InputError("model QA: one model per source expected");
+  const std::size_t ns = nterms_;
+  if (models.size() != ns) throw InputError("model QA: one model per fitted term expected");
   if (b.spw < 0 || b.spw >= nspw_)
     throw InputError(fmt::format("model QA: SPW {} outside 0..{}", b.spw, nspw_ - 1));
   if (row0 + nrows > b.nrows) throw InputError("model QA: rows outside the block");
@@ -103,9 +105,10 @@ void ModelQaAccumulator::add_source_models(const VisBlock& b, std::size_t row0, 
 std::vector<SourceFraction> solve_source_fractions(const std::vector<std::string>& names,
                                                    const std::vector<double>& normal,
                                                    const std::vector<double>& rhs, double s2) {
-  const std::size_t n = names.size();
-  if (normal.size() != n * n || rhs.size() != n) throw InputError("source fractions: sizes differ");
-  // The sources with model power in the data; A symmetric (upper triangle kept).
+  const std::size_t n = rhs.size();
+  if (normal.size() != n * n || names.size() > n)
+    throw InputError("source fractions: sizes differ");
+  // The terms with model power in the data; A symmetric (upper triangle kept).
   std::vector<std::size_t> idx;
   for (std::size_t s = 0; s < n; ++s) {
     if (normal[s * n + s] > 0) idx.push_back(s);
@@ -147,6 +150,7 @@ std::vector<SourceFraction> solve_source_fractions(const std::vector<std::string
   const auto x = solve(b);
   std::vector<SourceFraction> out;
   for (std::size_t i = 0; i < k; ++i) {
+    if (idx[i] >= names.size()) continue;  // a term fitted, not reported
     std::vector<double> e(k, 0.0);
     e[i] = 1.0;
     const double inv_ii = solve(e)[i] / (d[i] * d[i]);  // (A^-1)_ii
@@ -222,7 +226,7 @@ void ModelQaAccumulator::merge(const ModelQaAccumulator& o) {
   }
   params_ += o.params_;
   samples_ += o.samples_;
-  if (o.sources_ != sources_)
+  if (o.sources_ != sources_ || o.nterms_ != nterms_)
     throw InputError("model QA: merging accumulators of different models");
   for (std::size_t i = 0; i < normal_.size(); ++i) normal_[i] += o.normal_[i];
   for (std::size_t i = 0; i < rhs_.size(); ++i) rhs_[i] += o.rhs_[i];
@@ -292,7 +296,6 @@ ModelQaFigures ModelQaAccumulator::figures() const {
   for (const auto& t : spw) f.spw_chi2.push_back(chi2(t));
   if (!sources_.empty()) {
     f.sources = solve_source_fractions(sources_, normal_, rhs_, f.noise_var);
-    std::erase_if(f.sources, [](const SourceFraction& s) { return s.name == kRestOfModel; });
   }
   return f;
 }

@@ -36,7 +36,6 @@
 #include <complex>
 #include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -45,10 +44,6 @@
 #include "calibration/solution.h"
 
 namespace contimg::calibration {
-
-// The name of the per-source fit's term for the model's sources not fitted
-// apart: fitted (so that they do not bias the others), not reported.
-inline constexpr std::string_view kRestOfModel = "(rest of the model)";
 
 // Sums of one antenna and SPW (each baseline counts for both its antennas).
 struct ModelQaCell {
@@ -64,15 +59,19 @@ struct ModelQaCell {
 // Accumulates the sums, SPW block by SPW block, inside calibrate().
 class ModelQaAccumulator {
  public:
-  // `source_names`: the model's sources, for the per-source check (none: no check).
-  ModelQaAccumulator(int nant, int nspw, std::vector<std::string> source_names = {});
+  // `source_names`: the sources of the per-source check (none: no check);
+  // `rest_term`: one more term, the rest of the model, fitted (so that it
+  // does not bias them) and not reported.
+  ModelQaAccumulator(int nant, int nspw, std::vector<std::string> source_names = {},
+                     bool rest_term = false);
   // `model` is [row][chan] (Stokes I, as predict_block gives); the block's
   // SPW bandpass in `bp` must be solved. Pols 0 and npol-1 are taken as XX
   // and YY for the noise reference.
   void add_block(const VisBlock& block, std::span<const std::complex<float>> model,
                  const BandpassSolution& bp);
   // Rows [row0, row0 + nrows) of `block` for the per-source check:
-  // models[s] is source s's model of those rows ([row][chan], Stokes I).
+  // models[s] is source s's model of those rows ([row][chan], Stokes I),
+  // then the rest of the model's when there is a rest term.
   void add_source_models(const VisBlock& block, std::size_t row0, std::size_t nrows,
                          std::span<const std::vector<std::complex<float>>> models,
                          const BandpassSolution& bp);
@@ -86,12 +85,14 @@ class ModelQaAccumulator {
   std::vector<ModelQaCell> cells_;  // [ant * nspw + spw]
   double params_ = 0, samples_ = 0;
   std::vector<std::string> sources_;
-  std::vector<double> normal_, rhs_;  // A [s * n + t] and y of the per-source fit
+  std::size_t nterms_;                // sources_, then the rest term if any
+  std::vector<double> normal_, rhs_;  // A [s * nterms + t] and y of the per-source fit
 };
 
 // The per-source fit's solution a = A^-1 y and sigma = sqrt(s2/2 (A^-1)_ss)
 // for the sources with model power (exposed for the tests); a singular set
-// (two sources at one position) is not measurable: no entries.
+// (two sources at one position) is not measurable: no entries. `rhs` may
+// have more terms than `names`: the trailing ones are fitted, not reported.
 std::vector<SourceFraction> solve_source_fractions(const std::vector<std::string>& names,
                                                    const std::vector<double>& normal,
                                                    const std::vector<double>& rhs, double s2);
