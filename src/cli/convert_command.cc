@@ -89,6 +89,7 @@ nlohmann::json metrics_json(const conversion::ConversionResult& r) {
           {"seconds_read_wait", r.seconds_read_wait},
           {"seconds_write", r.seconds_write},
           {"seconds_verify", r.seconds_verify},
+          {"seconds_sync", r.seconds_sync},
           {"seconds_publish", r.seconds_publish},
           {"mb_per_s", r.seconds_total > 0 ? (r.bytes_read / 1e6) / r.seconds_total : 0.0},
           {"staged_in_tmpfs", r.staged_in_tmpfs},

@@ -321,6 +321,9 @@ const std::vector<KeyDef>& schema() {
        "measured 2-3x faster, docs/perf.md)."},
       {"conversion.stage_dir", Type::kPath, "",
        "Staging directory; empty = beside the output (or tmpfs, with conversion.stage_to_tmpfs, when it has room)."},
+      {"conversion.durable", Type::kBool, "true",
+       "fsync the MS before the rename that publishes it (writeback started while it is written), so that a "
+       "published MS survives a power cut."},
       {"conversion.calibrator_radius_deg", Type::kDouble, "1.0",
        "A calibrator within this distance of a field centre can rename that field.", between(0, 180)},
       {"conversion.calibrator_min_flux_jy", Type::kDouble, "1.0",

@@ -54,6 +54,7 @@ pipeline::Context ConversionStage::execute(const pipeline::Context& ctx) {
                      {"staged_in_tmpfs", r.staged_in_tmpfs},
                      {"seconds_write", r.seconds_write},
                      {"seconds_verify", r.seconds_verify},
+                     {"seconds_sync", r.seconds_sync},
                      {"seconds_publish", r.seconds_publish}})
       .with_io(r.bytes_read, r.bytes_written);
 }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <span>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "astro/time.h"
 #include "common/bounded_queue.h"
 #include "common/build_info.h"
+#include "common/durable.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "common/logging.h"
@@ -302,6 +304,11 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
 
   // 4. Stream: readers fill slot buffers ahead of the writer.
   ms::MsWriter writer(staged_ms, layout, storage);
+  // The disk writes the MS while it is computed (docs/perf.md "Durable
+  // conversion"); the staged copy in tmpfs has no disk to write.
+  std::optional<durable::WritebackPacer> pacer;
+  if (options_.durable && !res.staged_in_tmpfs)
+    pacer.emplace(staged_ms, std::chrono::milliseconds(250));
 
   const unsigned hw = thread_budget > 0 ? static_cast<unsigned>(thread_budget)
                                         : std::max(1u, std::thread::hardware_concurrency());
@@ -461,10 +468,16 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
     throw InputError(fmt::format("group {}: the written MS failed verification: {}", group_id, report.summary()));
   }
   check_interrupt();
+  if (pacer) pacer->stop();
   const auto p0 = Clock::now();
   res.bytes_written = directory_bytes(staged_ms);
   ScopedTempDir publish_area(output_dir, "publish", interrupts);
   if (same_filesystem(stage.path(), output_dir)) {
+    if (options_.durable) {
+      const auto s0 = Clock::now();
+      durable::sync_tree(staged_ms);
+      res.seconds_sync = since(s0);
+    }
     publish_by_rename(staged_ms, res.ms_path, publish_area.path());
   } else {
     // Across filesystems (tmpfs): copy next to the output first, then rename.
@@ -477,15 +490,23 @@ ConversionResult GroupConverter::convert(const std::string& group_id,
     std::error_code ec;
     fs::copy(staged_ms, copy, fs::copy_options::recursive, ec);
     if (ec) throw IoError(fmt::format("cannot copy {} to {}: {}", staged_ms.string(), copy.string(), ec.message()));
+    if (options_.durable) {
+      const auto s0 = Clock::now();
+      durable::sync_tree(copy);
+      res.seconds_sync = since(s0);
+    }
     publish_by_rename(copy, res.ms_path, publish_area.path());
   }
+  if (options_.durable) durable::sync_directory(output_dir);
   res.seconds_publish = since(p0);
   res.seconds_total = since(t_start);
-  log->info("stage=convert ms={} rows={} read_MB={:.1f} written_MB={:.1f} secs={:.2f} "
-            "(read-wait {:.2f}, write {:.2f}, verify {:.2f}, publish {:.2f}) staged_in_tmpfs={}",
-            res.ms_path.string(), res.rows, res.bytes_read / 1e6, res.bytes_written / 1e6,
-            res.seconds_total, res.seconds_read_wait, res.seconds_write, res.seconds_verify,
-            res.seconds_publish, res.staged_in_tmpfs);
+  log->info(
+      "stage=convert ms={} rows={} read_MB={:.1f} written_MB={:.1f} secs={:.2f} "
+      "(read-wait {:.2f}, write {:.2f}, verify {:.2f}, publish {:.2f} of which fsync {:.2f}) "
+      "staged_in_tmpfs={}",
+      res.ms_path.string(), res.rows, res.bytes_read / 1e6, res.bytes_written / 1e6,
+      res.seconds_total, res.seconds_read_wait, res.seconds_write, res.seconds_verify,
+      res.seconds_publish, res.seconds_sync, res.staged_in_tmpfs);
   return res;
 }
 

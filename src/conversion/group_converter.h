@@ -38,6 +38,11 @@ struct ConversionOptions {
   std::filesystem::path tmpfs_dir;   // candidate RAM staging area ("" = never)
   double calibrator_radius_deg = 1.0;  // field rename: calibrator within this of a field
   double duration_min_s = 296.0, duration_max_s = 309.5;  // verification window
+  // fsync the MS before the rename that publishes it, and the output
+  // directory after (conversion.durable): a published MS survives a power cut.
+  // Writeback is started while the MS is written, so the fsync mostly waits
+  // for nothing.
+  bool durable = true;
   ms::StorageOptions storage;
   uvh5::CacheProfiles cache_profiles;
   std::vector<std::string> command_line;  // for HISTORY
@@ -54,7 +59,7 @@ struct ConversionResult {
   std::uint64_t bytes_read = 0;     // input file bytes
   std::uint64_t bytes_written = 0;  // MS size on disk
   double seconds_total = 0, seconds_read_wait = 0, seconds_write = 0, seconds_verify = 0,
-         seconds_publish = 0;
+         seconds_sync = 0, seconds_publish = 0;
 };
 
 class GroupConverter {

@@ -33,6 +33,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/durable.h"
 #include "common/error.h"
 #include "io/ms/ms_subtables.h"
 #include "io/ms/table_release.h"
@@ -46,22 +47,6 @@ static_assert(std::is_same_v<cc::Int, std::int32_t>);
 static_assert(sizeof(cc::Bool) == 1);
 
 namespace {
-
-// fsync every file and directory of the table (casacore's flush(true) does
-// not reach the storage managers' files). Throws IoError.
-void sync_tree(const fs::path& root) {
-  const auto sync_one = [](const fs::path& p) {
-    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || ::fsync(fd) != 0) {
-      const int err = errno;
-      if (fd >= 0) ::close(fd);
-      throw IoError(fmt::format("{}: fsync failed: {}", p.string(), std::strerror(err)));
-    }
-    ::close(fd);
-  };
-  for (const auto& e : fs::recursive_directory_iterator(root)) sync_one(e.path());
-  sync_one(root);
-}
 
 // The destructor closes normally only with this much room (else abandons).
 constexpr std::uint64_t kCloseNeedsBytes = 4u << 20;
@@ -540,7 +525,8 @@ void MsTableWriter::finish(double start_mjd_s, double end_mjd_s) {
   } catch (const cc::AipsError& e) {
     m.io_fail("finishing the Measurement Set", e);
   }
-  if (m.storage.sync_on_finish) sync_tree(m.path);
+  // casacore's flush(true) does not reach the storage managers' files.
+  if (m.storage.sync_on_finish) durable::sync_tree(m.path);
 }
 
 void MsTableWriter::close() noexcept {
