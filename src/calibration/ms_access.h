@@ -1,9 +1,9 @@
 #pragma once
-// The calibration layer's casacore adapter: reads an MS one spectral window
-// at a time (all integrations and baselines of that SPW: the converter's
-// tiles are aligned to exactly these blocks, docs/ms-layout.md) into plain
-// buffers, and writes CORRECTED_DATA and FLAG back. The header stays
-// casacore-free (pimpl).
+// The calibration layer's MS access, on io/ms's CasaTable: reads an MS one
+// spectral window at a time (all integrations and baselines of that SPW: the
+// converter's tiles are aligned to exactly these blocks, docs/ms-layout.md)
+// into plain buffers, only the columns asked for, and writes CORRECTED_DATA
+// and FLAG back.
 #include <array>
 #include <complex>
 #include <cstdint>

@@ -1,7 +1,7 @@
 #pragma once
 // The checks an MS must pass before it is published (SPEC §4 "Validation
-// after writing"), read back from the table with casacore, independent of
-// the code that wrote it.
+// after writing"), read back from the table with casacore (through io/ms's
+// CasaTable), independent of the code that wrote it.
 #include <filesystem>
 #include <string>
 #include <vector>

@@ -10,6 +10,10 @@
 #include <casacore/casa/Exceptions/Error.h>
 #include <casacore/casa/Utilities/Sort.h>
 #include <casacore/casa/version.h>
+#include <casacore/tables/DataMan/TiledColumnStMan.h>
+#include <casacore/tables/DataMan/TiledShapeStMan.h>
+#include <casacore/tables/DataMan/TiledStManAccessor.h>
+#include <casacore/tables/Tables/ArrColDesc.h>
 #include <casacore/tables/Tables/ArrayColumn.h>
 #include <casacore/tables/Tables/ColumnDesc.h>
 #include <casacore/tables/Tables/ScalarColumn.h>
@@ -174,6 +178,57 @@ double CasaTable::keyword_number(const std::string& keyword) const {
       [&] { return static_cast<double>(table_of(impl_).keywordSet().asDouble(keyword)); });
 }
 
+std::string CasaTable::keyword_string(const std::string& keyword,
+                                      const std::string& fallback) const {
+  return guarded([&]() -> std::string {
+    const cc::TableRecord& kw = table_of(impl_).keywordSet();
+    return kw.isDefined(keyword) ? std::string(kw.asString(keyword)) : fallback;
+  });
+}
+
+void CasaTable::set_keyword_string(const std::string& keyword, const std::string& value) {
+  guarded([&] {
+    cc::Table t = table_of(impl_);  // shares the open table
+    cc::TableRecord& kw = t.rwKeywordSet();
+    if (value.empty()) {
+      if (kw.isDefined(keyword)) kw.removeField(keyword);
+    } else {
+      kw.define(keyword, cc::String(value));
+    }
+  });
+}
+
+bool CasaTable::has_content(const std::string& column) const {
+  return guarded([&] {
+    const cc::Table& t = table_of(impl_);
+    return t.nrow() > 0 && cc::TableColumn(t, column).hasContent(0);
+  });
+}
+
+void CasaTable::add_complex_column_like(const std::string& column, const std::string& like,
+                                        const std::string& comment, const std::string& unit) {
+  guarded([&] {
+    cc::Table t = table_of(impl_);
+    const cc::ColumnDesc& desc = t.tableDesc().columnDesc(like);
+    const cc::ROTiledStManAccessor acc(t, like, true);
+    const cc::IPosition tile = acc.tileShape(0);
+    cc::TableDesc td;
+    const std::string manager = "Tiled" + column;
+    if (desc.isFixedShape()) {
+      td.addColumn(cc::ArrayColumnDesc<cc::Complex>(column, comment, desc.shape(),
+                                                    cc::ColumnDesc::FixedShape));
+      cc::TiledColumnStMan stman(manager, tile);
+      t.addColumn(td, stman);
+    } else {
+      td.addColumn(
+          cc::ArrayColumnDesc<cc::Complex>(column, comment, desc.ndim() > 0 ? desc.ndim() : 2));
+      cc::TiledShapeStMan stman(manager, tile);
+      t.addColumn(td, stman);
+    }
+    cc::TableColumn(t, column).rwKeywordSet().define("UNIT", cc::String(unit));
+  });
+}
+
 std::string CasaTable::column_keyword(const std::string& column, const std::string& record,
                                       const std::string& field, const std::string& fallback) const {
   return guarded([&]() -> std::string {
@@ -231,16 +286,56 @@ CellArray<T> CasaTable::get_range(const std::string& column, std::uint64_t row0,
 }
 
 template <typename T>
+void CasaTable::get_range_into(const std::string& column, std::uint64_t row0, const Shape& shape,
+                               T* out) const {
+  guarded([&] {
+    const cc::Table& t = table_of(impl_);
+    if (shape.empty()) throw TableError(column + ": get_range_into without a shape");
+    const cc::Slicer rows = row_slicer(row0, shape.back());
+    const bool scalar = is_scalar(t, column);
+    if constexpr (std::is_same_v<casa_t<T>, T>) {
+      cc::Array<T> a(ipos(shape), out, cc::SHARE);
+      if (scalar) {
+        cc::Vector<T> v(a);  // references a's storage: ours
+        cc::ScalarColumn<T>(t, column).getColumnRange(rows, v);
+      } else {
+        cc::ArrayColumn<T>(t, column).getColumnRange(rows, a);
+      }
+    } else {
+      cc::Array<casa_t<T>> a(ipos(shape));
+      if (scalar) {
+        cc::Vector<casa_t<T>> v(a);
+        cc::ScalarColumn<casa_t<T>>(t, column).getColumnRange(rows, v);
+      } else {
+        cc::ArrayColumn<casa_t<T>>(t, column).getColumnRange(rows, a);
+      }
+      bool del = false;
+      const casa_t<T>* p = a.getStorage(del);
+      std::transform(p, p + a.nelements(), out,
+                     [](const casa_t<T>& x) { return static_cast<T>(x); });
+      a.freeStorage(p, del);
+    }
+  });
+}
+
+template <typename T>
 void CasaTable::put_range(const std::string& column, std::uint64_t row0, const Shape& shape,
                           const T* values) {
   guarded([&] {
     const cc::Table& t = table_of(impl_);
     if (shape.empty()) throw TableError(column + ": put_range without a shape");
-    cc::Array<casa_t<T>> a(ipos(shape));
-    bool del = false;
-    casa_t<T>* p = a.getStorage(del);
-    std::copy(values, values + a.nelements(), p);
-    a.putStorage(p, del);
+    cc::Array<casa_t<T>> a;
+    if constexpr (std::is_same_v<casa_t<T>, T>) {
+      // casacore only reads a put's array: share the caller's memory.
+      a.takeStorage(ipos(shape), const_cast<T*>(values), cc::SHARE);
+    } else {
+      a.resize(ipos(shape));
+      bool del = false;
+      casa_t<T>* p = a.getStorage(del);
+      std::transform(values, values + a.nelements(), p,
+                     [](const T& x) { return static_cast<casa_t<T>>(x); });
+      a.putStorage(p, del);
+    }
     const cc::Slicer rows = row_slicer(row0, shape.back());
     if (is_scalar(t, column)) {
       cc::ScalarColumn<casa_t<T>> c(t, column);
@@ -301,6 +396,8 @@ std::vector<CasaTable::DataManager> CasaTable::data_managers() const {
   template CellArray<T> CasaTable::get_cell<T>(const std::string&, std::uint64_t) const;
 #define CONTIMG_CASA_TABLE_RANGE(T)                                                               \
   template CellArray<T> CasaTable::get_range<T>(const std::string&, std::uint64_t, std::uint64_t) \
+      const;                                                                                      \
+  template void CasaTable::get_range_into<T>(const std::string&, std::uint64_t, const Shape&, T*) \
       const;                                                                                      \
   template void CasaTable::put_range<T>(const std::string&, std::uint64_t, const Shape&, const T*);
 

@@ -71,6 +71,11 @@ class CasaTable {
   CasaTable subtable(const std::string& keyword) const;
   // A numeric table keyword ("MS_VERSION") as double.
   double keyword_number(const std::string& keyword) const;
+  // A string table keyword; `fallback` when absent.
+  std::string keyword_string(const std::string& keyword, const std::string& fallback = "") const;
+  // Defines a string table keyword, or removes it when `value` is empty
+  // (kUpdate). Written at the next flush.
+  void set_keyword_string(const std::string& keyword, const std::string& value);
   // A string in the column's keywords: `record` "" for a keyword of the
   // column itself, else the sub-record holding `field` (e.g. "MEASINFO",
   // "Ref"). `fallback` when absent.
@@ -85,16 +90,32 @@ class CasaTable {
   template <typename T>
   CellArray<T> get_cell(const std::string& column, std::uint64_t row) const;
   Shape cell_shape(const std::string& column, std::uint64_t row) const;
+  // Whether the column's cells hold values (an optional column such as
+  // WEIGHT_SPECTRUM can exist without any: casacore's hasContent of row 0).
+  bool has_content(const std::string& column) const;
 
   // Rows [row0, row0 + nrows) of a scalar (shape {nrows}) or array column
   // (the cell shape, then nrows; all cells of the range must share a shape).
   template <typename T>
   CellArray<T> get_range(const std::string& column, std::uint64_t row0, std::uint64_t nrows) const;
+  // get_range into the caller's memory, `shape` as get_range would give it
+  // (the cell shape, then the rows) and `out` its product long: no copy for
+  // the element types casacore shares (all but std::uint8_t).
+  template <typename T>
+  void get_range_into(const std::string& column, std::uint64_t row0, const Shape& shape,
+                      T* out) const;
   // Writes rows [row0, row0 + shape.back()) of a column opened for update:
   // `shape` as get_range gives it, `values` its product long.
   template <typename T>
   void put_range(const std::string& column, std::uint64_t row0, const Shape& shape,
                  const T* values);
+
+  // Adds the array column `column` of std::complex<float> (kUpdate) with the
+  // shape, storage-manager kind and tile shape of the tiled column `like`
+  // (TiledColumnStMan when `like` has a fixed shape, else TiledShapeStMan), and
+  // a UNIT keyword: CORRECTED_DATA beside DATA.
+  void add_complex_column_like(const std::string& column, const std::string& like,
+                               const std::string& comment, const std::string& unit);
 
   // The rows sorted by `keys` (a reference table in memory), and a deep copy
   // (all values) into a new table at `path`.
