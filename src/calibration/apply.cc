@@ -40,7 +40,11 @@ void interpolate_gains(const GainSolution& s, double t, int pol, std::span<std::
   }
 }
 
-void apply_solution(const CalSolution& sol, VisBlock& b, ApplyStats& stats) {
+void apply_solution(const CalSolution& sol, const VisRows& b, ApplyStats& stats) {
+  if (b.time.size() != b.nrows || b.ant1.size() != b.nrows || b.ant2.size() != b.nrows ||
+      b.data.size() != b.nrows * b.nchan * b.npol || b.flag.size() != b.data.size()) {
+    throw InputError("apply: the rows' columns disagree in length");
+  }
   const auto& bp = sol.bandpass;
   if (static_cast<std::size_t>(b.spw) >= bp.gain.size()) {
     throw InputError("apply: the bandpass has no solution for SPW " + std::to_string(b.spw));
@@ -54,48 +58,67 @@ void apply_solution(const CalSolution& sol, VisBlock& b, ApplyStats& stats) {
   const auto cell = b.nchan * np;
   const auto& bg = bp.gain[static_cast<std::size_t>(b.spw)];
   const auto& bf = bp.flag[static_cast<std::size_t>(b.spw)];
-  std::vector<std::complex<double>> g(static_cast<std::size_t>(nant) * np);
-  std::vector<std::uint8_t> gf(g.size());
+  // Per integration, the inverse of each antenna's Jones term J = B(chan) g(t)
+  // as [ant][chan][pol] (a row's cell order): then V / (J1 conj(J2)) is
+  // V inv1 conj(inv2), two multiplications per sample instead of a complex
+  // division (a library call) and two |.|. bad: J flagged, zero or not finite.
+  std::vector<std::complex<double>> inv(static_cast<std::size_t>(nant) * cell);
+  std::vector<std::uint8_t> bad(inv.size());
+  std::vector<std::complex<double>> gp(static_cast<std::size_t>(nant));
+  std::vector<std::uint8_t> fp(static_cast<std::size_t>(nant));
   double cached_time = std::nan("");
   for (std::size_t r = 0; r < b.nrows; ++r) {
     if (!(b.time[r] == cached_time)) {
       cached_time = b.time[r];
       for (std::size_t p = 0; p < np; ++p) {
-        std::vector<std::complex<double>> gp(static_cast<std::size_t>(nant));
-        std::vector<std::uint8_t> fp(static_cast<std::size_t>(nant));
         interpolate_gains(sol.gains, cached_time, static_cast<int>(p), gp, fp);
         for (int a = 0; a < nant; ++a) {
-          g[static_cast<std::size_t>(a) * np + p] = gp[static_cast<std::size_t>(a)];
-          gf[static_cast<std::size_t>(a) * np + p] = fp[static_cast<std::size_t>(a)];
+          const auto ua = static_cast<std::size_t>(a);
+          for (std::size_t c = 0; c < b.nchan; ++c) {
+            const auto bi = bp.index(b.spw, a, static_cast<int>(p), c);
+            const std::complex<double> j = std::complex<double>(bg[bi]) * gp[ua];
+            const auto k = ua * cell + c * np + p;
+            const bool unusable = fp[ua] || bf[bi] || j == 0.0 || !std::isfinite(j.real()) ||
+                                  !std::isfinite(j.imag());
+            bad[k] = unusable ? 1 : 0;
+            inv[k] = unusable ? std::complex<double>(0.0) : 1.0 / j;
+          }
         }
       }
     }
     const int a1 = b.ant1[r], a2 = b.ant2[r];
-    const bool bad_ant = a1 < 0 || a2 < 0 || a1 >= nant || a2 >= nant;
-    for (std::size_t c = 0; c < b.nchan; ++c) {
-      for (std::size_t p = 0; p < np; ++p) {
-        const auto i = r * cell + c * np + p;
-        ++stats.samples;
+    const std::size_t row = r * cell;
+    stats.samples += cell;
+    if (a1 < 0 || a2 < 0 || a1 >= nant || a2 >= nant) {
+      for (std::size_t i = row; i < row + cell; ++i) {
         if (b.flag[i]) ++stats.flagged_before;
-        bool bad = bad_ant;
-        std::complex<double> gg(1.0, 0.0);
-        if (!bad) {
-          const auto k1 = static_cast<std::size_t>(a1) * np + p, k2 = static_cast<std::size_t>(a2) * np + p;
-          const auto b1 = bp.index(b.spw, a1, static_cast<int>(p), c), b2 = bp.index(b.spw, a2, static_cast<int>(p), c);
-          bad = gf[k1] || gf[k2] || bf[b1] || bf[b2];
-          gg = std::complex<double>(bg[b1]) * g[k1] * std::conj(std::complex<double>(bg[b2]) * g[k2]);
-          if (std::abs(gg) == 0 || !std::isfinite(std::abs(gg))) bad = true;
-        }
-        if (bad) {
-          if (!b.flag[i]) ++stats.flagged_by_solutions;
-          b.flag[i] = 1;
-          b.data[i] = 0;
-        } else {
-          b.data[i] = std::complex<float>(std::complex<double>(b.data[i]) / gg);
-        }
+        else
+          ++stats.flagged_by_solutions;
+        b.flag[i] = 1;
+        b.data[i] = 0;
+      }
+      continue;
+    }
+    const std::size_t o1 = static_cast<std::size_t>(a1) * cell,
+                      o2 = static_cast<std::size_t>(a2) * cell;
+    for (std::size_t k = 0; k < cell; ++k) {
+      const std::size_t i = row + k;
+      if (b.flag[i]) ++stats.flagged_before;
+      if (bad[o1 + k] | bad[o2 + k]) {
+        if (!b.flag[i]) ++stats.flagged_by_solutions;
+        b.flag[i] = 1;
+        b.data[i] = 0;
+      } else {
+        const std::complex<double> v(b.data[i]);
+        b.data[i] = std::complex<float>(v * inv[o1 + k] * std::conj(inv[o2 + k]));
       }
     }
   }
+}
+
+void apply_solution(const CalSolution& sol, VisBlock& b, ApplyStats& stats) {
+  apply_solution(
+      sol, VisRows{b.spw, b.nrows, b.nchan, b.npol, b.time, b.ant1, b.ant2, b.data, b.flag}, stats);
 }
 
 void ModelComparison::add(const VisBlock& b, std::span<const std::complex<float>> model) {

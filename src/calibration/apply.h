@@ -25,7 +25,21 @@ struct ApplyStats {
 void interpolate_gains(const GainSolution& s, double t, int pol, std::span<std::complex<double>> g,
                        std::span<std::uint8_t> flag);
 
-// Corrects block.data in place and updates block.flag.
+// Rows of one SPW in the caller's memory, [row][chan][pol] (a VisBlock's, or
+// a block another pass is reading: the imaging MS applies a solution while it
+// re-phases DATA when CORRECTED_DATA is not written).
+struct VisRows {
+  int spw = 0;
+  std::size_t nrows = 0, nchan = 0, npol = 0;
+  std::span<const double> time;  // MJD s, one per row
+  std::span<const int> ant1, ant2;
+  std::span<std::complex<float>> data;
+  std::span<std::uint8_t> flag;
+};
+
+// Corrects rows.data in place and updates rows.flag (flagged samples zeroed).
+void apply_solution(const CalSolution& solution, const VisRows& rows, ApplyStats& stats);
+// The same on a whole VisBlock.
 void apply_solution(const CalSolution& solution, VisBlock& block, ApplyStats& stats);
 
 // Calibrated data against a model (Stokes I, [row][chan]): per SPW the flux

@@ -19,6 +19,27 @@
 namespace contimg::calibration {
 namespace fs = std::filesystem;
 
+CalSolution load_solution(const state::CalsetRecord& set, const MsMeta& meta) {
+  const std::string ms = meta.path.string();
+  CalSolution sol;
+  sol.bandpass = read_bandpass_table(set.bandpass_table);
+  sol.gains = read_gain_table(set.gain_table);
+  if (sol.bandpass.nant != meta.nant() || sol.bandpass.freqs.size() != meta.chan_freq.size()) {
+    throw InputError(fmt::format("{}: calset {} has {} antennas and {} SPWs, the MS {} and {}", ms,
+                                 set.id, sol.bandpass.nant, sol.bandpass.freqs.size(), meta.nant(),
+                                 meta.chan_freq.size()));
+  }
+  for (std::size_t s = 0; s < meta.chan_freq.size(); ++s) {
+    const auto& a = sol.bandpass.freqs[s];
+    const auto& b = meta.chan_freq[s];
+    if (a.size() != b.size() || (!a.empty() && std::abs(a.front() - b.front()) > 1.0)) {
+      throw InputError(
+          fmt::format("{}: SPW {} of calset {} has other channels than the MS", ms, s, set.id));
+    }
+  }
+  return sol;
+}
+
 ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const pipeline::StateView* state) {
   const auto t0 = std::chrono::steady_clock::now();
   ApplyOutcome out;
@@ -32,7 +53,7 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
     throw ConfigError("calibration.when_uncalibrated must be skip or fail, got \"" + when + "\"");
   }
   std::optional<MsVisibilities> vis;
-  vis.emplace(ms, true);
+  vis.emplace(ms, req.write_corrected);
   const auto& meta = vis->meta();
   const double mid = 0.5 * (meta.time_first + meta.time_last);
 
@@ -55,27 +76,27 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
   }
-  out.calset_id = set->id;
   out.hours_from_calset = std::abs(mid - set->mid_time_s) / 3600;
   if (out.hours_from_calset > cfg.get_double("calibration.warn_hours")) {
     log->warn("calset {} is {:.1f} h from {} (calibration.warn_hours = {})", set->id, out.hours_from_calset,
               out.group_id, cfg.get_double("calibration.warn_hours"));
   }
-  CalSolution sol;
-  sol.bandpass = read_bandpass_table(set->bandpass_table);
-  sol.gains = read_gain_table(set->gain_table);
-  if (sol.bandpass.nant != meta.nant() || sol.bandpass.freqs.size() != meta.chan_freq.size()) {
-    throw InputError(fmt::format("{}: calset {} has {} antennas and {} SPWs, the MS {} and {}", ms.string(), set->id,
-                                 sol.bandpass.nant, sol.bandpass.freqs.size(), meta.nant(), meta.chan_freq.size()));
+  const CalSolution sol = load_solution(*set, meta);
+  out.calset_id = set->id;
+  if (!req.write_corrected) {
+    if (!req.check_model.empty())
+      throw ConfigError("applycal: a model check needs CORRECTED_DATA written");
+    out.calibrated = true;
+    out.deferred = true;
+    out.events.push_back({state::EventLevel::kInfo,
+                          fmt::format("calset {} ({:.1f} h away) to be applied while imaging "
+                                      "(calibration.write_corrected_data = false)",
+                                      set->id, out.hours_from_calset)});
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    log->info("calset {} chosen for {}; applied while imaging, CORRECTED_DATA not written", set->id,
+              ms.string());
+    return out;
   }
-  for (std::size_t s = 0; s < meta.chan_freq.size(); ++s) {
-    const auto& a = sol.bandpass.freqs[s];
-    const auto& b = meta.chan_freq[s];
-    if (a.size() != b.size() || (!a.empty() && std::abs(a.front() - b.front()) > 1.0)) {
-      throw InputError(fmt::format("{}: SPW {} of calset {} has other channels than the MS", ms.string(), s, set->id));
-    }
-  }
-
   std::vector<sky::Source> model;
   if (!req.check_model.empty()) model = load_model_json(req.check_model).sources;
   ModelComparison total;
@@ -113,6 +134,7 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
 nlohmann::json to_json(const ApplyOutcome& o) {
   nlohmann::json j = {{"group_id", o.group_id},
                       {"calibrated", o.calibrated},
+                      {"deferred_to_imaging", o.deferred},
                       {"calset_id", o.calset_id},
                       {"reason", o.reason},
                       {"hours_from_calset", o.hours_from_calset},
@@ -159,7 +181,12 @@ std::string wanted_calset(const std::string& requested, const pipeline::Context&
 
 }  // namespace
 
+ApplyStage::ApplyStage(const config::Config& cfg) : cfg_(cfg) {
+  request_.write_corrected = cfg.get_bool("calibration.write_corrected_data");
+}
+
 bool ApplyStage::is_done(const pipeline::Context& ctx) const {
+  if (!request_.write_corrected) return false;
   if (!ctx.has(pipeline::keys::kMsPath) || !fs::exists(ctx.get(pipeline::keys::kMsPath))) return false;
   const MsVisibilities vis(ctx.get(pipeline::keys::kMsPath));
   // Done when the MS holds the set the stage would apply now — also when there

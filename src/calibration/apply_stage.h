@@ -30,11 +30,16 @@ struct ApplyRequest {
   std::string calset_id;             // empty: nearest valid passed set
   std::filesystem::path check_model;  // optional sky model: compare the calibrated data with it
   std::function<void()> check_interrupt;
+  // false (the chain with calibration.write_corrected_data = false): the set
+  // is chosen and checked against the MS but CORRECTED_DATA is not written;
+  // the image stage applies it while it re-phases DATA (one pass fewer).
+  bool write_corrected = true;
 };
 
 struct ApplyOutcome {
   std::string group_id;
-  bool calibrated = false;
+  bool calibrated = false;  // a set applies (written, or deferred to imaging)
+  bool deferred = false;    // not written: ApplyRequest::write_corrected false
   std::string calset_id;
   std::string reason;  // why not calibrated
   double hours_from_calset = 0;
@@ -48,6 +53,10 @@ struct ApplyOutcome {
   std::vector<state::EventNote> events;  // for the group's event log
 };
 
+// The set's bandpass and gain tables, checked against the MS (antennas, SPWs,
+// channels). Throws InputError naming the MS and the set.
+CalSolution load_solution(const state::CalsetRecord& set, const MsMeta& meta);
+
 // Sets come from `state` (the orchestrator's view of this tree; nullptr: none
 // known). Never touches the state database.
 ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& request,
@@ -56,12 +65,15 @@ nlohmann::json to_json(const ApplyOutcome& o);
 
 class ApplyStage : public pipeline::Stage {
  public:
-  explicit ApplyStage(const config::Config& cfg) : cfg_(cfg) {}
+  // The chain's stage: writes CORRECTED_DATA unless
+  // calibration.write_corrected_data is false.
+  explicit ApplyStage(const config::Config& cfg);
   // `contimg applycal`: the request's set (calset_id) and model check.
   ApplyStage(const config::Config& cfg, ApplyRequest request) : cfg_(cfg), request_(std::move(request)) {}
   std::string name() const override { return "applycal"; }
   // Done when CORRECTED_DATA holds the set this stage would apply now (a newer
-  // or nearer set makes it re-apply, from DATA as always).
+  // or nearer set makes it re-apply, from DATA as always). A deferred apply
+  // is never done: it writes nothing, and choosing the set again is cheap.
   bool is_done(const pipeline::Context& ctx) const override;
   pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;

@@ -409,6 +409,9 @@ const std::vector<KeyDef>& schema() {
        "Chain flux-scale check without a reference catalogue: warn when a calibrator transit calibrated "
        "with another transit's set is further than this fraction from its catalogue flux.",
        between(0, 1)},
+      {"calibration.write_corrected_data", Type::kBool, "true",
+       "The chain's applycal writes CORRECTED_DATA into the group's MS (SPEC 5; what CASA users open). false: "
+       "the set is applied while the imaging MS is written from DATA, one pass fewer (docs/perf.md)."},
       {"calibration.when_uncalibrated", Type::kString, "skip",
        "No valid set for an MS: skip (image DATA) or fail.", one_of({"skip", "fail"})},
       {"calibration.caltables_dir", Type::kPath, "",

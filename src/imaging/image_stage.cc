@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 
 #include "astro/site_data.h"
+#include "calibration/apply.h"
+#include "calibration/apply_stage.h"
+#include "calibration/ms_access.h"
 #include "common/build_info.h"
 #include "common/error.h"
 #include "common/logging.h"
@@ -20,7 +23,9 @@ state::ImageRecord to_record(const std::string& group_id, const fs::path& ms, co
   state::ImageRecord rec;
   rec.group_id = group_id;
   rec.ms_path = ms.string();
-  rec.data_column = r.rephase.source_column;
+  rec.data_column = r.rephase.applied_in_pass.empty()
+                        ? r.rephase.source_column
+                        : r.rephase.source_column + " calibrated while imaging";
   rec.image_path = r.products.image.string();
   rec.pbcor_path = r.products.pbcor.string();
   rec.centre_ra_deg = r.rephase.centre.ra_rad / kDeg;
@@ -45,6 +50,35 @@ state::ImageRecord to_record(const std::string& group_id, const fs::path& ms, co
 // when the stage runs alone).
 std::string applied_calset(const pipeline::Context& ctx) {
   return ctx.has(pipeline::keys::kAppliedCalsetId) ? ctx.get(pipeline::keys::kAppliedCalsetId) : std::string();
+}
+
+// The set applycal chose, applied while the imaging MS is written from DATA
+// when CORRECTED_DATA does not hold it (calibration.write_corrected_data =
+// false): applycal, re-phasing and channel averaging in one pass. Nothing to
+// do when CORRECTED_DATA holds it, when none applies, or when
+// imaging.data_column names a column.
+void apply_while_imaging(const pipeline::Context& ctx, const fs::path& ms, ImagerOptions& options) {
+  const std::string id = applied_calset(ctx);
+  if (id.empty() || options.data_column != "auto") return;
+  const calibration::MsVisibilities vis(ms);
+  if (vis.applied_calset() == id) return;
+  const auto set = ctx.state() ? ctx.state()->calset(id) : std::nullopt;
+  if (!set)
+    throw InputError(
+        fmt::format("image: {}: calibration set {} is not in the registry", ms.string(), id));
+  auto solution = std::make_shared<const calibration::CalSolution>(
+      calibration::load_solution(*set, vis.meta()));
+  auto stats = std::make_shared<calibration::ApplyStats>();
+  options.correct = [solution, stats](
+                        int spw, std::span<const double> time, std::span<const int> a1,
+                        std::span<const int> a2, std::size_t nchan, std::size_t ncorr,
+                        std::span<std::complex<float>> data, std::span<std::uint8_t> flags) {
+    calibration::apply_solution(
+        *solution, calibration::VisRows{spw, time.size(), nchan, ncorr, time, a1, a2, data, flags},
+        *stats);
+  };
+  options.correct_label = "calset " + id;
+  options.data_column = "DATA";
 }
 
 }  // namespace
@@ -104,17 +138,20 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
   if (options.wsclean.abs_mem_gb <= 0 && ctx.resources().memory_bytes > 0) {
     options.wsclean.abs_mem_gb = static_cast<double>(ctx.resources().memory_bytes) / (1 << 30);
   }
+  apply_while_imaging(ctx, ms, options);
   const Imager imager(site_->data.observatory, options);
   last_ = std::make_unique<ImagerResult>(imager.run(ms, products_dir, ctx.group_id(), ctx.interrupts()));
   const auto& r = *last_;
   log->info(
-      "stage=image rows={} column={} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "
+      "stage=image rows={} column={}{} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "
       "rephase_s={:.1f} bright_pass_s={:.1f} drift_components={} drift_restored={} drift_s={:.1f} "
       "wsclean_s={:.1f} restore_s={:.1f} pb_s={:.1f} total_s={:.1f} image={}",
-      r.rephase.rows, r.rephase.source_column, r.cell_arcsec, r.size_px, r.stats.rms, r.stats.peak,
-      r.stats.dynamic_range, r.rephase.seconds_total, r.seconds_bright_pass, r.drift.components,
-      r.drift_restored, r.seconds_drift, r.seconds_wsclean, r.seconds_restore, r.seconds_pb,
-      r.seconds_total, r.products.image.string());
+      r.rephase.rows, r.rephase.source_column,
+      r.rephase.applied_in_pass.empty() ? "" : " calibrated with " + r.rephase.applied_in_pass,
+      r.cell_arcsec, r.size_px, r.stats.rms, r.stats.peak, r.stats.dynamic_range,
+      r.rephase.seconds_total, r.seconds_bright_pass, r.drift.components, r.drift_restored,
+      r.seconds_drift, r.seconds_wsclean, r.seconds_restore, r.seconds_pb, r.seconds_total,
+      r.products.image.string());
   auto rec = to_record(ctx.group_id(), ms, r);
   rec.calset_id = applied_calset(ctx);
   return ctx.with_record(state::DomainRecord{rec})

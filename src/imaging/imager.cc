@@ -232,10 +232,16 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   mo.merge_spws = options_.merge_spws;
   mo.weighting_field_rad = options_.wsclean.field_deg * kDeg;
   mo.briggs = options_.wsclean.briggs;
+  mo.correct = options_.correct;
+  mo.correct_label = options_.correct_label;
   res.rephase = make_imaging_ms(ms, staged.imaging_ms, observatory_, mo);
-  spdlog::info("image {}: re-phased {} rows of {} to RA {:.5f} Dec {:.5f} deg, {} channel(s) averaged into one, in {:.1f} s",
-               group_id, res.rephase.rows, res.rephase.source_column, res.rephase.centre.ra_rad / kDeg,
-               res.rephase.centre.dec_rad / kDeg, res.rephase.channel_average, res.rephase.seconds_total);
+  spdlog::info(
+      "image {}: re-phased {} rows of {}{} to RA {:.5f} Dec {:.5f} deg, {} channel(s) averaged "
+      "into one, in {:.1f} s",
+      group_id, res.rephase.rows, res.rephase.source_column,
+      res.rephase.applied_in_pass.empty() ? "" : " calibrated with " + res.rephase.applied_in_pass,
+      res.rephase.centre.ra_rad / kDeg, res.rephase.centre.dec_rad / kDeg,
+      res.rephase.channel_average, res.rephase.seconds_total);
 
   if (const auto& b = res.rephase.predicted_beam) {
     spdlog::info("image {}: predicted PSF main lobe {:.1f}\" x {:.1f}\" PA {:.0f} deg (Briggs {})", group_id,

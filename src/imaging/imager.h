@@ -47,6 +47,10 @@ struct ImagerOptions {
   double drift_threshold_sigma = 10;
   std::size_t drift_max_components = 500;
   std::vector<std::string> command_line;
+  // A calibration solution applied while the imaging MS is written from DATA
+  // (set by the image stage, not configuration: ImagingMsOptions::correct).
+  ImagingMsOptions::Corrector correct;
+  std::string correct_label;
 
   // imaging.* keys; throws ConfigError (e.g. a malformed imaging.phase_centre).
   static ImagerOptions from_config(const config::Config& cfg);

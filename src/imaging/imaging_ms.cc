@@ -159,6 +159,13 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     throw ConfigError(fmt::format("imaging.data_column must be auto, DATA or CORRECTED_DATA, got \"{}\"",
                                   options.data_column));
   }
+  if (options.correct) {
+    if (res.source_column != "DATA") {
+      throw ConfigError(fmt::format("{}: a solution is applied while imaging only to DATA, not {}",
+                                    in_ms.string(), res.source_column));
+    }
+    res.applied_in_pass = options.correct_label;
+  }
   const bool has_weight_spectrum = main->has_column("WEIGHT_SPECTRUM");
 
   InputDescription in;
@@ -281,15 +288,18 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     }
     layout.expected_rows = rows;
   }
-  layout.history = {{res.mid_mjd_s,
-                     fmt::format("{} of {} re-phased to RA {:.8f} deg, Dec {:.8f} deg (one field)",
-                                 res.source_column, in_ms.filename().string(),
-                                 res.centre.ra_rad * 180 / M_PI, res.centre.dec_rad * 180 / M_PI),
-                     "contimg",
-                     fmt::format("contimg image {}", build::kVersion),
-                     "INFO",
-                     options.command_line,
-                     {}}};
+  layout.history = {
+      {res.mid_mjd_s,
+       fmt::format("{}{} of {} re-phased to RA {:.8f} deg, Dec {:.8f} deg (one field)",
+                   res.source_column,
+                   res.applied_in_pass.empty() ? "" : " calibrated with " + res.applied_in_pass,
+                   in_ms.filename().string(), res.centre.ra_rad * 180 / M_PI,
+                   res.centre.dec_rad * 180 / M_PI),
+       "contimg",
+       fmt::format("contimg image {}", build::kVersion),
+       "INFO",
+       options.command_line,
+       {}}};
 
   std::vector<astro::Vec3> antennas;
   for (const auto& a : layout.antennas) antennas.push_back(a.itrf_m);
@@ -418,6 +428,13 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     t0 = Clock::now();
     const std::span<std::complex<float>> vis(data.values);
     flags = std::move(flag.values);
+    if (options.correct) {
+      const auto a0 = Clock::now();
+      options.correct(spw, std::span<const double>(time.data() + r0, n),
+                      std::span<const int>(ant1.data() + r0, n),
+                      std::span<const int>(ant2.data() + r0, n), nchan, ncorr, vis, flags);
+      res.seconds_apply += since(a0);
+    }
     weights.resize(data.size());
     if (has_weight_spectrum) {
       std::copy(weight.values.begin(), weight.values.end(), weights.begin());

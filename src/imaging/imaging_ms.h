@@ -4,9 +4,12 @@
 // that WSClean images all integrations together. The casacore adapter around
 // rephase.h: a streaming pass over the input, one (integration, SPW) block at
 // a time (bounded memory), written with ms::MsWriter.
+#include <complex>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,16 @@ namespace contimg::imaging {
 struct ImagingMsOptions {
   // "auto" (CORRECTED_DATA when present, else DATA), "DATA" or "CORRECTED_DATA".
   std::string data_column = "auto";
+  // Calibrates each block of the source column in place before it is
+  // re-phased: applycal fused into this pass when CORRECTED_DATA is not
+  // written (calibration.write_corrected_data). A block is rows of one SPW and
+  // one integration, [row][chan][corr]; the corrector may flag samples.
+  // Arguments: spw, TIME per row, ANTENNA1, ANTENNA2, nchan, ncorr, data, flags.
+  using Corrector = std::function<void(int, std::span<const double>, std::span<const int>,
+                                       std::span<const int>, std::size_t, std::size_t,
+                                       std::span<std::complex<float>>, std::span<std::uint8_t>)>;
+  Corrector correct;
+  std::string correct_label;  // what `correct` applies ("calset <id>"), for the record and HISTORY
   // The common phase centre (ICRS); none = the meridian at the group's mid time.
   std::optional<astro::SkyDirection> centre;
   std::vector<std::string> command_line;  // for HISTORY
@@ -37,6 +50,7 @@ struct ImagingMsOptions {
 struct ImagingMsResult {
   std::filesystem::path path;
   std::string source_column;             // the input column re-phased into DATA
+  std::string applied_in_pass;           // ImagingMsOptions::correct_label when a corrector ran
   astro::SkyDirection centre;            // ICRS
   double mid_jd_utc = 0;
   double pointing_dec_rad = 0;           // observed Dec of the meridian fields
@@ -54,6 +68,7 @@ struct ImagingMsResult {
   bool merged_spws = false;              // the imaging MS holds one SPW (ImagingMsOptions::merge_spws)
   std::uint64_t bytes_read = 0, bytes_written = 0;
   double seconds_read = 0, seconds_rephase = 0, seconds_write = 0, seconds_total = 0;
+  double seconds_apply = 0;  // the corrector's share of seconds_rephase
 };
 
 // True when the MS main table has the column.

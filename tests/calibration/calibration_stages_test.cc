@@ -9,13 +9,15 @@
 
 #include "calibration/apply_stage.h"
 #include "calibration/solve_stage.h"
-#include "orchestration/orchestrator.h"
 #include "catalog/calibrator_models.h"
 #include "catalog/vla_calibrators.h"
 #include "common/build_info.h"
 #include "conversion/group_converter.h"
 #include "grouping/subband_name.h"
+#include "imaging/imaging_ms.h"
+#include "io/ms/casa_table.h"
 #include "io/uvh5/hdf5_handle.h"
+#include "orchestration/orchestrator.h"
 #include "pipeline/runner.h"
 #include "simulation/calibrator_transit.h"
 #include "simulation/simulator.h"
@@ -111,6 +113,93 @@ TEST_F(CalibrationStagesTest, AFailedSetIsReportedNotThrownAndNeverApplied) {
   EXPECT_NE(r.final_context->get_string("calset_reason").find("antennas solved"), std::string::npos);
   EXPECT_FALSE(r.final_context->get_bool("calibrated"));
   EXPECT_EQ(r.final_context->get_string("applied_calset_id"), "");
+}
+
+// calibration.write_corrected_data = false: applycal chooses and checks the
+// set but writes nothing, and the imaging MS written from DATA with the set
+// applied in the same pass is bit-identical to the one written from the
+// CORRECTED_DATA an applycal writes (issue 14 item 4).
+TEST_F(CalibrationStagesTest, ApplyingWhileImagingGivesTheSameImagingMsAsCorrectedData) {
+  config::LoadOptions lo;
+  lo.overrides = {{"paths.state_db", (dir_ / "state.sqlite3").string(), "test"},
+                  {"calibration.write_corrected_data", "false", "test"}};
+  cfg_ = std::make_shared<const config::Config>(config::Config::load(lo));
+  const auto deferred = run_chain();
+  ASSERT_TRUE(deferred.ok) << deferred.stages.front().error << deferred.stages.back().error;
+  const std::string id = group_ + "_3C286";
+  EXPECT_TRUE(deferred.final_context->get_bool("calibrated"));
+  EXPECT_EQ(deferred.final_context->get_string("applied_calset_id"), id);
+  EXPECT_FALSE(imaging::ms_has_column(ms_, "CORRECTED_DATA")) << "nothing written";
+  // Rerun: the deferred apply is chosen again (never "done": it wrote nothing).
+  const auto again = run_chain();
+  ASSERT_TRUE(again.ok);
+  EXPECT_EQ(again.stages.back().outcome, pipeline::Outcome::kCompleted);
+  EXPECT_EQ(again.final_context->get_string("applied_calset_id"), id);
+
+  const auto site = astro::load_site_data(build::kDataDir);
+  state::StateDb db(dir_ / "state.sqlite3");
+  const auto set = state::calset(db, id);
+  ASSERT_TRUE(set);
+  const MsVisibilities vis(ms_);
+  const auto solution = std::make_shared<const CalSolution>(load_solution(*set, vis.meta()));
+  ApplyStats stats;
+  imaging::ImagingMsOptions fused;
+  fused.data_column = "DATA";
+  fused.max_channel_width_hz = 1e6;
+  fused.merge_spws = true;
+  fused.correct = [&](int spw, std::span<const double> t, std::span<const int> a1,
+                      std::span<const int> a2, std::size_t nchan, std::size_t ncorr,
+                      std::span<std::complex<float>> d, std::span<std::uint8_t> f) {
+    apply_solution(*solution, VisRows{spw, t.size(), nchan, ncorr, t, a1, a2, d, f}, stats);
+  };
+  fused.correct_label = "calset " + id;
+  const auto a = imaging::make_imaging_ms(ms_, dir_ / "fused.ms", site.observatory, fused);
+  EXPECT_EQ(a.source_column, "DATA");
+  EXPECT_EQ(a.applied_in_pass, "calset " + id);
+  EXPECT_GT(stats.samples, 0u);
+
+  // The two-pass route: applycal writes CORRECTED_DATA, the imaging MS reads it.
+  config::LoadOptions write;
+  write.overrides = {{"paths.state_db", (dir_ / "state.sqlite3").string(), "test"}};
+  cfg_ = std::make_shared<const config::Config>(config::Config::load(write));
+  const auto written = run_chain();
+  ASSERT_TRUE(written.ok);
+  ASSERT_TRUE(imaging::ms_has_column(ms_, "CORRECTED_DATA"));
+  imaging::ImagingMsOptions two_pass = fused;
+  two_pass.data_column = "auto";
+  two_pass.correct = nullptr;
+  two_pass.correct_label.clear();
+  const auto b = imaging::make_imaging_ms(ms_, dir_ / "two_pass.ms", site.observatory, two_pass);
+  EXPECT_EQ(b.source_column, "CORRECTED_DATA");
+  ASSERT_EQ(a.rows, b.rows);
+
+  const ms::CasaTable ta((dir_ / "fused.ms").string()), tb((dir_ / "two_pass.ms").string());
+  ASSERT_EQ(ta.nrow(), tb.nrow());
+  const auto da = ta.get_range<std::complex<float>>("DATA", 0, ta.nrow());
+  const auto db_ = tb.get_range<std::complex<float>>("DATA", 0, tb.nrow());
+  ASSERT_EQ(da.values.size(), db_.values.size());
+  std::size_t differ = 0, nonzero = 0;
+  for (std::size_t i = 0; i < da.values.size(); ++i) {
+    if (da.values[i] != db_.values[i]) ++differ;
+    if (da.values[i] != std::complex<float>(0, 0)) ++nonzero;
+  }
+  EXPECT_EQ(differ, 0u) << "DATA differs";
+  EXPECT_GT(nonzero, da.values.size() / 2);
+  EXPECT_EQ(ta.get_range<std::uint8_t>("FLAG", 0, ta.nrow()).values,
+            tb.get_range<std::uint8_t>("FLAG", 0, tb.nrow()).values);
+  EXPECT_EQ(ta.get_range<float>("WEIGHT_SPECTRUM", 0, ta.nrow()).values,
+            tb.get_range<float>("WEIGHT_SPECTRUM", 0, tb.nrow()).values);
+  // Not the trivial case: the solution changes the data (gains are not 1).
+  const auto raw = imaging::make_imaging_ms(ms_, dir_ / "raw.ms", site.observatory, [&] {
+    auto o = two_pass;
+    o.data_column = "DATA";
+    return o;
+  }());
+  const ms::CasaTable tr((dir_ / "raw.ms").string());
+  const auto dr = tr.get_range<std::complex<float>>("DATA", 0, tr.nrow());
+  std::size_t changed = 0;
+  for (std::size_t i = 0; i < dr.values.size(); ++i) changed += dr.values[i] != da.values[i];
+  EXPECT_GT(changed, dr.values.size() / 2);
 }
 
 }  // namespace
