@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/durable.h"
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/interrupts.h"
@@ -94,12 +95,15 @@ void write_token(const fs::path& dir, const std::string& token, const std::strin
     if (!out)
       throw IoError(fmt::format("{}: cannot write the product identity file", tmp.string()));
   }
+  // On disk before the rename, and the rename before the database says done.
+  durable::sync_tree(tmp);
   std::error_code ec;
   fs::rename(tmp, dir / kTokenFile, ec);
   if (ec) {
     throw IoError(fmt::format("{}: cannot publish the product identity file: {}", dir.string(),
                               ec.message()));
   }
+  durable::sync_directory(dir);
 }
 
 // The configuration that matters to a stage, as canonical JSON text.
