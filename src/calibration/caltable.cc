@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "common/build_info.h"
+#include "common/durable.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "io/ms/table_release.h"
@@ -162,10 +163,7 @@ void write_table(const fs::path& path, const std::string& viscal, const std::vec
   }
   std::error_code ec;
   fs::remove_all(path, ec);
-  fs::rename(staging, path, ec);
-  if (ec) {
-    throw IoError(fmt::format("{}: cannot rename the staged table into place: {}", path.string(), ec.message()));
-  }
+  durable::rename_into_place(staging, path);
 }
 
 // One solution cell (npol x nchan) of a row.

@@ -14,11 +14,12 @@
 #include "calibration/transit_policy.h"
 #include "catalog/calibrator_models.h"
 #include "catalog/vla_calibrators.h"
+#include "common/durable.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 #include "common/logging.h"
-#include "plot/plot.h"
 #include "pipeline/state_view.h"
+#include "plot/plot.h"
 #include "state/records.h"
 
 namespace contimg::calibration {
@@ -41,9 +42,7 @@ void remove_path(const fs::path& p) {
 // Renames a staged file or table over `to`.
 void publish(const fs::path& from, const fs::path& to) {
   remove_path(to);
-  std::error_code ec;
-  fs::rename(from, to, ec);
-  if (ec) throw IoError(fmt::format("cannot move {} to {}: {}", from.string(), to.string(), ec.message()));
+  durable::rename_into_place(from, to);
 }
 
 fs::path caltable_dir(const config::Config& cfg, const fs::path& ms) {

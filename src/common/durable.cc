@@ -46,6 +46,16 @@ void sync_directory(const fs::path& dir) {
   sync_one(dir);
 }
 
+void rename_into_place(const fs::path& from, const fs::path& to) {
+  sync_tree(from);
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec)
+    throw IoError(
+        fmt::format("cannot move {} to {}: {}", from.string(), to.string(), ec.message()));
+  sync_directory(to.has_parent_path() ? to.parent_path() : fs::path("."));
+}
+
 std::size_t start_writeback(const fs::path& root) noexcept {
   std::size_t started = 0;
   std::error_code ec;

@@ -20,6 +20,13 @@ void sync_tree(const std::filesystem::path& root);
 // fsync one directory (its entries: after a rename into it). Throws IoError.
 void sync_directory(const std::filesystem::path& dir);
 
+// Publishes `from` (a file or a directory tree) at `to` durably: `from`
+// fsynced, renamed (an existing file at `to` is replaced; an existing
+// directory must be removed by the caller first), then `to`'s directory
+// fsynced. Every product's publishing rename goes through here. Throws
+// IoError naming both paths.
+void rename_into_place(const std::filesystem::path& from, const std::filesystem::path& to);
+
 // Starts the kernel's writeback of the dirty pages of every regular file under
 // `root` without waiting for it (sync_file_range SYNC_FILE_RANGE_WRITE).
 // Files that vanish meanwhile are skipped. Returns the files started.

@@ -56,12 +56,15 @@ std::string applied_calset(const pipeline::Context& ctx) {
 // when CORRECTED_DATA does not hold it (calibration.write_corrected_data =
 // false): applycal, re-phasing and channel averaging in one pass. Nothing to
 // do when CORRECTED_DATA holds it, when none applies, or when
-// imaging.data_column names a column.
-void apply_while_imaging(const pipeline::Context& ctx, const fs::path& ms, ImagerOptions& options) {
+// imaging.data_column names a column. Returns the counts the corrector
+// fills (null when there is none), for the log.
+std::shared_ptr<calibration::ApplyStats> apply_while_imaging(const pipeline::Context& ctx,
+                                                             const fs::path& ms,
+                                                             ImagerOptions& options) {
   const std::string id = applied_calset(ctx);
-  if (id.empty() || options.data_column != "auto") return;
+  if (id.empty() || options.data_column != "auto") return nullptr;
   const calibration::MsVisibilities vis(ms);
-  if (vis.applied_calset() == id) return;
+  if (vis.applied_calset() == id) return nullptr;
   const auto set = ctx.state() ? ctx.state()->calset(id) : std::nullopt;
   if (!set)
     throw InputError(
@@ -79,6 +82,7 @@ void apply_while_imaging(const pipeline::Context& ctx, const fs::path& ms, Image
   };
   options.correct_label = "calset " + id;
   options.data_column = "DATA";
+  return stats;
 }
 
 }  // namespace
@@ -138,10 +142,15 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
   if (options.wsclean.abs_mem_gb <= 0 && ctx.resources().memory_bytes > 0) {
     options.wsclean.abs_mem_gb = static_cast<double>(ctx.resources().memory_bytes) / (1 << 30);
   }
-  apply_while_imaging(ctx, ms, options);
+  const auto applied = apply_while_imaging(ctx, ms, options);
   const Imager imager(site_->data.observatory, options);
   last_ = std::make_unique<ImagerResult>(imager.run(ms, products_dir, ctx.group_id(), ctx.interrupts()));
   const auto& r = *last_;
+  if (applied) {
+    log->info("{} applied while imaging in {:.1f} s: {} samples, {} newly flagged by the solutions",
+              r.rephase.applied_in_pass, r.rephase.seconds_apply, applied->samples,
+              applied->flagged_by_solutions);
+  }
   log->info(
       "stage=image rows={} column={}{} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "
       "rephase_s={:.1f} bright_pass_s={:.1f} drift_components={} drift_restored={} drift_s={:.1f} "

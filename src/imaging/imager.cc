@@ -10,9 +10,10 @@
 #include <spdlog/spdlog.h>
 
 #include "astro/time.h"
-#include "common/build_info.h"
-#include "common/error.h"
 #include "common/angles.h"
+#include "common/build_info.h"
+#include "common/durable.h"
+#include "common/error.h"
 #include "common/interrupts.h"
 #include "common/subprocess.h"
 #include "config/config.h"
@@ -36,8 +37,7 @@ constexpr std::size_t kBeamStep = 16;
 void rename_into(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   if (fs::is_directory(to)) fs::remove_all(to, ec);
-  fs::rename(from, to, ec);
-  if (ec) throw IoError(fmt::format("cannot move {} to {}: {}", from.string(), to.string(), ec.message()));
+  durable::rename_into_place(from, to);
 }
 
 std::vector<float> beam_on_grid(const fs::path& image, long nx, long ny, const ImagingMsResult& ms) {

@@ -96,14 +96,7 @@ void write_token(const fs::path& dir, const std::string& token, const std::strin
       throw IoError(fmt::format("{}: cannot write the product identity file", tmp.string()));
   }
   // On disk before the rename, and the rename before the database says done.
-  durable::sync_tree(tmp);
-  std::error_code ec;
-  fs::rename(tmp, dir / kTokenFile, ec);
-  if (ec) {
-    throw IoError(fmt::format("{}: cannot publish the product identity file: {}", dir.string(),
-                              ec.message()));
-  }
-  durable::sync_directory(dir);
+  durable::rename_into_place(tmp, dir / kTokenFile);
 }
 
 // The configuration that matters to a stage, as canonical JSON text.

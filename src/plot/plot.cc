@@ -8,6 +8,7 @@
 #include <cairo.h>
 #include <fmt/format.h>
 
+#include "common/durable.h"
 #include "common/error.h"
 
 namespace contimg::plot {
@@ -221,9 +222,7 @@ void write_surface(cairo_surface_t* surface, const fs::path& png) {
     fs::remove(part, ec);
     throw IoError(fmt::format("{}: cannot write PNG: {}", png.string(), cairo_status_to_string(status)));
   }
-  std::error_code ec;
-  fs::rename(part, png, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot rename into place: {}", png.string(), ec.message()));
+  durable::rename_into_place(part, png);
 }
 
 std::pair<Surface, Cairo> white_canvas(int w, int h) {

@@ -48,6 +48,24 @@ TEST(Durable, SyncTreeSyncsAndNamesWhatItCannotSync) {
   }
 }
 
+TEST(Durable, RenameIntoPlaceMovesAFileOrATreeAndNamesBothPathsOnFailure) {
+  test::TempDir dir;
+  write_file(dir.path() / "a.fits.part", 4096);
+  write_file(dir.path() / "a.fits", 10);  // replaced
+  rename_into_place(dir.path() / "a.fits.part", dir.path() / "a.fits");
+  EXPECT_EQ(fs::file_size(dir.path() / "a.fits"), 4096u);
+  EXPECT_FALSE(fs::exists(dir.path() / "a.fits.part"));
+  write_file(dir.path() / "stage" / "t.bcal" / "table.f0", 8192);
+  rename_into_place(dir.path() / "stage" / "t.bcal", dir.path() / "t.bcal");
+  EXPECT_TRUE(fs::is_regular_file(dir.path() / "t.bcal" / "table.f0"));
+  try {
+    rename_into_place(dir.path() / "missing.part", dir.path() / "b.fits");
+    FAIL() << "no IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.part"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Durable, PacerRunsUntilStoppedAndStopsPromptly) {
   test::TempDir dir;
   const fs::path ms = dir.path() / "g.ms";

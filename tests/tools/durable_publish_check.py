@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""A published MS is on disk before the rename that publishes it
-(conversion.durable, docs/perf.md "Durable conversion"). Converts a tiny
-simulated group with an LD_PRELOAD shim (fsync_trace.c) that logs every fsync
-and rename in order, then checks that every file and directory of the MS was
-fsynced before the rename into the output path, and the output directory
-after it. The same conversion with conversion.durable = false (the behaviour
-before) must fail the check: the check can tell the difference.
+"""A published product is on disk before the rename that publishes it
+(conversion.durable, durable::rename_into_place; docs/perf.md "Durable
+conversion"). Converts a tiny simulated group with an LD_PRELOAD shim
+(fsync_trace.c) that logs every fsync and rename in order, then checks that
+every file and directory of the MS was fsynced before the rename into the
+output path, and the output directory after it. The same conversion with
+conversion.durable = false (the behaviour before) must fail the check: the
+check can tell the difference. Then `contimg run` on a tiny calibrator
+transit (every stage: caltables, images, plots, catalogues, identity files):
+every rename into the output tree must publish something fsynced, and fsync
+its directory after.
 
 usage: durable_publish_check.py CONTIMG SHIM WORKDIR
 """
@@ -59,6 +63,33 @@ def audit(trace_path, final_ms):
     return problems, len(covered & wanted)
 
 
+def audit_tree(trace_path, out_root):
+    """Problems with the renames that publish into `out_root`: the source
+    fsynced before (a directory: itself and entries under it; the conversion
+    above audits an MS entry by entry), the destination's directory after.
+    Not counted: moves aside into temporary or untrusted directories, and
+    casacore's own rewrite of a table's header files inside a table."""
+    lines = [line.split() for line in open(trace_path)] if os.path.exists(trace_path) else []
+    root = os.path.realpath(out_root)
+    problems, published = [], 0
+    for j, w in enumerate(lines):
+        if w[0] != "rename":
+            continue
+        dest = os.path.realpath(w[2])
+        if not dest.startswith(root + "/") or "/.contimg-tmp-" in dest or "/untrusted/" in dest:
+            continue
+        if os.path.basename(dest).startswith("table.") and os.path.dirname(os.path.realpath(w[1])) == os.path.dirname(dest):
+            continue  # casacore rewriting a table's own header
+        published += 1
+        src = w[1]
+        synced = {x[1] for x in lines[:j] if x[0] == "fsync"}
+        if src not in synced or (os.path.isdir(dest) and not any(x.startswith(src + "/") for x in synced)):
+            problems.append("%s published without fsync" % os.path.relpath(dest, root))
+        if not any(x[0] == "fsync" and os.path.realpath(x[1]) == os.path.dirname(dest) for x in lines[j + 1:]):
+            problems.append("%s: its directory not fsynced after the rename" % os.path.relpath(dest, root))
+    return problems, published
+
+
 def main():
     exe, shim, work = sys.argv[1], sys.argv[2], sys.argv[3]
     shutil.rmtree(work, ignore_errors=True)
@@ -84,6 +115,20 @@ def main():
         else:
             ok.check("durable off: the check sees the MS published without fsync", bool(problems),
                      "no problem found: the check cannot tell")
+
+    # The whole chain on a tiny calibrator transit: every product's publishing rename.
+    c.env["FSYNC_TRACE"] = trace = os.path.join(work, "run.trace")
+    chain = os.path.join(work, "chain")
+    p = c.run("simulate", [chain + "-in", "--size", "tiny", "--nants", "12", "--calibrator", "0834+555",
+                           "--date", "2025-03-20", "--seed", "7", "--threads", "1"])
+    ok.check("calibrator transit simulated", p.returncode == 0, describe(p))
+    c.globals += ["--set", "imaging.field_deg=1", "--set", "imaging.cell_arcsec=10", "--set", "imaging.niter=1000",
+                  "--set", "imaging.threads=1"]  # WSClean in a few seconds
+    p = c.run("run", [chain + "-in", "2025-03-20", "2025-03-20", "--out", chain])
+    ok.check("run: exits 0", p.returncode == 0, describe(p))
+    problems, published = audit_tree(trace, chain)
+    ok.check("run: %d publishing renames, each of an fsynced product, its directory fsynced after" % published,
+             published >= 10 and not problems, "; ".join(problems[:6]))
     return ok.summary()
 
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "common/durable.h"
 #include "common/error.h"
 #include "common/interrupts.h"
 
@@ -105,12 +106,7 @@ StagedPath::~StagedPath() {
 }
 
 void StagedPath::commit() {
-  std::error_code ec;
-  fs::rename(staging_, final_, ec);
-  if (ec) {
-    throw IoError(fmt::format("{}: cannot move the finished file into place: {}", final_.string(),
-                              ec.message()));
-  }
+  durable::rename_into_place(staging_, final_);
   committed_ = true;
 }
 
