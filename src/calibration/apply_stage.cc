@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include "calibration/caltable.h"
 #include "calibration/ms_access.h"
 #include "calibration/solve_stage.h"
+#include "common/durable.h"
 #include "common/error.h"
 #include "common/logging.h"
 #include "pipeline/state_view.h"
@@ -102,6 +104,11 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
   ModelComparison total;
   vis->ensure_corrected_data();
   vis->set_applied_calset({});
+  // CORRECTED_DATA is written in place and recorded as applied once this
+  // returns: it must be on disk first (fsynced below). The pacer starts the
+  // writeback while the apply still computes, so the fsync waits less.
+  std::optional<durable::WritebackPacer> pacer;
+  pacer.emplace(ms);
   for (int spw = 0; spw < meta.nspw(); ++spw) {
     if (req.check_interrupt) req.check_interrupt();
     if (!vis->has_rows(spw)) continue;
@@ -122,6 +129,11 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
   out.bytes_read = vis->bytes_read();
   out.bytes_written = vis->bytes_written();
   vis.reset();
+  pacer->stop();
+  const auto t_sync = std::chrono::steady_clock::now();
+  durable::sync_tree(ms);
+  out.seconds_sync =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_sync).count();
   out.calibrated = true;
   out.events.push_back({state::EventLevel::kInfo,
                         fmt::format("applied calset {} ({:.1f} h away); {} samples newly flagged by solutions",
@@ -142,6 +154,7 @@ nlohmann::json to_json(const ApplyOutcome& o) {
                       {"flagged_before", o.stats.flagged_before},
                       {"flagged_by_solutions", o.stats.flagged_by_solutions},
                       {"seconds", o.seconds},
+                      {"seconds_sync", o.seconds_sync},
                       {"bytes_read", o.bytes_read},
                       {"bytes_written", o.bytes_written},
                       {"mb_per_s", o.seconds > 0 ? o.bytes_read / 1e6 / o.seconds : 0.0}};

@@ -45,6 +45,7 @@ struct ApplyOutcome {
   double hours_from_calset = 0;
   ApplyStats stats;
   double seconds = 0;
+  double seconds_sync = 0;  // of `seconds`: CORRECTED_DATA and FLAG fsynced
   std::uint64_t bytes_read = 0, bytes_written = 0;
   // With check_model: per SPW calibrated/model flux ratio, and the rms of
   // (calibrated - model) per complex sample.

@@ -15,8 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "astro/time.h"
-#include "common/hash.h"
+#include "common/durable.h"
 #include "common/error.h"
+#include "common/hash.h"
 #include "common/interrupts.h"
 #include "common/progress.h"
 #include "config/config.h"
@@ -523,6 +524,12 @@ FlagReport MsFlagger::run(const fs::path& ms, const InterruptGuard* interrupts, 
     throw IoError(fmt::format("{}: writing FLAG: {}{}", ms.string(), e.what(), note));
   }
   rep.seconds_write = seconds_since(t_write);
+  // FLAG is changed in place and the orchestrator records the flagging as
+  // done once this returns: on disk first, or a power cut could leave a
+  // recorded flagging with the old flags (docs/state.md "Durability").
+  const auto t_sync = Clock::now();
+  durable::sync_tree(ms);
+  rep.seconds_sync = seconds_since(t_sync);
 
   // Summary and per-axis statistics.
   for (std::size_t bl = 0; bl < nbl; ++bl) {
@@ -595,8 +602,12 @@ nlohmann::json to_json(const FlagReport& r, bool per_channel) {
                       {"clipped_samples", r.flagged_clipped},
                       {"dead_antennas", dead},
                       {"bytes_read", r.bytes_read},
-                      {"seconds", {{"read", r.seconds_read}, {"detect", r.seconds_detect},
-                                   {"write", r.seconds_write}, {"total", r.seconds_total}}},
+                      {"seconds",
+                       {{"read", r.seconds_read},
+                        {"detect", r.seconds_detect},
+                        {"write", r.seconds_write},
+                        {"sync", r.seconds_sync},
+                        {"total", r.seconds_total}}},
                       {"threads", r.threads}};
   j["antenna"] = axis_json(r.antenna);
   j["spw"] = axis_json(r.spw);

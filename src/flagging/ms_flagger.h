@@ -59,7 +59,8 @@ struct FlagReport {
   AxisStats antenna{"antenna", {}, FlagCounter()}, spw{"spw", {}, FlagCounter()},
       channel{"channel", {}, FlagCounter()}, time{"time", {}, FlagCounter()};
   std::uint64_t bytes_read = 0, bytes_written = 0;
-  double seconds_read = 0, seconds_detect = 0, seconds_write = 0, seconds_total = 0;
+  double seconds_read = 0, seconds_detect = 0, seconds_write = 0, seconds_sync = 0,
+         seconds_total = 0;
   int threads = 0;
 
   double fraction_before() const { return samples ? double(flagged_before) / double(samples) : 0.0; }

@@ -9,11 +9,15 @@ conversion.durable = false (the behaviour before) must fail the check: the
 check can tell the difference. Then `contimg run` on a tiny calibrator
 transit (every stage: caltables, images, plots, catalogues, identity files):
 every rename into the output tree must publish something fsynced, and fsync
-its directory after.
+its directory after. Last, `contimg flag` and `contimg applycal` again on the
+run's MS: every file of the MS they change in place (FLAG, CORRECTED_DATA)
+must be fsynced before their last write to the state database, which records
+the work as done.
 
 usage: durable_publish_check.py CONTIMG SHIM WORKDIR
 """
 import glob
+import hashlib
 import os
 import shutil
 import sys
@@ -90,6 +94,40 @@ def audit_tree(trace_path, out_root):
     return problems, published
 
 
+def file_digests(root):
+    out = {}
+    for base, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(base, name)
+            with open(path, "rb") as f:
+                out[os.path.realpath(path)] = hashlib.sha1(f.read()).hexdigest()
+    return out
+
+
+def clear_column(ms, column, value):
+    """Sets every cell of `column` to `value` (python-casacore), so that the
+    command under test rewrites it."""
+    from casacore.tables import table
+    t = table(ms, readonly=False, ack=False)
+    data = t.getcol(column)
+    data[...] = value
+    t.putcol(column, data)
+    t.close()
+
+
+def audit_in_place(trace_path, before, after):
+    """(problems, files changed): every file whose content changed must be
+    fsynced before the command's last write to the state database."""
+    lines = [line.split() for line in open(trace_path)] if os.path.exists(trace_path) else []
+    changed = sorted(p for p, d in after.items() if before.get(p) != d)
+    db = [i for i, w in enumerate(lines) if w[0] == "dbwrite"]
+    if not db:
+        return ["no write to the state database traced"], len(changed)
+    synced = {os.path.realpath(w[1]) for w in lines[:db[-1]] if w[0] == "fsync"}
+    return ["%s changed in place, not fsynced before the database recorded it" % os.path.basename(p)
+            for p in changed if p not in synced], changed
+
+
 def main():
     exe, shim, work = sys.argv[1], sys.argv[2], sys.argv[3]
     shutil.rmtree(work, ignore_errors=True)
@@ -129,6 +167,27 @@ def main():
     problems, published = audit_tree(trace, chain)
     ok.check("run: %d publishing renames, each of an fsynced product, its directory fsynced after" % published,
              published >= 10 and not problems, "; ".join(problems[:6]))
+
+    # In-place updates of the run's MS, each recorded in the state database.
+    mss = sorted(glob.glob(os.path.join(chain, "**", "*.ms"), recursive=True))
+    dbs = sorted(p for p in glob.glob(os.path.join(chain, "**", "*.sqlite*"), recursive=True)
+                 if not p.endswith(("-wal", "-shm", "-journal")))
+    ok.check("run: one MS and one state database", len(mss) == 1 and len(dbs) == 1, "%s %s" % (mss, dbs))
+    if mss and dbs:
+        for cmd, args in (("flag", ["--force"]), ("applycal", [])):
+            c.env["FSYNC_TRACE"] = trace = os.path.join(work, cmd + ".trace")
+            if cmd == "flag":
+                clear_column(mss[0], "FLAG", False)  # so that flagging changes the data files
+            else:
+                clear_column(mss[0], "CORRECTED_DATA", 0)
+            before = file_digests(mss[0])
+            p = c.run(cmd, [mss[0], "--db", dbs[0]] + args)
+            ok.check("%s: exits 0" % cmd, p.returncode == 0, describe(p))
+            problems, changed = audit_in_place(trace, before, file_digests(mss[0]))
+            data = [p for p in changed if os.path.basename(p).startswith("table.f")]
+            ok.check("%s: the %d files it changed in the MS (%d of column data) fsynced before the database "
+                     "recorded it" % (cmd, len(changed), len(data)),
+                     data and not problems, "; ".join(problems[:6]))
     return ok.summary()
 
 
