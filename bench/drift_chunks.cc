@@ -32,7 +32,8 @@ namespace {
 
 using namespace contimg;
 constexpr double kDeg = M_PI / 180.0;
-constexpr std::size_t kStep = 16;  // the beam is smooth: every 16 pixels, interpolated (as the imager)
+constexpr std::size_t kStep =
+    16;  // the beam is smooth: every 16 pixels, interpolated (as the imager)
 
 struct GroupBeamInputs {
   std::vector<astro::SkyDirection> pointings;  // per integration, time order
@@ -48,7 +49,8 @@ GroupBeamInputs read_group(const std::string& ms_path) {
     const auto v = field.get_cell<double>("PHASE_DIR", r).values;
     rows.push_back({field.get<double>("TIME", r), {v.at(0), v.at(1)}});
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& r : rows) g.pointings.push_back(r.second);
   const auto spw = main.subtable("SPECTRAL_WINDOW");
   for (std::uint64_t r = 0; r < spw.nrow(); ++r) {
@@ -58,16 +60,21 @@ GroupBeamInputs read_group(const std::string& ms_path) {
   return g;
 }
 
-std::vector<float> beam_on_grid(const fits::Image& im, std::span<const astro::SkyDirection> pointings,
+std::vector<float> beam_on_grid(const fits::Image& im,
+                                std::span<const astro::SkyDirection> pointings,
                                 std::span<const double> freqs) {
   const auto nx = static_cast<std::size_t>(im.nx), ny = static_cast<std::size_t>(im.ny);
-  const std::size_t ncx = imaging::coarse_points(nx, kStep), ncy = imaging::coarse_points(ny, kStep);
+  const std::size_t ncx = imaging::coarse_points(nx, kStep),
+                    ncy = imaging::coarse_points(ny, kStep);
   std::vector<float> coarse(ncx * ncy, 0.0f);
   for (std::size_t y = 0; y < ncy; ++y) {
     for (std::size_t x = 0; x < ncx; ++x) {
       double ra = 0, dec = 0;
-      if (!im.wcs->pixel_to_world(static_cast<double>(x * kStep), static_cast<double>(y * kStep), ra, dec)) continue;
-      coarse[y * ncx + x] = static_cast<float>(imaging::effective_beam(ra * kDeg, dec * kDeg, pointings, freqs));
+      if (!im.wcs->pixel_to_world(static_cast<double>(x * kStep), static_cast<double>(y * kStep),
+                                  ra, dec))
+        continue;
+      coarse[y * ncx + x] =
+          static_cast<float>(imaging::effective_beam(ra * kDeg, dec * kDeg, pointings, freqs));
     }
   }
   return imaging::upsample_grid(coarse, ncx, ncy, kStep, nx, ny);
@@ -77,7 +84,8 @@ std::vector<float> beam_on_grid(const fits::Image& im, std::span<const astro::Sk
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: drift_chunks GROUP_MS OUT_PREFIX CHUNK_0.fits ... CHUNK_K-1.fits\n");
+    std::fprintf(stderr,
+                 "usage: drift_chunks GROUP_MS OUT_PREFIX CHUNK_0.fits ... CHUNK_K-1.fits\n");
     return 2;
   }
   try {
@@ -127,11 +135,12 @@ int main(int argc, char** argv) {
     spec.bunit = "";
     fits::write_image(prefix + ".pb.fits", pb, spec);
     fits::write_image(prefix + ".weight.fits", res.weight, spec);
-    nlohmann::json j = {{"chunks", K},
-                        {"integrations_per_chunk", n / K},
-                        {"sigma_jy", res.sigma_jy},
-                        {"beam_arcsec", {res.grid.beam->major_deg * 3600, res.grid.beam->minor_deg * 3600}},
-                        {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+    nlohmann::json j = {
+        {"chunks", K},
+        {"integrations_per_chunk", n / K},
+        {"sigma_jy", res.sigma_jy},
+        {"beam_arcsec", {res.grid.beam->major_deg * 3600, res.grid.beam->minor_deg * 3600}},
+        {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
     std::printf("%s\n", j.dump().c_str());
     return 0;
   } catch (const std::exception& e) {
