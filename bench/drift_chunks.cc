@@ -16,7 +16,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <numeric>
 #include <string>
 #include <vector>
 
@@ -31,13 +30,10 @@
 namespace {
 
 using namespace contimg;
-constexpr double kDeg = M_PI / 180.0;
-constexpr std::size_t kStep =
-    16;  // the beam is smooth: every 16 pixels, interpolated (as the imager)
 
 struct GroupBeamInputs {
   std::vector<astro::SkyDirection> pointings;  // per integration, time order
-  std::vector<double> freqs_hz;                // SPW centres
+  std::vector<double> freqs_hz;                // SPW centres, as the imager takes them
 };
 
 GroupBeamInputs read_group(const std::string& ms_path) {
@@ -55,29 +51,9 @@ GroupBeamInputs read_group(const std::string& ms_path) {
   const auto spw = main.subtable("SPECTRAL_WINDOW");
   for (std::uint64_t r = 0; r < spw.nrow(); ++r) {
     const auto f = spw.get_cell<double>("CHAN_FREQ", r).values;
-    g.freqs_hz.push_back(std::accumulate(f.begin(), f.end(), 0.0) / static_cast<double>(f.size()));
+    if (!f.empty()) g.freqs_hz.push_back(0.5 * (f.front() + f.back()));
   }
   return g;
-}
-
-std::vector<float> beam_on_grid(const fits::Image& im,
-                                std::span<const astro::SkyDirection> pointings,
-                                std::span<const double> freqs) {
-  const auto nx = static_cast<std::size_t>(im.nx), ny = static_cast<std::size_t>(im.ny);
-  const std::size_t ncx = imaging::coarse_points(nx, kStep),
-                    ncy = imaging::coarse_points(ny, kStep);
-  std::vector<float> coarse(ncx * ncy, 0.0f);
-  for (std::size_t y = 0; y < ncy; ++y) {
-    for (std::size_t x = 0; x < ncx; ++x) {
-      double ra = 0, dec = 0;
-      if (!im.wcs->pixel_to_world(static_cast<double>(x * kStep), static_cast<double>(y * kStep),
-                                  ra, dec))
-        continue;
-      coarse[y * ncx + x] =
-          static_cast<float>(imaging::effective_beam(ra * kDeg, dec * kDeg, pointings, freqs));
-    }
-  }
-  return imaging::upsample_grid(coarse, ncx, ncy, kStep, nx, ny);
 }
 
 }  // namespace
@@ -103,7 +79,9 @@ int main(int argc, char** argv) {
     for (std::size_t k = 0; k < K; ++k) images.push_back(fits::read_image(argv[3 + k]));
     for (std::size_t k = 0; k < K; ++k) {
       const std::span<const astro::SkyDirection> chunk(group.pointings.data() + k * n / K, n / K);
-      beams.push_back(beam_on_grid(images[k], chunk, group.freqs_hz));
+      beams.push_back(imaging::effective_beam_on_grid(
+          *images[k].wcs, static_cast<std::size_t>(images[k].nx),
+          static_cast<std::size_t>(images[k].ny), chunk, group.freqs_hz));
     }
     for (std::size_t k = 0; k < K; ++k) {
       const auto& im = images[k];

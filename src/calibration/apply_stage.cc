@@ -107,8 +107,7 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
   // CORRECTED_DATA is written in place and recorded as applied once this
   // returns: it must be on disk first (fsynced below). The pacer starts the
   // writeback while the apply still computes, so the fsync waits less.
-  std::optional<durable::WritebackPacer> pacer;
-  pacer.emplace(ms);
+  durable::WritebackPacer pacer(ms);
   for (int spw = 0; spw < meta.nspw(); ++spw) {
     if (req.check_interrupt) req.check_interrupt();
     if (!vis->has_rows(spw)) continue;
@@ -129,7 +128,7 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
   out.bytes_read = vis->bytes_read();
   out.bytes_written = vis->bytes_written();
   vis.reset();
-  pacer->stop();
+  pacer.stop();
   const auto t_sync = std::chrono::steady_clock::now();
   durable::sync_tree(ms);
   out.seconds_sync =

@@ -3,21 +3,23 @@
 // correction, image noise; the images table.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <complex>
+#include <fstream>
 #include <random>
 
 #include "common/error.h"
 #include "config/config.h"
-#include "pipeline/context.h"
 #include "imaging/image_qa.h"
 #include "imaging/image_stage.h"
-#include "orchestration/orchestrator.h"
 #include "imaging/imager.h"
 #include "imaging/primary_beam_image.h"
 #include "imaging/rephase.h"
 #include "imaging/wsclean_driver.h"
+#include "io/fits/fits_image.h"
+#include "orchestration/orchestrator.h"
+#include "pipeline/context.h"
 #include "sky/primary_beam.h"
 #include "state/images.h"
 #include "state/state_db.h"
@@ -213,6 +215,39 @@ TEST(EffectiveBeam, IsTheAiryPatternAveragedOverPointingsAndFrequencies) {
   EXPECT_NEAR(effective_beam(1.0, 0.9 + d, one, f2), 0.5 * (sky::airy_power(d, 1.3e9) + sky::airy_power(d, 1.5e9)), 1e-12);
   EXPECT_TRUE(std::isnan(effective_beam(NAN, 0.9, one, f1)));
   EXPECT_FALSE(test::error_of<InputError>([&] { effective_beam(1.0, 0.9, {}, f1); }).empty());
+}
+
+TEST(BeamGrid, TheBeamOnAnImageGridFollowsTheWcsAndAgreesWithThePointFormula) {
+  fits::ImageSpec spec;
+  spec.nx = 301;
+  spec.ny = 250;
+  spec.ra0_deg = 202.8;
+  spec.dec0_deg = 30.6;
+  spec.cell_deg = 4.2 / 3600;  // the pipeline's pixel: a sample every 67"
+  const auto wcs = fits::wcs_of(spec);
+  // Two pointings 0.3 deg apart in RA, east of the image centre: the beam's
+  // peak is off the centre, so a transposed or shifted grid would show.
+  // 1e-4: the error the imager's 16-pixel sampling is documented to keep.
+  const double deg = M_PI / 180;
+  const std::vector<astro::SkyDirection> pointings = {{203.0 * deg, 30.6 * deg},
+                                                      {203.3 * deg, 30.6 * deg}};
+  const std::vector<double> freqs = {1.35e9, 1.45e9};
+  const auto pb = effective_beam_on_grid(wcs, spec.nx, spec.ny, pointings, freqs);
+  ASSERT_EQ(pb.size(), static_cast<std::size_t>(spec.nx * spec.ny));
+  double worst = 0;
+  for (int y = 0; y < spec.ny; y += 7) {
+    for (int x = 0; x < spec.nx; x += 5) {
+      double ra = 0, dec = 0;
+      ASSERT_TRUE(wcs.pixel_to_world(x, y, ra, dec));
+      const double exact = effective_beam(ra * deg, dec * deg, pointings, freqs);
+      worst = std::max(worst, std::abs(pb[static_cast<std::size_t>(y * spec.nx + x)] - exact));
+    }
+  }
+  EXPECT_LT(worst, 1e-4);
+  // Brighter towards the pointings (east = smaller x) than away from them.
+  EXPECT_GT(pb[125 * 301 + 20], pb[125 * 301 + 280]);
+  EXPECT_FALSE(
+      test::error_of<InputError>([&] { effective_beam_on_grid(wcs, 10, 10, {}, freqs); }).empty());
 }
 
 TEST(BeamGrid, BilinearUpsamplingIsExactForPlanesAndCorrectionCutsAtTheFraction) {

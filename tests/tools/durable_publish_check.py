@@ -122,7 +122,7 @@ def audit_in_place(trace_path, before, after):
     changed = sorted(p for p, d in after.items() if before.get(p) != d)
     db = [i for i, w in enumerate(lines) if w[0] == "dbwrite"]
     if not db:
-        return ["no write to the state database traced"], len(changed)
+        return ["no write to the state database traced"], changed
     synced = {os.path.realpath(w[1]) for w in lines[:db[-1]] if w[0] == "fsync"}
     return ["%s changed in place, not fsynced before the database recorded it" % os.path.basename(p)
             for p in changed if p not in synced], changed
@@ -187,7 +187,7 @@ def main():
             data = [p for p in changed if os.path.basename(p).startswith("table.f")]
             ok.check("%s: the %d files it changed in the MS (%d of column data) fsynced before the database "
                      "recorded it" % (cmd, len(changed), len(data)),
-                     data and not problems, "; ".join(problems[:6]))
+                     bool(data) and not problems, "; ".join(problems[:6]))
     return ok.summary()
 
 
