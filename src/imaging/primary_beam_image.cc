@@ -58,11 +58,10 @@ std::vector<float> effective_beam_on_grid(const fits::CelestialWcs& wcs, std::si
   std::vector<float> coarse(ncx * ncy);
   for (std::size_t y = 0; y < ncy; ++y) {
     for (std::size_t x = 0; x < ncx; ++x) {
-      double ra = NAN, dec = NAN;
+      double ra = 0, dec = 0;
       if (!wcs.pixel_to_world(static_cast<double>(x * kBeamStep),
-                              static_cast<double>(y * kBeamStep), ra, dec)) {
+                              static_cast<double>(y * kBeamStep), ra, dec))
         ra = dec = NAN;
-      }
       coarse[y * ncx + x] =
           static_cast<float>(effective_beam(ra * kDeg, dec * kDeg, pointings, freqs_hz));
     }
