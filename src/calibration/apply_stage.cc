@@ -90,13 +90,12 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
       throw ConfigError("applycal: a model check needs CORRECTED_DATA written");
     out.calibrated = true;
     out.deferred = true;
-    out.events.push_back({state::EventLevel::kInfo,
-                          fmt::format("calset {} ({:.1f} h away) to be applied while imaging "
-                                      "(calibration.write_corrected_data = false)",
-                                      set->id, out.hours_from_calset)});
+    out.events.push_back(
+        {state::EventLevel::kInfo,
+         fmt::format("calset {} ({:.1f} h away) to be applied in the image stage's pass", set->id,
+                     out.hours_from_calset)});
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    log->info("calset {} chosen for {}; applied while imaging, CORRECTED_DATA not written", set->id,
-              ms.string());
+    log->info("calset {} chosen for {}; applied in the image stage's pass", set->id, ms.string());
     return out;
   }
   std::vector<sky::Source> model;
@@ -194,11 +193,16 @@ std::string wanted_calset(const std::string& requested, const pipeline::Context&
 }  // namespace
 
 ApplyStage::ApplyStage(const config::Config& cfg) : cfg_(cfg) {
-  request_.write_corrected = cfg.get_bool("calibration.write_corrected_data");
+  corrected_wanted_ = cfg.get_bool("calibration.write_corrected_data");
+  // Imaging DATA as it is (a diagnostic) leaves nobody to apply the set in
+  // the image stage's pass: then this stage writes CORRECTED_DATA itself.
+  const bool image_pass_applies = cfg.get_string("imaging.data_column") != "DATA";
+  request_.write_corrected =
+      corrected_wanted_ && !(cfg.get_bool("calibration.apply_in_image_pass") && image_pass_applies);
 }
 
 bool ApplyStage::is_done(const pipeline::Context& ctx) const {
-  if (!request_.write_corrected) return false;
+  if (!corrected_wanted_) return false;
   if (!ctx.has(pipeline::keys::kMsPath) || !fs::exists(ctx.get(pipeline::keys::kMsPath))) return false;
   const MsVisibilities vis(ctx.get(pipeline::keys::kMsPath));
   // Done when the MS holds the set the stage would apply now — also when there

@@ -30,16 +30,18 @@ struct ApplyRequest {
   std::string calset_id;             // empty: nearest valid passed set
   std::filesystem::path check_model;  // optional sky model: compare the calibrated data with it
   std::function<void()> check_interrupt;
-  // false (the chain with calibration.write_corrected_data = false): the set
-  // is chosen and checked against the MS but CORRECTED_DATA is not written;
-  // the image stage applies it while it re-phases DATA (one pass fewer).
+  // false (the chain's default, calibration.apply_in_image_pass; and with
+  // calibration.write_corrected_data = false): the set is chosen and checked
+  // against the MS but not applied here; the image stage applies it while it
+  // re-phases DATA and writes CORRECTED_DATA in that same pass when
+  // calibration.write_corrected_data is true (one pass fewer).
   bool write_corrected = true;
 };
 
 struct ApplyOutcome {
   std::string group_id;
   bool calibrated = false;  // a set applies (written, or deferred to imaging)
-  bool deferred = false;    // not written: ApplyRequest::write_corrected false
+  bool deferred = false;    // applied by the image stage: ApplyRequest::write_corrected false
   std::string calset_id;
   std::string reason;  // why not calibrated
   double hours_from_calset = 0;
@@ -66,15 +68,19 @@ nlohmann::json to_json(const ApplyOutcome& o);
 
 class ApplyStage : public pipeline::Stage {
  public:
-  // The chain's stage: writes CORRECTED_DATA unless
-  // calibration.write_corrected_data is false.
+  // The chain's stage: defers the apply to the image stage's pass
+  // (calibration.apply_in_image_pass, unless imaging.data_column is DATA) or
+  // when calibration.write_corrected_data is false; else writes
+  // CORRECTED_DATA itself.
   explicit ApplyStage(const config::Config& cfg);
   // `contimg applycal`: the request's set (calset_id) and model check.
-  ApplyStage(const config::Config& cfg, ApplyRequest request) : cfg_(cfg), request_(std::move(request)) {}
+  ApplyStage(const config::Config& cfg, ApplyRequest request)
+      : cfg_(cfg), request_(std::move(request)), corrected_wanted_(request_.write_corrected) {}
   std::string name() const override { return "applycal"; }
   // Done when CORRECTED_DATA holds the set this stage would apply now (a newer
-  // or nearer set makes it re-apply, from DATA as always). A deferred apply
-  // is never done: it writes nothing, and choosing the set again is cheap.
+  // or nearer set makes it re-apply, from DATA as always), whichever pass
+  // wrote it. Without CORRECTED_DATA (calibration.write_corrected_data =
+  // false) never done: it writes nothing, and choosing the set again is cheap.
   bool is_done(const pipeline::Context& ctx) const override;
   pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
@@ -89,6 +95,8 @@ class ApplyStage : public pipeline::Stage {
  private:
   const config::Config& cfg_;
   ApplyRequest request_;
+  // CORRECTED_DATA is to hold the set (written here or in the image stage's pass).
+  bool corrected_wanted_ = true;
   std::optional<ApplyOutcome> outcome_;
 };
 

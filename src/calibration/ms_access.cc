@@ -205,6 +205,28 @@ void MsVisibilities::write_corrected(const VisBlock& b) {
   m.bytes_written += b.nrows * cell * (sizeof(std::complex<float>) + 1);
 }
 
+void MsVisibilities::write_corrected_rows(std::uint64_t row0, std::size_t nrows, std::size_t nchan,
+                                          std::size_t npol,
+                                          std::span<const std::complex<float>> data,
+                                          std::span<const std::uint8_t> flag) {
+  auto& m = *impl_;
+  const std::size_t n = nrows * nchan * npol;
+  if (data.size() != n || flag.size() != n) {
+    throw InputError(fmt::format(
+        "{}: rows {}..{}: {} values and {} flags for {} rows x {} channels x {} "
+        "correlations",
+        m.where(), row0, row0 + nrows - 1, data.size(), flag.size(), nrows, nchan, npol));
+  }
+  try {
+    const ms::Shape cells{npol, nchan, nrows};
+    m.ms.put_range<std::complex<float>>("CORRECTED_DATA", row0, cells, data.data());
+    m.ms.put_range<std::uint8_t>("FLAG", row0, cells, flag.data());
+  } catch (const ms::TableError& e) {
+    m.write_failed(fmt::format("writing CORRECTED_DATA of rows {}..{}", row0, row0 + nrows - 1), e);
+  }
+  m.bytes_written += n * (sizeof(std::complex<float>) + 1);
+}
+
 void MsVisibilities::flush() {
   impl_->ms.flush_or_throw(impl_->where());
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,12 @@ class MsVisibilities {
   void ensure_corrected_data();
   // Writes block.data to CORRECTED_DATA and block.flag to FLAG for the SPW's rows.
   void write_corrected(const VisBlock& block);
+  // Writes rows [row0, row0 + nrows) of CORRECTED_DATA and FLAG, each
+  // [row][chan][pol] (the image stage's pass, which calibrates a block of
+  // rows at a time). Throws InputError when the sizes disagree.
+  void write_corrected_rows(std::uint64_t row0, std::size_t nrows, std::size_t nchan,
+                            std::size_t npol, std::span<const std::complex<float>> data,
+                            std::span<const std::uint8_t> flag);
   void flush();
 
   // The calibration set whose solutions CORRECTED_DATA holds (MS keyword

@@ -410,8 +410,13 @@ const std::vector<KeyDef>& schema() {
        "with another transit's set is further than this fraction from its catalogue flux.",
        between(0, 1)},
       {"calibration.write_corrected_data", Type::kBool, "true",
-       "The chain's applycal writes CORRECTED_DATA into the group's MS (SPEC 5; what CASA users open). false: "
-       "the set is applied while the imaging MS is written from DATA, one pass fewer (docs/perf.md)."},
+       "The chain writes CORRECTED_DATA into the group's MS (SPEC 5; what CASA users open). false: the set is "
+       "applied while the imaging MS is written from DATA and CORRECTED_DATA is not written (docs/perf.md)."},
+      {"calibration.apply_in_image_pass", Type::kBool, "true",
+       "The chain applies the set in the image stage's one pass over DATA, which writes CORRECTED_DATA (with "
+       "calibration.write_corrected_data) and the imaging MS together; applycal only chooses and checks the "
+       "set. false: applycal writes CORRECTED_DATA in a pass of its own, which the image stage reads again "
+       "(docs/calibration.md). `contimg applycal` always writes in its own pass."},
       {"calibration.when_uncalibrated", Type::kString, "skip",
        "No valid set for an MS: skip (image DATA) or fail.", one_of({"skip", "fail"})},
       {"calibration.caltables_dir", Type::kPath, "",

@@ -1,6 +1,8 @@
 #include "imaging/image_stage.h"
 
+#include <chrono>
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -9,6 +11,7 @@
 #include "calibration/apply_stage.h"
 #include "calibration/ms_access.h"
 #include "common/build_info.h"
+#include "common/durable.h"
 #include "common/error.h"
 #include "common/logging.h"
 #include "pipeline/state_view.h"
@@ -52,27 +55,71 @@ std::string applied_calset(const pipeline::Context& ctx) {
   return ctx.has(pipeline::keys::kAppliedCalsetId) ? ctx.get(pipeline::keys::kAppliedCalsetId) : std::string();
 }
 
+// The group MS's CORRECTED_DATA written in the imaging pass: opened for
+// update before the pass, marked as holding no set until the last block is
+// flushed, then marked with the set; fsynced by finish() before the stage
+// returns (the writeback runs meanwhile, under the pacer and then WSClean).
+struct CorrectedWriter {
+  CorrectedWriter(const fs::path& ms, std::string id)
+      : ms(ms),
+        calset_id(std::move(id)),
+        vis(std::make_unique<calibration::MsVisibilities>(ms, true)) {
+    vis->ensure_corrected_data();
+    vis->set_applied_calset({});
+    pacer = std::make_unique<durable::WritebackPacer>(ms);
+  }
+  void done() {
+    vis->flush();
+    vis->set_applied_calset(calset_id);
+    bytes_written = vis->bytes_written();
+    pacer->stop();
+  }
+  // After the whole stage: the MS closed and on disk. Returns the fsync's seconds.
+  double finish() {
+    vis.reset();
+    pacer.reset();
+    const auto t0 = std::chrono::steady_clock::now();
+    durable::sync_tree(ms);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  fs::path ms;
+  std::string calset_id;
+  std::unique_ptr<calibration::MsVisibilities> vis;
+  std::unique_ptr<durable::WritebackPacer> pacer;
+  std::uint64_t bytes_written = 0;
+};
+
+struct InPassApply {
+  std::shared_ptr<calibration::ApplyStats> stats;  // the corrector's counts
+  std::shared_ptr<CorrectedWriter> writer;         // null: CORRECTED_DATA not written
+};
+
 // The set applycal chose, applied while the imaging MS is written from DATA
-// when CORRECTED_DATA does not hold it (calibration.write_corrected_data =
-// false): applycal, re-phasing and channel averaging in one pass. Nothing to
-// do when CORRECTED_DATA holds it, when none applies, or when
-// imaging.data_column names a column. Returns the counts the corrector
-// fills (null when there is none), for the log.
-std::shared_ptr<calibration::ApplyStats> apply_while_imaging(const pipeline::Context& ctx,
-                                                             const fs::path& ms,
-                                                             ImagerOptions& options) {
+// when CORRECTED_DATA does not hold it (applycal deferred it: the chain's
+// calibration.apply_in_image_pass, or calibration.write_corrected_data =
+// false): applycal, re-phasing and channel averaging in one pass, which also
+// writes CORRECTED_DATA with `write_corrected`. Nothing to do when
+// CORRECTED_DATA holds the set, when none applies, or when
+// imaging.data_column asks for DATA as it is. Returns null stats then.
+InPassApply apply_while_imaging(const pipeline::Context& ctx, const fs::path& ms,
+                                bool write_corrected, ImagerOptions& options) {
   const std::string id = applied_calset(ctx);
-  if (id.empty() || options.data_column != "auto") return nullptr;
-  const calibration::MsVisibilities vis(ms);
-  if (vis.applied_calset() == id) return nullptr;
-  const auto set = ctx.state() ? ctx.state()->calset(id) : std::nullopt;
-  if (!set)
-    throw InputError(
-        fmt::format("image: {}: calibration set {} is not in the registry", ms.string(), id));
-  auto solution = std::make_shared<const calibration::CalSolution>(
-      calibration::load_solution(*set, vis.meta()));
-  auto stats = std::make_shared<calibration::ApplyStats>();
-  options.correct = [solution, stats](
+  if (id.empty() || options.data_column == "DATA") return {};
+  if (options.data_column == "CORRECTED_DATA" && !write_corrected) return {};
+  std::optional<calibration::CalSolution> loaded;
+  {
+    const calibration::MsVisibilities vis(ms);
+    if (vis.applied_calset() == id) return {};
+    const auto set = ctx.state() ? ctx.state()->calset(id) : std::nullopt;
+    if (!set)
+      throw InputError(
+          fmt::format("image: {}: calibration set {} is not in the registry", ms.string(), id));
+    loaded = calibration::load_solution(*set, vis.meta());
+  }
+  auto solution = std::make_shared<const calibration::CalSolution>(std::move(*loaded));
+  InPassApply out;
+  out.stats = std::make_shared<calibration::ApplyStats>();
+  options.correct = [solution, stats = out.stats](
                         int spw, std::span<const double> time, std::span<const int> a1,
                         std::span<const int> a2, std::size_t nchan, std::size_t ncorr,
                         std::span<std::complex<float>> data, std::span<std::uint8_t> flags) {
@@ -82,7 +129,17 @@ std::shared_ptr<calibration::ApplyStats> apply_while_imaging(const pipeline::Con
   };
   options.correct_label = "calset " + id;
   options.data_column = "DATA";
-  return stats;
+  if (write_corrected) {
+    out.writer = std::make_shared<CorrectedWriter>(ms, id);
+    options.write_back = [w = out.writer](std::uint64_t row0, std::size_t n, std::size_t nchan,
+                                          std::size_t ncorr,
+                                          std::span<const std::complex<float>> data,
+                                          std::span<const std::uint8_t> flags) {
+      w->vis->write_corrected_rows(row0, n, nchan, ncorr, data, flags);
+    };
+    options.write_back_done = [w = out.writer] { w->done(); };
+  }
+  return out;
 }
 
 }  // namespace
@@ -93,7 +150,8 @@ struct ImageStage::Site {
 
 ImageStage::ImageStage(const config::Config& cfg)
     : site_(std::make_unique<Site>(Site{astro::load_site_data(cfg.get_path("paths.data_dir"))})),
-      options_(ImagerOptions::from_config(cfg)) {}
+      options_(ImagerOptions::from_config(cfg)),
+      write_corrected_(cfg.get_bool("calibration.write_corrected_data")) {}
 
 ImageStage::~ImageStage() = default;
 
@@ -103,6 +161,17 @@ bool ImageStage::is_done(const pipeline::Context& ctx) const {
   if (!rec || rec->ms_path != ctx.get_string("ms_path")) return false;
   // Re-applied with another set: the image is stale.
   if (rec->calset_id != applied_calset(ctx)) return false;
+  // CORRECTED_DATA is written by this stage's pass when applycal deferred:
+  // not done until the MS holds the set (an image made with
+  // write_corrected_data = false, then the setting turned on).
+  if (write_corrected_ && !rec->calset_id.empty() && options_.data_column != "DATA") {
+    try {
+      if (calibration::MsVisibilities(ctx.get_string("ms_path")).applied_calset() != rec->calset_id)
+        return false;
+    } catch (const Error&) {
+      return false;  // an unreadable MS: execute says why
+    }
+  }
   const auto p = ImageProducts::in(ctx.get_string("products_dir"), ctx.group_id());
   if (rec->image_path != p.image.string()) return false;
   for (const auto& f : {p.image, p.residual, p.model, p.psf, p.pb, p.pbcor, p.quicklook}) {
@@ -142,14 +211,31 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
   if (options.wsclean.abs_mem_gb <= 0 && ctx.resources().memory_bytes > 0) {
     options.wsclean.abs_mem_gb = static_cast<double>(ctx.resources().memory_bytes) / (1 << 30);
   }
-  const auto applied = apply_while_imaging(ctx, ms, options);
+  const auto applied = apply_while_imaging(ctx, ms, write_corrected_, options);
   const Imager imager(site_->data.observatory, options);
   last_ = std::make_unique<ImagerResult>(imager.run(ms, products_dir, ctx.group_id(), ctx.interrupts()));
   const auto& r = *last_;
-  if (applied) {
-    log->info("{} applied while imaging in {:.1f} s: {} samples, {} newly flagged by the solutions",
-              r.rephase.applied_in_pass, r.rephase.seconds_apply, applied->samples,
-              applied->flagged_by_solutions);
+  std::optional<state::EventNote> applied_note;
+  std::uint64_t corrected_bytes = 0;
+  if (applied.stats) {
+    std::string written = "CORRECTED_DATA not written (calibration.write_corrected_data = false)";
+    if (applied.writer) {
+      // Recorded as applied once this stage returns: CORRECTED_DATA on disk first.
+      const double sync_s = applied.writer->finish();
+      corrected_bytes = applied.writer->bytes_written;
+      written =
+          fmt::format("CORRECTED_DATA and FLAG written in that pass ({:.1f} s, fsync {:.1f} s)",
+                      r.rephase.seconds_write_back, sync_s);
+    }
+    log->info(
+        "{} applied while imaging in {:.1f} s: {} samples, {} newly flagged by the solutions; {}",
+        r.rephase.applied_in_pass, r.rephase.seconds_apply, applied.stats->samples,
+        applied.stats->flagged_by_solutions, written);
+    applied_note = state::EventNote{
+        state::EventLevel::kInfo,
+        fmt::format("applied {} in the image stage's pass over DATA; {} samples newly flagged by "
+                    "solutions; {}",
+                    r.rephase.applied_in_pass, applied.stats->flagged_by_solutions, written)};
   }
   log->info(
       "stage=image rows={} column={}{} cell={}\" size={} rms={:.4g} peak={:.4g} dr={:.1f} "
@@ -163,7 +249,10 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
       r.products.image.string());
   auto rec = to_record(ctx.group_id(), ms, r);
   rec.calset_id = applied_calset(ctx);
-  return ctx.with_record(state::DomainRecord{rec})
+  if (applied.writer) rec.data_column += ", also written to CORRECTED_DATA";
+  auto out = ctx.with_record(state::DomainRecord{rec});
+  if (applied_note) out = out.with_record(state::DomainRecord{*applied_note});
+  return out
       .with_outputs({{"image_fits", r.products.image.string()},
                      {"residual_fits", r.products.residual.string()},
                      {"model_fits", r.products.model.string()},
@@ -174,7 +263,8 @@ pipeline::Context ImageStage::execute(const pipeline::Context& ctx) {
                      {"image_rms_jy", r.stats.rms},
                      {"image_peak_jy", r.stats.peak},
                      {"dynamic_range", r.stats.dynamic_range}})
-      .with_io(r.rephase.bytes_read + r.drift.bytes_read, r.rephase.bytes_written + r.drift.bytes_written);
+      .with_io(r.rephase.bytes_read + r.drift.bytes_read,
+               r.rephase.bytes_written + r.drift.bytes_written + corrected_bytes);
 }
 
 std::vector<pipeline::ProductRef> ImageStage::planned_products(const pipeline::Context& ctx) const {

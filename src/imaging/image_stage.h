@@ -3,7 +3,9 @@
 // Inputs: "ms_path", "products_dir"; outputs: "image_fits", "residual_fits",
 // "model_fits", "psf_fits", "pb_fits", "pbcor_fits", "quicklook_png",
 // "image_rms_jy", "image_peak_jy", "dynamic_range". Uses CORRECTED_DATA when
-// present (imaging.data_column = auto). Returns the QA as an images record.
+// it holds the chain's set (imaging.data_column = auto); else applies the set
+// to DATA in its one pass and writes CORRECTED_DATA there (with
+// calibration.write_corrected_data). Returns the QA as an images record.
 // Running it again re-images and replaces the products and the row.
 #include <memory>
 
@@ -20,7 +22,9 @@ class ImageStage : public pipeline::Stage {
 
   std::string name() const override { return "image"; }
   // Done when the images table holds this group's image of this MS and every
-  // product file is in place (products are renamed into place, image last).
+  // product file is in place (products are renamed into place, image last),
+  // and, when the chain's set is to be in CORRECTED_DATA (written by this
+  // stage's pass, calibration.apply_in_image_pass), the MS holds it.
   bool is_done(const pipeline::Context& ctx) const override;
   pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
@@ -43,6 +47,7 @@ class ImageStage : public pipeline::Stage {
   struct Site;
   std::unique_ptr<Site> site_;
   ImagerOptions options_;
+  bool write_corrected_ = true;  // calibration.write_corrected_data
   std::unique_ptr<ImagerResult> last_;
 };
 

@@ -215,6 +215,8 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   mo.briggs = options_.wsclean.briggs;
   mo.correct = options_.correct;
   mo.correct_label = options_.correct_label;
+  mo.write_back = options_.write_back;
+  mo.write_back_done = options_.write_back_done;
   res.rephase = make_imaging_ms(ms, staged.imaging_ms, observatory_, mo);
   spdlog::info(
       "image {}: re-phased {} rows of {}{} to RA {:.5f} Dec {:.5f} deg, {} channel(s) averaged "

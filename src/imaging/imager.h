@@ -51,6 +51,8 @@ struct ImagerOptions {
   // (set by the image stage, not configuration: ImagingMsOptions::correct).
   ImagingMsOptions::Corrector correct;
   std::string correct_label;
+  ImagingMsOptions::Sink write_back;  // ImagingMsOptions::write_back (set by the image stage)
+  std::function<void()> write_back_done;
 
   // imaging.* keys; throws ConfigError (e.g. a malformed imaging.phase_centre).
   static ImagerOptions from_config(const config::Config& cfg);

@@ -165,6 +165,9 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
                                     in_ms.string(), res.source_column));
     }
     res.applied_in_pass = options.correct_label;
+  } else if (options.write_back) {
+    throw ConfigError(fmt::format(
+        "{}: CORRECTED_DATA is written back only by a pass that calibrates", in_ms.string()));
   }
   const bool has_weight_spectrum = main->has_column("WEIGHT_SPECTRUM");
 
@@ -434,6 +437,11 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
                       std::span<const int>(ant1.data() + r0, n),
                       std::span<const int>(ant2.data() + r0, n), nchan, ncorr, vis, flags);
       res.seconds_apply += since(a0);
+      if (options.write_back) {
+        const auto w0 = Clock::now();
+        options.write_back(r0, n, nchan, ncorr, vis, flags);
+        res.seconds_write_back += since(w0);
+      }
     }
     weights.resize(data.size());
     if (has_weight_spectrum) {
@@ -530,6 +538,10 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     r0 += n;
   }
   const auto t_finish = Clock::now();
+  if (options.write_back && options.write_back_done) {
+    options.write_back_done();
+    res.seconds_write_back += since(t_finish);
+  }
   flush_merged();
   writer.finish();
   res.seconds_write += since(t_finish);

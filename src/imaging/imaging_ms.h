@@ -31,6 +31,17 @@ struct ImagingMsOptions {
                                        std::span<std::complex<float>>, std::span<std::uint8_t>)>;
   Corrector correct;
   std::string correct_label;  // what `correct` applies ("calset <id>"), for the record and HISTORY
+  // With `correct`: receives each block as soon as it is calibrated, before
+  // it is re-phased (rows [row0, row0 + n) of the input MS, [row][chan][corr],
+  // and their flags), so that the caller writes the input MS's CORRECTED_DATA
+  // in this same pass (issue 14 item 4: applycal, re-phasing and channel
+  // averaging in one pass). `write_back_done` is called once after the last
+  // block, before the imaging MS is finished.
+  using Sink =
+      std::function<void(std::uint64_t row0, std::size_t n, std::size_t nchan, std::size_t ncorr,
+                         std::span<const std::complex<float>>, std::span<const std::uint8_t>)>;
+  Sink write_back;
+  std::function<void()> write_back_done;
   // The common phase centre (ICRS); none = the meridian at the group's mid time.
   std::optional<astro::SkyDirection> centre;
   std::vector<std::string> command_line;  // for HISTORY
@@ -69,6 +80,8 @@ struct ImagingMsResult {
   std::uint64_t bytes_read = 0, bytes_written = 0;
   double seconds_read = 0, seconds_rephase = 0, seconds_write = 0, seconds_total = 0;
   double seconds_apply = 0;  // the corrector's share of seconds_rephase
+  double seconds_write_back =
+      0;  // in write_back and write_back_done (CORRECTED_DATA), of the above
 };
 
 // True when the MS main table has the column.

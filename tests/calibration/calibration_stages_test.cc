@@ -6,14 +6,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "calibration/apply_stage.h"
 #include "calibration/solve_stage.h"
 #include "catalog/calibrator_models.h"
 #include "catalog/vla_calibrators.h"
 #include "common/build_info.h"
+#include "common/error.h"
 #include "conversion/group_converter.h"
 #include "grouping/subband_name.h"
+#include "imaging/image_stage.h"
 #include "imaging/imaging_ms.h"
 #include "io/ms/casa_table.h"
 #include "io/uvh5/hdf5_handle.h"
@@ -22,6 +25,7 @@
 #include "simulation/calibrator_transit.h"
 #include "simulation/simulator.h"
 #include "state/calsets.h"
+#include "state/images.h"
 #include "state/state_db.h"
 #include "support/tiny_uvh5.h"
 
@@ -79,6 +83,11 @@ class CalibrationStagesTest : public ::testing::Test {
 };
 
 TEST_F(CalibrationStagesTest, SolveThenApplyGiveTheContractOutputsAndResume) {
+  // applycal's own pass (the chain's default defers it to the image stage's, below).
+  config::LoadOptions lo;
+  lo.overrides = {{"paths.state_db", (dir_ / "state.sqlite3").string(), "test"},
+                  {"calibration.apply_in_image_pass", "false", "test"}};
+  cfg_ = std::make_shared<const config::Config>(config::Config::load(lo));
   const auto first = run_chain();
   ASSERT_TRUE(first.ok) << first.stages.front().error << first.stages.back().error;
   const auto& out = *first.final_context;
@@ -158,9 +167,44 @@ TEST_F(CalibrationStagesTest, ApplyingWhileImagingGivesTheSameImagingMsAsCorrect
   EXPECT_EQ(a.applied_in_pass, "calset " + id);
   EXPECT_GT(stats.samples, 0u);
 
+  // The chain's default (calibration.apply_in_image_pass): applycal defers
+  // and the image stage's pass writes CORRECTED_DATA and FLAG as it goes, as
+  // image_stage.cc does, here on a copy of the MS.
+  const fs::path copy = dir_ / "copy.ms";
+  fs::copy(ms_, copy, fs::copy_options::recursive);
+  {
+    MsVisibilities out(copy, /*writable=*/true);
+    out.ensure_corrected_data();
+    imaging::ImagingMsOptions in_pass = fused;
+    bool done = false;
+    in_pass.write_back = [&](std::uint64_t row0, std::size_t n, std::size_t nchan,
+                             std::size_t ncorr, std::span<const std::complex<float>> d,
+                             std::span<const std::uint8_t> f) {
+      out.write_corrected_rows(row0, n, nchan, ncorr, d, f);
+    };
+    in_pass.write_back_done = [&] {
+      out.flush();
+      done = true;
+    };
+    const auto c = imaging::make_imaging_ms(copy, dir_ / "in_pass.ms", site.observatory, in_pass);
+    EXPECT_TRUE(done);
+    EXPECT_EQ(c.rows, a.rows);
+    EXPECT_GT(out.bytes_written(), 0u);
+    // Sizes that disagree are refused, naming the MS.
+    const std::vector<std::complex<float>> one(3);
+    const std::vector<std::uint8_t> one_flag(3);
+    try {
+      out.write_corrected_rows(0, 1, 2, 2, one, one_flag);
+      ADD_FAILURE() << "3 values for 1 row x 2 channels x 2 correlations accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("copy.ms"), std::string::npos) << e.what();
+    }
+  }
+
   // The two-pass route: applycal writes CORRECTED_DATA, the imaging MS reads it.
   config::LoadOptions write;
-  write.overrides = {{"paths.state_db", (dir_ / "state.sqlite3").string(), "test"}};
+  write.overrides = {{"paths.state_db", (dir_ / "state.sqlite3").string(), "test"},
+                     {"calibration.apply_in_image_pass", "false", "test"}};
   cfg_ = std::make_shared<const config::Config>(config::Config::load(write));
   const auto written = run_chain();
   ASSERT_TRUE(written.ok);
@@ -200,6 +244,71 @@ TEST_F(CalibrationStagesTest, ApplyingWhileImagingGivesTheSameImagingMsAsCorrect
   std::size_t changed = 0;
   for (std::size_t i = 0; i < dr.values.size(); ++i) changed += dr.values[i] != da.values[i];
   EXPECT_GT(changed, dr.values.size() / 2);
+
+  // The in-pass route wrote the CORRECTED_DATA and FLAG applycal's pass wrote,
+  // bit for bit, and the same imaging MS.
+  const ms::CasaTable tm(ms_.string()), tc(copy.string());
+  ASSERT_EQ(tm.nrow(), tc.nrow());
+  const auto cm = tm.get_range<std::complex<float>>("CORRECTED_DATA", 0, tm.nrow());
+  const auto cc = tc.get_range<std::complex<float>>("CORRECTED_DATA", 0, tc.nrow());
+  ASSERT_EQ(cm.values.size(), cc.values.size());
+  std::size_t corrected_differ = 0;
+  for (std::size_t i = 0; i < cm.values.size(); ++i)
+    corrected_differ += cm.values[i] != cc.values[i];
+  EXPECT_EQ(corrected_differ, 0u) << "CORRECTED_DATA differs";
+  EXPECT_EQ(tm.get_range<std::uint8_t>("FLAG", 0, tm.nrow()).values,
+            tc.get_range<std::uint8_t>("FLAG", 0, tc.nrow()).values);
+  const ms::CasaTable ti((dir_ / "in_pass.ms").string());
+  EXPECT_EQ(ti.get_range<std::complex<float>>("DATA", 0, ti.nrow()).values, da.values);
+}
+
+// The chain's default: applycal defers to the image stage's pass, and the
+// image stage is not done until the MS's CORRECTED_DATA holds the set (an
+// image made with calibration.write_corrected_data = false, the setting then
+// turned on: CORRECTED_DATA must still be written).
+TEST_F(CalibrationStagesTest, DeferredApplyLeavesTheImageStageUndoneUntilTheMsHoldsTheSet) {
+  const auto r = run_chain();
+  ASSERT_TRUE(r.ok) << r.stages.front().error << r.stages.back().error;
+  const std::string id = group_ + "_3C286";
+  EXPECT_EQ(r.final_context->get_string("applied_calset_id"), id);
+  EXPECT_FALSE(imaging::ms_has_column(ms_, "CORRECTED_DATA"))
+      << "deferred: nothing written by applycal";
+  EXPECT_EQ(r.stages.back().outcome, pipeline::Outcome::kCompleted);
+
+  state::StateDb db(dir_ / "state.sqlite3");
+  const fs::path products = dir_ / "products";
+  const auto p = imaging::ImageProducts::in(products, group_);
+  fs::create_directories(products);
+  for (const auto& f : {p.image, p.residual, p.model, p.psf, p.pb, p.pbcor, p.quicklook})
+    std::ofstream(f) << "x";
+  state::ImageRecord rec;
+  rec.group_id = group_;
+  rec.ms_path = ms_.string();
+  rec.data_column = "DATA calibrated while imaging";
+  rec.calset_id = id;
+  rec.image_path = p.image.string();
+  rec.pbcor_path = p.pbcor.string();
+  rec.contimg_version = "test";
+  state::upsert_image(db, rec);
+  const orchestration::DbStateView view(db, (dir_ / "out").string());
+  const auto ctx = pipeline::Context(cfg_, group_,
+                                     {{"ms_path", ms_.string()},
+                                      {"products_dir", products.string()},
+                                      {"applied_calset_id", id}})
+                       .with_state(&view);
+  const imaging::ImageStage stage(*cfg_);
+  EXPECT_FALSE(stage.is_done(ctx)) << "CORRECTED_DATA does not hold the set yet";
+  {
+    MsVisibilities vis(ms_, /*writable=*/true);
+    vis.ensure_corrected_data();
+    vis.set_applied_calset(id);
+  }
+  EXPECT_TRUE(stage.is_done(ctx));
+  // And applycal is then done too, restoring the set from the MS.
+  const auto again = run_chain();
+  ASSERT_TRUE(again.ok);
+  EXPECT_EQ(again.stages.back().outcome, pipeline::Outcome::kSkipped);
+  EXPECT_EQ(again.final_context->get_string("applied_calset_id"), id);
 }
 
 }  // namespace

@@ -336,8 +336,12 @@ TEST(ImagesTable, UpsertKeepsOneRowPerGroup) {
 TEST(ImageStage, IsStaleWhenTheGroupWasRecalibratedWithAnotherSet) {
   namespace fs = std::filesystem;
   test::TempDir dir;
+  // No MS here: CORRECTED_DATA's own check (the chain's default) is in
+  // calibration_stages_test (DeferredApplyLeavesTheImageStageUndone...).
   auto cfg = std::make_shared<const config::Config>(
-      config::Config::defaults().with_override({"paths.state_db", (dir / "state.sqlite3").string(), "--set"}));
+      config::Config::defaults()
+          .with_override({"paths.state_db", (dir / "state.sqlite3").string(), "--set"})
+          .with_override({"calibration.write_corrected_data", "false", "--set"}));
   const auto products = dir / "products";
   const auto p = ImageProducts::in(products, "grp");
   fs::create_directories(p.image.parent_path());

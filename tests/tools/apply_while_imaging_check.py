@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Issue 14 item 4: `contimg run` with calibration.write_corrected_data = false
-applies the calibration set while the imaging MS is written from DATA (one
-pass over the visibilities fewer). Simulates a tiny 0834+555 transit and a
-science group an hour later and runs the chain twice into two output trees:
-with the default (applycal writes CORRECTED_DATA) and with the setting off.
-With it off: no group MS gets CORRECTED_DATA, the images table records the
-same calibration set and "DATA calibrated while imaging", the images equal the
-default run's (the imaging MS is bit-identical), and a rerun resumes (the
-image stage is found done). Checks behaviour only: exit codes, the --json
-summary, the MSs (python-casacore), the images (astropy) and the state
-database.
+"""Issue 14 item 4: applycal, re-phasing and channel averaging in one pass.
+Simulates a tiny 0834+555 transit and a science group an hour later and runs
+the chain three times into three output trees:
+- default: applycal only chooses the set; the image stage applies it in its
+  pass over DATA and writes CORRECTED_DATA and FLAG in that same pass
+  (calibration.apply_in_image_pass);
+- separate: calibration.apply_in_image_pass = false, applycal writes
+  CORRECTED_DATA in its own pass and the image stage reads it (the two-pass
+  route of before);
+- fused: calibration.write_corrected_data = false, no CORRECTED_DATA at all.
+The default's CORRECTED_DATA and FLAG equal the separate run's bit for bit and
+carry the set's keyword; every run records the same set; the images are equal;
+a rerun of the default tree finds applycal and image done. Checks behaviour
+only: exit codes, the --json summary, the MSs (python-casacore), the images
+(astropy) and the state database.
 
 usage: apply_while_imaging_check.py CONTIMG WORKDIR
 """
@@ -31,6 +35,24 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "dat
 QUICK = ["--set", "imaging.field_deg=1", "--set", "imaging.cell_arcsec=10", "--set", "imaging.niter=1000",
          "--set", "imaging.threads=1"]
 FUSED = ["--set", "calibration.write_corrected_data=false"]
+SEPARATE = ["--set", "calibration.apply_in_image_pass=false"]
+IN_PASS = "DATA calibrated while imaging, also written to CORRECTED_DATA"
+
+
+def column(ms, name):
+    t = table(ms, ack=False)
+    try:
+        return t.getcol(name)
+    finally:
+        t.close()
+
+
+def applied_keyword(ms):
+    t = table(ms, ack=False)
+    try:
+        return t.getkeyword("CONTIMG_APPLIED_CALSET") if "CONTIMG_APPLIED_CALSET" in t.keywordnames() else None
+    finally:
+        t.close()
 
 
 def has_corrected(ms):
@@ -70,7 +92,7 @@ def main():
         return ok.summary()
 
     runs = {}
-    for name, extra in (("default", []), ("fused", FUSED)):
+    for name, extra in (("default", []), ("separate", SEPARATE), ("fused", FUSED)):
         out = os.path.join(work, name)
         p = c.run("run", [raw, "2025-03-20", "2025-03-20", "--out", out] + QUICK + extra)
         counts = (p.json or {}).get("counts", {})
@@ -81,34 +103,53 @@ def main():
     if ok.failed:
         return ok.summary()
 
-    (out_a, ga), (out_b, gb) = runs["default"], runs["fused"]
-    ia, ib = images(out_a), images(out_b)
+    (out_d, gd), (out_s, gs), (out_f, gf) = runs["default"], runs["separate"], runs["fused"]
+    idb, isb, ifb = images(out_d), images(out_s), images(out_f)
     for gid in (cal["group_id"], sci["group_id"]):
-        oa, ob = ga[gid].get("outputs") or {}, gb[gid].get("outputs") or {}
-        ok.check(f"{gid}: calibrated in both runs", oa.get("calibrated") is True and ob.get("calibrated") is True,
-                 f"{oa.get('calibrated')}, {ob.get('calibrated')}")
-        ok.check(f"{gid}: the same set", oa.get("applied_calset_id") and
-                 oa.get("applied_calset_id") == ob.get("applied_calset_id"),
-                 f"{oa.get('applied_calset_id')}, {ob.get('applied_calset_id')}")
-        ok.check(f"{gid}: the default run wrote CORRECTED_DATA", has_corrected(oa["ms_path"]))
-        ok.check(f"{gid}: write_corrected_data=false wrote no CORRECTED_DATA", not has_corrected(ob["ms_path"]))
-        ok.check(f"{gid}: the default run imaged CORRECTED_DATA", ia[gid][0] == "CORRECTED_DATA", str(ia[gid]))
-        ok.check(f"{gid}: the fused run imaged DATA calibrated while imaging, with the same set",
-                 ib[gid][0] == "DATA calibrated while imaging" and ib[gid][1] == ia[gid][1], f"{ib[gid]} {ia[gid]}")
-        a = fits.getdata(oa["image_fits"]).astype(np.float64)
-        b = fits.getdata(ob["image_fits"]).astype(np.float64)
+        od, os_, of = (g[gid].get("outputs") or {} for g in (gd, gs, gf))
+        ok.check(f"{gid}: calibrated in every run", all(o.get("calibrated") is True for o in (od, os_, of)),
+                 f"{od.get('calibrated')}, {os_.get('calibrated')}, {of.get('calibrated')}")
+        sets = {o.get("applied_calset_id") for o in (od, os_, of)}
+        ok.check(f"{gid}: the same set in every run", len(sets) == 1 and None not in sets and "" not in sets,
+                 str(sets))
+        calset = od.get("applied_calset_id")
+        ok.check(f"{gid}: default: the image stage applied the set in its pass and wrote CORRECTED_DATA",
+                 idb[gid][0] == IN_PASS and idb[gid][1] == calset, str(idb[gid]))
+        ok.check(f"{gid}: default: the MS records the set it holds", applied_keyword(od["ms_path"]) == calset,
+                 str(applied_keyword(od["ms_path"])))
+        ok.check(f"{gid}: separate: the image stage read applycal's CORRECTED_DATA",
+                 isb[gid][0] == "CORRECTED_DATA" and isb[gid][1] == calset, str(isb[gid]))
+        ok.check(f"{gid}: fused: DATA calibrated while imaging, no CORRECTED_DATA",
+                 ifb[gid][0] == "DATA calibrated while imaging" and ifb[gid][1] == calset
+                 and not has_corrected(of["ms_path"]), str(ifb[gid]))
+        if has_corrected(od["ms_path"]) and has_corrected(os_["ms_path"]):
+            for col in ("CORRECTED_DATA", "FLAG"):
+                a, b = column(od["ms_path"], col), column(os_["ms_path"], col)
+                same = a.shape == b.shape and bool(np.array_equal(a, b))
+                ok.check(f"{gid}: {col} written in the image pass equals applycal's, bit for bit", same,
+                         f"shapes {a.shape} {b.shape}; differing values "
+                         f"{int(np.sum(a != b)) if a.shape == b.shape else 'n/a'}")
+        else:
+            ok.check(f"{gid}: CORRECTED_DATA in the default and separate runs", False)
+        a = fits.getdata(od["image_fits"]).astype(np.float64)
         rms = float(np.sqrt(np.mean(np.square(a - np.median(a)))))
-        diff = float(np.max(np.abs(a - b))) if a.shape == b.shape else float("inf")
-        ok.check(f"{gid}: the images are equal", diff <= 1e-3 * rms,
-                 f"max |difference| {diff:.3g} Jy/beam, rms {rms:.3g}")
+        for name, o in (("separate", os_), ("fused", of)):
+            b = fits.getdata(o["image_fits"]).astype(np.float64)
+            diff = float(np.max(np.abs(a - b))) if a.shape == b.shape else float("inf")
+            ok.check(f"{gid}: the default's image equals the {name} run's", diff <= 1e-3 * rms,
+                     f"max |difference| {diff:.3g} Jy/beam, rms {rms:.3g}")
 
-    # A rerun of the fused tree resumes: the image stage is done (same set), nothing is redone.
-    p = c.run("run", [raw, "2025-03-20", "2025-03-20", "--out", out_b] + QUICK + FUSED)
-    ok.check("fused rerun exits 0", p.returncode == 0 and (p.json or {}).get("counts", {}).get("processed") == 2,
-             describe(p))
-    for g in (p.json or {}).get("groups", []):
-        outcome = {st["stage"]: st["outcome"] for st in g["stages"]}
-        ok.check(f"rerun {g['group_id']}: image skipped", outcome.get("image") == "skipped", str(outcome.get("image")))
+    # Reruns resume: the default tree finds applycal (the MS holds the set) and
+    # image done; the fused tree finds image done (same set).
+    for name, out, extra, done in (("default", out_d, [], ("applycal", "image")), ("fused", out_f, FUSED, ("image",))):
+        p = c.run("run", [raw, "2025-03-20", "2025-03-20", "--out", out] + QUICK + extra)
+        ok.check(f"{name} rerun exits 0",
+                 p.returncode == 0 and (p.json or {}).get("counts", {}).get("processed") == 2, describe(p))
+        for g in (p.json or {}).get("groups", []):
+            outcome = {st["stage"]: st["outcome"] for st in g["stages"]}
+            for stage in done:
+                ok.check(f"{name} rerun {g['group_id']}: {stage} skipped", outcome.get(stage) == "skipped",
+                         str(outcome.get(stage)))
     return ok.summary()
 
 

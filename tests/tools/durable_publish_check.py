@@ -9,7 +9,8 @@ conversion.durable = false (the behaviour before) must fail the check: the
 check can tell the difference. Then `contimg run` on a tiny calibrator
 transit (every stage: caltables, images, plots, catalogues, identity files):
 every rename into the output tree must publish something fsynced, and fsync
-its directory after. Last, `contimg flag` and `contimg applycal` again on the
+its directory after. Last, the run again with CORRECTED_DATA cleared (the
+image stage's pass writes it), `contimg flag` and `contimg applycal` on the
 run's MS: every file of the MS they change in place (FLAG, CORRECTED_DATA)
 must be fsynced before their last write to the state database, which records
 the work as done.
@@ -115,6 +116,14 @@ def clear_column(ms, column, value):
     t.close()
 
 
+def remove_keyword(ms, keyword):
+    from casacore.tables import table
+    t = table(ms, readonly=False, ack=False)
+    if keyword in t.keywordnames():
+        t.removekeyword(keyword)
+    t.close()
+
+
 def audit_in_place(trace_path, before, after):
     """(problems, files changed): every file whose content changed must be
     fsynced before the command's last write to the state database."""
@@ -174,6 +183,23 @@ def main():
                  if not p.endswith(("-wal", "-shm", "-journal")))
     ok.check("run: one MS and one state database", len(mss) == 1 and len(dbs) == 1, "%s %s" % (mss, dbs))
     if mss and dbs:
+        # The chain's image stage writes CORRECTED_DATA in its pass over DATA
+        # (calibration.apply_in_image_pass): with the set's mark removed and
+        # the column zeroed, a rerun applies and writes it again, and must
+        # fsync it before the database records the stage.
+        clear_column(mss[0], "CORRECTED_DATA", 0)
+        remove_keyword(mss[0], "CONTIMG_APPLIED_CALSET")
+        c.env["FSYNC_TRACE"] = trace = os.path.join(work, "rerun.trace")
+        before = file_digests(mss[0])
+        p = c.run("run", [chain + "-in", "2025-03-20", "2025-03-20", "--out", chain])
+        stages = {st["stage"]: st["outcome"] for g in (p.json or {}).get("groups", []) for st in g["stages"]}
+        ok.check("rerun: exits 0, the image stage ran again", p.returncode == 0 and stages.get("image") == "completed",
+                 "%s %s" % (describe(p), stages))
+        problems, changed = audit_in_place(trace, before, file_digests(mss[0]))
+        data = [p for p in changed if os.path.basename(p).startswith("table.f")]
+        ok.check("rerun: the %d files the image stage's pass changed in the MS (%d of column data) fsynced "
+                 "before the database recorded it" % (len(changed), len(data)),
+                 bool(data) and not problems, "; ".join(problems[:6]))
         for cmd, args in (("flag", ["--force"]), ("applycal", [])):
             c.env["FSYNC_TRACE"] = trace = os.path.join(work, cmd + ".trace")
             if cmd == "flag":
