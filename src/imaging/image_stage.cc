@@ -56,9 +56,12 @@ std::string applied_calset(const pipeline::Context& ctx) {
 }
 
 // The group MS's CORRECTED_DATA written in the imaging pass: opened for
-// update before the pass, marked as holding no set until the last block is
-// flushed, then marked with the set; fsynced by finish() before the stage
-// returns (the writeback runs meanwhile, under the pacer and then WSClean).
+// update before the pass and marked as holding no set; the last block
+// flushed at the end of the pass; after the whole stage (the writeback has
+// run meanwhile, under the pacer and then WSClean) fsynced, and only then
+// marked with the set: the mark never stands for data not yet on disk, and a
+// stage that fails after the pass leaves the MS unmarked (the rerun applies
+// again from DATA).
 struct CorrectedWriter {
   CorrectedWriter(const fs::path& ms, std::string id)
       : ms(ms),
@@ -70,15 +73,17 @@ struct CorrectedWriter {
   }
   void done() {
     vis->flush();
-    vis->set_applied_calset(calset_id);
     bytes_written = vis->bytes_written();
     pacer->stop();
   }
-  // After the whole stage: the MS closed and on disk. Returns the fsync's seconds.
+  // After the whole stage: the data on disk, then the mark. Returns the
+  // fsyncs' seconds.
   double finish() {
-    vis.reset();
     pacer.reset();
     const auto t0 = std::chrono::steady_clock::now();
+    durable::sync_tree(ms);
+    vis->set_applied_calset(calset_id);
+    vis.reset();
     durable::sync_tree(ms);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
