@@ -48,6 +48,8 @@ def column(ms, name):
 
 
 def applied_keyword(ms):
+    if not ms or not os.path.isdir(ms):
+        return None
     t = table(ms, ack=False)
     try:
         return t.getkeyword("CONTIMG_APPLIED_CALSET") if "CONTIMG_APPLIED_CALSET" in t.keywordnames() else None
@@ -138,6 +140,36 @@ def main():
             diff = float(np.max(np.abs(a - b))) if a.shape == b.shape else float("inf")
             ok.check(f"{gid}: the default's image equals the {name} run's", diff <= 1e-3 * rms,
                      f"max |difference| {diff:.3g} Jy/beam, rms {rms:.3g}")
+
+    # A stage that fails after its pass (a WSClean that answers --version, as
+    # the preflight asks, and fails every imaging run) leaves CORRECTED_DATA
+    # written but the MS unmarked; the rerun applies again and marks it, with
+    # the same CORRECTED_DATA as applycal's own pass.
+    out_x = os.path.join(work, "wsclean_fails")
+    failing = os.path.join(work, "failing-wsclean")
+    with open(failing, "w") as f:
+        f.write('#!/bin/sh\n[ "$1" = --version ] && exec wsclean --version\n'
+                'echo "simulated WSClean failure" >&2\nexit 1\n')
+    os.chmod(failing, 0o755)
+    p = c.run("run", [raw, "2025-03-20", "2025-03-20", "--out", out_x] + QUICK + ["--set", "imaging.wsclean=" + failing])
+    gx = {g["group_id"]: g for g in (p.json or {}).get("groups", [])}
+    ok.check("WSClean failing: the run fails its groups", p.returncode != 0 and
+             all(g.get("status") == "failed" for g in gx.values()) and len(gx) == 2, describe(p))
+    for gid, g in gx.items():
+        ms = (g.get("outputs") or {}).get("ms_path") or gd[gid]["outputs"]["ms_path"].replace(out_d, out_x)
+        ok.check(f"{gid}: after the failed image stage CORRECTED_DATA is there but the MS is not marked",
+                 has_corrected(ms) and not applied_keyword(ms), str(applied_keyword(ms)))
+    p = c.run("run", [raw, "2025-03-20", "2025-03-20", "--out", out_x] + QUICK)
+    for g in (p.json or {}).get("groups", []):
+        gid, o = g["group_id"], g.get("outputs") or {}
+        outcome = {st["stage"]: st["outcome"] for st in g["stages"]}
+        ok.check(f"{gid}: the rerun applies in the image pass again and marks the MS",
+                 outcome.get("image") == "completed" and applied_keyword(o.get("ms_path", "")) ==
+                 gd[gid]["outputs"]["applied_calset_id"], f"{outcome} {applied_keyword(o.get('ms_path', ''))}")
+        if o.get("ms_path"):
+            a, b = column(o["ms_path"], "CORRECTED_DATA"), column(gs[gid]["outputs"]["ms_path"], "CORRECTED_DATA")
+            ok.check(f"{gid}: the rerun's CORRECTED_DATA equals applycal's", a.shape == b.shape and
+                     bool(np.array_equal(a, b)))
 
     # Reruns resume: the default tree finds applycal (the MS holds the set) and
     # image done; the fused tree finds image done (same set).
