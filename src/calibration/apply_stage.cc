@@ -193,16 +193,15 @@ std::string wanted_calset(const std::string& requested, const pipeline::Context&
 }  // namespace
 
 ApplyStage::ApplyStage(const config::Config& cfg) : cfg_(cfg) {
-  corrected_wanted_ = cfg.get_bool("calibration.write_corrected_data");
   // Imaging DATA as it is (a diagnostic) leaves nobody to apply the set in
   // the image stage's pass: then this stage writes CORRECTED_DATA itself.
   const bool image_pass_applies = cfg.get_string("imaging.data_column") != "DATA";
-  request_.write_corrected =
-      corrected_wanted_ && !(cfg.get_bool("calibration.apply_in_image_pass") && image_pass_applies);
+  request_.write_corrected = cfg.get_bool("calibration.write_corrected_data") &&
+                             !(cfg.get_bool("calibration.apply_in_image_pass") && image_pass_applies);
 }
 
 bool ApplyStage::is_done(const pipeline::Context& ctx) const {
-  if (!corrected_wanted_) return false;
+  if (!request_.write_corrected) return true;  // deferred: restore() chooses again
   if (!ctx.has(pipeline::keys::kMsPath) || !fs::exists(ctx.get(pipeline::keys::kMsPath))) return false;
   const MsVisibilities vis(ctx.get(pipeline::keys::kMsPath));
   // Done when the MS holds the set the stage would apply now — also when there
@@ -213,6 +212,15 @@ bool ApplyStage::is_done(const pipeline::Context& ctx) const {
 
 pipeline::Context ApplyStage::restore(const pipeline::Context& ctx) const {
   const MsVisibilities vis(ctx.get(pipeline::keys::kMsPath));
+  if (!request_.write_corrected) {
+    // Deferred: the set it would choose now, as execute chooses.
+    const std::string id = wanted_calset(request_.calset_id, ctx, vis.meta());
+    if (id.empty() && cfg_.get_string("calibration.when_uncalibrated") == "fail") {
+      // Execute says why, and fails the group.
+      throw InputError(ctx.get(pipeline::keys::kMsPath) + ": no valid passed calibration set now");
+    }
+    return ctx.with(pipeline::keys::kCalibrated, !id.empty()).with(pipeline::keys::kAppliedCalsetId, id);
+  }
   return ctx.with(pipeline::keys::kCalibrated, !vis.applied_calset().empty())
       .with(pipeline::keys::kAppliedCalsetId, vis.applied_calset());
 }

@@ -74,13 +74,15 @@ class ApplyStage : public pipeline::Stage {
   // CORRECTED_DATA itself.
   explicit ApplyStage(const config::Config& cfg);
   // `contimg applycal`: the request's set (calset_id) and model check.
-  ApplyStage(const config::Config& cfg, ApplyRequest request)
-      : cfg_(cfg), request_(std::move(request)), corrected_wanted_(request_.write_corrected) {}
+  ApplyStage(const config::Config& cfg, ApplyRequest request) : cfg_(cfg), request_(std::move(request)) {}
   std::string name() const override { return "applycal"; }
-  // Done when CORRECTED_DATA holds the set this stage would apply now (a newer
-  // or nearer set makes it re-apply, from DATA as always), whichever pass
-  // wrote it. Without CORRECTED_DATA (calibration.write_corrected_data =
-  // false) never done: it writes nothing, and choosing the set again is cheap.
+  // Writing CORRECTED_DATA itself: done when the MS holds the set this stage
+  // would apply now (a newer or nearer set makes it re-apply, from DATA as
+  // always). Deferred to the image stage's pass: it has no product, only its
+  // choice, so it is done once it ran (the orchestrator asks only then: its
+  // job done, the same version) and restore() chooses again — a newer set is
+  // then applied by the image stage, which is not done until its record and
+  // the MS's mark name the set.
   bool is_done(const pipeline::Context& ctx) const override;
   pipeline::Context restore(const pipeline::Context& ctx) const override;
   void validate(const pipeline::Context& ctx) const override;
@@ -95,8 +97,6 @@ class ApplyStage : public pipeline::Stage {
  private:
   const config::Config& cfg_;
   ApplyRequest request_;
-  // CORRECTED_DATA is to hold the set (written here or in the image stage's pass).
-  bool corrected_wanted_ = true;
   std::optional<ApplyOutcome> outcome_;
 };
 
