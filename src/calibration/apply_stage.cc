@@ -196,8 +196,9 @@ ApplyStage::ApplyStage(const config::Config& cfg) : cfg_(cfg) {
   // Imaging DATA as it is (a diagnostic) leaves nobody to apply the set in
   // the image stage's pass: then this stage writes CORRECTED_DATA itself.
   const bool image_pass_applies = cfg.get_string("imaging.data_column") != "DATA";
-  request_.write_corrected = cfg.get_bool("calibration.write_corrected_data") &&
-                             !(cfg.get_bool("calibration.apply_in_image_pass") && image_pass_applies);
+  request_.write_corrected =
+      cfg.get_bool("calibration.write_corrected_data") &&
+      !(cfg.get_bool("calibration.apply_in_image_pass") && image_pass_applies);
 }
 
 bool ApplyStage::is_done(const pipeline::Context& ctx) const {
@@ -219,7 +220,8 @@ pipeline::Context ApplyStage::restore(const pipeline::Context& ctx) const {
       // Execute says why, and fails the group.
       throw InputError(ctx.get(pipeline::keys::kMsPath) + ": no valid passed calibration set now");
     }
-    return ctx.with(pipeline::keys::kCalibrated, !id.empty()).with(pipeline::keys::kAppliedCalsetId, id);
+    return ctx.with(pipeline::keys::kCalibrated, !id.empty())
+        .with(pipeline::keys::kAppliedCalsetId, id);
   }
   return ctx.with(pipeline::keys::kCalibrated, !vis.applied_calset().empty())
       .with(pipeline::keys::kAppliedCalsetId, vis.applied_calset());

@@ -74,7 +74,8 @@ class ApplyStage : public pipeline::Stage {
   // CORRECTED_DATA itself.
   explicit ApplyStage(const config::Config& cfg);
   // `contimg applycal`: the request's set (calset_id) and model check.
-  ApplyStage(const config::Config& cfg, ApplyRequest request) : cfg_(cfg), request_(std::move(request)) {}
+  ApplyStage(const config::Config& cfg, ApplyRequest request)
+      : cfg_(cfg), request_(std::move(request)) {}
   std::string name() const override { return "applycal"; }
   // Writing CORRECTED_DATA itself: done when the MS holds the set this stage
   // would apply now (a newer or nearer set makes it re-apply, from DATA as
