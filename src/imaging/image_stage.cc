@@ -57,11 +57,13 @@ std::string applied_calset(const pipeline::Context& ctx) {
 
 // The group MS's CORRECTED_DATA written in the imaging pass: opened for
 // update before the pass and marked as holding no set; the last block
-// flushed at the end of the pass; after the whole stage (the writeback has
-// run meanwhile, under the pacer and then WSClean) fsynced, and only then
-// marked with the set: the mark never stands for data not yet on disk, and a
-// stage that fails after the pass leaves the MS unmarked (the rerun applies
-// again from DATA).
+// flushed and the MS closed at the end of the pass (an MS open for update
+// keeps other processes that open it waiting on its lock, for all of
+// WSClean's time); after the whole stage (the writeback has run meanwhile,
+// under the pacer and then WSClean) fsynced, and only then marked with the
+// set: the mark never stands for data not yet on disk, and a stage that
+// fails after the pass leaves the MS unmarked (the rerun applies again from
+// DATA).
 struct CorrectedWriter {
   CorrectedWriter(const fs::path& ms, std::string id)
       : ms(ms),
@@ -74,6 +76,7 @@ struct CorrectedWriter {
   void done() {
     vis->flush();
     bytes_written = vis->bytes_written();
+    vis.reset();
     pacer->stop();
   }
   // After the whole stage: the data on disk, then the mark. Returns the
@@ -82,8 +85,7 @@ struct CorrectedWriter {
     pacer.reset();
     const auto t0 = std::chrono::steady_clock::now();
     durable::sync_tree(ms);
-    vis->set_applied_calset(calset_id);
-    vis.reset();
+    calibration::MsVisibilities(ms, /*writable=*/true).set_applied_calset(calset_id);
     durable::sync_tree(ms);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
