@@ -10,9 +10,9 @@
 #include "calibration/calibrate.h"
 #include "calibration/calset_history.h"
 #include "calibration/caltable.h"
+#include "calibration/corrected_update.h"
 #include "calibration/ms_access.h"
 #include "calibration/solve_stage.h"
-#include "common/durable.h"
 #include "common/error.h"
 #include "common/logging.h"
 #include "pipeline/state_view.h"
@@ -101,12 +101,9 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
   std::vector<sky::Source> model;
   if (!req.check_model.empty()) model = load_model_json(req.check_model).sources;
   ModelComparison total;
-  vis->ensure_corrected_data();
-  vis->set_applied_calset({});
   // CORRECTED_DATA is written in place and recorded as applied once this
-  // returns: it must be on disk first (fsynced below). The pacer starts the
-  // writeback while the apply still computes, so the fsync waits less.
-  durable::WritebackPacer pacer(ms);
+  // returns: on disk first, then marked (CorrectedDataUpdate).
+  CorrectedDataUpdate update(*vis, ms);
   for (int spw = 0; spw < meta.nspw(); ++spw) {
     if (req.check_interrupt) req.check_interrupt();
     if (!vis->has_rows(spw)) continue;
@@ -121,17 +118,12 @@ ApplyOutcome apply_ms(const config::Config& cfg, const ApplyRequest& req, const 
       out.model_ratio.push_back(cmp.ratio());
     }
   }
-  vis->flush();
-  vis->set_applied_calset(set->id);
+  update.end_writes(*vis);
   out.residual_rms = total.residual_rms();
   out.bytes_read = vis->bytes_read();
   out.bytes_written = vis->bytes_written();
   vis.reset();
-  pacer.stop();
-  const auto t_sync = std::chrono::steady_clock::now();
-  durable::sync_tree(ms);
-  out.seconds_sync =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_sync).count();
+  out.seconds_sync = update.commit(set->id);
   out.calibrated = true;
   out.events.push_back({state::EventLevel::kInfo,
                         fmt::format("applied calset {} ({:.1f} h away); {} samples newly flagged by solutions",

@@ -1,6 +1,5 @@
 #include "imaging/image_stage.h"
 
-#include <chrono>
 #include <cmath>
 #include <optional>
 
@@ -9,9 +8,9 @@
 #include "astro/site_data.h"
 #include "calibration/apply.h"
 #include "calibration/apply_stage.h"
+#include "calibration/corrected_update.h"
 #include "calibration/ms_access.h"
 #include "common/build_info.h"
-#include "common/durable.h"
 #include "common/error.h"
 #include "common/logging.h"
 #include "pipeline/state_view.h"
@@ -55,44 +54,24 @@ std::string applied_calset(const pipeline::Context& ctx) {
   return ctx.has(pipeline::keys::kAppliedCalsetId) ? ctx.get(pipeline::keys::kAppliedCalsetId) : std::string();
 }
 
-// The group MS's CORRECTED_DATA written in the imaging pass: opened for
-// update before the pass and marked as holding no set; the last block
-// flushed and the MS closed at the end of the pass (an MS open for update
-// keeps other processes that open it waiting on its lock, for all of
-// WSClean's time); after the whole stage (the writeback has run meanwhile,
-// under the pacer and then WSClean) fsynced, and only then marked with the
-// set: the mark never stands for data not yet on disk, and a stage that
-// fails after the pass leaves the MS unmarked (the rerun applies again from
-// DATA).
+// The group MS's CORRECTED_DATA written in the imaging pass, by applycal's
+// protocol (calibration::CorrectedDataUpdate): the MS closed at the end of the
+// pass, committed (fsynced, then marked) after the whole stage, when the
+// writeback has run meanwhile under the pacer and then WSClean.
 struct CorrectedWriter {
   CorrectedWriter(const fs::path& ms, std::string id)
-      : ms(ms),
-        calset_id(std::move(id)),
-        vis(std::make_unique<calibration::MsVisibilities>(ms, true)) {
-    vis->ensure_corrected_data();
-    vis->set_applied_calset({});
-    pacer = std::make_unique<durable::WritebackPacer>(ms);
-  }
+      : calset_id(std::move(id)),
+        vis(std::make_unique<calibration::MsVisibilities>(ms, true)),
+        update(*vis, ms) {}
   void done() {
-    vis->flush();
+    update.end_writes(*vis);
     bytes_written = vis->bytes_written();
     vis.reset();
-    pacer->stop();
   }
-  // After the whole stage: the data on disk, then the mark. Returns the
-  // fsyncs' seconds.
-  double finish() {
-    pacer.reset();
-    const auto t0 = std::chrono::steady_clock::now();
-    durable::sync_tree(ms);
-    calibration::MsVisibilities(ms, /*writable=*/true).set_applied_calset(calset_id);
-    durable::sync_tree(ms);
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
-  fs::path ms;
+  double finish() { return update.commit(calset_id); }
   std::string calset_id;
   std::unique_ptr<calibration::MsVisibilities> vis;
-  std::unique_ptr<durable::WritebackPacer> pacer;
+  calibration::CorrectedDataUpdate update;
   std::uint64_t bytes_written = 0;
 };
 

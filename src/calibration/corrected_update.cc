@@ -1,0 +1,28 @@
+#include "calibration/corrected_update.h"
+
+#include <chrono>
+
+namespace contimg::calibration {
+
+CorrectedDataUpdate::CorrectedDataUpdate(MsVisibilities& vis, std::filesystem::path ms)
+    : ms_(std::move(ms)) {
+  vis.ensure_corrected_data();
+  vis.set_applied_calset({});
+  pacer_ = std::make_unique<durable::WritebackPacer>(ms_);
+}
+
+void CorrectedDataUpdate::end_writes(MsVisibilities& vis) {
+  vis.flush();
+  pacer_->stop();
+}
+
+double CorrectedDataUpdate::commit(const std::string& calset_id) {
+  pacer_.reset();
+  const auto t0 = std::chrono::steady_clock::now();
+  durable::sync_tree(ms_);
+  MsVisibilities(ms_, /*writable=*/true).set_applied_calset(calset_id);
+  durable::sync_tree(ms_);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace contimg::calibration
