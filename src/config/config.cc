@@ -466,10 +466,9 @@ const std::vector<KeyDef>& schema() {
        "With the drift correction, subtract the bright components in the inner half of the image whole (not "
        "only their drift) and restore them into the run's model and image afterwards (WSClean -restore): fewer "
        "major cycles, measured less faithful (docs/imaging.md 3a)."},
-      {"imaging.drift_threshold", Type::kDouble, "20",
-       "WSClean -auto-threshold (sigma) of the bright-source pass of the drift correction (20: as few spurious "
-       "detections as 10 and 14 s faster on a full-size group; 30 left 2 on the tiny sky; docs/imaging.md 3a).",
-       above(0)},
+      {"imaging.drift_threshold", Type::kDouble, "10",
+       "WSClean -auto-threshold (sigma) of the bright-source pass of the drift correction (10: 0 spurious "
+       "detections where 30 left 2, docs/imaging.md 3a).", above(0)},
       {"imaging.drift_max_components", Type::kInt, "500",
        "At most this many of the bright-source pass's CLEAN components (the brightest) are corrected.", at_least(1)},
       // Logging and progress.

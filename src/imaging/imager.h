@@ -44,7 +44,7 @@ struct ImagerOptions {
   // sources (fewer major cycles). Off by default: measured faster but less
   // faithful (docs/imaging.md 3a).
   bool drift_subtract = false;
-  double drift_threshold_sigma = 20;
+  double drift_threshold_sigma = 10;
   std::size_t drift_max_components = 500;
   std::vector<std::string> command_line;
   // A calibration solution applied while the imaging MS is written from DATA
