@@ -33,7 +33,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 build="$here/build"
-[ -x "$build/contimg" ] || "$here/scripts/setup.sh" --no-install --build-dir "$build" >/dev/null
+if [ -z "${CONVERT_BENCH_BIN:-}" ] && [ ! -x "$build/contimg" ]; then
+  "$here/scripts/setup.sh" --no-install --build-dir "$build" >/dev/null
+fi
 bin="${CONVERT_BENCH_BIN:-$build/contimg}"  # compare another build (not CONTIMG_*: those are config keys)
 out="${out:-$work/convert_report.json}"
 if [ -n "$input" ]; then input="$(cd "$input" && pwd)"; fi
@@ -43,6 +45,8 @@ mkdir -p "$work"
 export CONTIMG_PATHS_STAGE_DIR="$work/stage" CONTIMG_PATHS_SCRATCH_DIR="$work/scratch"
 
 now() { date +%s.%N; }
+# bc prints ".76" for 0.76, which is not JSON: every figure goes through calc.
+calc() { LC_ALL=C printf '%.6f' "$(echo "$*" | bc -l)"; }
 # run_timed NAME CMD...: wall seconds, peak RSS (KiB) and CPU seconds
 # (user + system) from GNU time.
 run_timed() {
@@ -52,7 +56,7 @@ run_timed() {
   /usr/bin/time -f "%M %U %S" -o "$work/$name.rss" "$@" > "$work/$name.out" 2> "$work/$name.err"
   t1=$(now)
   read -r rss user sys < "$work/$name.rss"
-  echo "$(echo "$t1 - $t0" | bc -l) $rss $(echo "$user + $sys" | bc -l)"
+  echo "$(calc "$t1 - $t0") $rss $(calc "$user + $sys")"
 }
 
 simulated=0
@@ -81,7 +85,7 @@ convert_case() {  # NAME EXTRA_FLAGS...
   read -r cp_s _ cp_cpu <<< "$(run_timed "cp_$name" cp -r "$input" "$work/cp_$name")"
   sync
   t1=$(now)
-  cp_sync_s=$(echo "$t1 - $t0" | bc -l)
+  cp_sync_s=$(calc "$t1 - $t0")
   rm -rf "$work/cp_$name"
   cat "$input"/*.hdf5 > /dev/null
   sync
@@ -89,18 +93,18 @@ convert_case() {  # NAME EXTRA_FLAGS...
   read -r conv_s rss_kib conv_cpu <<< "$(run_timed "conv_$name" env $case_env "$bin" --progress quiet convert-files "$@" "$work/out_$name" "$input"/*.hdf5)"
   sync
   t1=$(now)
-  conv_sync_s=$(echo "$t1 - $t0" | bc -l)
+  conv_sync_s=$(calc "$t1 - $t0")
   local ms_bytes
   ms_bytes=$(du -sb "$work/out_$name" | cut -f1)
   rm -rf "$work/out_$name"
   printf '  %-26s durable: convert+sync %6.2f s  cp+sync %6.2f s  ratio %5.2f\n' "$name" "$conv_sync_s" "$cp_sync_s" \
-    "$(echo "$conv_sync_s / $cp_sync_s" | bc -l)"
+    "$(calc "$conv_sync_s / $cp_sync_s")"
   printf '  %-26s convert %6.2f s  cp %6.2f s  ratio %5.2f  %7.1f MB/s  peak RSS %6.0f MiB  CPU %5.2f s / %5.2f s (ratio %5.2f)  load %s\n' \
-    "$name" "$conv_s" "$cp_s" "$(echo "$conv_s / $cp_s" | bc -l)" \
-    "$(echo "$in_bytes / 1000000 / $conv_s" | bc -l)" "$(echo "$rss_kib / 1024" | bc -l)" \
-    "$conv_cpu" "$cp_cpu" "$(echo "$conv_cpu / $cp_cpu" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
+    "$name" "$conv_s" "$cp_s" "$(calc "$conv_s / $cp_s")" \
+    "$(calc "$in_bytes / 1000000 / $conv_s")" "$(calc "$rss_kib / 1024")" \
+    "$conv_cpu" "$cp_cpu" "$(calc "$conv_cpu / $cp_cpu")" "$(cut -d' ' -f1 /proc/loadavg)"
   grep -o 'secs=.*)' "$work/conv_$name.err" | sed 's/^/      /' || true
-  results+=("{\"case\":\"$name\",\"convert_s\":$conv_s,\"cp_s\":$cp_s,\"ratio\":$(echo "$conv_s / $cp_s" | bc -l),\"convert_sync_s\":$conv_sync_s,\"cp_sync_s\":$cp_sync_s,\"durable_ratio\":$(echo "$conv_sync_s / $cp_sync_s" | bc -l),\"convert_cpu_s\":$conv_cpu,\"cp_cpu_s\":$cp_cpu,\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"input_bytes\":$in_bytes,\"ms_bytes\":$ms_bytes,\"mb_per_s\":$(echo "$in_bytes / 1000000 / $conv_s" | bc -l),\"peak_rss_kib\":$rss_kib}")
+  results+=("{\"case\":\"$name\",\"convert_s\":$conv_s,\"cp_s\":$cp_s,\"ratio\":$(calc "$conv_s / $cp_s"),\"convert_sync_s\":$conv_sync_s,\"cp_sync_s\":$cp_sync_s,\"durable_ratio\":$(calc "$conv_sync_s / $cp_sync_s"),\"convert_cpu_s\":$conv_cpu,\"cp_cpu_s\":$cp_cpu,\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"input_bytes\":$in_bytes,\"ms_bytes\":$ms_bytes,\"mb_per_s\":$(calc "$in_bytes / 1000000 / $conv_s"),\"peak_rss_kib\":$rss_kib}")
 }
 echo "== full-size group: $(echo "$in_bytes / 1000000" | bc) MB in"
 for ((rep = 0; rep < repeat; rep++)); do
@@ -127,8 +131,8 @@ if [ "$scaling" = 1 ]; then
     read -r s _ <<< "$(run_timed "scale_${na}_${nt}_${nc}" "$bin" --progress quiet convert-files "$d/out" "$d/in"/*.hdf5)"
     nbls=$(( na * (na + 1) / 2 ))
     vis=$(( 16 * nbls * nt * nc * 2 ))
-    printf '  nants %3d ntimes %2d nchan %2d: %6.2f s, %6.1f ns per visibility\n' "$na" "$nt" "$nc" "$s" "$(echo "$s * 1000000000 / $vis" | bc -l)"
-    scale+=("{\"nants\":$na,\"ntimes\":$nt,\"nchan\":$nc,\"visibilities\":$vis,\"seconds\":$s,\"ns_per_vis\":$(echo "$s * 1000000000 / $vis" | bc -l)}")
+    printf '  nants %3d ntimes %2d nchan %2d: %6.2f s, %6.1f ns per visibility\n' "$na" "$nt" "$nc" "$s" "$(calc "$s * 1000000000 / $vis")"
+    scale+=("{\"nants\":$na,\"ntimes\":$nt,\"nchan\":$nc,\"visibilities\":$vis,\"seconds\":$s,\"ns_per_vis\":$(calc "$s * 1000000000 / $vis")}")
     rm -rf "$d"
   done
 fi
