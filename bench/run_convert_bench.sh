@@ -97,14 +97,19 @@ convert_case() {  # NAME EXTRA_FLAGS...
   local ms_bytes
   ms_bytes=$(du -sb "$work/out_$name" | cut -f1)
   rm -rf "$work/out_$name"
+  # Each figure computed once: what is printed is what the report records.
+  local ratio durable_ratio mbps load1
+  ratio=$(calc "$conv_s / $cp_s")
+  durable_ratio=$(calc "$conv_sync_s / $cp_sync_s")
+  mbps=$(calc "$in_bytes / 1000000 / $conv_s")
+  load1=$(cut -d' ' -f1 /proc/loadavg)
   printf '  %-26s durable: convert+sync %6.2f s  cp+sync %6.2f s  ratio %5.2f\n' "$name" "$conv_sync_s" "$cp_sync_s" \
-    "$(calc "$conv_sync_s / $cp_sync_s")"
+    "$durable_ratio"
   printf '  %-26s convert %6.2f s  cp %6.2f s  ratio %5.2f  %7.1f MB/s  peak RSS %6.0f MiB  CPU %5.2f s / %5.2f s (ratio %5.2f)  load %s\n' \
-    "$name" "$conv_s" "$cp_s" "$(calc "$conv_s / $cp_s")" \
-    "$(calc "$in_bytes / 1000000 / $conv_s")" "$(calc "$rss_kib / 1024")" \
-    "$conv_cpu" "$cp_cpu" "$(calc "$conv_cpu / $cp_cpu")" "$(cut -d' ' -f1 /proc/loadavg)"
+    "$name" "$conv_s" "$cp_s" "$ratio" "$mbps" "$(calc "$rss_kib / 1024")" \
+    "$conv_cpu" "$cp_cpu" "$(calc "$conv_cpu / $cp_cpu")" "$load1"
   grep -o 'secs=.*)' "$work/conv_$name.err" | sed 's/^/      /' || true
-  results+=("{\"case\":\"$name\",\"convert_s\":$conv_s,\"cp_s\":$cp_s,\"ratio\":$(calc "$conv_s / $cp_s"),\"convert_sync_s\":$conv_sync_s,\"cp_sync_s\":$cp_sync_s,\"durable_ratio\":$(calc "$conv_sync_s / $cp_sync_s"),\"convert_cpu_s\":$conv_cpu,\"cp_cpu_s\":$cp_cpu,\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"input_bytes\":$in_bytes,\"ms_bytes\":$ms_bytes,\"mb_per_s\":$(calc "$in_bytes / 1000000 / $conv_s"),\"peak_rss_kib\":$rss_kib}")
+  results+=("{\"case\":\"$name\",\"convert_s\":$conv_s,\"cp_s\":$cp_s,\"ratio\":$ratio,\"convert_sync_s\":$conv_sync_s,\"cp_sync_s\":$cp_sync_s,\"durable_ratio\":$durable_ratio,\"convert_cpu_s\":$conv_cpu,\"cp_cpu_s\":$cp_cpu,\"load1\":$load1,\"input_bytes\":$in_bytes,\"ms_bytes\":$ms_bytes,\"mb_per_s\":$mbps,\"peak_rss_kib\":$rss_kib}")
 }
 echo "== full-size group: $(echo "$in_bytes / 1000000" | bc) MB in"
 for ((rep = 0; rep < repeat; rep++)); do

@@ -72,8 +72,8 @@ class MsVisibilities {
 
   // The calibration set whose solutions CORRECTED_DATA holds (MS keyword
   // CONTIMG_APPLIED_CALSET), empty when none or when CORRECTED_DATA is absent.
-  // Cleared before an apply writes and set after it flushed, so an interrupted
-  // apply never looks done.
+  // Cleared before an apply writes and set only once CORRECTED_DATA is fsynced
+  // (CorrectedDataUpdate), so an interrupted apply never looks done.
   std::string applied_calset() const;
   void set_applied_calset(const std::string& calset_id);
 
