@@ -196,6 +196,19 @@ void MsTableWriter::Impl::create(const MsLayout& layout, bool overwrite) {
                          static_cast<::ssize_t>(t.rows));
   };
 
+  // casacore writes the subtables' variable-shaped arrays (StManArrayFile)
+  // from its destructors; a disk that cannot take them makes that write
+  // throw inside a destructor during our cleanup: std::terminate. So a
+  // nearly full disk is refused before any table exists.
+  if (const auto avail = available_bytes(directory());
+      avail < kCloseNeedsBytes + storage.reserve_bytes) {
+    throw IoError(
+        fmt::format("{}: cannot create Measurement Set: No space left on device ({:.1f} MB free in "
+                    "{}, {:.1f} MB "
+                    "needed to begin)",
+                    path.string(), avail / 1e6, directory().string(),
+                    static_cast<double>(kCloseNeedsBytes + storage.reserve_bytes) / 1e6));
+  }
   try {
     cc::TableDesc td = cc::MS::requiredTableDesc();
     const cc::IPosition cell(2, static_cast<::ssize_t>(ncorr), static_cast<::ssize_t>(max_nchan));

@@ -100,6 +100,38 @@ TEST(MsWriterDiskFull, NoRoomForTheReserveIsRefusedAtCreation) {
   EXPECT_FALSE(fs::exists(ms));
 }
 
+// A disk too full even for the subtables: refused before any table exists.
+// (Before, the subtables' array files were written from casacore's
+// destructors while the failed MS was cleaned up: std::terminate.)
+TEST(MsWriterDiskFull, ADiskTooFullForTheSubtablesIsRefusedAtCreation) {
+  SmallTmpfs disk(8u << 20);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << disk.why();
+  StorageOptions storage;
+  storage.reserve_bytes = 1u << 20;
+  const fs::path ms = disk.path() / "x.ms";
+  test::TinySpec s;  // the subtables of a full-size group's MS
+  s.nspw = 16;
+  s.nchan = 48;
+  s.nant = 110;
+  for (std::uint64_t leave :
+       {0ull, 32ull << 10, 64ull << 10, 128ull << 10, 256ull << 10, 512ull << 10}) {
+    SCOPED_TRACE(leave);
+    disk.fill(leave);
+    try {
+      MsWriter w(ms, test::tiny_layout(s), storage);
+      ADD_FAILURE() << "no IoError";
+    } catch (const IoError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("No space left on device"));
+      EXPECT_THAT(e.what(), HasSubstr(ms.string()));
+    }
+    EXPECT_FALSE(fs::exists(ms));
+    disk.unfill();
+  }
+  // With room the same path is written.
+  test::write_tiny_ms(ms.string(), test::TinySpec{}, storage);
+  EXPECT_TRUE(fs::exists(ms / "table.dat"));
+}
+
 // casacore reports a short write with a stale errno ("write error ...: No such
 // file or directory"); when another writer gave space back before we looked,
 // the message did not say the disk was full (CI, lifecycle_disk-full).
