@@ -6,8 +6,14 @@ namespace contimg::calibration {
 
 CorrectedDataUpdate::CorrectedDataUpdate(MsVisibilities& vis, std::filesystem::path ms)
     : ms_(std::move(ms)) {
-  vis.ensure_corrected_data();
-  vis.set_applied_calset({});
+  // A column just added is not flushed here: casacore would write all of
+  // it as zeros first (BucketCache::flush initialises every bucket), 1.4 GB
+  // and ~2.5 s of a full group before the caller's rows overwrite them.
+  // Its cleared mark reaches the disk in the same table.dat write that
+  // first records the column, so an interrupted apply still never looks
+  // done. An existing column's mark is cleared on disk before any write.
+  const bool added = vis.ensure_corrected_data();
+  vis.set_applied_calset({}, /*flush=*/!added);
   pacer_ = std::make_unique<durable::WritebackPacer>(ms_);
 }
 

@@ -176,15 +176,16 @@ VisBlock MsVisibilities::read_spw(int spw, bool weights) {
   return b;
 }
 
-void MsVisibilities::ensure_corrected_data() {
+bool MsVisibilities::ensure_corrected_data() {
   auto& m = *impl_;
   if (!m.writable) throw InputError(m.where() + ": opened read-only, cannot add CORRECTED_DATA");
   try {
-    if (m.ms.has_column("CORRECTED_DATA")) return;
+    if (m.ms.has_column("CORRECTED_DATA")) return false;
     m.ms.add_complex_column_like("CORRECTED_DATA", "DATA", "corrected visibilities", "Jy");
   } catch (const ms::TableError& e) {
     m.write_failed("cannot add CORRECTED_DATA", e);
   }
+  return true;
 }
 
 void MsVisibilities::write_corrected(const VisBlock& b) {
@@ -245,7 +246,7 @@ std::string MsVisibilities::applied_calset() const {
   }
 }
 
-void MsVisibilities::set_applied_calset(const std::string& calset_id) {
+void MsVisibilities::set_applied_calset(const std::string& calset_id, bool flush) {
   auto& m = *impl_;
   if (!m.writable) throw InputError(m.where() + ": opened read-only, cannot record the applied set");
   try {
@@ -253,7 +254,7 @@ void MsVisibilities::set_applied_calset(const std::string& calset_id) {
   } catch (const ms::TableError& e) {
     m.write_failed("recording the applied calibration set", e);
   }
-  m.ms.flush_or_throw(m.where() + ": recording the applied calibration set");
+  if (flush) m.ms.flush_or_throw(m.where() + ": recording the applied calibration set");
 }
 
 std::uint64_t MsVisibilities::bytes_read() const { return impl_->bytes_read; }

@@ -58,8 +58,11 @@ class MsVisibilities {
   // not read (applying a solution does not need it: a third of the bytes).
   VisBlock read_spw(int spw, bool weights = true);
 
-  // Adds CORRECTED_DATA with DATA's storage manager and tile shape when absent.
-  void ensure_corrected_data();
+  // Adds CORRECTED_DATA with DATA's storage manager and tile shape when
+  // absent; true when it added it. The new column is not flushed: casacore
+  // would write every one of its buckets as zeros (1.4 GB for a full group)
+  // for the caller to overwrite.
+  bool ensure_corrected_data();
   // Writes block.data to CORRECTED_DATA and block.flag to FLAG for the SPW's rows.
   void write_corrected(const VisBlock& block);
   // Writes rows [row0, row0 + nrows) of CORRECTED_DATA and FLAG, each
@@ -75,7 +78,9 @@ class MsVisibilities {
   // Cleared before an apply writes and set only once CORRECTED_DATA is fsynced
   // (CorrectedDataUpdate), so an interrupted apply never looks done.
   std::string applied_calset() const;
-  void set_applied_calset(const std::string& calset_id);
+  // `flush` false: the mark changes in memory only and reaches the disk with
+  // the table's next flush (CorrectedDataUpdate, for a column just added).
+  void set_applied_calset(const std::string& calset_id, bool flush = true);
 
   std::uint64_t bytes_read() const;
   std::uint64_t bytes_written() const;
