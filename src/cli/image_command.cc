@@ -47,6 +47,8 @@ nlohmann::json result_json(const imaging::ImagerResult& r, const pipeline::Stage
         {"max_freq_hz", m.max_freq_hz},
         {"seconds", m.seconds_total},
         {"seconds_read", m.seconds_read},
+        {"seconds_apply", m.seconds_apply},
+        {"seconds_write_back", m.seconds_write_back},
         {"seconds_rephase", m.seconds_rephase},
         {"seconds_write", m.seconds_write},
         {"bytes_read", m.bytes_read},

@@ -217,14 +217,18 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   mo.correct_label = options_.correct_label;
   mo.write_back = options_.write_back;
   mo.write_back_done = options_.write_back_done;
+  mo.threads = options_.wsclean.threads;
   res.rephase = make_imaging_ms(ms, staged.imaging_ms, observatory_, mo);
   spdlog::info(
       "image {}: re-phased {} rows of {}{} to RA {:.5f} Dec {:.5f} deg, {} channel(s) averaged "
-      "into one, in {:.1f} s",
+      "into one, in {:.1f} s (reader: read {:.1f} s, calibrate {:.1f} s, CORRECTED_DATA {:.1f} s; "
+      "writer: re-phase and average {:.1f} s, write {:.1f} s; {} thread(s))",
       group_id, res.rephase.rows, res.rephase.source_column,
       res.rephase.applied_in_pass.empty() ? "" : " calibrated with " + res.rephase.applied_in_pass,
       res.rephase.centre.ra_rad / kDeg, res.rephase.centre.dec_rad / kDeg,
-      res.rephase.channel_average, res.rephase.seconds_total);
+      res.rephase.channel_average, res.rephase.seconds_total, res.rephase.seconds_read,
+      res.rephase.seconds_apply, res.rephase.seconds_write_back, res.rephase.seconds_rephase,
+      res.rephase.seconds_write, mo.threads);
 
   if (const auto& b = res.rephase.predicted_beam) {
     spdlog::info("image {}: predicted PSF main lobe {:.1f}\" x {:.1f}\" PA {:.0f} deg (Briggs {})", group_id,

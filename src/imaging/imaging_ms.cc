@@ -5,9 +5,11 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 
+#include "common/bounded_queue.h"
 #include "common/build_info.h"
 #include "common/constants.h"
 #include "common/error.h"
@@ -337,10 +339,11 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
       coverage.emplace(options.weighting_field_rad, 1.01 * max_b * max_f / kSpeedOfLight);
   }
 
-  std::vector<std::uint8_t> flags, avg_flags;
+  // The writer's side: scratch for one block at a time.
+  std::vector<std::uint8_t> avg_flags;
   std::vector<float> weights, avg_weights;
   std::vector<std::complex<float>> avg_data;
-  std::vector<double> w_old, uvw_new;
+  std::vector<double> w_old, w_new, uvw_new;
   const std::vector<int> field_zero = {0};
 
   // The merged rows of the current integration: one per baseline, in the
@@ -389,77 +392,97 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
     merged.flags.clear();
     merged.weights.clear();
   };
-  std::size_t r0 = 0;
-  while (r0 < nrows) {
-    std::size_t n = 1;
-    while (r0 + n < nrows && n < kMaxBlockRows && time[r0 + n] == time[r0] &&
-           ddid[r0 + n] == ddid[r0] && field[r0 + n] == field[r0]) {
-      ++n;
-    }
-    const int spw = ddid[r0];
-    if (spw < 0 || static_cast<std::size_t>(spw) >= nspw_in) {
-      throw InputError(
-          fmt::format("{}: DATA_DESC_ID {} at row {} has no SPW", in_ms.string(), spw, r0));
-    }
-    const auto& freqs = in.layout.spectral_windows[static_cast<std::size_t>(spw)].chan_freq_hz;
-    const std::size_t nchan = freqs.size();
 
+  // One run of rows with one (TIME, DATA_DESC_ID, FIELD_ID), read and
+  // calibrated.
+  struct Block {
+    std::size_t r0 = 0, n = 0;
+    int spw = 0;
+    std::vector<std::complex<float>> vis;
+    std::vector<std::uint8_t> flags;
+    std::vector<float> weight;  // WEIGHT_SPECTRUM, or WEIGHT per correlation
+    std::vector<double> uvw;
+  };
+  // The reader's side: the input MS (and CORRECTED_DATA written back to it)
+  // is only ever used by this side, one thread at a time.
+  auto read_block = [&](std::size_t r0) {
+    Block b;
+    b.r0 = r0;
+    b.n = 1;
+    while (r0 + b.n < nrows && b.n < kMaxBlockRows && time[r0 + b.n] == time[r0] &&
+           ddid[r0 + b.n] == ddid[r0] && field[r0 + b.n] == field[r0]) {
+      ++b.n;
+    }
+    const std::size_t n = b.n;
+    b.spw = ddid[r0];
+    if (b.spw < 0 || static_cast<std::size_t>(b.spw) >= nspw_in) {
+      throw InputError(
+          fmt::format("{}: DATA_DESC_ID {} at row {} has no SPW", in_ms.string(), b.spw, r0));
+    }
+    const std::size_t nchan =
+        in.layout.spectral_windows[static_cast<std::size_t>(b.spw)].chan_freq_hz.size();
     auto t0 = Clock::now();
-    ms::CellArray<std::complex<float>> data;
-    ms::CellArray<std::uint8_t> flag;
-    ms::CellArray<float> weight;
-    ms::CellArray<double> uvw;
     try {
-      data = main->get_range<std::complex<float>>(res.source_column, r0, n);
-      flag = main->get_range<std::uint8_t>("FLAG", r0, n);
-      weight = main->get_range<float>(weight_column, r0, n);
-      uvw = main->get_range<double>("UVW", r0, n);
+      b.vis = main->get_range<std::complex<float>>(res.source_column, r0, n).values;
+      b.flags = main->get_range<std::uint8_t>("FLAG", r0, n).values;
+      b.weight = main->get_range<float>(weight_column, r0, n).values;
+      b.uvw = main->get_range<double>("UVW", r0, n).values;
     } catch (const ms::TableError& e) {
       throw IoError(
           fmt::format("{}: cannot read rows {}..{}: {}", in_ms.string(), r0, r0 + n - 1, e.what()));
     }
-    if (data.size() != n * nchan * ncorr || flag.size() != data.size() ||
-        weight.size() != (has_weight_spectrum ? data.size() : n * ncorr) || uvw.size() != 3 * n) {
+    if (b.vis.size() != n * nchan * ncorr || b.flags.size() != b.vis.size() ||
+        b.weight.size() != (has_weight_spectrum ? b.vis.size() : n * ncorr) ||
+        b.uvw.size() != 3 * n) {
       throw InputError(fmt::format(
           "{}: rows {}..{} hold {} visibilities, expected {} (SPW {}: {} channels x {} "
           "correlations)",
-          in_ms.string(), r0, r0 + n - 1, data.size(), n * nchan * ncorr, spw, nchan, ncorr));
+          in_ms.string(), r0, r0 + n - 1, b.vis.size(), n * nchan * ncorr, b.spw, nchan, ncorr));
     }
-    res.bytes_read += data.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + n * 24;
+    res.bytes_read += b.vis.size() * (sizeof(std::complex<float>) + 1 + sizeof(float)) + n * 24;
     res.seconds_read += since(t0);
-
-    t0 = Clock::now();
-    const std::span<std::complex<float>> vis(data.values);
-    flags = std::move(flag.values);
     if (options.correct) {
-      const auto a0 = Clock::now();
-      options.correct(spw, std::span<const double>(time.data() + r0, n),
+      t0 = Clock::now();
+      options.correct(b.spw, std::span<const double>(time.data() + r0, n),
                       std::span<const int>(ant1.data() + r0, n),
-                      std::span<const int>(ant2.data() + r0, n), nchan, ncorr, vis, flags);
-      res.seconds_apply += since(a0);
+                      std::span<const int>(ant2.data() + r0, n), nchan, ncorr, b.vis, b.flags);
+      res.seconds_apply += since(t0);
       if (options.write_back) {
-        const auto w0 = Clock::now();
-        options.write_back(r0, n, nchan, ncorr, vis, flags);
-        res.seconds_write_back += since(w0);
+        t0 = Clock::now();
+        options.write_back(r0, n, nchan, ncorr, b.vis, b.flags);
+        res.seconds_write_back += since(t0);
       }
     }
-    weights.resize(data.size());
+    return b;
+  };
+
+  // The writer's side: re-phase, average, gather the uv coverage and append
+  // to the imaging MS, in the reader's block order.
+  auto write_block = [&](Block& b) {
+    auto t0 = Clock::now();
+    const std::size_t r0 = b.r0, n = b.n;
+    const int spw = b.spw;
+    const auto& freqs = in.layout.spectral_windows[static_cast<std::size_t>(spw)].chan_freq_hz;
+    const std::size_t nchan = freqs.size();
+    const std::span<std::complex<float>> vis(b.vis);
+    const std::vector<std::uint8_t>& flags = b.flags;
     if (has_weight_spectrum) {
-      std::copy(weight.values.begin(), weight.values.end(), weights.begin());
+      weights.swap(b.weight);
     } else {  // WEIGHT per correlation: the same for every channel.
-      const std::vector<float>& w = weight.values;
+      weights.resize(b.vis.size());
+      const std::vector<float>& w = b.weight;
       for (std::size_t r = 0; r < n; ++r)
         for (std::size_t c = 0; c < nchan; ++c)
           for (std::size_t p = 0; p < ncorr; ++p)
             weights[(r * nchan + c) * ncorr + p] = w[r * ncorr + p];
     }
-    const std::vector<double>& uvw_in = uvw.values;
+    const std::vector<double>& uvw_in = b.uvw;
     w_old.resize(n);
     for (std::size_t r = 0; r < n; ++r) w_old[r] = uvw_in[3 * r + 2];
     uvw_new.resize(3 * n);
     const std::span<const int> a1(ant1.data() + r0, n), a2(ant2.data() + r0, n);
     uvw_calc.compute(res.centre, time[r0] / 86400.0 + kMjdToJd, a1, a2, uvw_new);
-    std::vector<double> w_new(n);
+    w_new.resize(n);
     for (std::size_t r = 0; r < n; ++r) w_new[r] = uvw_new[3 * r + 2];
     rephase_visibilities(vis, ncorr, freqs, w_old, w_new);
     // The longest unflagged baseline and highest unflagged frequency set the cell size.
@@ -535,13 +558,55 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
       append(spw, n, time.data() + r0, a1, a2, uvw_new, out_data, out_flags, out_weights);
     }
     res.seconds_write += since(t0);
-    r0 += n;
+  };
+
+  // After the last block: CORRECTED_DATA flushed (the reader's side).
+  auto finish_reading = [&] {
+    if (!options.write_back || !options.write_back_done) return;
+    const auto t0 = Clock::now();
+    options.write_back_done();
+    res.seconds_write_back += since(t0);
+  };
+
+  // Reading and calibrating (casacore's reads, the apply, CORRECTED_DATA) and
+  // re-phasing and writing cost about the same (docs/perf.md "The re-phase
+  // pass on two threads"): with two threads in the budget they run as a
+  // pipeline, the reader one block ahead. Each side keeps to its own tables,
+  // and the blocks reach the writer in order, so the imaging MS is the same
+  // byte for byte.
+  if (options.threads < 2) {
+    for (std::size_t r0 = 0; r0 < nrows;) {
+      Block b = read_block(r0);
+      r0 += b.n;
+      write_block(b);
+    }
+    finish_reading();
+  } else {
+    BoundedQueue<Block> ready(2);
+    std::thread reader([&] {
+      try {
+        for (std::size_t r0 = 0; r0 < nrows;) {
+          Block b = read_block(r0);
+          r0 += b.n;
+          if (!ready.push(std::move(b))) return;
+        }
+        finish_reading();
+        ready.close();
+      } catch (...) {
+        ready.close(std::current_exception());
+      }
+    });
+    try {
+      while (auto b = ready.pop()) write_block(*b);
+    } catch (...) {
+      ready.close();
+      reader.join();
+      throw;
+    }
+    reader.join();
+    if (auto err = ready.error()) std::rethrow_exception(err);
   }
   const auto t_finish = Clock::now();
-  if (options.write_back && options.write_back_done) {
-    options.write_back_done();
-    res.seconds_write_back += since(t_finish);
-  }
   flush_merged();
   writer.finish();
   res.seconds_write += since(t_finish);

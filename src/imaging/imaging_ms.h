@@ -56,6 +56,9 @@ struct ImagingMsOptions {
   // robustness `briggs` (ImagingMsResult::predicted_beam).
   double weighting_field_rad = 0;
   double briggs = 0;
+  // From the stage's budget: with 2 or more, reading and calibrating run on a
+  // second thread, one block ahead of re-phasing and writing.
+  int threads = 1;
 };
 
 struct ImagingMsResult {
@@ -78,10 +81,12 @@ struct ImagingMsResult {
   std::size_t channel_average = 1;       // input channels per imaging-MS channel (first SPW)
   bool merged_spws = false;              // the imaging MS holds one SPW (ImagingMsOptions::merge_spws)
   std::uint64_t bytes_read = 0, bytes_written = 0;
-  double seconds_read = 0, seconds_rephase = 0, seconds_write = 0, seconds_total = 0;
-  double seconds_apply = 0;  // the corrector's share of seconds_rephase
-  double seconds_write_back =
-      0;  // in write_back and write_back_done (CORRECTED_DATA), of the above
+  // Per side of the pass; with 2 threads the sides overlap and their sum
+  // exceeds seconds_total. Reader: read, apply (the corrector) and
+  // write_back + write_back_done (CORRECTED_DATA). Writer: rephase (re-phase,
+  // average, uv coverage) and write (the imaging MS).
+  double seconds_read = 0, seconds_apply = 0, seconds_write_back = 0;
+  double seconds_rephase = 0, seconds_write = 0, seconds_total = 0;
 };
 
 // True when the MS main table has the column.

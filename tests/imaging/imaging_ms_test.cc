@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "io/ms/casa_table.h"
 #include "support/simulated_ms.h"
+#include "support/small_tmpfs.h"
 #include "support/tiny_uvh5.h"
 
 namespace contimg::imaging {
@@ -138,6 +139,140 @@ TEST(ImagingMs, AnAntennaOutsideTheAntennaTableIsAnInputError) {
           << e.what();
       EXPECT_NE(std::string(e.what()).find(ms.string()), std::string::npos) << e.what();
     }
+  }
+}
+
+}  // namespace
+}  // namespace contimg::imaging
+
+namespace contimg::imaging {
+namespace {
+
+// The pass on two threads (reader one block ahead of the writer) writes the
+// same imaging MS, calls the corrector and the write-back for the same rows
+// in the same order, and reports the same beam and cell inputs as on one.
+TEST(ImagingMs, TwoThreadsWriteTheSameImagingMsAsOne) {
+  test::TempDir dir;
+  simulation::SimulationSpec spec;
+  spec.nants = 6;
+  spec.ntimes = 4;
+  spec.nchan = 8;
+  spec.noise_jy = 1;
+  spec.random_sources = 2;
+  spec.start_utc = "2025-03-01T10:00:00";
+  const fs::path ms = test::make_simulated_ms(dir.path(), spec);
+  const auto site = astro::load_site_data(build::kDataDir);
+  for (bool merge : {false, true}) {
+    SCOPED_TRACE(merge ? "merged SPWs" : "SPW by SPW");
+    std::vector<std::vector<std::uint64_t>> written(2);
+    std::vector<int> done(2, 0);
+    std::vector<ImagingMsResult> res;
+    for (int threads : {1, 2}) {
+      auto& rows = written[static_cast<std::size_t>(threads - 1)];
+      ImagingMsOptions o;
+      o.max_channel_width_hz = 1e6;
+      o.merge_spws = merge;
+      o.weighting_field_rad = 0.05;
+      o.threads = threads;
+      // A corrector that scales and flags: the writer must see its output.
+      o.correct = [](int spw, std::span<const double>, std::span<const int> a1,
+                     std::span<const int>, std::size_t, std::size_t,
+                     std::span<std::complex<float>> d, std::span<std::uint8_t> f) {
+        for (auto& v : d) v *= 2.0f + static_cast<float>(spw);
+        if (!a1.empty() && a1[0] == 0) f[0] = 1;
+      };
+      o.write_back = [&rows](std::uint64_t row0, std::size_t n, std::size_t, std::size_t,
+                             std::span<const std::complex<float>>, std::span<const std::uint8_t>) {
+        rows.push_back(row0);
+        rows.push_back(n);
+      };
+      o.write_back_done = [&done, threads] { ++done[static_cast<std::size_t>(threads - 1)]; };
+      res.push_back(
+          make_imaging_ms(ms, dir / (std::to_string(merge) + "t" + std::to_string(threads) + ".ms"),
+                          site.observatory, o));
+    }
+    EXPECT_EQ(written[0], written[1]);
+    EXPECT_FALSE(written[0].empty());
+    EXPECT_EQ(done[0], 1);
+    EXPECT_EQ(done[1], 1);
+    std::size_t rows1 = 0, rows2 = 0, spw1 = 0, spw2 = 0;
+    const Samples one = read_samples(dir / (std::to_string(merge) + "t1.ms"), &rows1, &spw1);
+    const Samples two = read_samples(dir / (std::to_string(merge) + "t2.ms"), &rows2, &spw2);
+    EXPECT_EQ(rows1, rows2);
+    ASSERT_EQ(one.size(), two.size());
+    std::size_t differ = 0;
+    for (const auto& [key, s] : one) {
+      const auto it = two.find(key);
+      if (it == two.end() || it->second.vis != s.vis || it->second.flag != s.flag ||
+          it->second.weight != s.weight)
+        ++differ;
+    }
+    EXPECT_EQ(differ, 0u);
+    EXPECT_EQ(res[0].max_uv_m, res[1].max_uv_m);
+    EXPECT_EQ(res[0].max_freq_hz, res[1].max_freq_hz);
+    EXPECT_EQ(res[0].spw_centre_hz, res[1].spw_centre_hz);
+    EXPECT_EQ(res[0].bytes_read, res[1].bytes_read);
+    EXPECT_EQ(res[0].bytes_written, res[1].bytes_written);
+    ASSERT_TRUE(res[0].predicted_beam && res[1].predicted_beam);
+    EXPECT_EQ(res[0].predicted_beam->bmaj_rad, res[1].predicted_beam->bmaj_rad);
+    EXPECT_EQ(res[0].predicted_beam->bmin_rad, res[1].predicted_beam->bmin_rad);
+  }
+}
+
+// An error on either side stops the pass with that error, and nothing hangs.
+TEST(ImagingMs, AnErrorOnEitherThreadStopsThePassWithIt) {
+  test::TempDir dir;
+  simulation::SimulationSpec spec;
+  spec.nants = 5;
+  spec.ntimes = 3;
+  spec.nchan = 4;
+  spec.start_utc = "2025-03-01T10:00:00";
+  const fs::path ms = test::make_simulated_ms(dir.path(), spec);
+  const auto site = astro::load_site_data(build::kDataDir);
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE(threads);
+    int calls = 0;
+    ImagingMsOptions o;
+    o.threads = threads;
+    o.correct = [&calls](int, std::span<const double>, std::span<const int>, std::span<const int>,
+                         std::size_t, std::size_t, std::span<std::complex<float>>,
+                         std::span<std::uint8_t>) {
+      if (++calls == 5) throw IoError("reader side failed");
+    };
+    try {
+      make_imaging_ms(ms, dir / ("r" + std::to_string(threads) + ".ms"), site.observatory, o);
+      ADD_FAILURE() << "no error";
+    } catch (const IoError& e) {
+      EXPECT_STREQ(e.what(), "reader side failed");
+    }
+    EXPECT_EQ(calls, 5);
+  }
+  // The writer's side: its disk fills up in the middle of the pass (the
+  // imaging MS: ~17 MB; room: the 16 MB reserve and 8 MB).
+  test::SmallTmpfs disk(48u << 20);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << disk.why();
+  simulation::SimulationSpec big = spec;
+  big.nants = 20;
+  big.ntimes = 6;
+  big.nchan = 32;
+  const fs::path big_ms = test::make_simulated_ms(dir.path() / "big", big);
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE(threads);
+    disk.fill(24u << 20);
+    ImagingMsOptions o;
+    o.threads = threads;
+    try {
+      make_imaging_ms(big_ms, disk.path() / ("w" + std::to_string(threads) + ".ms"),
+                      site.observatory, o);
+      ADD_FAILURE() << "no error";
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("No space left on device"), std::string::npos)
+          << e.what();
+      EXPECT_EQ(std::string(e.what()).find("cannot create"), std::string::npos)
+          << "meant to fail while writing rows: " << e.what();
+    }
+    EXPECT_FALSE(fs::exists(disk.path() / ("w" + std::to_string(threads) + ".ms")));
+    disk.unfill();
   }
 }
 
