@@ -322,9 +322,10 @@ ImagerResult Imager::run(const fs::path& ms, const fs::path& products_dir, const
   res.stats = image_stats(image.pixels, image.nx, image.ny);
 
   const auto t_pb = Clock::now();
-  const auto pb = effective_beam_on_grid(
-      fits::read_wcs(staged.image), static_cast<std::size_t>(image.nx),
-      static_cast<std::size_t>(image.ny), res.rephase.pointings, res.rephase.spw_centre_hz);
+  const auto pb =
+      effective_beam_on_grid(fits::read_wcs(staged.image), static_cast<std::size_t>(image.nx),
+                             static_cast<std::size_t>(image.ny), res.rephase.pointings,
+                             res.rephase.spw_centre_hz, options_.wsclean.threads);
   write_fits_like(staged.image, staged.pb, pb);
   write_fits_like(staged.image, staged.pbcor, pb_correct(image.pixels, pb, options_.pb_cutoff));
   res.seconds_pb = since(t_pb);

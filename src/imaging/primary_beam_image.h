@@ -30,12 +30,12 @@ std::size_t coarse_points(std::size_t n, std::size_t step);
 
 // effective_beam on every pixel of an nx × ny image with WCS `wcs`: evaluated
 // every kBeamStep pixels and interpolated (upsample_grid); NaN where a sample
-// falls outside the projection.
+// falls outside the projection. `threads` from the caller's budget.
 inline constexpr std::size_t kBeamStep = 16;
 std::vector<float> effective_beam_on_grid(const fits::CelestialWcs& wcs, std::size_t nx,
                                           std::size_t ny,
                                           std::span<const astro::SkyDirection> pointings,
-                                          std::span<const double> freqs_hz);
+                                          std::span<const double> freqs_hz, int threads = 1);
 
 // image / pb where pb ≥ cutoff × max(pb), NaN elsewhere (and where either is NaN).
 std::vector<float> pb_correct(std::span<const float> image, std::span<const float> pb, double cutoff);

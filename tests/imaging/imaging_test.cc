@@ -244,6 +244,8 @@ TEST(BeamGrid, TheBeamOnAnImageGridFollowsTheWcsAndAgreesWithThePointFormula) {
     }
   }
   EXPECT_LT(worst, 1e-4);
+  // On three threads: the same grid, value for value.
+  EXPECT_EQ(effective_beam_on_grid(wcs, spec.nx, spec.ny, pointings, freqs, 3), pb);
   // Brighter towards the pointings (east = smaller x) than away from them.
   const auto at = [&](int x, int y) { return pb[static_cast<std::size_t>(y * spec.nx + x)]; };
   EXPECT_GT(at(20, spec.ny / 2), at(spec.nx - 21, spec.ny / 2));

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace contimg::sky {
@@ -21,6 +22,20 @@ TEST(AiryBeam, IsOneOnAxisHalfAtHalfWidthAndZeroAtFirstNull) {
   EXPECT_LT(airy_power(first_null, f), 1e-8);
   // Narrower at higher frequency.
   EXPECT_LT(airy_power(0.02, 1.5e9), airy_power(0.02, 1.3e9));
+}
+
+// The beam's J1 (glibc's j1) is the standard library's cyl_bessel_j(1, x)
+// over the main lobe and far sidelobes, to rounding.
+TEST(AiryBeam, MatchesTheStandardLibrarysBesselFunction) {
+  const double f = 1.4e9, dish = 4.65;
+  double worst = 0;
+  for (int i = 1; i <= 20000; ++i) {
+    const double theta = i * 1e-5;  // to 11.5 deg: x up to ~14
+    const double x = M_PI * dish * std::sin(theta) * f / kC;
+    const double a = 2.0 * std::cyl_bessel_j(1.0, x) / x;
+    worst = std::max(worst, std::abs(airy_power(theta, f, dish) - a * a));
+  }
+  EXPECT_LT(worst, 1e-14);
 }
 
 TEST(AngularDistance, MatchesKnownSeparations) {
