@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Two configurations of the chain, interleaved (A B A B ...), on the same
+# Two (or three) configurations of the chain, interleaved (A B [C] A B [C] ...), on the same
 # full-size input: bench/run_chain_bench.sh for each run, the page cache
 # dropped and the inputs read back first, each image validated against the
 # truth. A configuration is a space-separated list of CONTIMG_* environment
 # settings ("" = the defaults).
 #   bench/run_chain_ab.sh --workdir /work/bench-runs/chainfc --out DIR [--rounds 3] \
-#       --a "CONTIMG_CALIBRATION_APPLY_IN_IMAGE_PASS=false" --b ""
-# Writes DIR/{A,B}<round>.{json,log,err,wsclean.log}, DIR/val{A,B}<round>.json
+#       --a "CONTIMG_CALIBRATION_APPLY_IN_IMAGE_PASS=false" --b "" [--c "..."]
+# (CHAIN_BENCH_BIN=/path/to/contimg in a configuration runs another build.)
+# Writes DIR/{A,B,C}<round>.{json,log,err,wsclean.log}, DIR/val{A,B,C}<round>.json
 # and DIR/progress.log (one line per run with its chain wall).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-work="" out="" rounds=3 a="" b=""
+work="" out="" rounds=3 a="" b="" c="" arms="A B"
 while [ $# -gt 0 ]; do
   case "$1" in
     --workdir) work="$2"; shift ;;
@@ -18,18 +19,20 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift ;;
     --a) a="$2"; shift ;;
     --b) b="$2"; shift ;;
-    -h|--help) sed -n 2,10p "$0"; exit 0 ;;
+    --c) c="$2"; arms="A B C"; shift ;;
+    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
-[ -n "$work" ] && [ -n "$out" ] || { sed -n 2,10p "$0"; exit 2; }
+[ -n "$work" ] && [ -n "$out" ] || { sed -n 2,11p "$0"; exit 2; }
 mkdir -p "$out"
 bin="$here/build/contimg"
 for ((round = 1; round <= rounds; round++)); do
-  for who in A B; do
+  for who in $arms; do
     settings=$a
     [ $who = B ] && settings=$b
+    [ $who = C ] && settings=$c
     sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
     cat "$work"/in/*.hdf5 > /dev/null; sync
     echo "$(date -u +%T) round $round $who ($settings) start load $(cut -d' ' -f1 /proc/loadavg)" >> "$out/progress.log"
