@@ -128,7 +128,7 @@ struct MsTableWriter::Impl {
     throw IoError(fmt::format("{}: {}: {}{}", path.string(), what, e.what(), note));
   }
   void create(const MsLayout& layout, bool overwrite);
-  void make_reserve();
+  void make_reserve(const fs::path& where);
   void free_reserve() noexcept;
   void write(const TableRows& b);
   void close() noexcept;
@@ -196,19 +196,12 @@ void MsTableWriter::Impl::create(const MsLayout& layout, bool overwrite) {
                          static_cast<::ssize_t>(t.rows));
   };
 
-  // casacore writes the subtables' variable-shaped arrays (StManArrayFile)
-  // from its destructors; a disk that cannot take them makes that write
-  // throw inside a destructor during our cleanup: std::terminate. So a
-  // nearly full disk is refused before any table exists.
-  if (const auto avail = available_bytes(directory());
-      avail < kCloseNeedsBytes + storage.reserve_bytes) {
-    throw IoError(
-        fmt::format("{}: cannot create Measurement Set: No space left on device ({:.1f} MB free in "
-                    "{}, {:.1f} MB "
-                    "needed to begin)",
-                    path.string(), avail / 1e6, directory().string(),
-                    static_cast<double>(kCloseNeedsBytes + storage.reserve_bytes) / 1e6));
-  }
+  // The reserve first, beside the MS-to-be, before any casacore table exists:
+  // if the disk cannot take it nothing needs cleaning up, and if the disk
+  // fills while the tables are created, freeing it gives casacore's
+  // destructors room for the buffers they write on the way out (a failed
+  // write there is std::terminate). Moved into the MS below.
+  make_reserve(directory() / (path.filename().string() + ".contimg-reserve"));
   try {
     cc::TableDesc td = cc::MS::requiredTableDesc();
     const cc::IPosition cell(2, static_cast<::ssize_t>(ncorr), static_cast<::ssize_t>(max_nchan));
@@ -295,7 +288,16 @@ void MsTableWriter::Impl::create(const MsLayout& layout, bool overwrite) {
     // The path did not exist before: whatever is there now is a partial MS.
     io_fail("cannot create Measurement Set", e);
   }
-  make_reserve();
+  if (!reserve_path.empty()) {
+    std::error_code ec;
+    fs::rename(reserve_path, path / "contimg.reserve", ec);
+    if (ec) {
+      free_reserve();
+      make_reserve(path / "contimg.reserve");
+    } else {
+      reserve_path = path / "contimg.reserve";
+    }
+  }
   spdlog::debug(
       "{}: created MS: {} antennas, {} SPWs, {} corr, {} fields, tiles DATA [{},{},{}] "
       "FLAG [{},{},{}] WEIGHT_SPECTRUM [{},{},{}] UVW [3,{}] WEIGHT/SIGMA [{},{}], {}, {} rows "
@@ -409,9 +411,9 @@ void MsTableWriter::Impl::write(const TableRows& b) {
   next_row += n;
 }
 
-void MsTableWriter::Impl::make_reserve() {
+void MsTableWriter::Impl::make_reserve(const fs::path& where) {
   if (storage.reserve_bytes == 0) return;
-  reserve_path = path / "contimg.reserve";
+  reserve_path = where;
   const int fd = ::open(reserve_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const int rc =
       fd < 0 ? errno : ::posix_fallocate(fd, 0, static_cast<off_t>(storage.reserve_bytes));
@@ -521,7 +523,7 @@ void MsTableWriter::flush() {
   } catch (const cc::AipsError& e) {
     m.io_fail("flush", e);
   }
-  m.make_reserve();
+  m.make_reserve(m.path / "contimg.reserve");
 }
 
 void MsTableWriter::finish(double start_mjd_s, double end_mjd_s) {

@@ -100,10 +100,13 @@ TEST(MsWriterDiskFull, NoRoomForTheReserveIsRefusedAtCreation) {
   EXPECT_FALSE(fs::exists(ms));
 }
 
-// A disk too full even for the subtables: refused before any table exists.
-// (Before, the subtables' array files were written from casacore's
-// destructors while the failed MS was cleaned up: std::terminate.)
-TEST(MsWriterDiskFull, ADiskTooFullForTheSubtablesIsRefusedAtCreation) {
+// A disk too full for the reserve is refused before any table exists, and
+// one that fills while the tables are created is an IoError too: the reserve,
+// taken first, gives casacore's destructors room for what they write on the
+// way out. (Before, the reserve came after the tables: cleaning up after
+// either failure wrote casacore's array files from destructors on a full
+// disk, std::terminate.)
+TEST(MsWriterDiskFull, ADiskTooFullWhileCreatingIsAnIoErrorNotAnAbort) {
   SmallTmpfs disk(8u << 20);
   if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << disk.why();
   StorageOptions storage;
@@ -113,8 +116,10 @@ TEST(MsWriterDiskFull, ADiskTooFullForTheSubtablesIsRefusedAtCreation) {
   s.nspw = 16;
   s.nchan = 48;
   s.nant = 110;
-  for (std::uint64_t leave :
-       {0ull, 32ull << 10, 64ull << 10, 128ull << 10, 256ull << 10, 512ull << 10}) {
+  const std::uint64_t r = storage.reserve_bytes;
+  const std::uint64_t k = 1024;
+  for (std::uint64_t leave : {std::uint64_t{0}, 32 * k, 64 * k, 128 * k, 256 * k, 512 * k,
+                              r + 16 * k, r + 64 * k, r + 128 * k}) {
     SCOPED_TRACE(leave);
     disk.fill(leave);
     try {
