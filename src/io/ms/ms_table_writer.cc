@@ -128,7 +128,8 @@ struct MsTableWriter::Impl {
     throw IoError(fmt::format("{}: {}: {}{}", path.string(), what, e.what(), note));
   }
   void create(const MsLayout& layout, bool overwrite);
-  void make_reserve(const fs::path& where);
+  // `context`: what the caller was doing, for the message ("" = writing).
+  void make_reserve(const fs::path& where, const char* context = "");
   void free_reserve() noexcept;
   void write(const TableRows& b);
   void close() noexcept;
@@ -201,7 +202,8 @@ void MsTableWriter::Impl::create(const MsLayout& layout, bool overwrite) {
   // fills while the tables are created, freeing it gives casacore's
   // destructors room for the buffers they write on the way out (a failed
   // write there is std::terminate). Moved into the MS below.
-  make_reserve(directory() / (path.filename().string() + ".contimg-reserve"));
+  make_reserve(directory() / (path.filename().string() + ".contimg-reserve"),
+               "cannot create Measurement Set: ");
   try {
     cc::TableDesc td = cc::MS::requiredTableDesc();
     const cc::IPosition cell(2, static_cast<::ssize_t>(ncorr), static_cast<::ssize_t>(max_nchan));
@@ -411,7 +413,7 @@ void MsTableWriter::Impl::write(const TableRows& b) {
   next_row += n;
 }
 
-void MsTableWriter::Impl::make_reserve(const fs::path& where) {
+void MsTableWriter::Impl::make_reserve(const fs::path& where, const char* context) {
   if (storage.reserve_bytes == 0) return;
   reserve_path = where;
   const int fd = ::open(reserve_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -421,10 +423,10 @@ void MsTableWriter::Impl::make_reserve(const fs::path& where) {
   if (rc == 0) return;
   const auto avail = available_bytes(directory());
   abandon();
-  throw IoError(
-      fmt::format("{}: cannot set aside {:.1f} MB for the final writes: {} ({:.1f} MB free in {})",
-                  path.string(), storage.reserve_bytes / 1e6, std::strerror(rc), avail / 1e6,
-                  directory().string()));
+  throw IoError(fmt::format(
+      "{}: {}cannot set aside {:.1f} MB for the final writes: {} ({:.1f} MB free in {})",
+      path.string(), context, storage.reserve_bytes / 1e6, std::strerror(rc), avail / 1e6,
+      directory().string()));
 }
 
 void MsTableWriter::Impl::free_reserve() noexcept {
