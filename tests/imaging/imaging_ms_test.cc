@@ -56,6 +56,18 @@ Samples read_samples(const fs::path& path, std::size_t* nrows, std::size_t* nspw
   return out;
 }
 
+// Samples of `a` missing from `b` or different there (value, flag or weight).
+std::size_t samples_differing(const Samples& a, const Samples& b) {
+  std::size_t differ = 0;
+  for (const auto& [key, s] : a) {
+    const auto it = b.find(key);
+    if (it == b.end() || it->second.vis != s.vis || it->second.flag != s.flag ||
+        it->second.weight != s.weight)
+      ++differ;
+  }
+  return differ;
+}
+
 // imaging.merge_spws: one SPW with every channel in frequency order and one
 // row per (integration, baseline), holding exactly the samples the
 // SPW-by-SPW imaging MS holds (the same re-phasing and averaging).
@@ -85,14 +97,7 @@ TEST(ImagingMs, MergedSpwsHoldTheSameSamples) {
   EXPECT_EQ(spw_m, 1u);
   EXPECT_EQ(rows_a, 16 * rows_m);
   ASSERT_EQ(a.size(), m.size());
-  std::size_t differ = 0;
-  for (const auto& [key, s] : a) {
-    const auto it = m.find(key);
-    if (it == m.end() || it->second.vis != s.vis || it->second.flag != s.flag ||
-        it->second.weight != s.weight)
-      ++differ;
-  }
-  EXPECT_EQ(differ, 0u);
+  EXPECT_EQ(samples_differing(a, m), 0u);
   // The merged SPW's channels ascend; the beam and cell inputs are the same.
   const auto spw = ms::CasaTable((dir / "merged.ms").string()).subtable("SPECTRAL_WINDOW");
   const auto f = spw.get_cell<double>("CHAN_FREQ", 0).values;
@@ -200,14 +205,7 @@ TEST(ImagingMs, TwoThreadsWriteTheSameImagingMsAsOne) {
     const Samples two = read_samples(dir / (std::to_string(merge) + "t2.ms"), &rows2, &spw2);
     EXPECT_EQ(rows1, rows2);
     ASSERT_EQ(one.size(), two.size());
-    std::size_t differ = 0;
-    for (const auto& [key, s] : one) {
-      const auto it = two.find(key);
-      if (it == two.end() || it->second.vis != s.vis || it->second.flag != s.flag ||
-          it->second.weight != s.weight)
-        ++differ;
-    }
-    EXPECT_EQ(differ, 0u);
+    EXPECT_EQ(samples_differing(one, two), 0u);
     EXPECT_EQ(res[0].max_uv_m, res[1].max_uv_m);
     EXPECT_EQ(res[0].max_freq_hz, res[1].max_freq_hz);
     EXPECT_EQ(res[0].spw_centre_hz, res[1].spw_centre_hz);
