@@ -59,9 +59,10 @@ class MsVisibilities {
   VisBlock read_spw(int spw, bool weights = true);
 
   // Adds CORRECTED_DATA with DATA's storage manager and tile shape when
-  // absent; true when it added it. The new column is not flushed: casacore
-  // would write every one of its buckets as zeros (1.4 GB for a full group)
-  // for the caller to overwrite.
+  // absent; true when it added it. Does not flush. A caller about to write
+  // every row should not flush before it does: casacore would first write
+  // each bucket of the new column as zeros (1.4 GB for a full group;
+  // CorrectedDataUpdate).
   bool ensure_corrected_data();
   // Writes block.data to CORRECTED_DATA and block.flag to FLAG for the SPW's rows.
   void write_corrected(const VisBlock& block);

@@ -569,8 +569,8 @@ ImagingMsResult make_imaging_ms(const fs::path& in_ms, const fs::path& out_ms,
   };
 
   // Reading and calibrating (casacore's reads, the apply, CORRECTED_DATA) and
-  // re-phasing and writing cost about the same (docs/perf.md "The re-phase
-  // pass on two threads"): with two threads in the budget they run as a
+  // re-phasing and writing cost about the same (docs/perf.md "The image
+  // stage's pass on two threads"): with two threads in the budget they run as a
   // pipeline, the reader one block ahead. Each side keeps to its own tables,
   // and the blocks reach the writer in order, so the imaging MS is the same
   // byte for byte.

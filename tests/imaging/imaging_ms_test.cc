@@ -56,6 +56,21 @@ Samples read_samples(const fs::path& path, std::size_t* nrows, std::size_t* nspw
   return out;
 }
 
+// A small simulated group: `nants` antennas, `ntimes` integrations of
+// `nchan` channels per SPW; with sources and noise when `sky`.
+simulation::SimulationSpec small_spec(int nants, int ntimes, int nchan, bool sky) {
+  simulation::SimulationSpec spec;
+  spec.nants = nants;
+  spec.ntimes = ntimes;
+  spec.nchan = nchan;
+  if (sky) {
+    spec.noise_jy = 1;
+    spec.random_sources = 2;
+  }
+  spec.start_utc = "2025-03-01T10:00:00";
+  return spec;
+}
+
 // Samples of `a` missing from `b` or different there (value, flag or weight).
 std::size_t samples_differing(const Samples& a, const Samples& b) {
   std::size_t differ = 0;
@@ -73,13 +88,7 @@ std::size_t samples_differing(const Samples& a, const Samples& b) {
 // SPW-by-SPW imaging MS holds (the same re-phasing and averaging).
 TEST(ImagingMs, MergedSpwsHoldTheSameSamples) {
   test::TempDir dir;
-  simulation::SimulationSpec spec;
-  spec.nants = 5;
-  spec.ntimes = 3;
-  spec.nchan = 8;
-  spec.noise_jy = 1;
-  spec.random_sources = 2;
-  spec.start_utc = "2025-03-01T10:00:00";
+  const simulation::SimulationSpec spec = small_spec(5, 3, 8, true);
   const fs::path ms = test::make_simulated_ms(dir.path(), spec);
   const auto site = astro::load_site_data(build::kDataDir);
   ImagingMsOptions o;
@@ -119,11 +128,7 @@ namespace {
 // imaging MS keeps one slot per antenna pair).
 TEST(ImagingMs, AnAntennaOutsideTheAntennaTableIsAnInputError) {
   test::TempDir dir;
-  simulation::SimulationSpec spec;
-  spec.nants = 4;
-  spec.ntimes = 2;
-  spec.nchan = 4;
-  spec.start_utc = "2025-03-01T10:00:00";
+  const simulation::SimulationSpec spec = small_spec(4, 2, 4, false);
   const fs::path ms = test::make_simulated_ms(dir.path(), spec);
   {
     ms::CasaTable t(ms.string(), ms::CasaTable::Mode::kUpdate);
@@ -158,13 +163,7 @@ namespace {
 // in the same order, and reports the same beam and cell inputs as on one.
 TEST(ImagingMs, TwoThreadsWriteTheSameImagingMsAsOne) {
   test::TempDir dir;
-  simulation::SimulationSpec spec;
-  spec.nants = 6;
-  spec.ntimes = 4;
-  spec.nchan = 8;
-  spec.noise_jy = 1;
-  spec.random_sources = 2;
-  spec.start_utc = "2025-03-01T10:00:00";
+  const simulation::SimulationSpec spec = small_spec(6, 4, 8, true);
   const fs::path ms = test::make_simulated_ms(dir.path(), spec);
   const auto site = astro::load_site_data(build::kDataDir);
   for (bool merge : {false, true}) {
@@ -220,11 +219,7 @@ TEST(ImagingMs, TwoThreadsWriteTheSameImagingMsAsOne) {
 // An error on either side stops the pass with that error, and nothing hangs.
 TEST(ImagingMs, AnErrorOnEitherThreadStopsThePassWithIt) {
   test::TempDir dir;
-  simulation::SimulationSpec spec;
-  spec.nants = 5;
-  spec.ntimes = 3;
-  spec.nchan = 4;
-  spec.start_utc = "2025-03-01T10:00:00";
+  const simulation::SimulationSpec spec = small_spec(5, 3, 4, false);
   const fs::path ms = test::make_simulated_ms(dir.path(), spec);
   const auto site = astro::load_site_data(build::kDataDir);
   for (int threads : {1, 2}) {
