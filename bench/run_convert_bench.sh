@@ -119,6 +119,7 @@ for ((rep = 0; rep < repeat; rep++)); do
       tmpfs_parallel) case_env="CONTIMG_CONVERSION_STAGE_TO_TMPFS=true" convert_case tmpfs_parallel ;;
       disk_parallel) case_env="CONTIMG_CONVERSION_STAGE_TO_TMPFS=false" convert_case disk_parallel ;;
       not_durable) case_env="CONTIMG_CONVERSION_DURABLE=false" convert_case not_durable ;;
+      no_prealloc) case_env="CONTIMG_CONVERSION_PREALLOCATE=false" convert_case no_prealloc ;;
       tmpfs_serial) case_env="CONTIMG_CONVERSION_STAGE_TO_TMPFS=true" convert_case tmpfs_serial --no-parallel-io ;;
       disk_serial) case_env="CONTIMG_CONVERSION_STAGE_TO_TMPFS=false" convert_case disk_serial --no-parallel-io ;;
       *) echo "unknown case $c" >&2; exit 2 ;;

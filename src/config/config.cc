@@ -324,6 +324,9 @@ const std::vector<KeyDef>& schema() {
       {"conversion.durable", Type::kBool, "true",
        "fsync the MS before the rename that publishes it (writeback started while it is written), so that a "
        "published MS survives a power cut."},
+      {"conversion.preallocate", Type::kBool, "true",
+       "Allocate the MS's large column files at their final size before writing them (faster "
+       "writeback on ext4, docs/perf.md)."},
       {"conversion.calibrator_radius_deg", Type::kDouble, "1.0",
        "A calibrator within this distance of a field centre can rename that field.", between(0, 180)},
       {"conversion.calibrator_min_flux_jy", Type::kDouble, "1.0",

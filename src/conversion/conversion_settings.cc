@@ -23,6 +23,7 @@ ConversionOptions options_from_config(const config::Config& cfg, bool allow_inco
   o.stage_dir = cfg.get_path("conversion.stage_dir");
   if (cfg.get_bool("conversion.stage_to_tmpfs")) o.tmpfs_dir = cfg.get_path("paths.tmpfs_dir");
   o.durable = cfg.get_bool("conversion.durable");
+  o.storage.preallocate = cfg.get_bool("conversion.preallocate");
   o.calibrator_radius_deg = cfg.get_double("conversion.calibrator_radius_deg");
   o.cache_profiles = uvh5::CacheProfiles::from_config(cfg);
   o.command_line = command_line;

@@ -18,6 +18,7 @@
 #include <casacore/tables/Tables/TableRecord.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -119,6 +120,7 @@ struct MsTableWriter::Impl {
   std::vector<cc::Int> ints;
 
   fs::path reserve_path;  // storage.reserve_bytes, held while writing
+  std::vector<fs::path> preallocated;  // files given their final size (storage.preallocate)
 
   fs::path directory() const { return path.has_parent_path() ? path.parent_path() : fs::path("."); }
   // A write failed: the MS is abandoned (removed) and IoError thrown.
@@ -131,6 +133,8 @@ struct MsTableWriter::Impl {
   // `context`: what the caller was doing, for the message ("" = writing).
   void make_reserve(const fs::path& where, const char* context = "");
   void free_reserve() noexcept;
+  void preallocate_tiles();
+  void trim_preallocation() noexcept;
   void write(const TableRows& b);
   void close() noexcept;
   void abandon() noexcept;
@@ -286,6 +290,7 @@ void MsTableWriter::Impl::create(const MsLayout& layout, bool overwrite) {
     // write inside a casacore destructor (std::terminate).
     ms->flush();
     cols = std::make_unique<Columns>(*ms);
+    if (fixed) preallocate_tiles();
   } catch (const cc::AipsError& e) {
     // The path did not exist before: whatever is there now is a partial MS.
     io_fail("cannot create Measurement Set", e);
@@ -429,6 +434,69 @@ void MsTableWriter::Impl::make_reserve(const fs::path& where, const char* contex
       directory().string()));
 }
 
+// The tiled columns' files at the size expected_rows gives them: one
+// fallocate each, so that ext4 allocates their blocks in a few large extents
+// now rather than piece by piece as the writeback reaches them (docs/perf.md
+// "Preallocated storage files"). KEEP_SIZE: casacore still sees the file it
+// wrote, of the length it wrote. Best effort: a filesystem that refuses (no
+// room, no support) is left as it was.
+void MsTableWriter::Impl::preallocate_tiles() {
+  if (!storage.preallocate || expected_rows == 0) return;
+  struct Column {
+    const char* manager;
+    TileShape tile;
+    std::size_t ncorr, nchan, bits;
+  };
+  const std::size_t nch = *std::max_element(nchan.begin(), nchan.end());
+  const Column columns[] = {
+      {"TiledData", data_tile, ncorr, nch, 64},
+      {"TiledFlag", flag_tile, ncorr, nch, 1},  // casacore stores Bool as bits
+      {"TiledWeightSpectrum", weight_spectrum_tile, ncorr, nch, 32},
+      {"TiledUVW", uvw_tile, 3, 1, 64},
+      {"TiledWeight", weight_tile, ncorr, 1, 32},
+      {"TiledSigma", weight_tile, ncorr, 1, 32}};
+  const auto tiles = [](std::size_t n, std::size_t per) { return (n + per - 1) / per; };
+  const cc::Record info = ms->dataManagerInfo();
+  for (cc::uInt i = 0; i < info.nfields(); ++i) {
+    const cc::Record& dm = info.subRecord(i);
+    const std::string name = dm.asString("NAME");
+    const auto* c = std::find_if(std::begin(columns), std::end(columns),
+                                 [&](const Column& col) { return name == col.manager; });
+    if (c == std::end(columns) || c->tile.rows == 0) continue;
+    const std::uint64_t ntiles = tiles(c->ncorr, c->tile.ncorr) * tiles(c->nchan, c->tile.nchan) *
+                                 tiles(expected_rows, c->tile.rows);
+    const std::uint64_t tile_bytes =
+        (c->tile.ncorr * c->tile.nchan * c->tile.rows * c->bits + 7) / 8;
+    const fs::path file = path / fmt::format("table.f{}_TSM0", dm.asInt("SEQNR"));
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(ntiles * tile_bytes)) == 0) {
+      preallocated.push_back(file);
+    } else {
+      // ENOSPC may leave part of it allocated: give that back.
+      struct stat st {};
+      if (::fstat(fd, &st) == 0 && ::ftruncate(fd, st.st_size) != 0) {
+        spdlog::debug("{}: releasing a failed preallocation: {}", file.string(),
+                      std::strerror(errno));
+      }
+    }
+    ::close(fd);
+  }
+}
+
+// Blocks preallocated beyond what was written are released: truncating a
+// file to its own length frees the blocks past its end.
+void MsTableWriter::Impl::trim_preallocation() noexcept {
+  for (const auto& file : preallocated) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0 || ::truncate(file.c_str(), st.st_size) != 0) {
+      spdlog::warn("{}: cannot release its preallocated blocks: {}", file.string(),
+                   std::strerror(errno));
+    }
+  }
+  preallocated.clear();
+}
+
 void MsTableWriter::Impl::free_reserve() noexcept {
   if (reserve_path.empty()) return;
   std::error_code ec;
@@ -483,6 +551,7 @@ void MsTableWriter::Impl::close() noexcept {
   } catch (...) {
     spdlog::error("{}: closing the Measurement Set failed", path.string());
   }
+  trim_preallocation();
 }
 
 MsTableWriter::MsTableWriter(const fs::path& path, const MsLayout& layout,
@@ -542,6 +611,7 @@ void MsTableWriter::finish(double start_mjd_s, double end_mjd_s) {
   } catch (const cc::AipsError& e) {
     m.io_fail("finishing the Measurement Set", e);
   }
+  m.trim_preallocation();
   // casacore's flush(true) does not reach the storage managers' files.
   if (m.storage.sync_on_finish) durable::sync_tree(m.path);
 }

@@ -3,9 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "support/error_of.h"
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "support/error_of.h"
 
 #include <algorithm>
 #include <cmath>
@@ -600,6 +601,98 @@ TEST_F(MsWriterTest, ExpectedRowCountIsEnforced) {
   w.append(test::tiny_block(spec_, 0, 0).view(0));
   EXPECT_THAT(error_of<InputError>([&] { w.finish(); }),
               AllOf(HasSubstr(ms_.string()), HasSubstr("15 rows were written, the layout expected 30")));
+}
+
+// Bytes the filesystem holds for the tiled columns' data files, and their lengths.
+struct TiledFiles {
+  std::uint64_t allocated = 0, length = 0;
+  int files = 0;
+};
+TiledFiles tiled_files(const fs::path& ms) {
+  TiledFiles t;
+  for (const auto& e : fs::directory_iterator(ms)) {
+    const std::string name = e.path().filename().string();
+    if (name.find("_TSM") == std::string::npos) continue;
+    struct stat st {};
+    if (::stat(e.path().c_str(), &st) != 0) continue;
+    t.allocated += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    t.length += static_cast<std::uint64_t>(st.st_size);
+    ++t.files;
+  }
+  return t;
+}
+
+// Whether the filesystem under `dir` preallocates past a file's end.
+bool preallocates(const fs::path& dir) {
+  const fs::path probe = dir / "probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  const bool ok = fd >= 0 && ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20) == 0;
+  if (fd >= 0) ::close(fd);
+  fs::remove(probe);
+  return ok;
+}
+
+TEST_F(MsWriterTest, TiledFilesArePreallocatedAndWhatIsNotWrittenIsReleased) {
+  if (!preallocates(dir_.path())) GTEST_SKIP() << "this filesystem does not preallocate";
+  // 200 blocks expected, so that the preallocation (~200 KB of DATA alone)
+  // stands out from the filesystem's block rounding.
+  MsLayout l = test::tiny_layout(spec_);
+  l.expected_rows = 200 * 15;
+  const std::uint64_t data_bytes =
+      l.expected_rows * static_cast<std::uint64_t>(spec_.nchan) * 2 * 8;
+  {
+    MsWriter w(ms_, l, StorageOptions{.block_rows = 15});
+    const auto before = tiled_files(ms_);
+    EXPECT_EQ(before.files, 6);  // DATA, FLAG, WEIGHT_SPECTRUM, UVW, WEIGHT, SIGMA
+    // DATA + WEIGHT_SPECTRUM (1.5 × DATA) at least, before any row is written.
+    EXPECT_GE(before.allocated, data_bytes * 3 / 2);
+    EXPECT_EQ(before.length, 0u);  // casacore still sees empty files
+    for (int t = 0; t < 2; ++t) w.append(test::tiny_block(spec_, t, 0).view(0));
+  }  // closed without finish(): 2 of 200 blocks written
+  const auto after = tiled_files(ms_);
+  EXPECT_GT(after.length, 0u);
+  EXPECT_LT(after.allocated, after.length + 6 * 64 * 1024)
+      << "the unwritten preallocation was not released";
+  EXPECT_EQ(CasaTable(ms_.string()).nrow(), 30u);
+}
+
+TEST_F(MsWriterTest, WithoutPreallocationNothingIsAllocatedBeforeTheRows) {
+  MsLayout l = test::tiny_layout(spec_);
+  l.expected_rows = 200 * 15;
+  StorageOptions o{.block_rows = 15};
+  o.preallocate = false;
+  MsWriter w(ms_, l, o);
+  EXPECT_EQ(tiled_files(ms_).allocated, 0u);
+}
+
+TEST_F(MsWriterTest, APreallocatedMsIsTheSameMsWithNothingLeftOver) {
+  // The same rows with and without preallocation: the same bytes in every
+  // storage manager's file, and no block past the end of a finished file.
+  const fs::path plain = dir_ / "plain.ms";
+  for (const bool prealloc : {false, true}) {
+    MsLayout l = test::tiny_layout(spec_);
+    l.expected_rows = static_cast<std::uint64_t>(spec_.rows());
+    StorageOptions o{.block_rows = 15};
+    o.preallocate = prealloc;
+    MsWriter w(prealloc ? ms_ : plain, l, o);
+    for (int t = 0; t < spec_.ntimes; ++t) {
+      for (int spw = 0; spw < spec_.nspw; ++spw)
+        w.append(test::tiny_block(spec_, t, spw).view(spw));
+    }
+    w.finish();
+  }
+  const auto slurp = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (const auto& e : fs::directory_iterator(plain)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("table.f", 0) == 0) {
+      EXPECT_EQ(slurp(e.path()), slurp(ms_ / name)) << name;
+    }
+  }
+  const auto done = tiled_files(ms_);
+  EXPECT_LE(done.allocated, done.length + 6 * 4096);
 }
 
 TEST_F(MsWriterTest, RowsWithTheirOwnTimesFieldsAndScans) {
