@@ -114,6 +114,10 @@ DriftCorrection::DriftCorrection(std::span<const DriftComponent> components,
 
 namespace {
 constexpr std::size_t kLanes = 16;  // rows whose phase rotations run side by side
+// Each loop over the lanes stays a loop (`#pragma GCC unroll 1`), for the
+// vectoriser: at -O3 GCC first unrolls a 16-iteration loop completely, and
+// the straight-line code left vectorises worse (the subtraction took 1.7x
+// as long; docs/perf.md "-O3"). At -O2 it is also ~15 % faster.
 
 // One run of channels with one rotation per channel: the lanes' phasors
 // z (at the run's first channel) and steps s, rotated channel by channel
@@ -122,20 +126,25 @@ template <bool kOneGain>
 inline void rotate_and_add(std::size_t c0, std::size_t c1, float* zr, float* zi, const float* sr,
                            const float* si, const float* const* g, float* acc_re, float* acc_im) {
   float r[kLanes], i[kLanes];
+#pragma GCC unroll 1
   for (std::size_t j = 0; j < kLanes; ++j) r[j] = zr[j], i[j] = zi[j];
   for (std::size_t c = c0; c < c1; ++c) {
     float gl[kLanes];
     if constexpr (kOneGain) {
+#pragma GCC unroll 1
       for (std::size_t j = 0; j < kLanes; ++j) gl[j] = g[0][c];
     } else {
+#pragma GCC unroll 1
       for (std::size_t j = 0; j < kLanes; ++j) gl[j] = g[j][c];
     }
     float* are = acc_re + c * kLanes;
     float* aim = acc_im + c * kLanes;
+#pragma GCC unroll 1
     for (std::size_t j = 0; j < kLanes; ++j) {
       are[j] += gl[j] * r[j];
       aim[j] += gl[j] * i[j];
     }
+#pragma GCC unroll 1
     for (std::size_t j = 0; j < kLanes; ++j) {
       const float re = r[j] * sr[j] - i[j] * si[j];
       i[j] = r[j] * si[j] + i[j] * sr[j];
@@ -196,6 +205,7 @@ __attribute__((target_clones("avx2", "default"))) void DriftCorrection::subtract
     std::fill(acc_im.begin(), acc_im.end(), 0.0f);
     std::size_t lane_row[kLanes];
     bool one_integration = true;
+#pragma GCC unroll 1
     for (std::size_t j = 0; j < kLanes; ++j) {
       lane_row[j] = r0 + std::min(j, nl - 1);  // spare lanes repeat the last row, unused
       one_integration = one_integration && integration[lane_row[j]] == integration[r0];
@@ -205,6 +215,7 @@ __attribute__((target_clones("avx2", "default"))) void DriftCorrection::subtract
       std::complex<double> z[kLanes], step_k[kLanes];
       float zr[kLanes], zi[kLanes], sr[kLanes], si[kLanes];
       const float* g[kLanes];
+#pragma GCC unroll 1
       for (std::size_t j = 0; j < kLanes; ++j) {
         const std::size_t r = lane_row[j];
         rate[j] =
@@ -213,6 +224,7 @@ __attribute__((target_clones("avx2", "default"))) void DriftCorrection::subtract
       }
       for (const auto& seg : segments) {
         if (seg.run_start) {
+#pragma GCC unroll 1
           for (std::size_t j = 0; j < kLanes; ++j) {
             z[j] = std::polar(1.0, rate[j] * f[seg.c0]);
             const std::complex<double> step = std::polar(1.0, rate[j] * seg.df);
@@ -223,8 +235,10 @@ __attribute__((target_clones("avx2", "default"))) void DriftCorrection::subtract
             step_k[j] = p;
           }
         } else {
+#pragma GCC unroll 1
           for (std::size_t j = 0; j < kLanes; ++j) z[j] *= step_k[j];
         }
+#pragma GCC unroll 1
         for (std::size_t j = 0; j < kLanes; ++j) {
           zr[j] = static_cast<float>(z[j].real());
           zi[j] = static_cast<float>(z[j].imag());
