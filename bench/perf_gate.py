@@ -35,6 +35,7 @@ differs. Exit 77 also when valgrind is missing; 2 for bad usage (no build direct
 baseline); 1 also when a step cannot be run (the message says which and why).
 """
 import argparse
+import fnmatch
 import glob
 import json
 import os
@@ -62,19 +63,23 @@ def _threads(*namespaces):
     return ["std::thread::_State_impl<*contimg::%s::*" % ns for ns in namespaces]
 
 
+# An entry pattern ends with ")": callgrind toggles collection on entering any function a
+# pattern matches, and "f(*" also matches f's lambdas ("f(...)::{lambda()#1}::operator()()
+# const"), so calling one inside f would toggle collection off for its whole body (which
+# hid make_imaging_ms's per-block work from 2026-12-06 to its fix; nested_toggles() checks).
 STEPS = [
-    ("convert", ["contimg::conversion::ConversionStage::execute(*"] + _threads("conversion", "ms")),
-    ("flag", ["contimg::flagging::FlagStage::execute(*"] + _threads("flagging", "ms")),
-    ("solve", ["contimg::calibration::SolveStage::execute(*"] + _threads("calibration", "ms")),
-    ("apply", ["contimg::calibration::ApplyStage::execute(*"] + _threads("calibration", "ms")),
-    ("rephase", ["contimg::imaging::make_imaging_ms(*"] + _threads("imaging", "ms")),
+    ("convert", ["contimg::conversion::ConversionStage::execute(*)"] + _threads("conversion", "ms")),
+    ("flag", ["contimg::flagging::FlagStage::execute(*)"] + _threads("flagging", "ms")),
+    ("solve", ["contimg::calibration::SolveStage::execute(*)"] + _threads("calibration", "ms")),
+    ("apply", ["contimg::calibration::ApplyStage::execute(*)"] + _threads("calibration", "ms")),
+    ("rephase", ["contimg::imaging::make_imaging_ms(*)"] + _threads("imaging", "ms")),
 ]
 # A function whose inclusive cost inside a step is reported as a step of its own (and taken
 # out of its parent): the restoring beam predicted on WSClean's weighting grid (an FFT whose
 # size follows imaging.field_deg, not the data) would otherwise hide the re-phase.
 SPLIT = {"beam": ("rephase", "contimg::imaging::UvCoverage::predicted_beam(")}
 STEP_NAMES = ["convert", "flag", "solve", "apply", "rephase", "beam"]
-ENTRY = {s: pats[0].rstrip("(*") for s, pats in STEPS}
+ENTRY = {s: pats[0][:pats[0].index("(")] for s, pats in STEPS}
 ENTRY["beam"] = SPLIT["beam"][1].rstrip("(")
 # x86 extensions that change which code paths glibc, AOFlagger, casacore pick at run time
 # (valgrind hides AVX-512 from the program, so it is not listed).
@@ -215,6 +220,11 @@ class Runner:
         if not total:
             raise GateError("%s: callgrind collected nothing in %s (did the entry function %s run? "
                             "see %s)" % (step, out, ENTRY[step], out))
+        nested = nested_toggles(out, patterns[0])
+        if nested:
+            raise GateError("%s: the entry pattern %s also matches %s, called inside the stage: "
+                            "collection would be off while it runs (make the pattern end with ')')"
+                            % (step, patterns[0], "; ".join(n[:160] for n in nested[:3])))
         if self.verbose:
             label = "+".join([step] + [sub for sub, (parent, _) in SPLIT.items() if parent == step])
             print("  %-12s %15d Ir  (%.1f s under valgrind)" % (label, total, wall), file=sys.stderr, flush=True)
@@ -243,6 +253,26 @@ class Runner:
 
 
 # ------------------------------------------------------------------ comparison and report
+def function_names(callgrind_out):
+    """Every function name callgrind recorded (fn= and cfn= lines)."""
+    names = set()
+    with open(callgrind_out) as f:
+        for line in f:
+            m = re.match(r"c?fn=\(\d+\) (.*)$", line.rstrip("\n"))
+            if m:
+                names.add(m.group(1))
+    return names
+
+
+def nested_toggles(callgrind_out, entry_pattern):
+    """Functions called inside the stage that its entry pattern also matches: each would
+    toggle collection off while it runs (callgrind's --toggle-collect), so its cost would be
+    missing from the count."""
+    # Nested: a lambda, local class or block of the entry, named after its parameter list.
+    return sorted(n for n in function_names(callgrind_out)
+                  if fnmatch.fnmatchcase(n, entry_pattern) and ")::" in n[n.find("("):])
+
+
 def inclusive_cost(callgrind_out, prefix):
     """Instructions spent in calls of functions whose name starts with `prefix` (inclusive of
     their callees), from callgrind's call records (`calls=` lines, then the call's cost)."""
