@@ -256,7 +256,7 @@ TEST(ModelQaErrors, FluxThirtyPercentWrongFailsOnHistoryPositionOneArcminIsFlagg
   std::vector<CalsetSummary> history;
   for (unsigned seed = 1; seed <= 3; ++seed) {
     const DriftScan d(32, sky, kJ0834.ra_rad / kDeg, kJ0834.dec_rad / kDeg, 0.5, 200 + seed);
-    auto s = summarize(d.solve({kJ0834}), "h" + std::to_string(seed), uv_of(d));
+    auto s = summarize(d.solve({kJ0834}), fmt::format("h{}", seed), uv_of(d));
     s.mid_time_s -= 86400.0 * seed;  // the previous days' transits
     history.push_back(s);
   }

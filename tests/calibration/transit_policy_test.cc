@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "calibration/transit_policy.h"
@@ -35,7 +36,7 @@ TEST(TransitPolicy, J1035InABrightReferenceFieldIsNotSolved) {
   // The field: sources of 2.5 Jy within a degree of J1035+5628.
   nlohmann::json sources = nlohmann::json::array();
   for (int i = 0; i < 8; ++i) {
-    sources.push_back({{"name", "S" + std::to_string(i)},
+    sources.push_back({{"name", fmt::format("S{}", i)},
                        {"ra_deg", 158.78 + 0.8 * std::cos(i) / std::cos(56.48 * kDeg)},
                        {"dec_deg", 56.48 + 0.6 * std::sin(i)},
                        {"flux_jy", 2.5}});

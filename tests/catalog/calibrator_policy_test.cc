@@ -2,6 +2,7 @@
 // flux must dominate the catalogue sources in the beam; flux standards always.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
 #include <cmath>
 
 #include "catalog/calibrator_policy.h"
@@ -29,7 +30,7 @@ TEST(CalibratorPolicy, AFaintCalibratorInABrightFieldIsNotSolvedAndItsFieldIsThe
       src("J1035+5628-nvss", 158.7801, 56.4801, 1.8)};  // the same source, 0.4" off
   for (int i = 0; i < 6; ++i)
     cat.push_back(
-        src("S" + std::to_string(i), 158.78 + 0.8 * std::cos(i), 56.48 + 0.6 * std::sin(i), 2.5));
+        src(fmt::format("S{}", i), 158.78 + 0.8 * std::cos(i), 56.48 + 0.6 * std::sin(i), 2.5));
   cat.push_back(src("far", 200.0, 56.48, 100));  // 23 deg away: a far sidelobe, < 0.02 Jy apparent
                                                  // // well outside the beam: ~0 apparent
   const auto p = decide_transit(cal, false, cal.ra_rad, cal.dec_rad, cat, {});

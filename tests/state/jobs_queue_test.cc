@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -229,7 +230,7 @@ TEST_P(QueueTest, ConnectionsRacingForTheSameJobsTakeEachExactlyOnce) {
   {
     StateDb db(target());
     JobStore jobs(db.database());
-    for (int g = 0; g < 12; ++g) jobs.enqueue(key("g" + std::to_string(g)));
+    for (int g = 0; g < 12; ++g) jobs.enqueue(key(fmt::format("g{}", g)));
   }
   std::mutex m;
   std::map<std::int64_t, int> claims;
@@ -240,7 +241,7 @@ TEST_P(QueueTest, ConnectionsRacingForTheSameJobsTakeEachExactlyOnce) {
       try {
         StateDb db(target());
         JobStore jobs(db.database());
-        while (auto j = jobs.claim_next("w" + std::to_string(w), 60)) {
+        while (auto j = jobs.claim_next(fmt::format("w{}", w), 60)) {
           std::lock_guard lock(m);
           ++claims[j->id];
         }

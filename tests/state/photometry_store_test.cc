@@ -5,6 +5,7 @@
 #include <set>
 #include <tuple>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "sky/primary_beam.h"
@@ -173,7 +174,7 @@ TEST_P(PhotometryStoreTest, ConeSearchEqualsBruteForceAcrossRaZeroAndOverThePole
     } else {
       ra = 360 * u(rng), dec = -80 + 160 * u(rng);
     }
-    const std::string name = "C" + std::to_string(k);
+    const std::string name = fmt::format("C{}", k);
     img.measurements.push_back(reference(name, ra, dec, 0.01));  // ra < 0 stored wrapped
     placed.emplace_back(name, ra, dec);
   }
@@ -234,7 +235,7 @@ TEST_P(PhotometryStoreTest, BatchedIngestKeepsEverySourcesStatistics) {
   for (int e = 0; e < 2; ++e) {
     auto img = image_at("/e" + std::to_string(e) + ".fits", 60000 + e);
     for (int k = 0; k < kN; ++k) {
-      auto m = reference("B" + std::to_string(k), 150 + 0.001 * k, 37, 0.01 * (1 + k % 7));
+      auto m = reference(fmt::format("B{}", k), 150 + 0.001 * k, 37, 0.01 * (1 + k % 7));
       m.flux_jy *= e ? 1.2 : 1.0;
       m.flux_err_jy = 1e-3 * (1 + k % 3);
       img.measurements.push_back(m);
@@ -244,7 +245,7 @@ TEST_P(PhotometryStoreTest, BatchedIngestKeepsEverySourcesStatistics) {
   EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM measurements"), 2 * kN);
   EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM source_stats WHERE n = 2"), kN);
   for (int k : {0, 199, 200, 399, 449}) {
-    const auto s = source_by_name(db, "B" + std::to_string(k));
+    const auto s = source_by_name(db, fmt::format("B{}", k));
     ASSERT_TRUE(s);
     auto st = db.prepare(
         "SELECT sum_w, sum_ws, sum_ws2, max_flux, min_flux, last_mjd FROM source_stats WHERE "

@@ -5,6 +5,7 @@
 
 #include "support/error_of.h"
 
+#include <fmt/format.h>
 #include <atomic>
 #include <fstream>
 #include <thread>
@@ -217,7 +218,7 @@ TEST_P(StateDbBackendTest, AVersion6DatabaseWithProductsIsCarriedForward) {
 TEST_P(StateDbBackendTest, EveryEarlierRealVersionUpgradesToTheCurrentOne) {
   const auto& real = migrations();
   for (std::size_t k = 1; k <= real.size(); ++k) {
-    const auto path = target("v" + std::to_string(k) + ".sqlite3");
+    const auto path = target(fmt::format("v{}.sqlite3", k));
     {
       Database db(path);
       ASSERT_EQ(migrate(db, std::span(real.data(), k)), static_cast<int>(k));

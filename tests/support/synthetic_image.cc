@@ -7,6 +7,7 @@
 #include <numbers>
 #include <random>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "sky/primary_beam.h"
@@ -66,7 +67,7 @@ SyntheticImage make_synthetic_image(const SyntheticOptions& o) {
     double ra, dec;
     wcs.pixel_to_world(x, y, ra, dec);
     sky::Source src;
-    src.name = "S" + std::to_string(k);
+    src.name = fmt::format("S{}", k);
     src.ra_rad = ra * kDeg;
     src.dec_rad = dec * kDeg;
     src.flux_jy = o.snrs[k] * o.noise_jy;

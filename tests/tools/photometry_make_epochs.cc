@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     contimg::fits::write_image(path, img.pixels, img.spec);
     nlohmann::json fluxes = nlohmann::json::object();
     for (std::size_t k = 0; k < o.snrs.size(); ++k) {
-      fluxes["S" + std::to_string(k)] = o.snrs[k] * o.noise_jy * o.render_factors[k];
+      fluxes[fmt::format("S{}", k)] = o.snrs[k] * o.noise_jy * o.render_factors[k];
     }
     epochs.push_back({{"image", path.string()}, {"date_obs", o.date_obs}, {"flux_jy", fluxes}});
     if (e == 0) contimg::testing::write_synthetic(img, dir, "reference");
