@@ -59,7 +59,8 @@ struct StorageOptions {
   // write (fallocate, FALLOC_FL_KEEP_SIZE), so that ext4 allocates their
   // blocks once instead of piecewise under the writeback (docs/perf.md
   // "Preallocated storage files"). Best effort: skipped where the filesystem
-  // refuses; what is not written is released by finish().
+  // refuses; what is not written is released when the writer closes (finish()
+  // or the destructor).
   bool preallocate = true;
 };
 
