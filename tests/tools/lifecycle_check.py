@@ -17,10 +17,13 @@
                       nothing left; a rerun after freeing the space completes.
   --case disk-full    (root: a small tmpfs) convert into a tmpfs too small for
                       the MS, and into one that a background writer fills while
-                      the MS is written: exit 4 (an I/O error, never 134), a
-                      message that says "No space left", no .contimg-tmp-* and
-                      no partial <group>.ms; then the space is freed and a rerun
-                      completes.
+                      the MS is written without preallocation: exit 4 (an I/O
+                      error, never 134), a message that says "No space left",
+                      no .contimg-tmp-* and no partial <group>.ms; then the
+                      space is freed and a rerun completes. Once more with the
+                      tiled files preallocated (the default), filled after
+                      that: a clean failure as above, or a complete MS equal to
+                      the reference.
 
 One line per check, "N passed, M failed" last; exit 1 on a failure, 77
 (CTest SKIP_RETURN_CODE) when wsclean is missing or tmpfs cannot be mounted.
@@ -244,6 +247,64 @@ def check_failed_cleanly(label, p, out):
     check(f"{label}: no core dump", not glob.glob(os.path.join(out, "core*")))
 
 
+def ms_mismatches(ms, ref):
+    """Columns of the main table of `ms` that differ from the reference MS `ref`."""
+    from casacore.tables import table
+    import numpy as np
+    bad = []
+    with table(ms, ack=False) as a, table(ref, ack=False) as b:
+        if a.nrows() != b.nrows():
+            return [f"{a.nrows()} rows where the reference has {b.nrows()}"]
+        for col in ("TIME", "ANTENNA1", "ANTENNA2", "UVW", "DATA", "FLAG", "WEIGHT_SPECTRUM"):
+            if not np.array_equal(a.getcol(col), b.getcol(col)):
+                bad.append(col)
+    return bad
+
+
+def run_filled(ci, options, files, ms_bytes, ref, label, leave, must_fail):
+    # Room for the converter's estimate (the MS + 1/8) and the writer's 16 MiB reserve.
+    mnt, _ = tmpfs(24 * (1 << 20) + 2 * ms_bytes)
+    try:
+        out = os.path.join(mnt, "out")
+        os.makedirs(out)
+        fill = os.path.join(mnt, "fill")
+        proc = ci.start(*options, "convert-files", out, *files)
+        filled = False
+        seen_ms = None
+        while proc.poll() is None and not filled:
+            # Fill the disk while the MS under the staging directory is written: once the
+            # writer has set its reserve aside (contimg.reserve: its tables exist and the
+            # tiled files are preallocated when they are to be), or 20 ms after the MS
+            # appeared (a writer without a reserve).
+            staged = glob.glob(os.path.join(out, ".contimg-tmp-*", "*.ms"))
+            if staged and seen_ms is None:
+                seen_ms = time.time()
+            if staged and (glob.glob(os.path.join(staged[0], "contimg.reserve")) or time.time() - seen_ms > 0.02):
+                fill_up(fill, leave)
+                filled = True
+        stdout, stderr = proc.communicate(timeout=300)
+        check(f"{label}: the disk was filled while the MS was written", filled)
+        p = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+        if must_fail or p.returncode != 0:
+            check_failed_cleanly(label, p, out)
+        else:
+            done = glob.glob(os.path.join(out, "*.ms"))
+            print(f"{label}: the conversion completed in the space it had reserved", flush=True)
+            check(f"{label}: exit 0 and one MS", len(done) == 1, done)
+            check(f"{label}: no .contimg-tmp-* left", not temporaries(out), temporaries(out))
+            if len(done) == 1:
+                bad = ms_mismatches(done[0], glob.glob(os.path.join(ref, "*.ms"))[0])
+                check(f"{label}: the MS equals the reference", not bad, bad)
+            shutil.rmtree(done[0], ignore_errors=True)
+        os.remove(fill)
+        p = ci.run(*options, "convert-files", out, *files)
+        check(f"{label}: after freeing the space a rerun completes", p.returncode == 0 and len(glob.glob(os.path.join(out, "*.ms"))) == 1,
+              f"exit {p.returncode}: {p.stderr[-1500:]}")
+        check(f"{label}: after the rerun: no .contimg-tmp-* left", not temporaries(out), temporaries(out))
+    finally:
+        umount(mnt)
+
+
 def case_disk_full(ci, work):
     probe, why = tmpfs(1 << 20)
     if probe is None:
@@ -269,37 +330,16 @@ def case_disk_full(ci, work):
     finally:
         umount(small)
 
-    # 2. Room at the start, filled by another writer while the MS is written.
-    # Room for the converter's estimate (the MS + 1/8) and the writer's 16 MiB reserve.
-    mnt, _ = tmpfs(24 * (1 << 20) + 2 * ms_bytes)
-    try:
-        out = os.path.join(mnt, "out")
-        os.makedirs(out)
-        fill = os.path.join(mnt, "fill")
-        proc = ci.start(*local, "convert-files", out, *files)
-        filled = False
-        seen_ms = None
-        while proc.poll() is None and not filled:
-            # Fill the disk while the MS under the staging directory is written: once the
-            # writer has set its reserve aside (contimg.reserve), or 20 ms after the MS
-            # appeared (a writer without a reserve).
-            staged = glob.glob(os.path.join(out, ".contimg-tmp-*", "*.ms"))
-            if staged and seen_ms is None:
-                seen_ms = time.time()
-            if staged and (glob.glob(os.path.join(staged[0], "contimg.reserve")) or time.time() - seen_ms > 0.02):
-                fill_up(fill, ms_bytes // 10)
-                filled = True
-        stdout, stderr = proc.communicate(timeout=300)
-        check("the disk was filled while the MS was written", filled)
-        p = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-        check_failed_cleanly("filled while writing", p, out)
-        os.remove(fill)
-        p = ci.run(*local, "convert-files", out, *files)
-        check("after freeing the space a rerun completes", p.returncode == 0 and len(glob.glob(os.path.join(out, "*.ms"))) == 1,
-              f"exit {p.returncode}: {p.stderr[-1500:]}")
-        check("after the rerun: no .contimg-tmp-* left", not temporaries(out), temporaries(out))
-    finally:
-        umount(mnt)
+    # 2. Room at the start, filled by another writer while the MS is written,
+    # without preallocation: the writes of the tiled columns then need room.
+    run_filled(ci, local + ["--set", "conversion.preallocate=false"], files, ms_bytes, ref,
+               "filled while writing", leave=ms_bytes // 10, must_fail=True)
+    # 3. The same with the tiled columns' files preallocated (the default):
+    # filled after their blocks were taken, to the last byte. What is left to
+    # write (the other columns, the subtables) may still fit in the writer's
+    # reserve, so either outcome is right -- a clean failure, or a complete MS
+    # equal to the reference -- but never a partial or wrong MS.
+    run_filled(ci, local, files, ms_bytes, ref, "filled after preallocation", leave=0, must_fail=False)
     return 0
 
 
